@@ -1,0 +1,165 @@
+"""Command line: ``extproc serve | check-config | demo``. ``main(argv) -> int`` runs in tests too."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from extproc import logs
+from extproc.config import ConfigError, load_policy
+
+log = logging.getLogger("extproc")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="extproc", description="Layered-defense ext_proc sidecar for Envoy")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the ext_proc gRPC server")
+    serve.add_argument("--config", default=os.environ.get("EXTPROC_CONFIG"),
+                       help="policy YAML (env EXTPROC_CONFIG); reloaded when it changes")
+    serve.add_argument("--address", default=os.environ.get("EXTPROC_ADDRESS", "127.0.0.1:50051"),
+                       help="gRPC listen address (env EXTPROC_ADDRESS)")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("EXTPROC_WORKERS", "1")),
+                       help="processes sharing the port with SO_REUSEPORT (env EXTPROC_WORKERS)")
+    serve.add_argument("--metrics-address", default=os.environ.get("EXTPROC_METRICS_ADDRESS"),
+                       help="host:port for Prometheus /metrics (env EXTPROC_METRICS_ADDRESS); "
+                            "worker i listens on port+i")
+    serve.add_argument("--reload-interval", type=float, default=1.0, help="seconds between policy file checks")
+    serve.add_argument("--drain-seconds", type=float, default=10.0, help="grace period for in-flight streams")
+    serve.add_argument("--log-level", default=os.environ.get("EXTPROC_LOG_LEVEL", "info"))
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check-config", help="validate a policy file (exit 1 with its errors)")
+    check.add_argument("file")
+    check.set_defaults(run=_check_config)
+
+    demo = commands.add_parser("demo", help="run Envoy + sidecar + demo upstream on loopback")
+    demo.add_argument("--port", type=int, default=0, help="Envoy listener port (default: a free one)")
+    demo.add_argument("--config", help="policy YAML (default: deploy/policy/demo.yaml)")
+    demo.add_argument("--check", action="store_true", help="send the demo requests, print results, exit")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok (sha256 {policy.digest[:12]})")
+    for line in policy.summary():
+        print(f"  {line}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logs.setup(args.log_level)
+    if not args.config:
+        log.error("no policy: pass --config FILE or set EXTPROC_CONFIG")
+        return 2
+    if args.workers < 1:
+        log.error("--workers must be at least 1")
+        return 2
+    if args.workers > 1:
+        return _supervise(args)
+    return _serve_one(args, worker_index=int(os.environ.get("EXTPROC_WORKER_INDEX", "0")))
+
+
+def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
+    from extproc.metrics import Metrics
+    from extproc.reload import PolicyStore
+    from extproc.server import ServeOptions, serve
+
+    try:
+        policy = load_policy(args.config)
+    except ConfigError as exc:
+        log.error("invalid policy, not starting", extra={"problems": exc.problems, "file": args.config})
+        return 1
+    metrics = Metrics()
+    metrics.policy_info.labels(policy.digest[:12]).set_to_current_time()
+    if args.metrics_address:
+        _start_metrics(args.metrics_address, worker_index, metrics)
+    options = ServeOptions(
+        address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds
+    )
+    return asyncio.run(serve(PolicyStore(policy, Path(args.config)), metrics, options))
+
+
+def _start_metrics(address: str, worker_index: int, metrics) -> None:
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port) + worker_index, addr=host or "127.0.0.1", registry=metrics.registry)
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Run N single-worker processes on one port; restart a worker that dies; drain on SIGTERM."""
+    try:
+        load_policy(args.config)  # fail fast, once, with a readable error
+    except ConfigError as exc:
+        log.error("invalid policy, not starting", extra={"problems": exc.problems, "file": args.config})
+        return 1
+    if args.address.endswith(":0"):
+        log.error("--workers > 1 needs a fixed port, not :0")
+        return 2
+    stopping = False
+
+    def stop(_signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    workers = {i: _spawn_worker(args, i) for i in range(args.workers)}
+    while not stopping:
+        time.sleep(0.2)
+        for index, process in list(workers.items()):
+            if process.poll() is not None and not stopping:
+                log.error("worker exited, restarting", extra={"worker": index, "code": process.returncode})
+                time.sleep(1.0)
+                workers[index] = _spawn_worker(args, index)
+    for process in workers.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + args.drain_seconds + 5
+    for process in workers.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return 0
+
+
+def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "extproc", "serve", "--workers", "1",
+        "--config", args.config, "--address", args.address,
+        "--reload-interval", str(args.reload_interval), "--drain-seconds", str(args.drain_seconds),
+        "--log-level", args.log_level,
+    ]
+    if args.metrics_address:
+        command += ["--metrics-address", args.metrics_address]
+    return subprocess.Popen(command, env={**os.environ, "EXTPROC_WORKER_INDEX": str(index)})
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from extproc import demo
+
+    return demo.run(port=args.port, config=args.config, check=args.check)

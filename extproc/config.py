@@ -1,0 +1,320 @@
+"""Load, validate and compile the YAML policy document.
+
+Errors name the YAML path of the offending value, e.g.
+``routes[3].layers.rules.rules[0].match: unknown key 'hedaers'``.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from extproc.layers import REGISTRY, LayerSettings
+from extproc.layers.base import StrictModel
+from extproc.matchers import host_matcher
+from extproc.policy import LayerSlot, Policy, RoutePolicy
+from extproc.request import InspectionLimits, Request
+from extproc.verdict import Mode
+
+ModeName = Literal["enforce", "observe", "off"]
+ROUTE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ConfigError(Exception):
+    """The policy cannot be used; ``problems`` lists each error with its YAML path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def __str__(self) -> str:
+        return "\n".join(f"{self.source}: {problem}" for problem in self.problems)
+
+
+class Inspection(StrictModel):
+    max_body_bytes: int | None = Field(default=None, ge=0, le=64 * 1024 * 1024)
+    max_args: int | None = Field(default=None, ge=1, le=100_000)
+    max_json_depth: int | None = Field(default=None, ge=1, le=1_000)
+    max_multipart_parts: int | None = Field(default=None, ge=1, le=10_000)
+    oversize: Literal["deny", "inspect_prefix"] | None = None
+
+    def apply(self, base: InspectionLimits) -> InspectionLimits:
+        given = {k: v for k, v in self.model_dump().items() if v is not None}
+        return InspectionLimits(**{**_limits_dict(base), **given})
+
+
+class RouteMatch(StrictModel):
+    """All given conditions must hold; an empty match matches every request."""
+
+    route_name: str | None = None  # Envoy's route name (request attribute xds.route_name)
+    hosts: list[str] | None = None  # exact names or '*.example.com'
+    path_prefix: str | None = None
+    path_regex: str | None = None  # searched in the path without query string
+    methods: list[str] | None = None
+
+    @field_validator("path_regex")
+    @classmethod
+    def _regex(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+        return pattern
+
+
+class Defaults(StrictModel):
+    mode: ModeName = "enforce"
+    deadline_ms: float | None = Field(default=None, gt=0)
+    inspection: Inspection = Inspection()
+    layers: dict[str, dict[str, Any] | None] = {}
+
+
+class Route(StrictModel):
+    name: str = Field(pattern=ROUTE_NAME)
+    match: RouteMatch
+    mode: ModeName | None = None
+    deadline_ms: float | None = Field(default=None, gt=0)
+    inspection: Inspection = Inspection()
+    layers: dict[str, dict[str, Any] | None] = {}
+
+
+class PolicyDocument(StrictModel):
+    version: Literal[1]
+    defaults: Defaults = Defaults()
+    routes: list[Route] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PolicyDocument":
+        seen: set[str] = {"default"}
+        for route in self.routes:
+            if route.name in seen:
+                raise ValueError(f"route name {route.name!r} is used twice (or is the reserved 'default')")
+            seen.add(route.name)
+        return self
+
+
+# -- entry points ---------------------------------------------------------------------------
+
+
+def load_policy(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    return parse_policy(text, str(path))
+
+
+def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
+    raw = text.encode() if isinstance(text, str) else text
+    data = _parse_yaml(raw, source)
+    try:
+        document = PolicyDocument.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _describe(exc, "")) from None
+    return _compile(document, source, hashlib.sha256(raw).hexdigest())
+
+
+# -- YAML -----------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that rejects duplicate keys instead of silently keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _parse_yaml(raw: bytes, source: str) -> Any:
+    try:
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"invalid YAML: {where}{problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["the policy must be a YAML mapping with 'version: 1'"])
+    return data
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def _describe(exc: ValidationError, prefix: str) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key '{loc.pop()}'"
+        elif error["type"] == "missing":
+            message = f"missing required key '{loc.pop()}'"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+        path = _join_path(prefix, loc)
+        problems.append(f"{path}: {message}" if path else message)
+    return problems
+
+
+def _join_path(prefix: str, loc: Iterable[Any]) -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+# -- compile --------------------------------------------------------------------------------
+
+
+def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
+    problems: list[str] = []
+    base_sections = _validate_layers(document.defaults.layers, {}, "defaults.layers", problems)
+    # A defaults section that failed is reported once, not again for every route inheriting it.
+    broken = {name for name, section in document.defaults.layers.items() if section and name not in base_sections}
+    base_limits = document.defaults.inspection.apply(InspectionLimits())
+    base_mode = Mode(document.defaults.mode)
+
+    default_route = _route_policy(
+        "default", lambda _request: True, base_mode, base_limits, document.defaults.deadline_ms, base_sections
+    )
+    routes = []
+    for index, route in enumerate(document.routes):
+        sections = _validate_layers(
+            route.layers, document.defaults.layers, f"routes[{index}].layers", problems, skip=broken
+        )
+        routes.append(
+            _route_policy(
+                route.name,
+                _route_matcher(route.match),
+                Mode(route.mode) if route.mode else base_mode,
+                route.inspection.apply(base_limits),
+                route.deadline_ms or document.defaults.deadline_ms,
+                sections,
+            )
+        )
+    if problems:
+        raise ConfigError(source, problems)
+    return Policy(routes=tuple(routes), default=default_route, digest=digest, source=source)
+
+
+def _validate_layers(
+    overrides: dict[str, dict | None],
+    base: dict[str, dict | None],
+    path: str,
+    problems: list[str],
+    skip: set[str] = frozenset(),
+) -> dict[str, LayerSettings]:
+    """Merge a route's layer sections over the defaults' and validate each with its layer's model."""
+    for name in overrides:
+        if name not in REGISTRY:
+            problems.append(f"{path}: unknown layer '{name}' (known: {', '.join(REGISTRY)})")
+    sections: dict[str, LayerSettings] = {}
+    for name, spec in REGISTRY.items():
+        if name in skip or (name in overrides and overrides[name] is None):
+            continue  # `rules: null` turns the layer off on this route
+        if name not in overrides and base.get(name) is None:
+            continue
+        merged = _deep_merge(base.get(name) or {}, overrides.get(name) or {})
+        try:
+            sections[name] = spec.settings.model_validate(merged)
+        except ValidationError as exc:
+            problems.extend(_describe(exc, f"{path}.{name}"))
+    return sections
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    """Mappings merge key by key; any other value (lists included) replaces the base value."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _route_policy(
+    name: str,
+    matches,
+    mode: Mode,
+    limits: InspectionLimits,
+    deadline_ms: float | None,
+    sections: dict[str, LayerSettings],
+) -> RoutePolicy:
+    slots = []
+    for layer_name, settings in sections.items():
+        layer_mode = _layer_mode(mode, settings.mode)
+        if layer_mode is Mode.OFF:
+            continue
+        slots.append(
+            LayerSlot(
+                layer=REGISTRY[layer_name].build(settings),
+                mode=layer_mode,
+                fail_closed=settings.on_error == "closed",
+                budget_ns=int(settings.budget_ms * 1e6),
+                error_status=settings.error_status,
+            )
+        )
+    deadline_ns = int(deadline_ms * 1e6) if deadline_ms else sum(slot.budget_ns for slot in slots)
+    return RoutePolicy(
+        name=name,
+        matches=matches,
+        mode=mode,
+        limits=limits,
+        slots=tuple(slots),
+        deadline_ns=deadline_ns,
+        needs_body=any(slot.layer.needs_body for slot in slots),
+    )
+
+
+def _layer_mode(route_mode: Mode, layer_mode: str | None) -> Mode:
+    """A route in observe or off mode wins over its layers; otherwise a layer may relax itself."""
+    if route_mode is not Mode.ENFORCE or layer_mode is None:
+        return route_mode
+    return Mode(layer_mode)
+
+
+def _route_matcher(match: RouteMatch):
+    checks = []
+    if match.route_name is not None:
+        route_name = match.route_name
+        checks.append(lambda r: r.route_name == route_name)
+    if match.hosts is not None:
+        host = host_matcher(match.hosts)
+        checks.append(lambda r: host(r.host))
+    if match.path_prefix is not None:
+        prefix = match.path_prefix
+        checks.append(lambda r: r.url_path.startswith(prefix))
+    if match.path_regex is not None:
+        pattern = re.compile(match.path_regex)
+        checks.append(lambda r: pattern.search(r.url_path) is not None)
+    if match.methods is not None:
+        methods = frozenset(m.upper() for m in match.methods)
+        checks.append(lambda r: r.method in methods)
+    checks_tuple = tuple(checks)
+
+    def matches(request: Request) -> bool:
+        return all(check(request) for check in checks_tuple)
+
+    return matches
+
+
+def _limits_dict(limits: InspectionLimits) -> dict[str, object]:
+    return {name: getattr(limits, name) for name in InspectionLimits.__slots__}

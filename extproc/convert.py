@@ -1,0 +1,178 @@
+"""Protobuf <-> decision core: Envoy's messages to a Request, a Decision to Envoy's replies.
+
+The only module besides the transport that knows the wire types.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+import orjson
+from google.protobuf import struct_pb2
+
+from extproc.pb import core_pb2, http_status_pb2, processing_mode_pb2
+from extproc.pb import external_processor_pb2 as pb
+from extproc.request import TEXT_ERRORS, Request
+from extproc.verdict import Decision
+
+ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"  # fixed key, whatever the filter is named
+BodySendMode = processing_mode_pb2.ProcessingMode.BodySendMode
+PEER_ATTRIBUTES = {
+    "connection.uri_san_peer_certificate": "uri_san",
+    "connection.dns_san_peer_certificate": "dns_san",
+    "connection.subject_peer_certificate": "subject",
+}
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+STATUS_ERRORS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def request_from_headers(message: pb.ProcessingRequest) -> Request:
+    """Build a Request from a request_headers message and its attributes."""
+    http = message.request_headers
+    pseudo: dict[str, str] = {}
+    headers: list[tuple[str, str]] = []
+    for header in http.headers.headers:
+        # Envoy 1.40 fills raw_value only; older builds used value.
+        value = header.raw_value.decode("utf-8", TEXT_ERRORS) if header.raw_value else header.value
+        if header.key.startswith(":"):
+            pseudo.setdefault(header.key, value)
+        else:
+            headers.append((header.key, value))
+    attributes = _attributes(message)
+    regular = tuple(headers)
+    return Request(
+        method=pseudo.get(":method", "").upper(),
+        path=pseudo.get(":path", ""),
+        authority=pseudo.get(":authority", ""),
+        scheme=pseudo.get(":scheme", "http"),
+        headers=regular,
+        pseudo_order=tuple(pseudo),
+        source_ip=_strip_port(str(attributes.get("source.address", ""))),
+        route_name=str(attributes.get("xds.route_name", "")),
+        request_id=_request_id(regular, attributes),
+        protocol=str(attributes.get("request.protocol", "")),
+        mtls=attributes.get("connection.mtls") is True,
+        peer={key: str(attributes[attr]) for attr, key in PEER_ATTRIBUTES.items() if attributes.get(attr)},
+        has_body=not http.end_of_stream,
+    )
+
+
+def headers_reply(decision: Decision | None, *, ask_for_body: bool = False) -> pb.ProcessingResponse:
+    """Reply to request_headers: a deny, or continue with mutations (and maybe ask for the body)."""
+    if decision is not None and not decision.allowed:
+        return deny_reply(decision)
+    response = pb.ProcessingResponse(request_headers=pb.HeadersResponse(response=_common(decision)))
+    if ask_for_body:
+        # PARTIAL, not BUFFERED: after a mode_override, Envoy 1.40 can stall a body larger than
+        # its buffer instead of answering 413; PARTIAL sends what fits and we note the cut.
+        response.mode_override.request_body_mode = BodySendMode.BUFFERED_PARTIAL
+    return response
+
+
+def body_reply(decision: Decision | None) -> pb.ProcessingResponse:
+    if decision is not None and not decision.allowed:
+        return deny_reply(decision)
+    return pb.ProcessingResponse(request_body=pb.BodyResponse(response=_common(decision)))
+
+
+def trailers_reply(decision: Decision | None) -> pb.ProcessingResponse:
+    if decision is not None and not decision.allowed:
+        return deny_reply(decision)
+    return pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
+
+
+def deny_reply(decision: Decision) -> pb.ProcessingResponse:
+    """A short JSON body with the request id: nothing about layers, scores or rules."""
+    error = STATUS_ERRORS.get(decision.status, "denied")
+    body = orjson.dumps({"error": error, "request_id": decision.request_id}) + b"\n"
+    headers = pb.HeaderMutation(
+        set_headers=[
+            _set("content-type", "application/json"),
+            _set("cache-control", "no-store"),
+            _set("x-request-id", decision.request_id),
+        ]
+    )
+    return pb.ProcessingResponse(
+        immediate_response=pb.ImmediateResponse(
+            status=http_status_pb2.HttpStatus(code=decision.status),
+            headers=headers,
+            body=body,
+            details=f"extproc_denied_by_{decision.denied_by or 'policy'}",
+        )
+    )
+
+
+def continue_reply(kind: str) -> pb.ProcessingResponse:
+    """Plain CONTINUE for the phase named by the request oneof (e.g. 'response_headers')."""
+    return pb.ProcessingResponse(**{kind: _CONTINUE_TYPES[kind]()})
+
+
+_CONTINUE_TYPES = {
+    "request_headers": pb.HeadersResponse,
+    "response_headers": pb.HeadersResponse,
+    "request_body": pb.BodyResponse,
+    "response_body": pb.BodyResponse,
+    "request_trailers": pb.TrailersResponse,
+    "response_trailers": pb.TrailersResponse,
+}
+
+
+def _common(decision: Decision | None) -> pb.CommonResponse:
+    if decision is None or not (decision.set_headers or decision.remove_headers):
+        return pb.CommonResponse()
+    mutation = pb.HeaderMutation(
+        set_headers=[_set(name, value) for name, value in decision.set_headers],
+        remove_headers=decision.remove_headers,
+    )
+    return pb.CommonResponse(header_mutation=mutation)
+
+
+def _set(name: str, value: str) -> core_pb2.HeaderValueOption:
+    # raw_value only, append unset: the one combination Envoy 1.40 applies as "overwrite".
+    return core_pb2.HeaderValueOption(
+        header=core_pb2.HeaderValue(key=name, raw_value=value.encode("utf-8", TEXT_ERRORS))
+    )
+
+
+def _attributes(message: pb.ProcessingRequest) -> dict[str, object]:
+    if ATTRIBUTES_KEY not in message.attributes:
+        return {}
+    return {name: _value(value) for name, value in message.attributes[ATTRIBUTES_KEY].fields.items()}
+
+
+def _value(value: struct_pb2.Value) -> object:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        return value.number_value
+    return None
+
+
+def _strip_port(address: str) -> str:
+    """'1.2.3.4:5678' -> '1.2.3.4'; '[2001:db8::1]:5678' -> '2001:db8::1'."""
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    host, sep, _port = address.rpartition(":")
+    return host if sep and ":" not in host else address
+
+
+def _request_id(headers: tuple[tuple[str, str], ...], attributes: dict[str, object]) -> str:
+    # Envoy generates x-request-id at the edge; reuse it so our logs join Envoy's access log.
+    # Anything else is replaced: the id is echoed in deny replies and logs.
+    for name, value in headers:
+        if name == "x-request-id" and SAFE_REQUEST_ID.match(value):
+            return value
+    return str(uuid.uuid4())

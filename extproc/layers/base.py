@@ -1,0 +1,52 @@
+"""The one interface every defense layer implements, and the settings every layer shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from extproc.request import Request
+from extproc.verdict import Verdict
+
+
+class StrictModel(BaseModel):
+    """Config objects: unknown keys are errors, values are immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerSettings(StrictModel):
+    """Keys every layer section accepts; layers subclass this with their own keys."""
+
+    mode: Literal["enforce", "observe", "off"] | None = None  # None: the route's mode
+    on_error: Literal["open", "closed"] = "closed"
+    budget_ms: float = Field(default=5.0, gt=0, le=10_000)
+    error_status: int = Field(default=503, ge=400, le=599)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Per-request facts shared by the layers of one evaluation."""
+
+    route: str
+    deadline_ns: int  # perf_counter_ns() value after which expensive work should degrade
+
+
+class Layer(Protocol):
+    name: ClassVar[str]
+    needs_body: bool  # evaluate() reads the body, so it runs once the body has arrived
+
+    def evaluate(self, request: Request, context: Context) -> Verdict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    """Registry entry: how to validate a layer's config section and build the layer."""
+
+    name: str
+    settings: type[LayerSettings]
+    build: Callable[[LayerSettings], Layer]
+    # Headers this layer may set upstream. Client-sent copies are stripped on every route,
+    # whether or not the layer runs there, so the upstream can trust them.
+    upstream_headers: frozenset[str]

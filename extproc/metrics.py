@@ -1,0 +1,50 @@
+"""Prometheus metrics: decisions, per-layer latency and faults, stream events, reloads."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from extproc.verdict import Decision
+
+# Layer latencies are microseconds; buckets from 10 us to 100 ms.
+LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1)
+
+
+class Metrics:
+    """One registry per process (tests build their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter(
+            "extproc_decisions", "Final decisions by route and action", ["route", "action"], registry=r
+        )
+        self.layer_verdicts = Counter(
+            "extproc_layer_verdicts", "Layer verdicts by layer, action and mode", ["layer", "action", "mode"],
+            registry=r,
+        )
+        self.layer_faults = Counter(
+            "extproc_layer_faults", "Layer errors, deadline skips and budget overruns", ["layer", "outcome"],
+            registry=r,
+        )
+        self.layer_seconds = Histogram(
+            "extproc_layer_duration_seconds", "Time spent in each layer", ["layer"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.stream_events = Counter(
+            "extproc_stream_events", "Stream-level events: protocol errors, cancels, spurious messages",
+            ["event"], registry=r,
+        )
+        self.reloads = Counter("extproc_config_reloads", "Policy reload attempts by result", ["result"], registry=r)
+        self.policy_info = Gauge(
+            "extproc_policy_loaded_timestamp_seconds", "When the serving policy was loaded", ["digest"], registry=r
+        )
+
+    def record(self, decision: Decision) -> None:
+        action = "allow" if decision.allowed else "deny"
+        self.decisions.labels(decision.route, action).inc()
+        for result in decision.results:
+            layer = result.verdict.layer
+            self.layer_verdicts.labels(layer, result.verdict.action.value, result.mode.value).inc()
+            self.layer_seconds.labels(layer).observe(result.elapsed_us / 1e6)
+            if result.outcome.value != "ok":
+                self.layer_faults.labels(layer, result.outcome.value).inc()

@@ -1,0 +1,126 @@
+"""Run a route's layers over one request and combine their verdicts into one Decision.
+
+One Transaction per HTTP request, fed phase by phase: layers that only need headers run when
+the headers arrive (an enforced deny there ends the request before any body is buffered);
+layers that read the body run once it has arrived. The first enforced deny wins; in observe
+mode every layer runs and would-be denies are recorded, never enforced.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from extproc.layers import OWNED_HEADERS, OWNED_PREFIX, Context
+from extproc.policy import LayerSlot, Policy, RoutePolicy
+from extproc.request import Request
+from extproc.verdict import Action, Decision, LayerResult, Outcome, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class Transaction:
+    def __init__(self, policy: Policy, request: Request, clock: Callable[[], int] = time.perf_counter_ns) -> None:
+        self.route: RoutePolicy = policy.route_for(request)
+        request.limits = self.route.limits
+        self.request = request
+        self.clock = clock
+        self.context = Context(route=self.route.name, deadline_ns=clock() + self.route.deadline_ns)
+        self.results: list[LayerResult] = []
+
+    @property
+    def wants_body(self) -> bool:
+        """True when a body follows and some layer of this route reads it."""
+        return self.request.has_body and self.route.needs_body
+
+    def on_headers(self) -> Decision | None:
+        """Run the header-only layers; None means: wait for the body, then call on_body()."""
+        if not self.wants_body:
+            return self._run(self.route.slots)
+        header_slots = tuple(slot for slot in self.route.slots if not slot.layer.needs_body)
+        decision = self._run(header_slots)
+        return decision if not decision.allowed else None
+
+    def on_body(self, body: bytes, total_size: int | None = None, complete: bool = True) -> Decision:
+        self.request.attach_body(body, total_size, complete)
+        if "body_truncated" in self.request.notes and self.request.limits.oversize == "deny":
+            self.results.append(self._oversize_result())
+            if self.results[-1].enforced_deny:
+                return self.decide()
+        return self._run(tuple(slot for slot in self.route.slots if slot.layer.needs_body))
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _run(self, slots: tuple[LayerSlot, ...]) -> Decision:
+        for slot in slots:
+            result = self._run_slot(slot)
+            self.results.append(result)
+            if result.enforced_deny:
+                break
+        return self.decide()
+
+    def _run_slot(self, slot: LayerSlot) -> LayerResult:
+        start = self.clock()
+        if start >= self.context.deadline_ns:
+            return LayerResult(_fault_verdict(slot, "deadline"), slot.mode, Outcome.SKIPPED, 0.0)
+        try:
+            verdict = slot.layer.evaluate(self.request, self.context)
+            outcome = Outcome.OK
+        except Exception:  # a broken layer must not break the stream: on_error decides
+            log.exception("layer %s failed", slot.name, extra={"request_id": self.request.request_id})
+            verdict, outcome = _fault_verdict(slot, "error"), Outcome.ERROR
+        elapsed = self.clock() - start
+        if outcome is Outcome.OK and elapsed > slot.budget_ns:
+            outcome = Outcome.OVER_BUDGET
+        return LayerResult(verdict, slot.mode, outcome, elapsed / 1000)
+
+    def _oversize_result(self) -> LayerResult:
+        # Not a layer: the inspection limits themselves, enforced as the route's mode says.
+        verdict = Verdict("inspection", Action.DENY, 413, reasons=("inspection:body_too_large",))
+        return LayerResult(verdict, self.route.mode, Outcome.OK, 0.0)
+
+    def decide(self) -> Decision:
+        """The decision from the layers run so far."""
+        request = self.request
+        results = tuple(self.results)
+        denial = next((r for r in results if r.enforced_deny), None)
+        if denial is not None:
+            return Decision(
+                request_id=request.request_id,
+                route=self.route.name,
+                allowed=False,
+                status=denial.verdict.status,
+                results=results,
+                denied_by=denial.verdict.layer,
+            )
+        to_set = _upstream_headers(results)
+        setting = {name for name, _ in to_set}
+        to_remove = tuple(
+            dict.fromkeys(
+                name for name, _ in request.headers
+                if (name in OWNED_HEADERS or name.startswith(OWNED_PREFIX)) and name not in setting
+            )
+        )
+        return Decision(
+            request_id=request.request_id,
+            route=self.route.name,
+            allowed=True,
+            set_headers=to_set,
+            remove_headers=to_remove,
+            results=results,
+        )
+
+
+def _upstream_headers(results: tuple[LayerResult, ...]) -> tuple[tuple[str, str], ...]:
+    headers: dict[str, str] = {}
+    for result in results:
+        for name, value in result.verdict.upstream_headers:
+            headers[name] = value
+    return tuple(headers.items())
+
+
+def _fault_verdict(slot: LayerSlot, fault: str) -> Verdict:
+    if slot.fail_closed:
+        return Verdict(slot.name, Action.DENY, slot.error_status, reasons=(f"fault:{fault}",))
+    return Verdict(slot.name, Action.ALLOW, reasons=(f"fault:{fault}",))
+

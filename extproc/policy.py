@@ -1,0 +1,57 @@
+"""The compiled policy: immutable objects built once per config load and swapped as a whole."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from extproc.layers import Layer
+from extproc.request import InspectionLimits, Request
+from extproc.verdict import Mode
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSlot:
+    """A layer as one route runs it."""
+
+    layer: Layer
+    mode: Mode
+    fail_closed: bool
+    budget_ns: int
+    error_status: int
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePolicy:
+    name: str
+    matches: Callable[[Request], bool]
+    mode: Mode
+    limits: InspectionLimits
+    slots: tuple[LayerSlot, ...]
+    deadline_ns: int  # budget of the whole evaluation; layers that would start later are skipped
+    needs_body: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    routes: tuple[RoutePolicy, ...]  # first match wins
+    default: RoutePolicy  # requests no route matches
+    digest: str  # sha256 of the source document, to tell which policy decided
+    source: str
+
+    def route_for(self, request: Request) -> RoutePolicy:
+        for route in self.routes:
+            if route.matches(request):
+                return route
+        return self.default
+
+    def summary(self) -> list[str]:
+        """One line per route: what runs there, for check-config and startup logs."""
+        lines = []
+        for route in (*self.routes, self.default):
+            layers = ", ".join(f"{s.name}({s.mode.value})" for s in route.slots) or "none"
+            lines.append(f"route {route.name}: mode={route.mode.value} layers={layers}")
+        return lines

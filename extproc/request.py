@@ -1,0 +1,271 @@
+"""The parsed HTTP request every layer sees.
+
+Built from what Envoy sends on the headers message; the body is attached later when a layer
+needs it. Views (query args, cookies, form, JSON leaves, multipart parts) are computed lazily,
+once, within the inspection limits; whatever the limits cut off is recorded in ``notes`` so
+a layer or rule can act on it instead of it being skipped silently.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterator, Mapping
+from urllib.parse import unquote, unquote_plus
+
+import multipart
+import orjson
+
+# Header values arrive as bytes; surrogateescape keeps invalid UTF-8 lossless and visible.
+TEXT_ERRORS = "surrogateescape"
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionLimits:
+    max_body_bytes: int = 1024 * 1024
+    max_args: int = 512
+    max_json_depth: int = 32
+    max_multipart_parts: int = 64
+    # A body larger than inspected (cut here, or cut by Envoy's buffer): deny with 413, or
+    # inspect the prefix and let the request through (noted either way).
+    oversize: str = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One multipart/form-data part."""
+
+    name: str
+    filename: str | None
+    content_type: str
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", TEXT_ERRORS)
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """A named value the client controls: query or body argument, JSON leaf, form part."""
+
+    source: str  # "query" | "form" | "json" | "multipart"
+    name: str  # for JSON: the innermost key
+    value: str
+    path: str = ""  # for JSON: the dotted path from the root, e.g. "user.roles[0]"
+
+
+@dataclass(eq=False)
+class Request:
+    method: str
+    path: str  # raw :path, query string included
+    authority: str = ""
+    scheme: str = "http"
+    headers: tuple[tuple[str, str], ...] = ()  # regular headers in arrival order, names lower-case
+    pseudo_order: tuple[str, ...] = ()  # order of the pseudo-headers as Envoy sent them
+    source_ip: str = ""
+    route_name: str = ""
+    request_id: str = ""
+    protocol: str = ""
+    mtls: bool = False
+    peer: Mapping[str, str] = field(default_factory=dict)  # mTLS peer certificate facts
+    has_body: bool = False  # the headers message said more follows
+    limits: InspectionLimits = field(default_factory=InspectionLimits)
+    body: bytes = b""
+    body_size: int = 0  # bytes received, including what was beyond the inspection limit
+    notes: set[str] = field(default_factory=set)  # inspection limits hit, parse failures
+
+    # -- headers -------------------------------------------------------------------------
+
+    @cached_property
+    def header_map(self) -> dict[str, tuple[str, ...]]:
+        grouped: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            grouped.setdefault(name, []).append(value)
+        return {name: tuple(values) for name, values in grouped.items()}
+
+    def header(self, name: str, default: str = "") -> str:
+        """First value of a header (name lower-case), or default."""
+        values = self.header_map.get(name)
+        return values[0] if values else default
+
+    @cached_property
+    def host(self) -> str:
+        """Authority without the port, lower-case."""
+        host = self.authority.lower()
+        if host.startswith("["):  # IPv6 literal
+            return host.partition("]")[0] + "]"
+        return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+    # -- URL -----------------------------------------------------------------------------
+
+    @cached_property
+    def url_path(self) -> str:
+        """The path before '?', as sent (still percent-encoded)."""
+        return self.path.partition("?")[0]
+
+    @cached_property
+    def query(self) -> str:
+        return self.path.partition("?")[2]
+
+    @cached_property
+    def decoded_path(self) -> str:
+        return unquote(self.url_path, errors=TEXT_ERRORS)
+
+    @cached_property
+    def query_args(self) -> tuple[Arg, ...]:
+        return tuple(self._split_pairs("query", self.query, self.limits.max_args))
+
+    # -- cookies -------------------------------------------------------------------------
+
+    @cached_property
+    def cookies(self) -> tuple[tuple[str, str], ...]:
+        """Every cookie of every cookie header; lenient, as attackers do not follow RFC 6265."""
+        pairs = []
+        for header in self.header_map.get("cookie", ()):
+            for item in header.split(";"):
+                name, _, value = item.strip().partition("=")
+                if name or value:
+                    pairs.append((name, value))
+        return tuple(pairs)
+
+    # -- body ----------------------------------------------------------------------------
+
+    def attach_body(self, body: bytes, total_size: int | None = None, complete: bool = True) -> None:
+        """Set the body once it has arrived; bytes beyond the limit are dropped and noted.
+
+        ``complete`` is False when Envoy passed only the part that fit its buffer.
+        """
+        self.body_size = len(body) if total_size is None else total_size
+        limit = self.limits.max_body_bytes
+        if self.body_size > limit or not complete:
+            self.notes.add("body_truncated")
+        self.body = body[:limit]
+        for name in ("form", "json", "json_leaves", "multipart_parts", "body_args", "args"):
+            self.__dict__.pop(name, None)  # views of the body computed before it arrived
+
+    @cached_property
+    def content_type(self) -> str:
+        """Media type without parameters, lower-case."""
+        return self.header("content-type").partition(";")[0].strip().lower()
+
+    @cached_property
+    def form(self) -> tuple[Arg, ...]:
+        if self.content_type != "application/x-www-form-urlencoded":
+            return ()
+        return tuple(self._split_pairs("form", self.body.decode("utf-8", TEXT_ERRORS), self.limits.max_args))
+
+    @cached_property
+    def json(self) -> object | None:
+        """The parsed JSON body, or None when absent or invalid (noted)."""
+        if not self.body or not _is_json(self.content_type):
+            return None
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            # orjson refuses nesting beyond 1024 levels: that is a depth problem, not bad syntax.
+            self.notes.add("json_depth_exceeded" if "depth limit" in str(exc) else "json_invalid")
+            return None
+
+    @cached_property
+    def json_leaves(self) -> tuple[Arg, ...]:
+        """Scalar leaves as (dotted path, text), keys included in the path, within limits."""
+        if self.json is None:
+            return ()
+        return tuple(self._walk_json(self.json))
+
+    @cached_property
+    def multipart_parts(self) -> tuple[Part, ...]:
+        if self.content_type != "multipart/form-data":
+            return ()
+        boundary = _media_param(self.header("content-type"), "boundary")
+        if not boundary:
+            self.notes.add("multipart_invalid")
+            return ()
+        return tuple(self._parse_multipart(boundary))
+
+    @cached_property
+    def body_args(self) -> tuple[Arg, ...]:
+        parts = tuple(
+            Arg("multipart", p.name, p.filename if p.filename is not None else p.text)
+            for p in self.multipart_parts
+        )
+        return self.form + self.json_leaves + parts
+
+    @cached_property
+    def args(self) -> tuple[Arg, ...]:
+        """Query arguments followed by body arguments."""
+        return self.query_args + self.body_args
+
+    # -- parsing helpers -----------------------------------------------------------------
+
+    def _split_pairs(self, source: str, text: str, limit: int) -> Iterator[Arg]:
+        if not text:
+            return
+        items = text.split("&", limit)
+        if len(items) > limit:
+            self.notes.add(f"{source}_args_truncated")
+            items = items[:limit]
+        for item in items:
+            if item:
+                name, _, value = item.partition("=")
+                yield Arg(source, unquote_plus(name, errors=TEXT_ERRORS), unquote_plus(value, errors=TEXT_ERRORS))
+
+    def _walk_json(self, root: object) -> Iterator[Arg]:
+        # Iterative walk: deep nesting must not hit Python's recursion limit.
+        stack: list[tuple[str, str, object, int]] = [("", "", root, 0)]
+        emitted = 0
+        while stack:
+            path, key, node, depth = stack.pop()
+            if depth > self.limits.max_json_depth:
+                self.notes.add("json_depth_exceeded")
+                continue
+            if isinstance(node, dict):
+                children = [(f"{path}.{k}" if path else k, k, v) for k, v in node.items()]
+            elif isinstance(node, list):
+                children = [(f"{path}[{i}]", key, v) for i, v in enumerate(node)]
+            else:
+                if emitted >= self.limits.max_args:
+                    self.notes.add("json_args_truncated")
+                    return
+                emitted += 1
+                yield Arg("json", key, _json_scalar_text(node), path)
+                continue
+            stack.extend((p, k, v, depth + 1) for p, k, v in reversed(children))
+
+    def _parse_multipart(self, boundary: str) -> Iterator[Part]:
+        limit = self.limits.max_multipart_parts
+        parser = multipart.MultipartParser(
+            io.BytesIO(self.body), boundary, part_limit=limit + 1,
+            memory_limit=self.limits.max_body_bytes * 2, disk_limit=0, spool_limit=self.limits.max_body_bytes + 1,
+        )
+        try:
+            for count, part in enumerate(parser):
+                if count == limit:
+                    self.notes.add("multipart_parts_truncated")
+                    return
+                yield Part(part.name or "", part.filename, part.content_type or "", part.raw)
+        except multipart.MultipartError:
+            self.notes.add("multipart_invalid")
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _json_scalar_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _media_param(content_type: str, wanted: str) -> str:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == wanted:
+            return value.strip().strip('"')
+    return ""

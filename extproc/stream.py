@@ -1,0 +1,128 @@
+"""One ext_proc stream (= one HTTP request): the state machine that answers each message once.
+
+Pure of asyncio and gRPC so the message-order cases are testable directly. A ``ProtocolError``
+means Envoy sent something out of order; the transport turns it into a gRPC error, which Envoy
+handles by its ``failure_mode_allow`` (500 when it is false).
+"""
+from __future__ import annotations
+
+import enum
+from typing import Callable
+
+from extproc import convert
+from extproc.pb import external_processor_pb2 as pb
+from extproc.pipeline import Transaction
+from extproc.policy import Policy
+from extproc.verdict import Decision
+
+BodySendMode = convert.BodySendMode
+# Body modes in which Envoy sends the whole (possibly cut) body as one message.
+ONE_MESSAGE_MODES = frozenset({BodySendMode.BUFFERED, BodySendMode.BUFFERED_PARTIAL})
+
+
+class ProtocolError(Exception):
+    """Envoy sent a message the stream's state does not allow."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class State(enum.Enum):
+    EXPECT_HEADERS = "expect_headers"
+    AWAIT_BODY = "await_body"  # a layer needs the body; the decision waits for it
+    ALLOWED = "allowed"
+    DENIED = "denied"  # an immediate response was sent; Envoy should send nothing more
+
+
+class StreamProcessor:
+    def __init__(self, policy: Policy, on_decision: Callable[[Decision], None] = lambda _d: None) -> None:
+        self.policy = policy
+        self.on_decision = on_decision
+        self.state = State.EXPECT_HEADERS
+        self.body_mode = BodySendMode.NONE
+        self.transaction: Transaction | None = None
+        self.decision: Decision | None = None
+        self.spurious = 0  # messages after a deny, counted, never answered
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self._received = 0
+
+    def handle(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse | None:
+        """The reply to one message, or None when none must be sent."""
+        if message.HasField("protocol_config"):
+            self.body_mode = message.protocol_config.request_body_mode
+        kind = message.WhichOneof("request")
+        if kind is None:
+            raise ProtocolError("empty_message", "processing request without a phase")
+        if self.state is State.DENIED:
+            self.spurious += 1
+            return None
+        reply = self._dispatch(kind, message)
+        # In observability mode Envoy does not wait for answers and must not get any.
+        return None if message.observability_mode else reply
+
+    # -- phases ---------------------------------------------------------------------------
+
+    def _dispatch(self, kind: str, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
+        if kind == "request_headers":
+            return self._on_request_headers(message)
+        if self.state is State.EXPECT_HEADERS:
+            raise ProtocolError("out_of_order", f"{kind} before request_headers")
+        if kind == "request_body":
+            return self._on_request_body(message.request_body)
+        if kind == "request_trailers":
+            return self._on_request_trailers()
+        return convert.continue_reply(kind)  # response phases: nothing to decide there yet
+
+    def _on_request_headers(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
+        if self.state is not State.EXPECT_HEADERS:
+            raise ProtocolError("out_of_order", "request_headers twice on one stream")
+        self.transaction = Transaction(self.policy, convert.request_from_headers(message))
+        decision = self.transaction.on_headers()
+        if decision is not None:
+            return convert.headers_reply(self._finish(decision))
+        self.state = State.AWAIT_BODY
+        # Strip client copies of our headers now: in streamed modes the body reply cannot.
+        interim = self.transaction.decide()
+        ask = self.body_mode == BodySendMode.NONE
+        if ask:
+            self.body_mode = BodySendMode.BUFFERED_PARTIAL
+        return convert.headers_reply(interim, ask_for_body=ask)
+
+    def _on_request_body(self, body: pb.HttpBody) -> pb.ProcessingResponse:
+        if self.state is not State.AWAIT_BODY:
+            return convert.body_reply(None)  # decided on headers; Envoy sends the body anyway
+        self._collect(body.body)
+        if body.end_of_stream or self.body_mode in ONE_MESSAGE_MODES:
+            # BUFFERED_PARTIAL without end_of_stream: Envoy's buffer filled, the rest streams past.
+            cut = self.body_mode == BodySendMode.BUFFERED_PARTIAL and not body.end_of_stream
+            return convert.body_reply(self._decide_on_body(complete=not cut))
+        return convert.body_reply(None)  # a streamed chunk: pass it, keep collecting
+
+    def _on_request_trailers(self) -> pb.ProcessingResponse:
+        if self.state is not State.AWAIT_BODY:
+            return convert.trailers_reply(None)
+        return convert.trailers_reply(self._decide_on_body())  # the body ended with trailers
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _collect(self, chunk: bytes) -> None:
+        """Keep at most the inspection limit (plus one byte to notice the cut) in memory."""
+        self._received += len(chunk)
+        room = self.transaction.request.limits.max_body_bytes + 1 - self._kept
+        if room > 0:
+            piece = chunk[:room]
+            self._chunks.append(piece)
+            self._kept += len(piece)
+
+    def _decide_on_body(self, complete: bool = True) -> Decision:
+        body = b"".join(self._chunks)
+        self._chunks.clear()
+        return self._finish(self.transaction.on_body(body, self._received, complete))
+
+    def _finish(self, decision: Decision) -> Decision:
+        self.decision = decision
+        self.state = State.ALLOWED if decision.allowed else State.DENIED
+        self.on_decision(decision)
+        return decision

@@ -1,0 +1,82 @@
+"""Values the decision core produces: a layer's Verdict and the request's Decision.
+
+A deny is a value, never an exception: exceptions mean a layer broke, and the pipeline handles
+them by that layer's ``on_error`` setting.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+class Action(enum.Enum):
+    ALLOW = "allow"
+    LOG = "log"  # something matched and is recorded, nothing is enforced
+    DENY = "deny"
+
+
+class Mode(enum.Enum):
+    ENFORCE = "enforce"
+    OBSERVE = "observe"  # run and record, never block
+    OFF = "off"
+
+
+class Outcome(enum.Enum):
+    """How a layer's run ended, for metrics and audit."""
+
+    OK = "ok"
+    ERROR = "error"  # raised; handled by on_error
+    SKIPPED = "skipped"  # the request's deadline was spent before it ran; handled by on_error
+    OVER_BUDGET = "over_budget"  # ran longer than its budget; verdict kept, counted
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    layer: str
+    action: Action = Action.ALLOW
+    status: int = 403  # HTTP status when the action is DENY
+    reasons: tuple[str, ...] = ()  # machine-readable, e.g. "rule:block-admin"
+    scores: Mapping[str, int] = field(default_factory=lambda: EMPTY)
+    labels: tuple[str, ...] = ()
+    upstream_headers: tuple[tuple[str, str], ...] = ()  # set on the request when it is allowed
+
+
+@dataclass(frozen=True, slots=True)
+class LayerResult:
+    verdict: Verdict
+    mode: Mode
+    outcome: Outcome
+    elapsed_us: float
+
+    @property
+    def enforced_deny(self) -> bool:
+        return self.verdict.action is Action.DENY and self.mode is Mode.ENFORCE
+
+    @property
+    def observed_deny(self) -> bool:
+        return self.verdict.action is Action.DENY and self.mode is Mode.OBSERVE
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    request_id: str
+    route: str
+    allowed: bool
+    status: int = 200  # the deny status when not allowed
+    set_headers: tuple[tuple[str, str], ...] = ()
+    remove_headers: tuple[str, ...] = ()
+    results: tuple[LayerResult, ...] = field(default=())
+    denied_by: str = ""
+
+    @property
+    def would_deny(self) -> tuple[str, ...]:
+        """Layers that would have denied had they been enforcing (observe mode)."""
+        return tuple(r.verdict.layer for r in self.results if r.observed_deny)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(reason for r in self.results for reason in r.verdict.reasons)

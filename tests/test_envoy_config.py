@@ -1,0 +1,175 @@
+"""The shipped Envoy bootstrap is valid, and the harness can run Envoy with it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import pytest
+
+from extproc import envoy_harness as eh
+from extproc.upstream import EchoUpstream
+
+
+def _envoy_missing() -> str | None:
+    try:
+        eh.envoy_binary()
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+_MISSING = _envoy_missing()
+needs_envoy = pytest.mark.skipif(_MISSING is not None, reason=f"no Envoy binary: {_MISSING}")
+
+ROUTE_NAMES = ["static", "upload", "api", "default"]
+
+
+def _render(**overrides) -> dict:
+    ports = dict(
+        listen_port=eh.free_port(),
+        admin_port=eh.free_port(),
+        extproc_port=eh.free_port(),
+        upstream_port=eh.free_port(),
+    )
+    ports.update(overrides)
+    return eh.render_envoy_config(**ports)
+
+
+def _per_route_extproc(route: dict) -> dict:
+    return route.get("typed_per_filter_config", {}).get(eh.EXTPROC_FILTER, {})
+
+
+def _socket(address: dict) -> tuple[str, int]:
+    sock = address["socket_address"]
+    return sock["address"], sock["port_value"]
+
+
+# -- validation --------------------------------------------------------------
+
+@needs_envoy
+def test_shipped_bootstrap_validates():
+    result = eh.validate_config(eh.DEFAULT_TEMPLATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_envoy
+def test_rendered_config_validates():
+    result = eh.validate_config(_render(message_timeout=0.5))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- rendering ---------------------------------------------------------------
+
+def test_render_rewrites_addresses_by_structure():
+    config = eh.render_envoy_config(
+        listen_port=11000, admin_port=11001, extproc_port=11002, upstream_port=11003
+    )
+    assert _socket(config["admin"]["address"]) == ("127.0.0.1", 11001)
+    listener = config["static_resources"]["listeners"][0]
+    assert _socket(listener["address"]) == ("127.0.0.1", 11000)
+    assert _socket(eh.cluster_address(config, "extproc")) == ("127.0.0.1", 11002)
+    assert _socket(eh.cluster_address(config, "app")) == ("127.0.0.1", 11003)
+
+
+def test_shipped_bootstrap_defaults():
+    config = eh.load_config()
+    listener = config["static_resources"]["listeners"][0]
+    assert _socket(listener["address"]) == ("0.0.0.0", 10000)
+    assert listener["per_connection_buffer_limit_bytes"] == 1048576
+    assert _socket(config["admin"]["address"]) == ("127.0.0.1", 9901)
+    assert _socket(eh.cluster_address(config, "extproc")) == ("127.0.0.1", 50051)
+    assert _socket(eh.cluster_address(config, "app")) == ("127.0.0.1", 8080)
+
+
+def test_render_keeps_named_routes_and_policy():
+    config = _render()
+    routes = {route["name"]: route for route in eh.routes(config)}
+    assert [route["name"] for route in eh.routes(config)] == ROUTE_NAMES
+    assert all(route["route"]["cluster"] == "app" for route in routes.values())
+    assert _per_route_extproc(routes["static"])["disabled"] is True
+    upload_mode = _per_route_extproc(routes["upload"])["overrides"]["processing_mode"]
+    assert upload_mode["request_body_mode"] == "BUFFERED"
+    assert _per_route_extproc(routes["api"]) == {}
+    assert _per_route_extproc(routes["default"]) == {}
+
+
+def test_render_keeps_extproc_settings():
+    ext = eh.extproc_filter(_render())
+    assert ext["grpc_service"]["envoy_grpc"]["cluster_name"] == "extproc"
+    assert ext["failure_mode_allow"] is False
+    assert ext["allow_mode_override"] is True
+    assert ext["message_timeout"] == "0.25s"
+    assert ext["processing_mode"]["request_body_mode"] == "NONE"
+    assert "xds.route_name" in ext["request_attributes"]
+    assert "mutation_rules" not in ext
+
+
+def test_extproc_filter_runs_before_router():
+    names = [f["name"] for f in eh.http_connection_manager(_render())["http_filters"]]
+    assert names == [eh.EXTPROC_FILTER, "envoy.filters.http.router"]
+
+
+def test_render_overrides_message_timeout_only_when_asked():
+    assert eh.extproc_filter(_render(message_timeout=1.5))["message_timeout"] == "1.500000s"
+    assert eh.extproc_filter(_render(message_timeout="2s"))["message_timeout"] == "2s"
+    # The template on disk is not touched by rendering.
+    assert eh.extproc_filter(eh.load_config())["message_timeout"] == "0.25s"
+
+
+# -- end-to-end smoke: Envoy + echo upstream, no sidecar ---------------------
+
+@pytest.fixture
+def upstream():
+    server = EchoUpstream().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def envoy_without_sidecar(upstream, tmp_path):
+    # The extproc port is free and nothing listens on it: the sidecar is "down".
+    config = _render(upstream_port=upstream.port)
+    proc = eh.EnvoyProcess(config, workdir=tmp_path)
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@needs_envoy
+def test_static_route_bypasses_sidecar(envoy_without_sidecar, upstream):
+    status, body = _get(envoy_without_sidecar.listen_port, "/static/x.css")
+    assert status == 200, envoy_without_sidecar.log_text()
+    echoed = json.loads(body)
+    assert echoed["method"] == "GET" and echoed["path"] == "/static/x.css"
+    assert [r["path"] for r in upstream.requests()] == ["/static/x.css"]
+
+
+@needs_envoy
+def test_sidecar_down_fails_closed(envoy_without_sidecar, upstream):
+    status, _ = _get(envoy_without_sidecar.listen_port, "/")
+    assert 500 <= status < 600
+    assert upstream.requests() == []
+    stats = envoy_without_sidecar.stats("http.ingress.ext_proc.")
+    assert stats.get("http.ingress.ext_proc.streams_started", 0) >= 1
+
+
+@needs_envoy
+def test_stop_is_idempotent(envoy_without_sidecar):
+    envoy_without_sidecar.stop()
+    envoy_without_sidecar.stop()
+    assert not envoy_without_sidecar.running()
