@@ -1,0 +1,123 @@
+"""A whole local stack on loopback: demo upstream, the sidecar as a real process, a real Envoy.
+
+Started upstream -> sidecar -> Envoy (each waits for the one before it to be ready) and stopped
+in reverse. Used by ``extproc demo`` and by the end-to-end tests.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from extproc.envoy_harness import EnvoyProcess, free_port, render_envoy_config
+from extproc.upstream import EchoUpstream
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_POLICY = REPO / "deploy" / "policy" / "demo.yaml"
+
+
+class SidecarProcess:
+    """``python -m extproc serve`` in a child process, ready once its gRPC health says SERVING."""
+
+    def __init__(self, config: Path, *, workdir: Path, port: int | None = None, extra_args: list[str] = ()) -> None:
+        self.config = Path(config)
+        self.port = port or free_port()
+        self.log_path = workdir / "sidecar.log"
+        self.extra_args = list(extra_args)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> "SidecarProcess":
+        command = [sys.executable, "-m", "extproc", "serve", "--address", self.address,
+                   "--config", str(self.config), *self.extra_args]
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self._wait_serving(timeout)
+        return self
+
+    def _wait_serving(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"sidecar exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"sidecar not serving after {timeout}s:\n{self.log_text()[-4000:]}")
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM (graceful drain), then SIGKILL after the timeout; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Stack:
+    """Upstream + sidecar + Envoy. Use as a context manager."""
+
+    def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, workdir: Path | None = None,
+                 sidecar_args: list[str] = (), message_timeout: float | None = None) -> None:
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="extproc-"))
+        self.policy = Path(policy)
+        self.listen_port = listen_port or free_port()
+        self.sidecar_args = list(sidecar_args)
+        self.message_timeout = message_timeout
+        self.upstream: EchoUpstream | None = None
+        self.sidecar: SidecarProcess | None = None
+        self.envoy: EnvoyProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    def start(self) -> "Stack":
+        try:
+            self.upstream = EchoUpstream().start()
+            self.sidecar = SidecarProcess(self.policy, workdir=self.workdir, extra_args=self.sidecar_args).start()
+            config = render_envoy_config(
+                listen_port=self.listen_port, admin_port=free_port(), extproc_port=self.sidecar.port,
+                upstream_port=self.upstream.port, message_timeout=self.message_timeout,
+            )
+            self.envoy = EnvoyProcess(config, workdir=self.workdir).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for part in (self.envoy, self.sidecar, self.upstream):
+            if part is not None:
+                part.stop()
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
