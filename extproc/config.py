@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 
 from extproc.layers import REGISTRY, LayerSettings
-from extproc.layers.base import StrictModel
+from extproc.layers.base import ModeName, StrictModel
 from extproc.matchers import host_matcher
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import InspectionLimits, Request
 from extproc.verdict import Mode
 
-ModeName = Literal["enforce", "observe", "off"]
+
 ROUTE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -53,8 +53,8 @@ class RouteMatch(StrictModel):
 
     route_name: str | None = None  # Envoy's route name (request attribute xds.route_name)
     hosts: list[str] | None = None  # exact names or '*.example.com'
-    path_prefix: str | None = None
-    path_regex: str | None = None  # searched in the path without query string
+    path_prefix: str | None = None  # against the percent-decoded path, like rules
+    path_regex: str | None = None  # searched in the percent-decoded path without query string
     methods: list[str] | None = None
 
     @field_validator("path_regex")
@@ -89,15 +89,6 @@ class PolicyDocument(StrictModel):
     defaults: Defaults = Defaults()
     routes: list[Route] = []
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> "PolicyDocument":
-        seen: set[str] = {"default"}
-        for route in self.routes:
-            if route.name in seen:
-                raise ValueError(f"route name {route.name!r} is used twice (or is the reserved 'default')")
-            seen.add(route.name)
-        return self
-
 
 # -- entry points ---------------------------------------------------------------------------
 
@@ -131,6 +122,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "mapping keys must be plain scalars", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -195,7 +190,11 @@ def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
         "default", lambda _request: True, base_mode, base_limits, document.defaults.deadline_ms, base_sections
     )
     routes = []
+    seen = {"default"}
     for index, route in enumerate(document.routes):
+        if route.name in seen:
+            problems.append(f"routes[{index}].name: {route.name!r} is already used (or is the reserved 'default')")
+        seen.add(route.name)
         sections = _validate_layers(
             route.layers, document.defaults.layers, f"routes[{index}].layers", problems, skip=broken
         )
@@ -272,7 +271,7 @@ def _route_policy(
                 error_status=settings.error_status,
             )
         )
-    deadline_ns = int(deadline_ms * 1e6) if deadline_ms else sum(slot.budget_ns for slot in slots)
+    deadline_ns = int(deadline_ms * 1e6) if deadline_ms else 0  # 0: each phase gets its layers' budgets
     return RoutePolicy(
         name=name,
         matches=matches,
@@ -301,10 +300,10 @@ def _route_matcher(match: RouteMatch):
         checks.append(lambda r: host(r.host))
     if match.path_prefix is not None:
         prefix = match.path_prefix
-        checks.append(lambda r: r.url_path.startswith(prefix))
+        checks.append(lambda r: r.decoded_path.startswith(prefix))
     if match.path_regex is not None:
         pattern = re.compile(match.path_regex)
-        checks.append(lambda r: pattern.search(r.url_path) is not None)
+        checks.append(lambda r: pattern.search(r.decoded_path) is not None)
     if match.methods is not None:
         methods = frozenset(m.upper() for m in match.methods)
         checks.append(lambda r: r.method in methods)

@@ -25,7 +25,7 @@ class Transaction:
         request.limits = self.route.limits
         self.request = request
         self.clock = clock
-        self.context = Context(route=self.route.name, deadline_ns=clock() + self.route.deadline_ns)
+        self.context = Context(route=self.route.name, deadline_ns=0)
         self.results: list[LayerResult] = []
 
     @property
@@ -52,6 +52,9 @@ class Transaction:
     # -- internals ------------------------------------------------------------------------
 
     def _run(self, slots: tuple[LayerSlot, ...]) -> Decision:
+        # The deadline runs per phase: time the client spends uploading the body is not ours.
+        budget = self.route.deadline_ns or sum(slot.budget_ns for slot in slots)
+        self.context = Context(route=self.route.name, deadline_ns=self.clock() + budget)
         for slot in slots:
             result = self._run_slot(slot)
             self.results.append(result)

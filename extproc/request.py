@@ -57,6 +57,10 @@ class Arg(NamedTuple):
     path: str = ""  # for JSON: the dotted path from the root, e.g. "user.roles[0]"
 
 
+# Cached properties derived from the body: attach_body() drops them.
+BODY_VIEWS = ("form", "json", "json_leaves", "multipart_parts", "body_args", "args")
+
+
 @dataclass(eq=False)
 class Request:
     method: str
@@ -143,7 +147,7 @@ class Request:
         if self.body_size > limit or not complete:
             self.notes.add("body_truncated")
         self.body = body[:limit]
-        for name in ("form", "json", "json_leaves", "multipart_parts", "body_args", "args"):
+        for name in BODY_VIEWS:
             self.__dict__.pop(name, None)  # views of the body computed before it arrived
 
     @cached_property
@@ -204,14 +208,14 @@ class Request:
     def _split_pairs(self, source: str, text: str, limit: int) -> Iterator[Arg]:
         if not text:
             return
-        items = text.split("&", limit)
+        # Empty items ('a=1&&b=2') are skipped before counting: padding must not push args out.
+        items = [item for item in text.split("&") if item]
         if len(items) > limit:
             self.notes.add(f"{source}_args_truncated")
-            items = items[:limit]
+            del items[limit:]
         for item in items:
-            if item:
-                name, _, value = item.partition("=")
-                yield Arg(source, unquote_plus(name, errors=TEXT_ERRORS), unquote_plus(value, errors=TEXT_ERRORS))
+            name, _, value = item.partition("=")
+            yield Arg(source, unquote_plus(name, errors=TEXT_ERRORS), unquote_plus(value, errors=TEXT_ERRORS))
 
     def _walk_json(self, root: object) -> list[Arg]:
         # Iterative: deep nesting must not reach Python's recursion limit. This is a hot path

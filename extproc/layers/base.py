@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Literal, Protocol
+from typing import Annotated, Callable, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from extproc.request import Request
 from extproc.verdict import Verdict
+
+
+def _off_from_yaml(value: object) -> object:
+    return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+
+ModeName = Annotated[Literal["enforce", "observe", "off"], BeforeValidator(_off_from_yaml)]
 
 
 class StrictModel(BaseModel):
@@ -19,7 +26,7 @@ class StrictModel(BaseModel):
 class LayerSettings(StrictModel):
     """Keys every layer section accepts; layers subclass this with their own keys."""
 
-    mode: Literal["enforce", "observe", "off"] | None = None  # None: the route's mode
+    mode: ModeName | None = None  # None: the route's mode
     on_error: Literal["open", "closed"] = "closed"
     budget_ms: float = Field(default=5.0, gt=0, le=10_000)
     error_status: int = Field(default=503, ge=400, le=599)

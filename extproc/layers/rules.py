@@ -141,19 +141,21 @@ class RulesLayer:
     def evaluate(self, request: Request, context: Context) -> Verdict:
         matched: list[CompiledRule] = []
         for rule in self.rules:
-            if not rule.matches(request):
-                continue
-            if rule.action == "deny":
-                return Verdict(self.name, Action.DENY, rule.status, reasons=(f"rule:{rule.id}",))
-            matched.append(rule)
+            if rule.matches(request):
+                matched.append(rule)
+                if rule.action == "deny":
+                    break
         if not matched:
             return Verdict(self.name)
+        last = matched[-1]
+        denied = last.action == "deny"
         return Verdict(
             self.name,
-            Action.LOG,
+            Action.DENY if denied else Action.LOG,
+            last.status if denied else 403,
             reasons=tuple(f"rule:{rule.id}" for rule in matched),
             labels=tuple(dict.fromkeys(tag for rule in matched for tag in rule.tags)),
-            upstream_headers=_tag_headers(matched),
+            upstream_headers=_tag_headers(matched),  # kept in observe mode, where a deny lets it pass
         )
 
 

@@ -1,0 +1,1 @@
+"""WAF attack scoring: value extraction, evasion-resistant normalisation, n-gram features, ONNX model."""

@@ -1,0 +1,466 @@
+"""Request parsing: what every layer sees of a request, and the notes the inspection limits leave."""
+from __future__ import annotations
+
+import pytest
+
+from extproc.request import Arg, InspectionLimits, Part, Request
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+BOUNDARY = "XyZ"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def make(
+    path: str = "/",
+    *,
+    method: str = "GET",
+    authority: str = "",
+    headers: tuple[tuple[str, str], ...] = (),
+    content_type: str | None = None,
+    body: bytes | None = None,
+    **limits,
+) -> Request:
+    if content_type is not None:
+        headers = (*headers, ("content-type", content_type))
+    request = Request(method, path, authority=authority, headers=headers, limits=InspectionLimits(**limits))
+    if body is not None:
+        request.attach_body(body)
+    return request
+
+
+def pairs(args) -> list[tuple[str, str]]:
+    return [(arg.name, arg.value) for arg in args]
+
+
+def multipart_body(*parts: tuple[str, str | None, bytes], boundary: str = BOUNDARY) -> bytes:
+    out = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        if filename:
+            out += b"Content-Type: application/octet-stream\r\n"
+        out += b"\r\n" + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+# -- host and URL -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("authority", "host"),
+    [
+        ("example.com", "example.com"),
+        ("Example.COM:8080", "example.com"),
+        ("example.com:", "example.com"),
+        ("10.0.0.1:443", "10.0.0.1"),
+        ("[::1]:8080", "[::1]"),
+        ("[::1]", "[::1]"),
+        ("[2001:DB8::1]:443", "[2001:db8::1]"),
+        ("2001:db8::1", "2001:db8::1"),  # bare IPv6 (no brackets): no port to strip
+        ("", ""),
+    ],
+)
+def test_host_is_authority_without_port_lower_case(authority, host):
+    assert make(authority=authority).host == host
+
+
+@pytest.mark.parametrize(
+    ("path", "url_path", "query", "decoded"),
+    [
+        ("/", "/", "", "/"),
+        ("/a/b?x=1&y=2", "/a/b", "x=1&y=2", "/a/b"),
+        ("/a?", "/a", "", "/a"),
+        ("/a?x=1?y=2", "/a", "x=1?y=2", "/a"),  # only the first '?' splits
+        ("/%2e%67it/config", "/%2e%67it/config", "", "/.git/config"),
+        ("/a%2Fb", "/a%2Fb", "", "/a/b"),
+        ("/a+b%20c", "/a+b%20c", "", "/a+b c"),  # '+' is literal in a path
+        ("/x%zz", "/x%zz", "", "/x%zz"),  # invalid escape stays as sent
+        ("/x%ff", "/x%ff", "", "/x\udcff"),  # invalid UTF-8: lossless, visible
+    ],
+)
+def test_url_path_query_split_and_decoded_path(path, url_path, query, decoded):
+    request = make(path)
+    assert (request.url_path, request.query, request.decoded_path) == (url_path, query, decoded)
+
+
+def test_invalid_utf8_in_path_round_trips_through_surrogateescape():
+    decoded = make("/x%ff%fe").decoded_path
+    assert decoded.encode("utf-8", "surrogateescape") == b"/x\xff\xfe"
+
+
+# -- query arguments ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", []),
+        ("a=1", [("a", "1")]),
+        ("a=1&a=2", [("a", "1"), ("a", "2")]),  # repeated names all kept, in order
+        ("a=&b", [("a", ""), ("b", "")]),  # blank values
+        ("=v", [("", "v")]),
+        ("q=hello+world", [("q", "hello world")]),  # '+' is a space in a query
+        ("q=a%2Bb", [("q", "a+b")]),
+        ("x=%41%42&%6eame=v", [("x", "AB"), ("name", "v")]),
+        ("x=a%26b%3Dc", [("x", "a&b=c")]),  # encoded separators stay in the value
+        ("x=1=2", [("x", "1=2")]),
+        ("a=1&&b=2&", [("a", "1"), ("b", "2")]),  # empty items skipped
+        ("bad=%zz&%g=1", [("bad", "%zz"), ("%g", "1")]),  # invalid escapes kept as sent
+        ("u=%ff", [("u", "\udcff")]),  # invalid UTF-8 lossless
+    ],
+)
+def test_query_args(query, expected):
+    request = make(f"/p?{query}")
+    assert pairs(request.query_args) == expected
+    assert all(arg.source == "query" for arg in request.query_args)
+    assert request.notes == set()
+
+
+def test_query_invalid_utf8_round_trips():
+    (arg,) = make("/?n%ff=%c3%28").query_args
+    assert arg.name.encode("utf-8", "surrogateescape") == b"n\xff"
+    assert arg.value.encode("utf-8", "surrogateescape") == b"\xc3("
+
+
+def test_query_args_within_limit_are_not_noted():
+    request = make("/?a=1&b=2&c=3", max_args=3)
+    assert pairs(request.query_args) == [("a", "1"), ("b", "2"), ("c", "3")]
+    assert "query_args_truncated" not in request.notes
+
+
+def test_query_args_beyond_limit_are_cut_and_noted():
+    request = make("/?" + "&".join(f"a{i}={i}" for i in range(10)), max_args=3)
+    assert pairs(request.query_args) == [("a0", "0"), ("a1", "1"), ("a2", "2")]
+    assert "query_args_truncated" in request.notes
+
+
+@pytest.mark.parametrize("query", ["a=1&b=2&", "a=1&&b=2", "&a=1&b=2"])
+def test_empty_query_items_do_not_count_against_the_limit(query):
+    request = make(f"/?{query}", max_args=2)
+    assert pairs(request.query_args) == [("a", "1"), ("b", "2")]
+    assert "query_args_truncated" not in request.notes
+
+
+# -- cookies and headers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cookie_headers", "expected"),
+    [
+        (["a=1"], [("a", "1")]),
+        (["a=1; b=2"], [("a", "1"), ("b", "2")]),
+        (["a=1", "b=2; c=3"], [("a", "1"), ("b", "2"), ("c", "3")]),  # several cookie headers
+        (["a=1;;b=2;"], [("a", "1"), ("b", "2")]),  # empty items skipped
+        (["flag"], [("flag", "")]),
+        (["=orphan"], [("", "orphan")]),
+        (["t=x=y=="], [("t", "x=y==")]),  # value keeps its '='
+        (['q="quoted"'], [("q", '"quoted"')]),  # kept as sent
+        (["s=%3Cscript%3E"], [("s", "%3Cscript%3E")]),  # not URL-decoded
+        ([";;"], []),
+    ],
+)
+def test_cookies(cookie_headers, expected):
+    request = make(headers=tuple(("cookie", value) for value in cookie_headers))
+    assert list(request.cookies) == expected
+
+
+def test_no_cookie_header_means_no_cookies():
+    assert make(headers=(("x-a", "b"),)).cookies == ()
+
+
+def test_header_returns_first_value_or_default():
+    request = make(headers=(("x-a", "1"), ("x-b", "2"), ("x-a", "3")))
+    assert request.header("x-a") == "1"
+    assert request.header_map["x-a"] == ("1", "3")
+    assert request.header("x-missing") == ""
+    assert request.header("x-missing", "dflt") == "dflt"
+
+
+@pytest.mark.parametrize(
+    ("value", "media_type"),
+    [
+        ("application/json", "application/json"),
+        ("Application/JSON; charset=UTF-8", "application/json"),
+        ("  text/plain ;format=flowed", "text/plain"),
+        (MULTIPART, "multipart/form-data"),
+        ("", ""),
+    ],
+)
+def test_content_type_without_params(value, media_type):
+    assert make(content_type=value).content_type == media_type
+
+
+def test_missing_content_type_is_empty():
+    assert make().content_type == ""
+
+
+# -- form bodies --------------------------------------------------------------------------
+
+
+def test_form_body_args():
+    request = make(method="POST", content_type=f"{FORM}; charset=utf-8", body=b"user=bob&q=a+b&pw=%26x&flag")
+    assert pairs(request.form) == [("user", "bob"), ("q", "a b"), ("pw", "&x"), ("flag", "")]
+    assert all(arg.source == "form" for arg in request.form)
+    assert request.body_args == request.form
+
+
+def test_form_args_limit_is_noted():
+    request = make(method="POST", content_type=FORM, body=b"a=1&b=2&c=3", max_args=2)
+    assert pairs(request.form) == [("a", "1"), ("b", "2")]
+    assert "form_args_truncated" in request.notes
+
+
+def test_form_body_with_other_content_type_is_not_parsed():
+    assert make(method="POST", content_type="text/plain", body=b"a=1").form == ()
+
+
+def test_args_are_query_then_body():
+    request = make("/?q=1", method="POST", content_type=FORM, body=b"f=2")
+    assert [(a.source, a.name, a.value) for a in request.args] == [("query", "q", "1"), ("form", "f", "2")]
+
+
+# -- JSON bodies --------------------------------------------------------------------------
+
+
+def leaves(request: Request) -> list[tuple[str, str, str]]:
+    return [(arg.name, arg.path, arg.value) for arg in request.json_leaves]
+
+
+def test_json_leaves_name_path_and_scalar_text():
+    body = (
+        b'{"user": {"name": "bob", "roles": ["admin", "dev"], "age": 42, "ok": true, "off": false,'
+        b' "none": null, "ratio": 1.5, "empty": {}, "grid": [[7]]}, "top": "t"}'
+    )
+    request = make(method="POST", content_type=JSON, body=body)
+    assert leaves(request) == [
+        ("name", "user.name", "bob"),
+        ("roles", "user.roles[0]", "admin"),
+        ("roles", "user.roles[1]", "dev"),
+        ("age", "user.age", "42"),
+        ("ok", "user.ok", "true"),
+        ("off", "user.off", "false"),
+        ("none", "user.none", "null"),
+        ("ratio", "user.ratio", "1.5"),
+        ("grid", "user.grid[0][0]", "7"),
+        ("top", "top", "t"),
+    ]
+    assert all(arg.source == "json" for arg in request.json_leaves)
+    assert request.notes == set()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'"just a string"', [("", "", "just a string")]),
+        (b"[1, \"two\"]", [("", "[0]", "1"), ("", "[1]", "two")]),
+        (b'[{"k": "v"}]', [("k", "[0].k", "v")]),
+        (b"{}", []),
+        (b'{"a.b": 1, "c": {"d e": 2}}', [("a.b", "a.b", "1"), ("d e", "c.d e", "2")]),  # keys kept verbatim
+        (b'{"s": "\\u00e9\\n"}', [("s", "s", "\u00e9\n")]),
+    ],
+)
+def test_json_shapes(body, expected):
+    assert leaves(make(method="POST", content_type=JSON, body=body)) == expected
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "application/vnd.api+json", "application/problem+json; x=y"],
+)
+def test_json_media_types_are_parsed(content_type):
+    assert leaves(make(method="POST", content_type=content_type, body=b'{"a": "1"}')) == [("a", "a", "1")]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/jsonx", FORM, ""])
+def test_other_media_types_are_not_json(content_type):
+    request = make(method="POST", content_type=content_type, body=b'{"a": "1"}')
+    assert request.json is None
+    assert request.json_leaves == ()
+
+
+def test_json_depth_limit_is_noted_and_shallow_leaves_kept():
+    request = make(method="POST", content_type=JSON, body=b'{"a": {"b": {"c": "deep"}}, "z": "shallow"}', max_json_depth=2)
+    assert leaves(request) == [("z", "z", "shallow")]
+    assert "json_depth_exceeded" in request.notes
+
+
+def test_json_within_depth_limit_is_not_noted():
+    request = make(method="POST", content_type=JSON, body=b'{"a": {"b": 1}}', max_json_depth=2)
+    assert leaves(request) == [("b", "a.b", "1")]
+    assert request.notes == set()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000],
+    ids=["lists", "objects"],
+)
+def test_very_deep_json_does_not_crash_and_is_noted(body):
+    request = make(method="POST", content_type=JSON, body=body)
+    assert request.json_leaves == ()
+    assert "json_depth_exceeded" in request.notes
+    assert "json_invalid" not in request.notes
+
+
+@pytest.mark.parametrize("body", [b'{"a":', b"{'a': 1}", b'{"a": "\xff"}', b"nope", b'{"a": 1} trailing'])
+def test_invalid_json_is_noted_not_raised(body):
+    request = make(method="POST", content_type=JSON, body=body)
+    assert request.json is None
+    assert request.json_leaves == ()
+    assert request.args == ()
+    assert "json_invalid" in request.notes
+
+
+def test_empty_json_body_is_not_invalid():
+    request = make(method="POST", content_type=JSON, body=b"")
+    assert request.json is None
+    assert request.notes == set()
+
+
+def test_json_leaf_limit_is_noted():
+    request = make(method="POST", content_type=JSON, body=b'{"a": [1, 2, 3, 4], "b": 5}', max_args=2)
+    assert leaves(request) == [("a", "a[0]", "1"), ("a", "a[1]", "2")]
+    assert "json_args_truncated" in request.notes
+
+
+def test_json_leaf_count_at_limit_is_not_noted():
+    request = make(method="POST", content_type=JSON, body=b'{"a": [1, 2]}', max_args=2)
+    assert len(request.json_leaves) == 2
+    assert request.notes == set()
+
+
+# -- multipart bodies ---------------------------------------------------------------------
+
+
+def test_multipart_fields_and_files():
+    body = multipart_body(("user", None, b"bob"), ("upload", "evil.php", b"<?php system($_GET[c]); ?>"))
+    request = make(method="POST", content_type=MULTIPART, body=body)
+    user, upload = request.multipart_parts
+    assert (user.name, user.filename, user.data, user.text) == ("user", None, b"bob", "bob")
+    assert (upload.name, upload.filename, upload.content_type) == ("upload", "evil.php", "application/octet-stream")
+    assert upload.data == b"<?php system($_GET[c]); ?>"
+    # A file part is an argument whose value is its file name.
+    assert [(a.source, a.name, a.value) for a in request.body_args] == [
+        ("multipart", "user", "bob"),
+        ("multipart", "upload", "evil.php"),
+    ]
+    assert request.notes == set()
+
+
+def test_multipart_quoted_boundary():
+    body = multipart_body(("a", None, b"1"))
+    request = make(method="POST", content_type=f'multipart/form-data; charset=utf-8; boundary="{BOUNDARY}"', body=body)
+    assert pairs(request.body_args) == [("a", "1")]
+
+
+def test_multipart_part_text_keeps_invalid_utf8():
+    request = make(method="POST", content_type=MULTIPART, body=multipart_body(("a", None, b"x\xffy")))
+    (part,) = request.multipart_parts
+    assert part == Part("a", None, "text/plain", b"x\xffy")
+    assert part.text.encode("utf-8", "surrogateescape") == b"x\xffy"
+
+
+def test_multipart_without_boundary_is_noted():
+    request = make(method="POST", content_type="multipart/form-data", body=multipart_body(("a", None, b"1")))
+    assert request.multipart_parts == ()
+    assert "multipart_invalid" in request.notes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"garbage",
+        b"",
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated",
+        b"--XyZ\r\nNo-Disposition: x\r\n\r\nv\r\n--XyZ--\r\n",
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"\xff\"\r\n\r\nv\r\n--XyZ--\r\n",
+    ],
+)
+def test_broken_multipart_is_noted_not_raised(body):
+    request = make(method="POST", content_type=MULTIPART, body=body)
+    assert request.args == ()  # no exception
+    assert "multipart_invalid" in request.notes
+
+
+def test_multipart_parts_before_the_breakage_are_kept():
+    good = multipart_body(("a", None, b"1"))[: -len(f"--{BOUNDARY}--\r\n")]
+    body = good + b"--XyZ\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\ncut off"
+    request = make(method="POST", content_type=MULTIPART, body=body)
+    assert pairs(request.body_args) == [("a", "1")]
+    assert "multipart_invalid" in request.notes
+
+
+def test_multipart_part_limit_is_noted():
+    body = multipart_body(*((f"p{i}", None, b"v") for i in range(10)))
+    request = make(method="POST", content_type=MULTIPART, body=body, max_multipart_parts=3)
+    assert [part.name for part in request.multipart_parts] == ["p0", "p1", "p2"]
+    assert "multipart_parts_truncated" in request.notes
+
+
+def test_multipart_parts_at_limit_are_not_noted():
+    body = multipart_body(*((f"p{i}", None, b"v") for i in range(3)))
+    request = make(method="POST", content_type=MULTIPART, body=body, max_multipart_parts=3)
+    assert len(request.multipart_parts) == 3
+    assert request.notes == set()
+
+
+def test_multipart_is_only_parsed_for_form_data():
+    request = make(method="POST", content_type=f"multipart/mixed; boundary={BOUNDARY}", body=multipart_body(("a", None, b"1")))
+    assert request.multipart_parts == ()
+    assert request.notes == set()
+
+
+# -- attach_body --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "total_size", "complete", "kept", "size", "truncated"),
+    [
+        (b"12345", None, True, b"12345", 5, False),
+        (b"123456", None, True, b"12345", 6, True),  # cut to max_body_bytes
+        (b"12345", 5000, True, b"12345", 5000, True),  # more arrived than was kept
+        (b"123", None, False, b"123", 3, True),  # Envoy passed only what fit its buffer
+        (b"", None, True, b"", 0, False),
+    ],
+)
+def test_attach_body_limits(body, total_size, complete, kept, size, truncated):
+    request = make(max_body_bytes=5)
+    request.attach_body(body, total_size, complete)
+    assert request.body == kept
+    assert request.body_size == size
+    assert ("body_truncated" in request.notes) is truncated
+
+
+def test_views_are_recomputed_after_attach_body():
+    request = Request("POST", "/?q=1", headers=(("content-type", FORM),))
+    assert pairs(request.args) == [("q", "1")]  # computed before the body arrived
+    assert request.form == ()
+    request.attach_body(b"f=2")
+    assert pairs(request.form) == [("f", "2")]
+    assert pairs(request.body_args) == [("f", "2")]
+    assert pairs(request.args) == [("q", "1"), ("f", "2")]
+
+
+def test_json_and_multipart_views_are_recomputed_after_attach_body():
+    json_request = Request("POST", "/", headers=(("content-type", JSON),))
+    assert json_request.json is None and json_request.json_leaves == ()
+    json_request.attach_body(b'{"a": "b"}')
+    assert json_request.json == {"a": "b"}
+    assert leaves(json_request) == [("a", "a", "b")]
+
+    mp_request = Request("POST", "/", headers=(("content-type", MULTIPART),))
+    assert mp_request.multipart_parts == ()
+    mp_request.attach_body(multipart_body(("a", None, b"1")))
+    assert [part.name for part in mp_request.multipart_parts] == ["a"]
+
+
+def test_truncated_body_is_inspected_as_far_as_it_goes():
+    request = make(method="POST", content_type=FORM, max_body_bytes=7)
+    request.attach_body(b"a=1&b=2&c=3")
+    assert pairs(request.form) == [("a", "1"), ("b", "2")]
+    assert "body_truncated" in request.notes
+
+
+def test_arg_defaults():
+    assert Arg("query", "a", "1") == Arg("query", "a", "1", "")
