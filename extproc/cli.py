@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                             "worker i listens on port+i")
     serve.add_argument("--reload-interval", type=float, default=1.0, help="seconds between policy file checks")
     serve.add_argument("--drain-seconds", type=float, default=10.0, help="grace period for in-flight streams")
+    serve.add_argument("--shutdown-delay", type=float, default=0.0,
+                       help="seconds to keep serving, health NOT_SERVING, after SIGTERM before closing")
     serve.add_argument("--log-level", default=os.environ.get("EXTPROC_LOG_LEVEL", "info"))
     serve.set_defaults(run=_serve)
 
@@ -97,7 +99,8 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
     if args.metrics_address:
         _start_metrics(args.metrics_address, worker_index, metrics)
     options = ServeOptions(
-        address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds
+        address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds,
+        shutdown_delay=args.shutdown_delay,
     )
     return asyncio.run(serve(PolicyStore(policy, Path(args.config)), metrics, options))
 
@@ -152,6 +155,7 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
         sys.executable, "-m", "extproc", "serve", "--workers", "1",
         "--config", args.config, "--address", args.address,
         "--reload-interval", str(args.reload_interval), "--drain-seconds", str(args.drain_seconds),
+        "--shutdown-delay", str(args.shutdown_delay),
         "--log-level", args.log_level,
     ]
     if args.metrics_address:

@@ -66,8 +66,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         if stream.spurious:
             self._event("spurious_message")
         if stream.state is State.AWAIT_BODY:
-            # Envoy went on without sending the body: allow_mode_override is probably off.
-            self._event("body_never_arrived")
+            # The stream ended while the decision waited for the body: the client went away, or
+            # Envoy is not honouring mode_override (allow_mode_override off). grpc.aio reports a
+            # cancel as a plain end of stream, so the two cannot be told apart here.
+            self._event("ended_awaiting_body")
 
     def _event(self, event: str) -> None:
         self.metrics.stream_events.labels(event).inc()
@@ -78,7 +80,9 @@ class ServeOptions:
     address: str = "127.0.0.1:50051"
     reload_interval: float = 1.0
     drain_seconds: float = 10.0
-    metrics_address: str | None = None
+    # After SIGTERM, keep accepting streams this long while health says NOT_SERVING, so that
+    # whoever routes to us (Envoy health checks, kubelet) notices before the port closes.
+    shutdown_delay: float = 0.0
 
 
 async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event | None = None) -> int:
@@ -106,10 +110,12 @@ async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, sto
     if store.path is not None:
         watcher = asyncio.create_task(watch(store, options.reload_interval, _count_reload(metrics)))
     await stop.wait()
-    log.info("draining", extra={"grace_seconds": options.drain_seconds})
+    log.info("draining", extra={"grace_seconds": options.drain_seconds, "delay_seconds": options.shutdown_delay})
     await health_servicer.enter_graceful_shutdown()  # health checks fail first, then we stop
     if watcher is not None:
         watcher.cancel()
+    if options.shutdown_delay > 0:
+        await asyncio.sleep(options.shutdown_delay)
     await server.stop(options.drain_seconds)
     log.info("stopped")
     return 0

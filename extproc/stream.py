@@ -95,8 +95,9 @@ class StreamProcessor:
             return convert.body_reply(None)  # decided on headers; Envoy sends the body anyway
         self._collect(body.body)
         if body.end_of_stream or self.body_mode in ONE_MESSAGE_MODES:
-            # BUFFERED_PARTIAL without end_of_stream: Envoy's buffer filled, the rest streams past.
-            cut = self.body_mode == BodySendMode.BUFFERED_PARTIAL and not body.end_of_stream
+            # BUFFERED_PARTIAL without end_of_stream: Envoy's buffer filled and the rest streams
+            # past, or trailers follow; content-length, when sent, tells which.
+            cut = self.body_mode == BodySendMode.BUFFERED_PARTIAL and not body.end_of_stream and not self._complete()
             return convert.body_reply(self._decide_on_body(complete=not cut))
         return convert.body_reply(None)  # a streamed chunk: pass it, keep collecting
 
@@ -115,6 +116,10 @@ class StreamProcessor:
             piece = chunk[:room]
             self._chunks.append(piece)
             self._kept += len(piece)
+
+    def _complete(self) -> bool:
+        declared = self.transaction.request.header("content-length")
+        return declared.isdigit() and self._received >= int(declared)
 
     def _decide_on_body(self, complete: bool = True) -> Decision:
         body = b"".join(self._chunks)

@@ -1,0 +1,22 @@
+"""End-to-end tier: every test talks HTTP to a real Envoy in front of the real sidecar process."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+if str(Path(__file__).parent) not in sys.path:  # also under --import-mode=importlib
+    sys.path.insert(0, str(Path(__file__).parent))
+
+import e2e_support  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    # A failing setup or test gets the logs of every process that was running for it.
+    if report.failed and call.when in ("setup", "call"):
+        for title, text in e2e_support.log_sections():
+            report.sections.append((title, text))
