@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(run=_check_config)
 
+    score = commands.add_parser("score", help="run the pipeline over request records (JSONL) in-process")
+    score.add_argument("file", help="request records, one JSON object per line")
+    score.add_argument("--config", help="policy YAML (default: every layer with default settings)")
+    score.add_argument("--layers", help="comma-separated layers to run, e.g. attack,rules")
+    score.set_defaults(run=_score)
+
     demo = commands.add_parser("demo", help="run Envoy + sidecar + demo upstream on loopback")
     demo.add_argument("--port", type=int, default=0, help="Envoy listener port (default: a free one)")
     demo.add_argument("--config", help="policy YAML (default: deploy/policy/demo.yaml)")
@@ -161,6 +167,12 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
     if args.metrics_address:
         command += ["--metrics-address", args.metrics_address]
     return subprocess.Popen(command, env={**os.environ, "EXTPROC_WORKER_INDEX": str(index)})
+
+
+def _score(args: argparse.Namespace) -> int:
+    from extproc import score
+
+    return score.run(args.file, args.config, args.layers)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """The compiled policy: immutable objects built once per config load and swapped as a whole."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from extproc.layers import Layer
@@ -47,6 +47,15 @@ class Policy:
             if route.matches(request):
                 return route
         return self.default
+
+    def only_layers(self, names: set[str]) -> "Policy":
+        """The same policy running only the named layers (for offline scoring)."""
+
+        def keep(route: RoutePolicy) -> RoutePolicy:
+            slots = tuple(slot for slot in route.slots if slot.name in names)
+            return replace(route, slots=slots, needs_body=any(s.layer.needs_body for s in slots))
+
+        return replace(self, routes=tuple(keep(r) for r in self.routes), default=keep(self.default))
 
     def summary(self) -> list[str]:
         """One line per route: what runs there, for check-config and startup logs."""

@@ -8,6 +8,7 @@ a layer or rule can act on it instead of it being skipped silently.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterator, Mapping, NamedTuple
@@ -58,7 +59,9 @@ class Arg(NamedTuple):
 
 
 # Cached properties derived from the body: attach_body() drops them.
-BODY_VIEWS = ("form", "json", "json_leaves", "multipart_parts", "body_args", "args")
+BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args")
+# A JSON string token; escapes are resolved afterwards only where a backslash occurs.
+JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 
 
 @dataclass(eq=False)
@@ -174,6 +177,25 @@ class Request:
             return None
 
     @cached_property
+    def json_strings(self) -> tuple[str, ...]:
+        """Every string token of a JSON body, keys included, in order and within max_args.
+
+        A single regex pass instead of a parse and a tree walk: this is what content scanners
+        need (numbers and booleans carry no payload), it is several times faster on large
+        bodies, and it still reads a body that is not valid JSON.
+        """
+        if not self.body or not _is_json(self.content_type):
+            return ()
+        strings = []
+        for count, match in enumerate(JSON_STRING.finditer(self.body)):
+            if count == self.limits.max_args:
+                self.notes.add("json_args_truncated")
+                break
+            raw = match[1]
+            strings.append(_json_unescape(raw) if b"\\" in raw else raw.decode("utf-8", TEXT_ERRORS))
+        return tuple(strings)
+
+    @cached_property
     def json_leaves(self) -> tuple[Arg, ...]:
         """Scalar leaves as (dotted path, text), keys included in the path, within limits."""
         if self.json is None:
@@ -261,6 +283,13 @@ class Request:
 
 def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _json_unescape(raw: bytes) -> str:
+    try:
+        return orjson.loads(b'"' + raw + b'"')
+    except orjson.JSONDecodeError:  # invalid escape: keep the raw text, it is what was sent
+        return raw.decode("utf-8", TEXT_ERRORS)
 
 
 def _json_scalar_text(value: object) -> str:

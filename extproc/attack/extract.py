@@ -1,0 +1,135 @@
+"""Every value of a request an attacker controls, with where it came from.
+
+The model scores values, not whole requests: a request's score is that of its worst value. This
+keeps the model from learning what a site or a data source looks like instead of what an attack
+looks like, and it tells the audit log which value was the problem.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from extproc.request import Request
+
+# Values made only of these characters cannot carry an injection: skipped without scoring.
+SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@-]{0,128}\Z")
+PARTS = ("path", "query", "cookies", "headers", "body")
+# Headers that carry user data and are commonly used as injection vectors.
+DEFAULT_HEADERS = (
+    "user-agent", "referer", "origin", "x-forwarded-for", "x-forwarded-host", "x-real-ip",
+    "x-original-url", "x-rewrite-url", "x-api-version", "forwarded", "true-client-ip", "contact", "from",
+)
+# Headers whose values are protocol tokens or credentials, never inspected as free text.
+STRUCTURAL_HEADERS = frozenset({
+    "accept", "accept-encoding", "accept-language", "accept-charset", "authorization", "cache-control",
+    "connection", "content-length", "content-type", "content-encoding", "cookie", "host", "if-match",
+    "if-none-match", "if-modified-since", "if-unmodified-since", "pragma", "priority", "te",
+    "upgrade-insecure-requests", "x-request-id", "traceparent", "tracestate", "x-forwarded-proto",
+    "x-envoy-external-address", "dnt", "sec-gpc", "range", "proxy-authorization", "keep-alive",
+})
+XML_TYPES = ("application/xml", "text/xml")
+TEXT_TYPES = ("text/plain", "application/graphql", "application/javascript", "text/html", "application/x-yaml")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    parts: frozenset[str] = frozenset(PARTS)
+    headers: tuple[str, ...] = DEFAULT_HEADERS
+    custom_headers: bool = True  # also headers outside the standard set (x-foo, my-header)
+    exclude_args: frozenset[str] = frozenset()  # argument names never scored (known noisy fields)
+    exclude_headers: frozenset[str] = frozenset()
+    exclude_cookies: frozenset[str] = frozenset()
+    max_values: int = 256
+    max_value_chars: int = 4096  # longer values are scored in windows of this size
+    max_scan_chars: int = 65536  # total text scored per request
+
+
+@dataclass
+class Extracted:
+    locations: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    notes: set[str] = field(default_factory=set)
+    scanned: int = 0
+
+    def add(self, location: str, text: str, settings: ExtractSettings) -> None:
+        if not text or SAFE_VALUE.match(text):
+            return
+        if len(self.texts) >= settings.max_values:
+            self.notes.add("attack_values_truncated")
+            return
+        room = settings.max_scan_chars - self.scanned
+        if room <= 0:
+            self.notes.add("attack_scan_truncated")
+            return
+        if len(text) > room:
+            text = text[:room]
+            self.notes.add("attack_scan_truncated")
+        window = settings.max_value_chars
+        step = window - 64  # windows overlap so a payload across a boundary is seen whole
+        for start in range(0, max(1, len(text) - 64), step) if len(text) > window else (0,):
+            self.locations.append(location)
+            self.texts.append(text[start:start + window])
+        self.scanned += len(text)
+
+
+def extract(request: Request, settings: ExtractSettings) -> Extracted:
+    out = Extracted()
+    parts = settings.parts
+    if "path" in parts:
+        out.add("path", request.decoded_path, settings)
+    if "query" in parts:
+        _add_args(out, "query", request.query_args, settings)
+    if "cookies" in parts:
+        for name, value in request.cookies:
+            if name not in settings.exclude_cookies:
+                out.add("cookie-name", name, settings)
+                out.add(f"cookie:{name}", value, settings)
+    if "headers" in parts:
+        _add_headers(out, request, settings)
+    if "body" in parts and request.body:
+        _add_body(out, request, settings)
+    out.notes |= request.notes
+    return out
+
+
+def _add_args(out: Extracted, source: str, args, settings: ExtractSettings) -> None:
+    for arg in args:
+        if arg.name in settings.exclude_args:
+            continue
+        out.add(f"{source}-name", arg.name, settings)
+        out.add(f"{source}:{arg.name}", arg.value, settings)
+
+
+def _add_headers(out: Extracted, request: Request, settings: ExtractSettings) -> None:
+    wanted = settings.headers
+    for name, value in request.headers:
+        if name in settings.exclude_headers:
+            continue
+        if name in wanted or (settings.custom_headers and _is_custom(name)):
+            out.add(f"header:{name}", value, settings)
+
+
+def _is_custom(name: str) -> bool:
+    return name not in STRUCTURAL_HEADERS and not name.startswith(("sec-", "x-extproc-", "x-envoy-", "x-b3-"))
+
+
+def _add_body(out: Extracted, request: Request, settings: ExtractSettings) -> None:
+    media = request.content_type
+    if media == "application/x-www-form-urlencoded":
+        _add_args(out, "form", request.form, settings)
+    elif media == "application/json" or media.endswith("+json"):
+        for text in request.json_strings:
+            out.add("json", text, settings)
+    elif media == "multipart/form-data":
+        for part in request.multipart_parts:
+            if part.name in settings.exclude_args:
+                continue
+            out.add("multipart-name", part.name, settings)
+            if part.filename is not None:
+                out.add(f"multipart-filename:{part.name}", part.filename, settings)
+            if part.filename is None or part.content_type.startswith("text/"):
+                out.add(f"multipart:{part.name}", part.text, settings)
+    elif media in XML_TYPES or media.endswith("+xml") or media in TEXT_TYPES or not media:
+        out.add("body", request.body.decode("utf-8", "surrogateescape"), settings)
+    else:
+        out.notes.add("attack_body_not_inspected")  # binary media types: images, archives, ...

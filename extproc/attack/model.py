@@ -1,0 +1,138 @@
+"""The attack model at serving time: ONNX graph + metadata, probabilities to 1-99 scores.
+
+The graph (built by ``extproc.attack.train``) maps hashed n-gram ids of a batch of values to one
+probability per head and value: ``attack`` (any family) and one head per family. Scores follow
+the convention 1 = certainly an attack, 99 = clean; the metadata's calibration puts the default
+threshold (20) exactly where the training run chose its operating point.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from extproc.attack.features import FeatureSpec, Scratch, featurize
+
+MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "attack.onnx"
+SUPPORTED_FEATURE_VERSION = 1
+DEFAULT_THRESHOLD = 20
+# q at which a score rounds to the default threshold: 1 + 98 * (1 - q) = 20.5
+_Q_AT_THRESHOLD = 1 - 19.5 / 98
+
+
+class ModelError(Exception):
+    """The model or its metadata is missing, unreadable or of an unsupported feature version."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    spec: FeatureSpec
+    heads: tuple[str, ...]
+    logit_shift: float  # added to each logit so the operating point lands on DEFAULT_THRESHOLD
+    metadata: dict
+
+
+class AttackModel:
+    def __init__(self, path: Path) -> None:
+        import onnxruntime as ort  # imported here: only policies with the attack layer need it
+
+        self.path = path
+        self.info = _read_metadata(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one core per worker process; parallelism is processes
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{path}: cannot load the ONNX model: {exc}") from None
+        self._id_inputs = tuple(f"ids_{k}" for k in self.info.spec.orders)
+        self._odds_factor = math.exp(self.info.logit_shift)
+        self._scratch_by_thread = threading.local()
+
+    @property
+    def _scratch(self) -> Scratch:
+        scratch = getattr(self._scratch_by_thread, "scratch", None)
+        if scratch is None:
+            scratch = self._scratch_by_thread.scratch = Scratch()
+        return scratch
+        expected = {*self._id_inputs, "starts", "ends", "scale"}
+        if {i.name for i in self.session.get_inputs()} != expected:
+            raise ModelError(f"{path}: graph inputs do not match the metadata's feature spec")
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        return self.info.heads
+
+    def probabilities(self, framed: list[bytes]) -> np.ndarray:
+        """[values, heads] probabilities for framed, normalised values (see features.frame)."""
+        batch = featurize(framed, self.info.spec, self._scratch)
+        feeds = {"starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
+        for row, name in enumerate(self._id_inputs):
+            feeds[name] = batch.ids[row]
+        return self.session.run(None, feeds)[0]
+
+    def scores(self, probabilities) -> list[int]:
+        """1-99 integer scores of a few probabilities (one per head): low means attack.
+
+        score = 1 + 98 * (1 - q) with q = sigmoid(logit(p) + shift), i.e. 1 + 98 / (1 + e^shift * odds(p)).
+        """
+        factor = self._odds_factor
+        return [round(1 + 98 / (1 + factor * _odds(float(p)))) for p in probabilities]
+
+
+def _odds(p: float) -> float:
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return p / (1 - p)
+
+
+_cache: dict[tuple[str, int], AttackModel] = {}
+_cache_lock = threading.Lock()
+
+
+def load_model(path: str | Path | None = None) -> AttackModel:
+    """Load once per file version: policy reloads reuse the session unless the file changed."""
+    path = Path(path) if path else DEFAULT_MODEL
+    try:
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+    except OSError as exc:
+        raise ModelError(f"{path}: {exc.strerror or exc}") from None
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = AttackModel(path)
+        return _cache[key]
+
+
+def metadata_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def logit_shift_for(threshold_probability: float) -> float:
+    """The shift that maps the chosen operating probability to a score of DEFAULT_THRESHOLD."""
+    p = min(max(threshold_probability, 1e-7), 1 - 1e-7)
+    return float(np.log(_Q_AT_THRESHOLD / (1 - _Q_AT_THRESHOLD)) - np.log(p / (1 - p)))
+
+
+def _read_metadata(path: Path) -> ModelInfo:
+    meta_path = metadata_path(path)
+    try:
+        meta = json.loads(meta_path.read_text())
+        spec = meta["feature_spec"]
+        info = ModelInfo(
+            spec=FeatureSpec(orders=tuple(spec["orders"]), bits=int(spec["bits"]), version=int(spec["version"])),
+            heads=tuple(meta["heads"]),
+            logit_shift=float(meta["calibration"]["logit_shift"]),
+            metadata=meta,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable model metadata: {exc}") from None
+    if info.spec.version != SUPPORTED_FEATURE_VERSION:
+        raise ModelError(
+            f"{meta_path}: feature spec version {info.spec.version}, this build reads {SUPPORTED_FEATURE_VERSION}"
+        )
+    return info

@@ -1,0 +1,356 @@
+"""Train the attack model from request records and write models/attack.onnx + metadata.
+
+    python -m extproc.attack.train ../shared/data/train [more.jsonl ...] [--generated 20000]
+
+Needs the ``train`` extra (torch, onnx, faker). Same inputs and seed give the same model: one
+thread, deterministic kernels, seeded shuffles, inputs read in sorted order. The model is a
+bag of hashed character n-grams (an embedding table) followed by a small MLP, one sigmoid per
+head; it scores each value of a request on its own.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from extproc.attack.dataset import HEADS, RecordValues, collect, head_of
+from extproc.attack.features import FeatureSpec, featurize
+from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
+from extproc.records import read_records
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 7
+    epochs: int = 6
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    embedding_dim: int = 16
+    hidden: int = 32
+    target_fp: float = 0.002  # request-level false-positive rate the threshold is set for
+    max_values_per_source: int = 60_000  # cap so one huge source does not drown the rest
+    spec: FeatureSpec = FeatureSpec()
+
+
+@dataclass
+class Trained:
+    weights: dict[str, np.ndarray]
+    threshold_probability: float
+    config: TrainConfig
+    history: list[dict]
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def load_records(inputs: list[Path]) -> list[dict]:
+    files = sorted(p for path in inputs for p in ([path] if path.is_file() else path.glob("*.jsonl")))
+    return [record for file in files for record in read_records(file)]
+
+
+def files_digest(inputs: list[Path], extra: str = "") -> dict:
+    files = sorted(p for path in inputs for p in ([path] if path.is_file() else path.glob("*.jsonl")))
+    entries, total = [], hashlib.sha256(extra.encode())
+    for file in files:
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        entries.append({"file": file.name, "sha256": digest})
+        total.update(digest.encode())
+    return {"files": entries, "generated": extra, "sha256": total.hexdigest()}
+
+
+def value_table(values: list[RecordValues], config: TrainConfig, rng: random.Random):
+    """Unique (framed value -> label, head) pairs with weights; ambiguous values are dropped."""
+    seen: dict[bytes, tuple[int, int, str]] = {}
+    conflicts = set()
+    for record in values:
+        for framed, is_attack in zip(record.framed, record.value_is_attack):
+            label = (1, head_of(record.family)) if is_attack else (0, -1)
+            previous = seen.get(framed)
+            if previous is None:
+                seen[framed] = (*label, record.source)
+            elif previous[0] != label[0]:
+                conflicts.add(framed)
+    for framed in conflicts:
+        del seen[framed]
+    by_source: dict[str, list[bytes]] = {}
+    for framed, (_, _, source) in seen.items():
+        by_source.setdefault(source, []).append(framed)
+    kept = []
+    for source in sorted(by_source):
+        items = sorted(by_source[source])
+        rng.shuffle(items)
+        kept.extend(items[: config.max_values_per_source])
+    rng.shuffle(kept)
+    labels = np.array([seen[f][0] for f in kept], dtype=np.float32)
+    heads = np.array([seen[f][1] for f in kept], dtype=np.int64)
+    return kept, labels, heads, _weights(labels, heads), len(conflicts)
+
+
+def _weights(labels: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Benign and attack halves weigh the same; within attacks a family weighs sqrt(its count)."""
+    weights = np.ones(len(labels), dtype=np.float64)
+    attack = labels == 1
+    for head in np.unique(heads[attack]):
+        members = attack & (heads == head)
+        weights[members] = np.sqrt(members.sum()) / members.sum()
+    weights[attack] *= (~attack).sum() / max(weights[attack].sum(), 1e-9)
+    return (weights / weights.mean()).astype(np.float32)
+
+
+def id_lists(framed: list[bytes], spec: FeatureSpec, chunk: int = 2048) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per value: its non-zero bucket ids (all orders) and its 1/sqrt(length) scale."""
+    ids, scales = [], []
+    for start in range(0, len(framed), chunk):
+        batch = featurize(framed[start:start + chunk], spec)
+        for s, e in zip(batch.starts, batch.ends):
+            row = batch.ids[:, s:e].ravel()
+            ids.append(row[row != 0].astype(np.int64))
+        scales.append(batch.scale[:, 0])
+    return ids, np.concatenate(scales) if scales else np.zeros(0, np.float32)
+
+
+# -- model ----------------------------------------------------------------------------------
+
+
+def _torch_model(config: TrainConfig):
+    import torch
+    from torch import nn
+
+    class BagOfNgrams(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.EmbeddingBag(2 ** config.spec.bits + 1, config.embedding_dim, mode="sum", padding_idx=0)
+            self.hidden = nn.Linear(config.embedding_dim, config.hidden)
+            self.out = nn.Linear(config.hidden, len(HEADS))
+
+        def forward(self, flat, offsets, scale):
+            pooled = self.embedding(flat, offsets) * scale[:, None]
+            return self.out(torch.relu(self.hidden(pooled)))
+
+    return BagOfNgrams()
+
+
+def _batch_tensors(ids: list[np.ndarray], scale: np.ndarray, index: np.ndarray):
+    import torch
+
+    rows = [ids[i] for i in index]
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    return torch.from_numpy(flat), torch.from_numpy(offsets), torch.from_numpy(scale[index])
+
+
+def fit(train: list[RecordValues], validation: list[RecordValues], config: TrainConfig, log=print) -> Trained:
+    import torch
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    rng = random.Random(config.seed)
+    framed, labels, heads, weights, conflicts = value_table(train, config, rng)
+    log(f"training values: {len(framed)} ({int(labels.sum())} attack), dropped {conflicts} ambiguous")
+    ids, scale = id_lists(framed, config.spec)
+    targets = np.zeros((len(framed), len(HEADS)), dtype=np.float32)
+    targets[:, 0] = labels
+    attack_rows = np.flatnonzero(labels == 1)
+    targets[attack_rows, heads[attack_rows]] = 1.0
+
+    model = _torch_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    order = np.arange(len(framed))
+    history = []
+    for epoch in range(config.epochs):
+        started, total = time.time(), 0.0
+        np.random.default_rng(config.seed + epoch).shuffle(order)
+        model.train()
+        for start in range(0, len(order), config.batch_size):
+            index = order[start:start + config.batch_size]
+            flat, offsets, batch_scale = _batch_tensors(ids, scale, index)
+            logits = model(flat, offsets, batch_scale)
+            losses = loss_fn(logits, torch.from_numpy(targets[index])).mean(dim=1)
+            loss = (losses * torch.from_numpy(weights[index])).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(index)
+        history.append({"epoch": epoch + 1, "loss": round(total / len(order), 5), "seconds": round(time.time() - started, 1)})
+        log(f"epoch {epoch + 1}: loss {history[-1]['loss']} ({history[-1]['seconds']} s)")
+    weights_out = _export_weights(model)
+    threshold = calibrate(weights_out, validation, config)
+    log(f"operating point: p >= {threshold:.4f} (validation benign FP target {config.target_fp:.2%})")
+    return Trained(weights_out, threshold, config, history)
+
+
+def _export_weights(model) -> dict[str, np.ndarray]:
+    table = model.embedding.weight.detach().numpy().copy()
+    table[0] = 0.0  # bucket 0 = "no n-gram here"
+    return {
+        "table": table.astype(np.float32),
+        "w1": model.hidden.weight.detach().numpy().T.copy(),
+        "b1": model.hidden.bias.detach().numpy().copy(),
+        "w2": model.out.weight.detach().numpy().T.copy(),
+        "b2": model.out.bias.detach().numpy().copy(),
+    }
+
+
+def predict(weights: dict[str, np.ndarray], framed: list[bytes], spec: FeatureSpec) -> np.ndarray:
+    """The same function as the ONNX graph, in numpy, for calibration and evaluation at training time."""
+    if not framed:
+        return np.zeros((0, len(HEADS)), dtype=np.float32)
+    batch = featurize(framed, spec)
+    summed = weights["table"][batch.ids].sum(axis=0)  # [n, dim]
+    cumulative = np.vstack([np.zeros((1, summed.shape[1]), np.float32), np.cumsum(summed, axis=0)])
+    pooled = (cumulative[batch.ends] - cumulative[batch.starts]) * batch.scale
+    hidden = np.maximum(pooled @ weights["w1"] + weights["b1"], 0)
+    return 1 / (1 + np.exp(-(hidden @ weights["w2"] + weights["b2"])))
+
+
+def record_maxima(weights, records: list[RecordValues], spec: FeatureSpec) -> np.ndarray:
+    """Per record, the highest attack probability of its values (0 when it has none)."""
+    framed = [f for r in records for f in r.framed]
+    probs = np.zeros(0)
+    for start in range(0, len(framed), 4096):
+        probs = np.concatenate([probs, predict(weights, framed[start:start + 4096], spec)[:, 0]])
+    out, position = np.zeros(len(records)), 0
+    for i, record in enumerate(records):
+        count = len(record.framed)
+        out[i] = probs[position:position + count].max() if count else 0.0
+        position += count
+    return out
+
+
+def calibrate(weights, validation: list[RecordValues], config: TrainConfig) -> float:
+    benign = [r for r in validation if not r.is_attack]
+    maxima = np.sort(record_maxima(weights, benign, config.spec))
+    if not len(maxima):
+        return 0.5
+    allowed = int(np.floor(config.target_fp * len(maxima)))
+    threshold = maxima[len(maxima) - allowed - 1] if allowed < len(maxima) else 0.0
+    return float(min(max(np.nextafter(threshold, 1.0), 0.05), 0.99))
+
+
+# -- ONNX -----------------------------------------------------------------------------------
+
+
+def to_onnx(weights: dict[str, np.ndarray], spec: FeatureSpec):
+    """ids_k [n] per order -> Gather -> Sum -> segment sums via CumSum -> MLP -> sigmoid."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dim, classes = weights["table"].shape[1], weights["w2"].shape[1]
+    initializers = [
+        numpy_helper.from_array(weights["table"], "table"),
+        numpy_helper.from_array(weights["w1"], "w1"),
+        numpy_helper.from_array(weights["b1"], "b1"),
+        numpy_helper.from_array(weights["w2"], "w2"),
+        numpy_helper.from_array(weights["b2"], "b2"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+        numpy_helper.from_array(np.zeros((1, dim), dtype=np.float32), "zero_row"),
+    ]
+    order_ids = [f"ids_{k}" for k in spec.orders]
+    embedded = [f"embedded_{k}" for k in spec.orders]
+    # One input and one Gather per n-gram order, then Sum: at small sizes this is twice as fast
+    # in onnxruntime as one [orders, n] input with a Split, or a Gather followed by ReduceSum.
+    nodes = [helper.make_node("Gather", ["table", i], [e], axis=0) for i, e in zip(order_ids, embedded)]
+    nodes += [
+        helper.make_node("Sum", embedded, ["summed"]),
+        helper.make_node("CumSum", ["summed", "axis0"], ["running"]),
+        helper.make_node("Concat", ["zero_row", "running"], ["cumulative"], axis=0),
+        helper.make_node("Gather", ["cumulative", "ends"], ["upto_end"], axis=0),
+        helper.make_node("Gather", ["cumulative", "starts"], ["upto_start"], axis=0),
+        helper.make_node("Sub", ["upto_end", "upto_start"], ["bag"]),
+        helper.make_node("Mul", ["bag", "scale"], ["pooled"]),
+        helper.make_node("Gemm", ["pooled", "w1", "b1"], ["hidden_in"]),
+        helper.make_node("Relu", ["hidden_in"], ["hidden"]),
+        helper.make_node("Gemm", ["hidden", "w2", "b2"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "attack_score",
+        [
+            *(helper.make_tensor_value_info(name, TensorProto.INT64, ["positions"]) for name in order_ids),
+            helper.make_tensor_value_info("starts", TensorProto.INT64, ["values"]),
+            helper.make_tensor_value_info("ends", TensorProto.INT64, ["values"]),
+            helper.make_tensor_value_info("scale", TensorProto.FLOAT, ["values", 1]),
+        ],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["values", classes])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="extproc.attack.train")
+    model.ir_version = 9  # readable by onnxruntime >= 1.16
+    onnx.checker.check_model(model)
+    return model
+
+
+def save(trained: Trained, out: Path, data: dict, metrics: dict | None = None) -> None:
+    model = to_onnx(trained.weights, trained.config.spec)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(model.SerializeToString())
+    config = asdict(trained.config)
+    config["spec"] = asdict(trained.config.spec)
+    metadata = {
+        "model": out.name,
+        "feature_spec": asdict(trained.config.spec),
+        "heads": list(HEADS),
+        "calibration": {
+            "threshold_probability": round(trained.threshold_probability, 6),
+            "logit_shift": logit_shift_for(trained.threshold_probability),
+            "default_threshold_score": 20,
+            "target_validation_fp": trained.config.target_fp,
+        },
+        "training": {"config": config, "history": trained.history, "data": data},
+        "metrics": metrics or {},
+    }
+    metadata_path(out).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+
+
+# -- command --------------------------------------------------------------------------------
+
+
+def split_validation(values: list[RecordValues], fraction: float, seed: int):
+    rng = random.Random(seed)
+    validation, train = [], []
+    for record in values:
+        (validation if rng.random() < fraction else train).append(record)
+    return train, validation
+
+
+def generated_records(count: int, seed: int, templates=None) -> list[dict]:
+    if count <= 0:
+        return []
+    from extproc.attack import datagen
+
+    return list(datagen.benign_records(count, seed, templates))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m extproc.attack.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", type=Path, help="JSONL files or directories of them")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--generated", type=int, default=20_000, help="generated benign records to add")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--target-fp", type=float, default=TrainConfig.target_fp)
+    args = parser.parse_args(argv)
+    config = TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp)
+    records = load_records(args.inputs) + generated_records(args.generated, args.seed)
+    print(f"{len(records)} records", file=sys.stderr)
+    train, validation = split_validation(collect(records), 0.1, args.seed)
+    trained = fit(train, validation, config, log=lambda m: print(m, file=sys.stderr))
+    data = files_digest(args.inputs, extra=f"datagen:{args.generated}:seed={args.seed}")
+    save(trained, args.out, data)
+    print(f"wrote {args.out} and {metadata_path(args.out)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

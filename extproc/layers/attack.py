@@ -1,0 +1,123 @@
+"""WAF attack score: every request gets 1-99 (1 = attack, 99 = clean) and per-family sub-scores.
+
+Each value the client controls is normalised and scored by the ONNX model; the request takes
+the score of its worst value. Buckets: 1-20 attack, 21-50 likely attack, 51-80 likely clean,
+81-99 clean. At or below ``threshold`` the verdict is a deny; in the likely-attack bucket it
+is logged.
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from extproc.attack.dataset import HEADS
+from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, extract
+from extproc.attack.features import frame
+from extproc.attack.model import DEFAULT_THRESHOLD, ModelError, load_model
+from extproc.attack.normalize import normalize
+from extproc.layers.base import Context, LayerSettings, LayerSpec, StrictModel
+from extproc.request import Request
+from extproc.verdict import Action, Verdict
+
+SCORE_HEADER = "x-waf-attack-score"
+FAMILIES = HEADS[1:]
+SUB_SCORE_HEADERS = {family: f"x-waf-{family}-score" for family in FAMILIES}
+LIKELY_ATTACK = 50
+
+
+class Exclusions(StrictModel):
+    """Known noisy fields that are never scored (e.g. a rich-text editor's field)."""
+
+    args: list[str] = []  # query, form, JSON-free names, multipart fields
+    headers: list[str] = []
+    cookies: list[str] = []
+
+
+class AttackSettings(LayerSettings):
+    threshold: int = Field(default=DEFAULT_THRESHOLD, ge=1, le=99)  # deny at or below
+    parts: list[Literal["path", "query", "cookies", "headers", "body"]] = list(PARTS)
+    headers: list[str] = list(DEFAULT_HEADERS)  # user-data headers to score
+    custom_headers: bool = True  # also score non-standard headers (x-foo)
+    exclude: Exclusions = Exclusions()
+    max_values: int = Field(default=256, ge=1, le=10_000)
+    max_value_chars: int = Field(default=4096, ge=64, le=1_048_576)
+    max_scan_chars: int = Field(default=65536, ge=256, le=16_777_216)
+    forward_scores: bool = True  # x-waf-attack-score and x-waf-<family>-score upstream
+    model: str | None = None  # path to an .onnx file; default: models/attack.onnx
+
+    @field_validator("headers")
+    @classmethod
+    def _lower(cls, names: list[str]) -> list[str]:
+        return [name.lower() for name in names]
+
+    @field_validator("model")
+    @classmethod
+    def _loadable(cls, path: str | None) -> str | None:
+        try:
+            load_model(path)
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        return path
+
+
+class AttackLayer:
+    name: ClassVar[str] = "attack"
+
+    def __init__(self, settings: AttackSettings) -> None:
+        self.model = load_model(settings.model)
+        self.threshold = settings.threshold
+        self.forward = settings.forward_scores
+        self.needs_body = "body" in settings.parts
+        self.extract_settings = ExtractSettings(
+            parts=frozenset(settings.parts),
+            headers=tuple(settings.headers),
+            custom_headers=settings.custom_headers,
+            exclude_args=frozenset(settings.exclude.args),
+            exclude_headers=frozenset(h.lower() for h in settings.exclude.headers),
+            exclude_cookies=frozenset(settings.exclude.cookies),
+            max_values=settings.max_values,
+            max_value_chars=settings.max_value_chars,
+            max_scan_chars=settings.max_scan_chars,
+        )
+        self.heads = self.model.heads
+
+    def evaluate(self, request: Request, context: Context) -> Verdict:
+        extracted = extract(request, self.extract_settings)
+        notes = tuple(sorted(f"note:{n}" for n in extracted.notes if n.startswith("attack_")))
+        if not extracted.texts:
+            return self._verdict({head: 99 for head in self.heads}, (), notes)
+        framed = [frame(*normalize(text)) for text in extracted.texts]
+        probabilities = self.model.probabilities(framed)
+        worst = int(np.argmax(probabilities[:, 0]))
+        # A request scores as its worst value, head by head.
+        per_head = dict(zip(self.heads, self.model.scores(probabilities.max(axis=0))))
+        return self._verdict(per_head, (f"attack:worst={extracted.locations[worst]}",), notes)
+
+    def _verdict(self, per_head: dict[str, int], reasons: tuple[str, ...], notes: tuple[str, ...]) -> Verdict:
+        score = per_head["attack"]
+        labels = tuple(head for head in FAMILIES if per_head.get(head, 99) <= self.threshold)
+        if score <= self.threshold:
+            action = Action.DENY
+        elif score <= LIKELY_ATTACK:
+            action = Action.LOG
+        else:
+            action, reasons = Action.ALLOW, ()
+        headers = ()
+        if self.forward:
+            headers = ((SCORE_HEADER, str(score)),) + tuple(
+                (SUB_SCORE_HEADERS[head], str(per_head[head])) for head in FAMILIES if head in per_head
+            )
+        return Verdict(
+            self.name, action, 403, reasons=(f"attack:score={score}", *reasons, *notes) if action is not Action.ALLOW else notes,
+            scores=per_head, labels=labels, upstream_headers=headers,
+        )
+
+
+SPEC = LayerSpec(
+    name=AttackLayer.name,
+    settings=AttackSettings,
+    build=AttackLayer,
+    upstream_headers=frozenset({SCORE_HEADER, *SUB_SCORE_HEADERS.values()}),
+)

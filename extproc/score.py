@@ -1,0 +1,95 @@
+"""``extproc score FILE.jsonl``: run the pipeline in-process over request records.
+
+Writes one JSON line per record to stdout, in input order (records with a ``client`` field
+therefore build per-client state in file order). A line that is not a usable record produces
+``{"line": N, "error": "..."}`` and a non-zero exit status, without stopping the run.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from extproc.config import parse_policy
+from extproc.pipeline import Transaction
+from extproc.policy import Policy
+from extproc.records import RecordError, iter_records, request_from_record
+from extproc.verdict import Decision, LayerResult
+
+# Without --config: every layer that works without settings of its own, enforcing.
+DEFAULT_POLICY = "version: 1\ndefaults:\n  layers:\n    attack: {}\n"
+
+
+def default_policy() -> Policy:
+    return parse_policy(DEFAULT_POLICY, "<default score policy>")
+
+
+def score_records(path: Path, policy: Policy, out: IO[bytes]) -> int:
+    errors = 0
+    for number, record in iter_records(path):
+        if isinstance(record, RecordError):
+            errors += 1
+            out.write(orjson.dumps({"line": number, "error": str(record)}) + b"\n")
+            continue
+        out.write(orjson.dumps(score_record(record, policy)) + b"\n")
+    return 1 if errors else 0
+
+
+def score_record(record: dict, policy: Policy) -> dict:
+    request, body = request_from_record(record)
+    transaction = Transaction(policy, request)
+    decision = transaction.on_headers()
+    if decision is None:
+        decision = transaction.on_body(body)
+    return describe(record, decision)
+
+
+def describe(record: dict, decision: Decision) -> dict:
+    line: dict = {"id": record.get("id"), "action": "allow" if decision.allowed else "deny"}
+    if not decision.allowed:
+        line["status"] = decision.status
+        line["denied_by"] = decision.denied_by
+    layers = {result.verdict.layer: _layer(result) for result in decision.results}
+    if "attack" in layers:
+        line["attack_score"] = layers["attack"]["score"]
+    line["layers"] = layers
+    return line
+
+
+def _layer(result: LayerResult) -> dict:
+    verdict = result.verdict
+    entry: dict = {"action": verdict.action.value, "mode": result.mode.value}
+    scores = dict(verdict.scores)
+    if "attack" in scores:
+        entry["score"] = scores.pop("attack")
+        entry["sub_scores"] = scores
+    elif scores:
+        entry["scores"] = scores
+    if verdict.reasons:
+        entry["reasons"] = list(verdict.reasons)
+    if result.outcome.value != "ok":
+        entry["outcome"] = result.outcome.value
+    return entry
+
+
+def run(path: str, config: str | None, layers: str | None) -> int:
+    from extproc.config import ConfigError, load_policy
+
+    try:
+        policy = load_policy(config) if config else default_policy()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if layers:
+        wanted = {name.strip() for name in layers.split(",") if name.strip()}
+        policy = policy.only_layers(wanted)
+    try:
+        return score_records(Path(path), policy, sys.stdout.buffer)
+    except BrokenPipeError:  # `extproc score ... | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
+    except OSError as exc:
+        print(f"{path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
