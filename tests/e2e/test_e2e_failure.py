@@ -174,7 +174,8 @@ def slow_stack(tmp_path_factory):
 
 def test_too_slow_sidecar_gives_504_quickly_and_recovers(slow_stack):
     stack = slow_stack
-    assert get(stack.listen_port, "/warm-up").status == 200
+    # The first request also opens Envoy's HTTP/2 connection to the sidecar.
+    wait_for(lambda: get(stack.listen_port, "/warm-up").status == 200, 10, what="a first answer in time")
     mark = marker()
     slow_value = "a" * _slow_header_length(SLOW_SECONDS) + "!"
     resp = get(stack.listen_port, f"/slow?m={mark}", headers=[("x-slow", slow_value)])

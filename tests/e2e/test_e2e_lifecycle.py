@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -139,53 +140,16 @@ def _direct_check(address: str, path: str) -> None:
     assert len(replies) == 1 and replies[0].HasField("request_headers"), replies
 
 
-def test_two_workers_both_serve_and_sigterm_to_the_supervisor_stops_all(tmp_path):
+@pytest.fixture(scope="module")
+def workers_stack(tmp_path_factory):
     metrics_port = free_port_pair()  # worker i serves /metrics on metrics_port + i
-    stack = _stack(tmp_path, "workers", ["--workers", "2", "--drain-seconds", "2",
-                                         "--metrics-address", f"127.0.0.1:{metrics_port}"])
+    stack = _stack(tmp_path_factory.mktemp("workers"), "workers",
+                   ["--workers", "2", "--drain-seconds", "2", "--metrics-address", f"127.0.0.1:{metrics_port}"])
+    stack.metrics_port = metrics_port
     config = str(stack.policy)
     try:
         stack.start()
-        supervisor = stack.sidecar.process.pid
-
-        def worker_pids() -> list[int] | None:
-            pids = [pid for pid in pids_with_arg(config) if pid != supervisor]
-            return pids if len(pids) == 2 else None
-
-        workers = wait_for(worker_pids, 10, what="two worker processes")
-        assert all(parent_pid(pid) == supervisor for pid in workers)
-
-        def decisions(index: int) -> float:
-            try:
-                text = scrape(metrics_port + index)
-            except OSError:
-                return 0.0  # this worker is still starting
-            return metric_value(text, "extproc_decisions_total", route="default")
-
-        # Through Envoy: every request succeeds (or is denied) as the policy says.
-        for i in range(10):
-            mark = marker()
-            assert get(stack.listen_port, f"/w/{i}?m={mark}").status == 200
-            assert len(upstream_saw(stack, mark)) == 1
-        assert get(stack.listen_port, "/blocked").status == 403
-        assert request(stack.listen_port, "POST", "/w", body=b"a=EVIL-PAYLOAD",
-                       headers=[("content-type", "application/x-www-form-urlencoded")]).status == 403
-
-        # Directly, on fresh connections, until the kernel has spread them over both workers.
-        def both_served() -> bool:
-            for _ in range(4):
-                _direct_check(stack.sidecar.address, "/direct")
-            return decisions(0) > 0 and decisions(1) > 0
-
-        wait_for(both_served, 15, interval=0.1, what="decisions recorded by both workers")
-
-        code = stack.sidecar.stop()  # SIGTERM to the supervisor only
-        assert code == 0
-        wait_for(lambda: pids_with_arg(config) == [], 5, what="all sidecar processes to exit")
-        assert not grpc_serving(stack.sidecar.address, timeout=0.5)
-        log = stack.sidecar.log_text()
-        assert log.count('"msg":"draining"') == 2 and log.count('"msg":"stopped"') == 2, log[-3000:]
-        assert get(stack.listen_port, "/after").status == 500  # fail closed once all are gone
+        yield stack
     finally:
         stack.stop()
         unregister(stack)
@@ -194,3 +158,73 @@ def test_two_workers_both_serve_and_sigterm_to_the_supervisor_stops_all(tmp_path
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _decisions(stack, index: int) -> float:
+    try:
+        text = scrape(stack.metrics_port + index)
+    except OSError:
+        return 0.0  # this worker is still starting
+    return metric_value(text, "extproc_decisions_total", route="default")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: behind one Envoy, --workers 2 adds no capacity: Envoy sends every "
+                                       "ext_proc stream over one HTTP/2 connection, SO_REUSEPORT hands that "
+                                       "connection to one worker, and the other worker stays idle")
+def test_traffic_through_envoy_reaches_both_workers(workers_stack):
+    stack = workers_stack
+    wait_for(lambda: _decisions(stack, 0) is not None and grpc_serving(stack.sidecar.address), 10, what="workers")
+    time.sleep(1.0)  # both workers listening
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(lambda i: get(stack.listen_port, f"/spread/{i}").status, range(300)))
+    assert statuses == [200] * 300
+    assert _decisions(stack, 0) > 0 and _decisions(stack, 1) > 0, (_decisions(stack, 0), _decisions(stack, 1))
+
+
+def test_two_workers_both_serve_and_sigterm_to_the_supervisor_stops_all(workers_stack):
+    stack = workers_stack
+    config = str(stack.policy)
+    supervisor = stack.sidecar.process.pid
+
+    def worker_pids() -> list[int] | None:
+        pids = [pid for pid in pids_with_arg(config) if pid != supervisor]
+        return pids if len(pids) == 2 else None
+
+    workers = wait_for(worker_pids, 10, what="two worker processes")
+    assert all(parent_pid(pid) == supervisor for pid in workers)
+
+    # Through Envoy: every request succeeds (or is denied) as the policy says.
+    for i in range(10):
+        mark = marker()
+        assert get(stack.listen_port, f"/w/{i}?m={mark}").status == 200
+        assert len(upstream_saw(stack, mark)) == 1
+    assert get(stack.listen_port, "/blocked").status == 403
+    assert request(stack.listen_port, "POST", "/w", body=b"a=EVIL-PAYLOAD",
+                   headers=[("content-type", "application/x-www-form-urlencoded")]).status == 403
+
+    # Directly, on fresh connections, until the kernel has spread them over both workers.
+    def both_served() -> bool:
+        for _ in range(4):
+            _direct_check(stack.sidecar.address, "/direct")
+        return _decisions(stack, 0) > 0 and _decisions(stack, 1) > 0
+
+    wait_for(both_served, 15, interval=0.1, what="decisions recorded by both workers")
+
+    # A worker that dies is replaced; the service comes back without operator action.
+    os.kill(workers[0], signal.SIGKILL)
+    replaced = wait_for(lambda: (pids := worker_pids()) and workers[0] not in pids and pids, 15,
+                        what="the supervisor to restart the killed worker")
+    assert workers[1] in replaced
+    # The replacement is a new process that needs a moment to import and bind (third "serving").
+    wait_for(lambda: stack.sidecar.log_text().count('"msg":"serving"') >= 3, 15, what="the replacement to serve")
+    wait_for(lambda: get(stack.listen_port, "/after-crash").status == 200, 10, what="service after the crash")
+    for i in range(5):
+        assert get(stack.listen_port, f"/after-crash/{i}").status == 200
+
+    code = stack.sidecar.stop()  # SIGTERM to the supervisor only
+    assert code == 0
+    wait_for(lambda: pids_with_arg(config) == [], 5, what="all sidecar processes to exit")
+    assert not grpc_serving(stack.sidecar.address, timeout=0.5)
+    log = stack.sidecar.log_text()
+    assert log.count('"msg":"draining"') == 2 and log.count('"msg":"stopped"') == 2, log[-3000:]
+    assert get(stack.listen_port, "/after").status == 500  # fail closed once all are gone

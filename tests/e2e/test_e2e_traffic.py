@@ -14,6 +14,7 @@ import time
 import pytest
 
 from e2e_support import (
+    Response,
     assert_still_serving,
     echo_values,
     extproc_headers,
@@ -93,6 +94,12 @@ routes:
   - name: observed
     match: {path_prefix: /observed/}
     mode: observe
+  - name: small-body
+    match: {path_prefix: /small/}
+    inspection: {max_body_bytes: 1024}
+  - name: prefix-only
+    match: {path_prefix: /prefix/}
+    inspection: {max_body_bytes: 1024, oversize: inspect_prefix}
 """
 
 # What must never show up in a deny response: rule ids, layer names, reasons, scores.
@@ -192,6 +199,7 @@ def test_deny_is_an_opaque_403_with_the_request_id_and_upstream_not_called(stack
     mark = marker()
     resp = get(stack.listen_port, f"/blocked/{mark}", headers=[("x-request-id", "client-chosen-id")])
     request_id = assert_opaque_deny(resp, 403, "forbidden")
+    assert request_id != "client-chosen-id"  # Envoy is the edge: it issues the id, not the client
     assert upstream_saw(stack, mark) == []
     # The same id ties the client's answer to the sidecar's log line.
     wait_for(lambda: request_id in stack.sidecar.log_text(), 5, what="the deny in the sidecar log")
@@ -305,6 +313,69 @@ def test_body_arriving_long_after_the_headers_is_still_inspected(stack):
             assert upstream_saw(stack, mark)[0]["body"] == body
 
 
+@pytest.mark.parametrize("path", ["/trailers", "/upload/trailers"], ids=["default-route", "upload-route"])
+def test_chunked_body_with_trailers_is_inspected(stack, path):
+    for body, expected in ((b"flag=tag-body&a=1", 200), (b"a=1&b=EVIL-PAYLOAD", 403)):
+        mark = marker()
+        head = (f"POST {path}?m={mark} HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n"
+                "Trailer: x-checksum\r\n\r\n").encode()
+        chunked = b"%x\r\n%s\r\n0\r\nx-checksum: 1234\r\n\r\n" % (len(body), body)
+        resp = raw_exchange(stack.listen_port, head, chunked)
+        assert resp.status == expected, resp
+        if expected == 200:
+            assert echo_values(json.loads(resp.body), "x-extproc-tags") == ["e2e-body"]
+            assert upstream_saw(stack, mark)[0]["body"] == body
+        else:
+            assert upstream_saw(stack, mark) == []
+
+
+def test_expect_100_continue_upload(stack):
+    mark = marker()
+    body = b"flag=tag-body"
+    with socket.create_connection(("127.0.0.1", stack.listen_port), timeout=5) as sock:
+        sock.sendall((f"POST /continue?m={mark} HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n"
+                      "Content-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n").encode())
+        interim = sock.recv(100)  # a client waits (curl: up to 1 s) for this before sending the body
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        sock.sendall(body)
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        data = resp.read()
+    assert resp.status == 200, data
+    assert echo_values(json.loads(data), "x-extproc-tags") == ["e2e-body"]
+
+
+def test_route_inspection_limit_denies_a_larger_body_with_413(stack):
+    mark = marker()
+    resp = request(stack.listen_port, "POST", f"/small/ok?m={mark}", body=b"a=" + b"x" * 1000,
+                   headers=[("content-type", "application/x-www-form-urlencoded")])
+    assert resp.status == 200, resp
+    mark = marker()
+    resp = request(stack.listen_port, "POST", f"/small/big?m={mark}", body=b"a=" + b"x" * 2000,
+                   headers=[("content-type", "application/x-www-form-urlencoded")])
+    assert_opaque_deny(resp, 413, "payload_too_large")
+    assert upstream_saw(stack, mark) == []
+
+
+def test_inspect_prefix_route_checks_the_prefix_and_forwards_the_whole_body(stack):
+    filler = b"&pad=" + b"x" * 3000
+    mark = marker()
+    resp = request(stack.listen_port, "POST", f"/prefix/a?m={mark}", body=b"a=EVIL-PAYLOAD" + filler,
+                   headers=[("content-type", "application/x-www-form-urlencoded")])
+    assert_opaque_deny(resp, 403, "forbidden")
+    assert upstream_saw(stack, mark) == []
+    # Beyond the inspected prefix a payload is not seen (that is what inspect_prefix trades),
+    # and the body reaches the app whole, not cut at the inspection limit.
+    mark = marker()
+    body = b"a=1" + filler + b"&late=EVIL-PAYLOAD"
+    resp = request(stack.listen_port, "POST", f"/prefix/b?m={mark}", body=body,
+                   headers=[("content-type", "application/x-www-form-urlencoded")])
+    assert resp.status == 200, resp
+    sent_body_arrived(stack, mark, body, resp.json())
+
+
 # -- 4. route-specific policy ----------------------------------------------------------------
 
 
@@ -333,6 +404,40 @@ def test_observe_mode_route_lets_a_would_be_denied_request_through(stack):
     wait_for(lambda: any("would be denied" in line and request_id in line
                          for line in stack.sidecar.log_text().splitlines()),
              5, what="the observe-mode log line")
+
+
+# -- concurrency ---------------------------------------------------------------------------
+
+
+def test_concurrent_requests_each_get_their_own_decision_tags_and_body(stack):
+    """Many requests in flight at once: no decision, tag or body bleeds into another request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> str | None:
+        mark = f"{marker()}-{i}"
+        kind = i % 4
+        if kind == 0:  # tagged by header
+            resp = get(stack.listen_port, f"/c?m={mark}", headers=[("x-e2e-client", "tagme")])
+            ok = resp.status == 200 and echo_values(resp.json(), "x-extproc-tags") == ["e2e-hdr"]
+        elif kind == 1:  # plain, carries a forged tag
+            resp = get(stack.listen_port, f"/c?m={mark}", headers=[("x-extproc-tags", "forged")])
+            ok = resp.status == 200 and extproc_headers(resp.json()) == []
+        elif kind == 2:  # body tagged, body must be its own
+            body = json.dumps({"flag": "tag-body", "mark": mark}).encode()
+            resp = request(stack.listen_port, "POST", f"/c?m={mark}", body=body,
+                           headers=[("content-type", "application/json")])
+            ok = (resp.status == 200 and echo_values(resp.json(), "x-extproc-tags") == ["e2e-body"]
+                  and upstream_saw(stack, mark) and upstream_saw(stack, mark)[0]["body"] == body)
+        else:  # denied by body
+            resp = request(stack.listen_port, "POST", f"/c?m={mark}", body=f"x={mark}&y=EVIL-PAYLOAD".encode(),
+                           headers=[("content-type", "application/x-www-form-urlencoded")])
+            ok = resp.status == 403 and resp.json()["request_id"] == resp.header("x-request-id")
+        return None if ok else f"request {i} (kind {kind}): {resp!r}"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        problems = [p for p in pool.map(one, range(160)) if p]
+    assert problems == []
+    assert_still_serving(stack)
 
 
 # -- 7. malformed and hostile input ----------------------------------------------------------
@@ -471,10 +576,8 @@ def test_body_over_envoys_buffer_on_default_route_gets_413_from_the_sidecar(stac
     if chunked:
         body = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536])
                         for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
-    resp = raw_exchange(stack.listen_port, head, body, timeout=20)
-    assert resp.status == 413, resp
-    request_id = resp.header("x-request-id")
-    assert json.loads(resp.body) == {"error": "payload_too_large", "request_id": request_id}
+    raw = raw_exchange(stack.listen_port, head, body, timeout=20)
+    assert_opaque_deny(Response(raw.status, "", raw.headers, raw.body), 413, "payload_too_large")
     assert upstream_saw(stack, mark) == []
     assert_still_serving(stack)
 
