@@ -70,7 +70,7 @@ def _print_banner(stack: Stack) -> None:
     print(f"Envoy     {stack.url}  (admin http://127.0.0.1:{stack.envoy.admin_port})")
     print(f"sidecar   {stack.sidecar.address}  policy {stack.policy}")
     print(f"upstream  http://127.0.0.1:{stack.upstream.port}  (echoes what it receives)")
-    print(f"logs      {stack.workdir}\n")
+    print(f"logs      {stack.workdir}  (removed on exit)\n")
     for request in REQUESTS:
         print(f"# {request.title}")
         print(request.curl(stack.url) + "\n")

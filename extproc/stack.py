@@ -6,6 +6,7 @@ in reverse. Used by ``extproc demo`` and by the end-to-end tests.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +85,7 @@ class Stack:
 
     def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, workdir: Path | None = None,
                  sidecar_args: list[str] = (), message_timeout: float | None = None) -> None:
+        self._own_workdir = workdir is None  # a temporary one is removed on stop()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="extproc-"))
         self.policy = Path(policy)
         self.listen_port = listen_port or free_port()
@@ -115,6 +117,8 @@ class Stack:
         for part in (self.envoy, self.sidecar, self.upstream):
             if part is not None:
                 part.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "Stack":
         return self.start()

@@ -173,3 +173,11 @@ def test_stop_is_idempotent(envoy_without_sidecar):
     envoy_without_sidecar.stop()
     envoy_without_sidecar.stop()
     assert not envoy_without_sidecar.running()
+
+
+def test_static_route_strips_every_header_the_sidecar_owns():
+    # ext_proc is disabled on `static`, so Envoy itself must drop client copies of our headers.
+    from extproc.layers import OWNED_HEADERS
+
+    static = next(r for r in eh.routes(eh.load_config()) if r["name"] == "static")
+    assert set(static["request_headers_to_remove"]) == set(OWNED_HEADERS)

@@ -88,9 +88,6 @@ def test_static_route_works_with_the_sidecar_stopped(sidecar_stopped):
         assert len(upstream_saw(stack, mark)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ext_proc is disabled on the static route and deploy/envoy/envoy.yaml "
-                                       "does not strip x-extproc-* there, so a client can forge the sidecar's "
-                                       "tags towards the app (the sidecar strips them on every other route)")
 def test_forged_extproc_headers_do_not_reach_the_app_on_the_static_route(down_stack):
     mark = marker()
     resp = get(down_stack.listen_port, f"/static/app.js?m={mark}",
