@@ -19,12 +19,17 @@ from extproc.request import InspectionLimits, Request
         ("%252e%252e%252fetc%252fpasswd", "../etc/passwd", norm.URL_DECODED | norm.URL_DECODED_TWICE),
         ("..%c0%af..%c0%afetc/passwd", "../../etc/passwd", norm.URL_DECODED | norm.OVERLONG_UTF8),
         ("%u003cimg src=x%u003e", "<img src=x>", norm.URL_DECODED),
+        ("%f0%80%80%af..%fc%80%80%80%80%ae", "/...", norm.OVERLONG_UTF8),  # 4- and 6-byte overlong
+        ("\udcc0\udcae\udcc0\udcae/etc", "../etc", norm.OVERLONG_UTF8),  # already %-decoded once
+        ("..\u2215..\u2215etc", "../../etc", norm.NON_ASCII),  # division slash look-alike
         ("&lt;script&gt;alert(1)&lt;/script&gt;", "<script>alert(1)</script>", norm.HTML_ENTITIES),
         ("&amp;lt;svg&amp;gt;", "<svg>", norm.HTML_ENTITIES),  # double-encoded entities
         ("\\x3cscript\\u003e\\u{61}", "<script>a", norm.BACKSLASH_ESCAPES),
         ("＜ＳＣＲＩＰＴ＞", "<script>", norm.NON_ASCII),  # fullwidth forms fold to ASCII
         ("UNION/**/SELECT/*!50000password*/", "union select password", norm.SQL_COMMENTS),
-        ("1%0aOR%091=1", "1 or 1=1", norm.URL_DECODED),
+        ("1%0aOR%091=1", "1\x01or 1=1", norm.URL_DECODED),  # a line break stays visible
+        ("x%0d%0aSet-Cookie: a=b", "x\x01set-cookie: a=b", norm.URL_DECODED),
+        ("' or count(/*)=1 or '", "' or count(/*)=1 or '", 0),  # XPath, not a SQL comment
         ("a\u200bb\u00a0c", "a b c", norm.NON_ASCII),  # zero-width and no-break spaces
     ],
 )

@@ -68,8 +68,12 @@ def _mark_payload(record: dict, normalized: list[tuple[str, int]], locations: li
     target = normalize(str(value))[0]
     if not target:
         return [False] * len(normalized)
-    # Windows of a long payload hold a part of it; a value may embed it (JSON, multipart).
-    return [text == target or target in text or (len(text) >= 16 and text in target) for text, _ in normalized]
+    # Windows of a long payload hold a part of it; a value may embed it (JSON, multipart). A very
+    # short payload ('5', '--') is only matched exactly: inside other text it would mislabel it.
+    return [
+        text == target or (len(target) >= 8 and target in text) or (len(text) >= 16 and text in target)
+        for text, _ in normalized
+    ]
 
 
 def collect(records: Iterable[dict], settings: ExtractSettings = TRAINING_SETTINGS) -> list[RecordValues]:

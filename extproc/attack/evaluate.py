@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from extproc.attack.dataset import RecordValues, collect
-from extproc.attack.train import TrainConfig, fit, load_records, record_maxima, split_validation
+from extproc.attack.train import (
+    TrainConfig, benign_traffic, fit, load_records, record_maxima, split_validation, synthetic_values,
+)
 
 MIN_FAMILY_SAMPLES = 30  # below this a family's detection rate is shown but not judged
 
@@ -79,8 +81,11 @@ def roc_summary(labels: np.ndarray, scores: np.ndarray) -> dict:
 
 
 def evaluate(values: list[RecordValues], generated: tuple[list[RecordValues], list[RecordValues]],
-             config: TrainConfig, log=print) -> dict:
+             config: TrainConfig, log=print, always_train: list[RecordValues] = ()) -> dict:
+    """``always_train`` (grammar attacks, look-alikes) joins every fold's training set and is
+    never a test set: it is our own knowledge, not an independent source."""
     gen_train, gen_test = generated
+    gen_train = list(gen_train) + list(always_train)
     sources = sorted({r.source for r in values}) + (["generated"] if gen_test else [])
     folds, pooled_labels, pooled_scores = [], [], []
     for held_out in sources:
@@ -130,15 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extproc.attack.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path)
     parser.add_argument("--generated", type=int, default=20_000)
+    parser.add_argument("--grammar", type=int, default=2_000)
+    parser.add_argument("--benign-traffic", type=Path, nargs="*", default=[])
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--json", type=Path, help="write the full report here")
     args = parser.parse_args(argv)
     config = replace(TrainConfig(), seed=args.seed, epochs=args.epochs)
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    values = collect(load_records(args.inputs))
+    values = collect(load_records(args.inputs) + benign_traffic(args.benign_traffic))
     first, second = generated_halves(args.generated, args.seed)
-    report = evaluate(values, (collect(first), collect(second)), config, log)
+    always = collect(synthetic_values(args.grammar, args.seed))
+    report = evaluate(values, (collect(first), collect(second)), config, log, always)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))

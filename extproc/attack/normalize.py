@@ -19,9 +19,27 @@ URL_DECODED, URL_DECODED_TWICE, HTML_ENTITIES, BACKSLASH_ESCAPES, SQL_COMMENTS, 
 )
 
 PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
-OVERLONG = re.compile(rb"[\xc0\xc1][\x80-\xbf]|\xe0[\x80-\x9f][\x80-\xbf]")
+# Overlong UTF-8 (2 to 6 bytes for what fits in fewer, e.g. '\xc0\xaf' or '\xf0\x80\x80\xaf' for
+# '/'): invalid, but lenient decoders accept them, which is why attackers send them.
+OVERLONG = re.compile(
+    rb"[\xc0\xc1][\x80-\xbf]|\xe0[\x80-\x9f][\x80-\xbf]|\xf0[\x80-\x8f][\x80-\xbf]{2}"
+    rb"|\xf8[\x80-\x87][\x80-\xbf]{3}|\xfc[\x80-\x83][\x80-\xbf]{4}"
+)
+SURROGATE = re.compile("[\udc80-\udcff]")  # undecodable bytes kept by surrogateescape
+# Look-alikes NFKC leaves alone but some parsers or file systems treat as the ASCII character.
+CONFUSABLES = str.maketrans({
+    "\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u2216": "\\", "\u29f9": "\\",
+    "\u2024": ".", "\u3002": ".", "\u02bc": "'", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+    "\u2039": "<", "\u203a": ">", "\u2329": "<", "\u232a": ">", "\u27e8": "<", "\u27e9": ">",
+})
 BACKSLASH = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|([0-7]{3}))")
-SQL_COMMENT = re.compile(r"/\*!?\d*|\*/")
+# MySQL runs the body of /*!50000 ... */; other comments act as a space. Only closed comments
+# count, so XPath's '//*' and 'count(/*)' are left alone.
+SQL_VERSIONED_COMMENT = re.compile(r"/\*!\d*(.*?)\*/", re.DOTALL)
+SQL_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+# Line breaks matter (CRLF injection, command separators): one marker, not a plain space.
+LINE_BREAKS = re.compile(r"[\r\n]+")
+LINE_BREAK = "\x01"
 # Whitespace, zero-width and control characters attackers use as separators: one space.
 SPACES = re.compile(r"[\s\x0b\x0c\u00a0\u1680\u180e\u2000-\u200f\u2028\u2029\u202f\u205f\u2060\u3000\ufeff]+")
 
@@ -43,10 +61,19 @@ def normalize(value: str) -> tuple[str, int]:
             text, flags = unescaped, flags | BACKSLASH_ESCAPES
     if not text.isascii():
         flags |= NON_ASCII
-        text = unicodedata.normalize("NFKC", text)  # fullwidth '＜' is '<'
+        if _has_surrogates(text):  # raw bytes that were not valid UTF-8
+            raw = text.encode("utf-8", "surrogateescape")
+            if OVERLONG.search(raw):
+                text = OVERLONG.sub(_fold_overlong, raw).decode("utf-8", "surrogateescape")
+                flags |= OVERLONG_UTF8
+        text = unicodedata.normalize("NFKC", text).translate(CONFUSABLES)  # fullwidth '＜' is '<'
     text = text.lower()
-    if "/*" in text or "*/" in text:
-        text, flags = SQL_COMMENT.sub(" ", text), flags | SQL_COMMENTS
+    if "/*" in text:
+        stripped = SQL_COMMENT.sub(" ", SQL_VERSIONED_COMMENT.sub(r" \1 ", text))
+        if stripped != text:
+            text, flags = stripped, flags | SQL_COMMENTS
+    if "\n" in text or "\r" in text:
+        text = LINE_BREAKS.sub(LINE_BREAK, text)
     return SPACES.sub(" ", text).strip(), flags
 
 
@@ -69,13 +96,16 @@ def _url_decode(text: str, flags: int) -> tuple[str, int]:
     return text, flags
 
 
+def _has_surrogates(text: str) -> bool:
+    return SURROGATE.search(text) is not None
+
+
 def _fold_overlong(match: re.Match) -> bytes:
     """Overlong UTF-8 ('\\xc0\\xaf' for '/') decoded to the code point it smuggles."""
     seq = match[0]
-    if len(seq) == 2:
-        code = ((seq[0] & 0x1F) << 6) | (seq[1] & 0x3F)
-    else:
-        code = ((seq[0] & 0x0F) << 12) | ((seq[1] & 0x3F) << 6) | (seq[2] & 0x3F)
+    code = seq[0] & (0x7F >> len(seq))  # the lead byte keeps 7 - length payload bits
+    for byte in seq[1:]:
+        code = (code << 6) | (byte & 0x3F)
     return bytes([code]) if code < 0x80 else chr(code).encode()
 
 

@@ -22,15 +22,26 @@ NAMES = ("q", "id", "name", "comment", "filter", "next", "file", "lang", "sort",
 HEADER_NAMES = ("user-agent", "referer", "x-forwarded-for", "x-client-note")
 
 
-def attack_records(payloads: Iterable[tuple[str, str]], seed: int) -> Iterator[dict]:
+def attack_records(payloads: Iterable[tuple[str, str]], seed: int, source: str = "placed") -> Iterator[dict]:
     rng = random.Random(seed)
     for index, (value, family) in enumerate(payloads):
         is_xml = value.lstrip().startswith("<?xml") or value.lstrip().startswith("<!DOCTYPE")
         placement = "xml" if is_xml and rng.random() < 0.7 else rng.choice(PLACEMENTS)
-        request = _place(value, placement, rng)
         yield {
-            "id": f"placed-{index}", "source": "placed", "set": f"placed:{placement}", "family": family,
-            "label": "attack", "request": request, "expect": {"value": value, "placement": placement},
+            "id": f"{source}-{index}", "source": source, "set": f"{source}:{placement}", "family": family,
+            "label": "attack", "request": _place(value, placement, rng),
+            "expect": {"value": value, "placement": placement},
+        }
+
+
+def benign_value_records(values: Iterable[str], seed: int, source: str = "lookalikes") -> Iterator[dict]:
+    """Benign values placed the same way: the surroundings must not tell the two apart."""
+    rng = random.Random(seed)
+    for index, value in enumerate(values):
+        placement = rng.choice(PLACEMENTS)
+        yield {
+            "id": f"{source}-{index}", "source": source, "set": f"{source}:{placement}", "family": "benign",
+            "label": "benign", "request": _place(value, placement, rng),
         }
 
 

@@ -32,8 +32,8 @@ class TrainConfig:
     epochs: int = 6
     batch_size: int = 256
     learning_rate: float = 2e-3
-    embedding_dim: int = 16
-    hidden: int = 32
+    embedding_dim: int = 32
+    hidden: int = 64
     target_fp: float = 0.002  # request-level false-positive rate the threshold is set for
     max_values_per_source: int = 60_000  # cap so one huge source does not drown the rest
     spec: FeatureSpec = FeatureSpec()
@@ -210,7 +210,7 @@ def predict(weights: dict[str, np.ndarray], framed: list[bytes], spec: FeatureSp
     cumulative = np.vstack([np.zeros((1, summed.shape[1]), np.float32), np.cumsum(summed, axis=0)])
     pooled = (cumulative[batch.ends] - cumulative[batch.starts]) * batch.scale
     hidden = np.maximum(pooled @ weights["w1"] + weights["b1"], 0)
-    return 1 / (1 + np.exp(-(hidden @ weights["w2"] + weights["b2"])))
+    return 0.5 * (1 + np.tanh(0.5 * (hidden @ weights["w2"] + weights["b2"])))  # sigmoid, overflow-free
 
 
 def record_maxima(weights, records: list[RecordValues], spec: FeatureSpec) -> np.ndarray:
@@ -325,6 +325,7 @@ def split_validation(values: list[RecordValues], fraction: float, seed: int):
 
 
 def generated_records(count: int, seed: int, templates=None) -> list[dict]:
+    """Generated benign traffic (datagen templates)."""
     if count <= 0:
         return []
     from extproc.attack import datagen
@@ -332,21 +333,51 @@ def generated_records(count: int, seed: int, templates=None) -> list[dict]:
     return list(datagen.benign_records(count, seed, templates))
 
 
+# Classes of the bot data set that may include scanners (sqlmap, Nikto): not benign for us.
+NOT_BENIGN_TRAFFIC = frozenset({"automation-tool", "spoofed-browser"})
+
+
+def benign_traffic(paths: list[Path]) -> list[dict]:
+    """Everyday traffic labelled for another purpose (human/bot), used as benign requests."""
+    return [
+        {**record, "label": "benign", "family": "benign", "source": "traffic"}
+        for path in paths for record in read_records(path)
+        if record.get("class") not in NOT_BENIGN_TRAFFIC
+    ]
+
+
+def synthetic_values(per_family: int, seed: int) -> list[dict]:
+    """Grammar-generated attacks and benign look-alikes, placed into ordinary requests."""
+    if per_family <= 0:
+        return []
+    from extproc.attack import payloads
+    from extproc.attack.placement import attack_records, benign_value_records
+
+    attacks = attack_records(payloads.generate_all(per_family, seed), seed, source="grammar")
+    lookalikes = benign_value_records(payloads.benign_lookalikes(per_family * 4, seed), seed + 1)
+    return [*attacks, *lookalikes]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extproc.attack.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="JSONL files or directories of them")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--generated", type=int, default=20_000, help="generated benign records to add")
+    parser.add_argument("--grammar", type=int, default=2_000, help="grammar attacks per family (and 4x look-alikes)")
+    parser.add_argument("--benign-traffic", type=Path, nargs="*", default=[],
+                        help="request records of ordinary traffic (e.g. a bot data set) used as benign")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--target-fp", type=float, default=TrainConfig.target_fp)
     args = parser.parse_args(argv)
     config = TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp)
-    records = load_records(args.inputs) + generated_records(args.generated, args.seed)
+    records = (load_records(args.inputs) + benign_traffic(args.benign_traffic)
+               + generated_records(args.generated, args.seed) + synthetic_values(args.grammar, args.seed))
     print(f"{len(records)} records", file=sys.stderr)
     train, validation = split_validation(collect(records), 0.1, args.seed)
     trained = fit(train, validation, config, log=lambda m: print(m, file=sys.stderr))
-    data = files_digest(args.inputs, extra=f"datagen:{args.generated}:seed={args.seed}")
+    data = files_digest([*args.inputs, *args.benign_traffic],
+                        extra=f"datagen:{args.generated};grammar:{args.grammar};seed={args.seed}")
     save(trained, args.out, data)
     print(f"wrote {args.out} and {metadata_path(args.out)}", file=sys.stderr)
     return 0
