@@ -102,10 +102,10 @@ def test_binary_bodies_are_noted_not_scored():
 
 def test_feature_hashing_is_stable():
     # Golden values: a change here silently invalidates every trained model (bump the spec version).
-    batch = featurize([frame("' or 1=1--", 0)], FeatureSpec())
-    assert batch.ids.shape == (5, 13)  # START, flags, 10 characters, END
-    assert batch.ids[:, :3].tolist() == [[24558, 14134, 28908], [3076, 43, 17002], [28112, 9779, 13499],
-                                         [24207, 15430, 6075], [27650, 21316, 14789]]
+    batch = featurize([frame("' or 1=1--", 0, "query:q")], FeatureSpec())
+    assert batch.ids.shape == (5, 14)  # START, flags, location, 10 characters, END
+    assert batch.ids[:, :3].tolist() == [[24558, 14134, 4839], [3076, 29590, 14247], [4247, 7313, 19582],
+                                         [14708, 27033, 8346], [10571, 28786, 22627]]
 
 
 def test_ngrams_never_span_two_values():
@@ -115,6 +115,15 @@ def test_ngrams_never_span_two_values():
     first, second = together.ids[:, : together.ends[0]], together.ids[:, together.starts[1]:]
     assert (first == alone[0].ids).all() and (second == alone[1].ids).all()
     assert (together.ids[:, together.ends[0]] == 0).all()  # the separator position
+
+
+def test_location_kinds():
+    from extproc.attack.features import location_kind
+
+    kinds = {loc: location_kind(loc) for loc in ("path", "query:q", "query-name", "cookie-name", "json",
+                                                  "multipart-filename:f", "header:referer", "body", "form:x")}
+    assert kinds == {"path": b"p", "query:q": b"q", "query-name": b"n", "cookie-name": b"n", "json": b"j",
+                     "multipart-filename:f": b"m", "header:referer": b"h", "body": b"b", "form:x": b"f"}
 
 
 def test_scratch_reuse_gives_the_same_ids():

@@ -54,7 +54,7 @@ def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -
         template=str(record.get("set", "")),
         is_attack=is_attack,
         family=str(record.get("family", "attack" if is_attack else "benign")),
-        framed=[frame(text, flags) for text, flags in normalized],
+        framed=[frame(text, flags, location) for (text, flags), location in zip(normalized, extracted.locations)],
         locations=extracted.locations,
     )
     out.value_is_attack = _mark_payload(record, normalized, extracted.locations) if is_attack else [False] * len(normalized)

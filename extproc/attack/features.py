@@ -40,9 +40,23 @@ class Batch:
     scale: np.ndarray  # [values, 1] 1/sqrt(length): long values do not win by size alone
 
 
-def frame(text: str, flags: int) -> bytes:
+# Where a value sits changes what is normal for it: a path looks like a path, x-forwarded-for
+# holds addresses. One character per kind of location, after the flags character.
+LOCATION_KINDS = {"path": b"p", "query": b"q", "form": b"f", "json": b"j", "multipart": b"m", "cookie": b"c",
+                  "header": b"h", "body": b"b", "name": b"n"}
+
+
+def location_kind(location: str) -> bytes:
+    """'query:q' -> b'q'; every argument or cookie name ('form-name', ...) -> b'n'."""
+    head = location.partition(":")[0]
+    if head.endswith("-name"):
+        return LOCATION_KINDS["name"]
+    return LOCATION_KINDS.get(head.partition("-")[0], b"b")
+
+
+def frame(text: str, flags: int, location: str = "") -> bytes:
     flag_char = bytes((0x40 | (flags & 0x3F),))
-    return START + flag_char + text.encode("utf-8", "surrogateescape") + END
+    return START + flag_char + location_kind(location) + text.encode("utf-8", "surrogateescape") + END
 
 
 class Scratch:

@@ -21,8 +21,8 @@ MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "attack.onnx"
 SUPPORTED_FEATURE_VERSION = 1
 DEFAULT_THRESHOLD = 20
-# q at which a score rounds to the default threshold: 1 + 98 * (1 - q) = 20.5
-_Q_AT_THRESHOLD = 1 - 19.5 / 98
+# q at which the score is exactly the default threshold: 1 + 98 * (1 - q) = 20
+_Q_AT_THRESHOLD = 1 - 19 / 98
 
 
 class ModelError(Exception):

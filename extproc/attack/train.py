@@ -311,16 +311,63 @@ def save(trained: Trained, out: Path, data: dict, metrics: dict | None = None) -
         "metrics": metrics or {},
     }
     metadata_path(out).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    out.with_suffix(".md").write_text(model_card(metadata))
+
+
+def model_card(metadata: dict) -> str:
+    """A short model card from the metadata: what the model is, how it was made, how good it is."""
+    from extproc.attack.evaluate import render
+
+    training, calibration = metadata["training"], metadata["calibration"]
+    config = training["config"]
+    files = ", ".join(f"`{f['file']}`" for f in training["data"]["files"]) or "(none)"
+    lines = [
+        "# Attack score model",
+        "",
+        "Scores each value a client controls (path, query and form arguments, JSON strings, cookies, "
+        "user-data headers, multipart fields, XML/text bodies) after normalisation; a request takes the "
+        "score of its worst value. Output: one probability per head "
+        f"({', '.join(metadata['heads'])}), mapped to 1-99 (low = attack).",
+        "",
+        "## Model",
+        f"- Hashed character n-grams (orders {config['spec']['orders']}, 2^{config['spec']['bits']} buckets) "
+        f"-> embedding bag (dim {config['embedding_dim']}) -> MLP (hidden {config['hidden']}) -> sigmoid per head.",
+        f"- Operating point: probability >= {calibration['threshold_probability']} maps to score 20, the default "
+        f"threshold; chosen for a {calibration['target_validation_fp']:.1%} false-positive rate on validation "
+        "traffic from templates held out of training.",
+        "",
+        "## Training data",
+        f"- Files: {files}; plus {training['data']['generated']}.",
+        f"- Digest (sha256 of the inputs and generator settings): `{training['data']['sha256']}`.",
+        f"- Seed {config['seed']}, {config['epochs']} epochs; "
+        "`python -m extproc.attack.train` reproduces it bit for bit from the same inputs.",
+        "",
+    ]
+    if metadata.get("metrics", {}).get("folds"):
+        lines += ["## Quality: whole sources held out", "",
+                  "Each row: trained without that source, threshold set without it, tested on it "
+                  "(`python -m extproc.attack.evaluate`).", "", render(metadata["metrics"]), ""]
+    return "\n".join(lines)
 
 
 # -- command --------------------------------------------------------------------------------
 
 
 def split_validation(values: list[RecordValues], fraction: float, seed: int):
+    """Hold out whole groups (source and template) rather than rows, so the threshold is set on
+    kinds of traffic the model has not seen, as it will meet in production; sources with a
+    single template (a value list) fall back to rows."""
+    groups = sorted({(r.source, r.template) for r in values})
+    per_source: dict[str, int] = {}
+    for source, _ in groups:
+        per_source[source] = per_source.get(source, 0) + 1
     rng = random.Random(seed)
+    held = {group for group in groups if per_source[group[0]] > 3 and rng.random() < fraction}
     validation, train = [], []
     for record in values:
-        (validation if rng.random() < fraction else train).append(record)
+        group = (record.source, record.template)
+        in_validation = group in held if per_source[record.source] > 3 else rng.random() < fraction
+        (validation if in_validation else train).append(record)
     return train, validation
 
 
@@ -369,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--target-fp", type=float, default=TrainConfig.target_fp)
+    parser.add_argument("--metrics", type=Path, help="evaluation report (JSON) to record with the model")
     args = parser.parse_args(argv)
     config = TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp)
     records = (load_records(args.inputs) + benign_traffic(args.benign_traffic)
@@ -378,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     trained = fit(train, validation, config, log=lambda m: print(m, file=sys.stderr))
     data = files_digest([*args.inputs, *args.benign_traffic],
                         extra=f"datagen:{args.generated};grammar:{args.grammar};seed={args.seed}")
-    save(trained, args.out, data)
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    save(trained, args.out, data, metrics)
     print(f"wrote {args.out} and {metadata_path(args.out)}", file=sys.stderr)
     return 0
 

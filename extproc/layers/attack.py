@@ -88,7 +88,7 @@ class AttackLayer:
         notes = tuple(sorted(f"note:{n}" for n in extracted.notes if n.startswith("attack_")))
         if not extracted.texts:
             return self._verdict({head: 99 for head in self.heads}, (), notes)
-        framed = [frame(*normalize(text)) for text in extracted.texts]
+        framed = [frame(*normalize(text), location) for text, location in zip(extracted.texts, extracted.locations)]
         probabilities = self.model.probabilities(framed)
         worst = int(np.argmax(probabilities[:, 0]))
         # A request scores as its worst value, head by head.

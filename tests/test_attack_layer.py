@@ -1,0 +1,158 @@
+"""The attack layer with the committed model: verdicts, scores, per-route settings, score CLI."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from extproc import score
+from extproc.attack.model import DEFAULT_MODEL, metadata_path
+from extproc.config import ConfigError, parse_policy
+from extproc.pipeline import Transaction
+from extproc.request import Request
+from extproc.verdict import Action
+
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
+POLICY = "version: 1\ndefaults:\n  layers:\n    attack: {}\n"
+
+ATTACKS = [
+    ("sqli", "GET", "/products?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users--", None, None),
+    ("sqli", "GET", "/login?user=admin%27%20or%20%271%27=%271", None, None),
+    ("xss", "GET", "/search?q=%3Cscript%3Ealert(document.cookie)%3C/script%3E", None, None),
+    ("xss", "POST", "/comments", "application/json", '{"text": "<img src=x onerror=alert(1)>"}'),
+    ("rce", "GET", "/ping?host=127.0.0.1;cat%20/etc/passwd", None, None),
+    ("lfi", "GET", "/download?file=../../../../etc/passwd", None, None),
+    ("ssti", "POST", "/render", "application/x-www-form-urlencoded",
+     "tpl=%7B%7Bconfig.__class__.__init__.__globals__%5B%27os%27%5D.popen%28%27id%27%29.read%28%29%7D%7D"),
+    ("xxe", "POST", "/api/import", "application/xml",
+     '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'),
+]
+BENIGN = [
+    ("GET", "/search?q=blue+running+shoes&page=2", None, None),
+    ("GET", "/products?category=books&sort=-price&min_price=10", None, None),
+    ("POST", "/api/v1/orders", "application/json",
+     '{"customer": {"name": "Zoë O\'Brien", "email": "zoe@example.com"}, "items": [{"sku": "AB-12", "qty": 2}]}'),
+    ("POST", "/contact", "application/x-www-form-urlencoded",
+     "name=Ana&message=Please+select+the+blue+one+and+update+my+order%2C+thanks%21"),
+    ("GET", "/articles/how-to-choose-a-tent?utm_source=newsletter&utm_medium=email", None, None),
+]
+
+
+def request(method, target, content_type=None, body=None, user_agent=CHROME) -> Request:
+    headers = [("user-agent", user_agent), ("accept", "*/*")]
+    if content_type:
+        headers.append(("content-type", content_type))
+    return Request(method, target, authority="shop.example", headers=tuple(headers), has_body=body is not None)
+
+
+def decide(policy, req: Request, body: str | None):
+    transaction = Transaction(policy, req)
+    decision = transaction.on_headers()
+    return decision if decision is not None else transaction.on_body(body.encode())
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return parse_policy(POLICY)
+
+
+@pytest.mark.parametrize(("family", "method", "target", "content_type", "body"), ATTACKS)
+def test_attacks_are_denied_with_their_family_sub_score(policy, family, method, target, content_type, body):
+    decision = decide(policy, request(method, target, content_type, body), body)
+    verdict = decision.results[-1].verdict
+    assert not decision.allowed and decision.denied_by == "attack"
+    assert verdict.scores["attack"] <= 20
+    assert family in verdict.labels  # the family head agrees
+    assert any(reason.startswith("attack:worst=") for reason in verdict.reasons)
+
+
+@pytest.mark.parametrize(("method", "target", "content_type", "body"), BENIGN)
+def test_ordinary_requests_pass_with_a_clean_score(policy, method, target, content_type, body):
+    decision = decide(policy, request(method, target, content_type, body), body)
+    verdict = decision.results[-1].verdict
+    assert decision.allowed
+    assert verdict.scores["attack"] > 50
+    headers = dict(decision.set_headers)
+    assert headers["x-waf-attack-score"] == str(verdict.scores["attack"])
+    assert {"x-waf-sqli-score", "x-waf-xss-score", "x-waf-rce-score"} <= headers.keys()
+
+
+def test_route_settings_threshold_parts_exclusions_and_observe():
+    attack = "/products?id=1%27%20UNION%20SELECT%20password%20FROM%20users--"
+    policy = parse_policy(
+        """
+        version: 1
+        defaults: {layers: {attack: {}}}
+        routes:
+          - {name: lenient, match: {path_prefix: /lenient}, layers: {attack: {threshold: 1, forward_scores: false}}}
+          - {name: no-query, match: {path_prefix: /noquery}, layers: {attack: {parts: [path, headers]}}}
+          - {name: excluded, match: {path_prefix: /excluded}, layers: {attack: {exclude: {args: [id]}}}}
+          - {name: watch, match: {path_prefix: /watch}, mode: observe}
+        """
+    )
+    assert not decide(policy, request("GET", attack), None).allowed
+    lenient = decide(policy, request("GET", "/lenient" + attack), None)
+    score_value = lenient.results[-1].verdict.scores["attack"]
+    assert lenient.allowed == (score_value > 1)
+    assert not any(name.startswith("x-waf-") for name, _ in lenient.set_headers)
+    assert decide(policy, request("GET", "/noquery" + attack), None).allowed
+    assert decide(policy, request("GET", "/excluded" + attack), None).allowed
+    watched = decide(policy, request("GET", "/watch" + attack), None)
+    assert watched.allowed and watched.would_deny == ("attack",)
+
+
+def test_a_request_with_nothing_to_score_is_clean(policy):
+    verdict = decide(policy, request("GET", "/", user_agent="curl/8.5.0"), None).results[-1].verdict
+    assert verdict.action is Action.ALLOW and verdict.scores["attack"] == 99
+
+
+def test_client_copies_of_score_headers_are_replaced(policy):
+    req = request("GET", "/search?q=shoes")
+    req.headers = req.headers + (("x-waf-attack-score", "99"), ("x-waf-sqli-score", "99"))
+    decision = decide(policy, req, None)
+    sent = dict(decision.set_headers)
+    assert sent["x-waf-attack-score"] == str(decision.results[-1].verdict.scores["attack"])
+
+
+def test_unusable_model_is_a_config_error_naming_the_setting(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        parse_policy(f"version: 1\ndefaults: {{layers: {{attack: {{model: {tmp_path / 'missing.onnx'}}}}}}}\n")
+    assert "defaults.layers.attack.model:" in str(error.value)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not onnx")
+    metadata_path(broken).write_text(DEFAULT_MODEL.with_suffix(".json").read_text())
+    with pytest.raises(ConfigError, match="cannot load the ONNX model"):
+        parse_policy(f"version: 1\ndefaults: {{layers: {{attack: {{model: {broken}}}}}}}\n")
+
+
+def test_model_metadata_documents_the_model():
+    meta = json.loads(metadata_path(DEFAULT_MODEL).read_text())
+    assert meta["feature_spec"]["version"] == 1
+    assert meta["heads"][0] == "attack" and {"sqli", "xss", "rce"} <= set(meta["heads"])
+    assert 0 < meta["calibration"]["threshold_probability"] < 1
+    assert len(meta["training"]["data"]["sha256"]) == 64
+    assert meta["metrics"]["folds"], "the model card figures come from the held-out evaluation"
+    assert Path(DEFAULT_MODEL.with_suffix(".md")).exists()  # the model card
+
+
+def test_score_command_writes_one_line_per_record(tmp_path):
+    records = tmp_path / "records.jsonl"
+    lines = [
+        {"id": "a", "request": {"method": "GET", "path": "/search", "query": "q=%27+or+1%3D1--",
+                                "headers": [["Host", "h"], ["User-Agent", CHROME]]}},
+        {"id": "b", "request": {"method": "POST", "path": "/api", "headers": [["content-type", "application/json"]],
+                                "body": '{"note": "see you at 5"}'}},
+    ]
+    records.write_text("\n".join(json.dumps(r) for r in lines) + "\n{broken\n")
+    out = io.BytesIO()
+    status = score.score_records(records, score.default_policy(), out)
+    results = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert status == 1  # the broken line is reported, the others are scored
+    assert [r.get("id") for r in results[:2]] == ["a", "b"]
+    first, second, third = results
+    assert first["action"] == "deny" and first["attack_score"] <= 20
+    assert set(first["layers"]["attack"]["sub_scores"]) >= {"sqli", "xss", "rce", "lfi"}
+    assert second["action"] == "allow" and second["attack_score"] > 50
+    assert third["line"] == 3 and "not JSON" in third["error"]

@@ -1,0 +1,54 @@
+"""Training: reproducible, and the exported ONNX graph computes what training calibrated.
+
+Needs the `train` extra (torch, onnx); skipped without it. Uses small generated data, not ../shared.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from extproc.attack import payloads  # noqa: E402
+from extproc.attack.dataset import collect  # noqa: E402
+from extproc.attack.model import AttackModel  # noqa: E402
+from extproc.attack.placement import attack_records, benign_value_records  # noqa: E402
+from extproc.attack.train import TrainConfig, fit, predict, save, split_validation  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def values():
+    attacks = attack_records(payloads.generate_all(60, seed=1), seed=1)
+    benign = benign_value_records(payloads.benign_lookalikes(900, seed=2), seed=2)
+    return collect([*attacks, *benign])
+
+
+def train_once(values, tmp_path, name):
+    config = replace(TrainConfig(), epochs=1, target_fp=0.05)
+    train, validation = split_validation(values, 0.2, config.seed)
+    trained = fit(train, validation, config, log=lambda _m: None)
+    out = tmp_path / name / "attack.onnx"
+    save(trained, out, {"files": [], "generated": "test", "sha256": "0" * 64})
+    return trained, out
+
+
+def test_same_data_and_seed_give_the_same_model(values, tmp_path):
+    _, first = train_once(values, tmp_path, "a")
+    _, second = train_once(values, tmp_path, "b")
+    assert first.read_bytes() == second.read_bytes()
+    assert first.with_suffix(".json").read_text() == second.with_suffix(".json").read_text()
+    assert "# Attack score model" in first.with_suffix(".md").read_text()
+
+
+def test_onnx_graph_matches_the_training_time_function(values, tmp_path):
+    trained, path = train_once(values, tmp_path, "c")
+    model = AttackModel(path)
+    framed = [f for record in values[:200] for f in record.framed]
+    expected = predict(trained.weights, framed, trained.config.spec)
+    assert np.allclose(model.probabilities(framed), expected, atol=1e-5)
+    # The calibration lands the operating point on the default threshold score.
+    at_threshold = model.scores([trained.threshold_probability])[0]
+    assert at_threshold == 20
