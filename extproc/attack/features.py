@@ -34,7 +34,7 @@ class FeatureSpec:
 
 @dataclass(frozen=True)
 class Batch:
-    ids: np.ndarray  # [len(orders), n] int64 bucket per n-gram order and buffer position
+    ids: np.ndarray  # [len(orders), n] int64 bucket per n-gram order and buffer position (C-contiguous)
     starts: np.ndarray  # [values] first buffer position of each value
     ends: np.ndarray  # [values] one past its last position
     scale: np.ndarray  # [values, 1] 1/sqrt(length): long values do not win by size alone
@@ -69,16 +69,16 @@ class Scratch:
 
     def __init__(self) -> None:
         self.rolling = np.empty((0, 0), dtype=np.uint32)
-        self.ids = np.empty((0, 0), dtype=np.int64)
+        self.ids = np.empty(0, dtype=np.int64)  # flat, so [orders, n] views are contiguous
         self.fits = np.empty((0, 0), dtype=bool)
 
     def arrays(self, rows: int, orders: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.rolling.shape[0] < rows or self.rolling.shape[1] < n or self.ids.shape[0] != orders:
+        if self.rolling.shape[0] < rows or self.rolling.shape[1] < n or self.fits.shape[0] != orders:
             size = max(n, 2 * self.rolling.shape[1], 1024)
             self.rolling = np.empty((rows, size), dtype=np.uint32)
-            self.ids = np.empty((orders, size), dtype=np.int64)
+            self.ids = np.empty(orders * size, dtype=np.int64)
             self.fits = np.empty((orders, size), dtype=bool)
-        return self.rolling[:rows, :n], self.ids[:, :n], self.fits[:, :n]
+        return self.rolling[:rows, :n], self.ids[: orders * n].reshape(orders, n), self.fits[:, :n]
 
 
 def featurize(framed: list[bytes], spec: FeatureSpec, scratch: Scratch | None = None) -> Batch:

@@ -52,7 +52,7 @@ class AttackModel:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{path}: cannot load the ONNX model: {exc}") from None
         self._id_inputs = tuple(f"ids_{k}" for k in self.info.spec.orders)
-        self._odds_factor = math.exp(self.info.logit_shift)
+        self._steps = score_steps(self.info.logit_shift)
         self._scratch_by_thread = threading.local()
 
     @property
@@ -72,23 +72,23 @@ class AttackModel:
     def probabilities(self, framed: list[bytes]) -> np.ndarray:
         """[values, heads] probabilities for framed, normalised values (see features.frame)."""
         batch = featurize(framed, self.info.spec, self._scratch)
-        feeds = {"starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
-        for row, name in enumerate(self._id_inputs):
-            feeds[name] = batch.ids[row]
+        feeds = {"ids": batch.ids.reshape(-1), "starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
         return self.session.run(None, feeds)[0]
 
     def scores(self, probabilities) -> list[int]:
-        """1-99 integer scores of a few probabilities (one per head): low means attack.
+        """1-99 integer scores of probabilities: low means attack.
 
-        score = 1 + 98 * (1 - q) with q = sigmoid(logit(p) + shift), i.e. 1 + 98 / (1 + e^shift * odds(p)).
+        score = 1 + 98 * (1 - q) with q = sigmoid(logit(p) + shift), rounded. The map is monotone,
+        so it is one search in the precomputed probabilities where the score steps.
         """
-        factor = self._odds_factor
-        return [round(1 + 98 / (1 + factor * _odds(float(p)))) for p in probabilities]
+        return (99 - np.searchsorted(self._steps, probabilities, side="right")).tolist()
 
 
-def _odds(p: float) -> float:
-    p = min(max(p, 1e-7), 1 - 1e-7)
-    return p / (1 - p)
+def score_steps(logit_shift: float) -> np.ndarray:
+    """Ascending probabilities at which the score drops from k+1 to k (k = 98 .. 1)."""
+    raw = np.arange(98, 0, -1) + 0.5  # unrounded score at each step
+    odds = (98 / (raw - 1) - 1) / math.exp(logit_shift)  # invert raw = 1 + 98 / (1 + e^shift * odds)
+    return odds / (1 + odds)
 
 
 _cache: dict[tuple[str, int], AttackModel] = {}

@@ -241,7 +241,7 @@ def calibrate(weights, validation: list[RecordValues], config: TrainConfig) -> f
 
 
 def to_onnx(weights: dict[str, np.ndarray], spec: FeatureSpec):
-    """ids_k [n] per order -> Gather -> Sum -> segment sums via CumSum -> MLP -> sigmoid."""
+    """ids [orders*n] -> Gather -> sum over orders -> segment sums via CumSum -> MLP -> sigmoid."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -254,14 +254,18 @@ def to_onnx(weights: dict[str, np.ndarray], spec: FeatureSpec):
         numpy_helper.from_array(weights["b2"], "b2"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
         numpy_helper.from_array(np.zeros((1, dim), dtype=np.float32), "zero_row"),
+        numpy_helper.from_array(np.ones((1, len(spec.orders)), dtype=np.float32), "ones"),
+        numpy_helper.from_array(np.array([len(spec.orders), -1], dtype=np.int64), "by_order"),
+        numpy_helper.from_array(np.array([-1, dim], dtype=np.int64), "by_position"),
     ]
-    order_ids = [f"ids_{k}" for k in spec.orders]
-    embedded = [f"embedded_{k}" for k in spec.orders]
-    # One input and one Gather per n-gram order, then Sum: at small sizes this is twice as fast
-    # in onnxruntime as one [orders, n] input with a Split, or a Gather followed by ReduceSum.
-    nodes = [helper.make_node("Gather", ["table", i], [e], axis=0) for i, e in zip(order_ids, embedded)]
-    nodes += [
-        helper.make_node("Sum", embedded, ["summed"]),
+    # ids holds the orders one after the other ([orders * n]): one Gather, then the orders are
+    # summed by a MatMul with a row of ones. In onnxruntime this beats a Gather per order and a
+    # Sum, and by far a ReduceSum over the leading axis.
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["embedded"], axis=0),
+        helper.make_node("Reshape", ["embedded", "by_order"], ["per_order"]),
+        helper.make_node("MatMul", ["ones", "per_order"], ["summed_flat"]),
+        helper.make_node("Reshape", ["summed_flat", "by_position"], ["summed"]),
         helper.make_node("CumSum", ["summed", "axis0"], ["running"]),
         helper.make_node("Concat", ["zero_row", "running"], ["cumulative"], axis=0),
         helper.make_node("Gather", ["cumulative", "ends"], ["upto_end"], axis=0),
@@ -277,7 +281,7 @@ def to_onnx(weights: dict[str, np.ndarray], spec: FeatureSpec):
         nodes,
         "attack_score",
         [
-            *(helper.make_tensor_value_info(name, TensorProto.INT64, ["positions"]) for name in order_ids),
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["orders_times_positions"]),
             helper.make_tensor_value_info("starts", TensorProto.INT64, ["values"]),
             helper.make_tensor_value_info("ends", TensorProto.INT64, ["values"]),
             helper.make_tensor_value_info("scale", TensorProto.FLOAT, ["values", 1]),

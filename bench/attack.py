@@ -1,0 +1,125 @@
+"""Attack layer speed: normalisation + features + inference per request, with baselines.
+
+    python bench/attack.py [--n 3000] [--modsec]
+
+Requests: a realistic mix up to 4 KB (generated benign traffic of 50 templates and attacks
+placed into ordinary requests), the same set for every contender. Prints p50/p90/p99 of the
+layer alone (extraction, normalisation, hashing, ONNX inference), of a whole in-process
+transaction, and of a transaction with no layers (the baseline). With --modsec, the same
+requests go through libmodsecurity + OWASP CRS (bench/modsec) for the CPU-per-request ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from extproc.attack import datagen, payloads
+from extproc.attack.placement import attack_records
+from extproc.config import parse_policy
+from extproc.layers.base import Context
+from extproc.pipeline import Transaction
+from extproc.records import request_from_record
+
+HERE = Path(__file__).resolve().parent
+MAX_BYTES = 4096
+
+
+def workload(n: int, seed: int = 11) -> list[dict]:
+    benign = list(datagen.benign_records(n, seed))
+    attacks = list(attack_records(payloads.generate_all(max(1, n // 50), seed), seed))[: n // 4]
+    records = [r for r in benign + attacks if _size(r) <= MAX_BYTES]
+    return records
+
+
+def _size(record: dict) -> int:
+    spec = record["request"]
+    return len(spec.get("path", "")) + len(spec.get("query", "")) + len(spec.get("body") or "") + sum(
+        len(k) + len(v) for k, v in spec.get("headers", ()))
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
+    return {"p50_us": pick(0.5), "p90_us": pick(0.9), "p99_us": pick(0.99), "mean_us": round(statistics.fmean(samples), 1)}
+
+
+def time_layer(records: list[dict], policy) -> list[float]:
+    layer = policy.default.slots[0].layer
+    context = Context("bench", 0)
+    samples = []
+    for record in records:
+        request, body = request_from_record(record)
+        if body:
+            request.attach_body(body)
+        start = time.thread_time_ns()  # CPU time, comparable with libmodsecurity's figure
+        layer.evaluate(request, context)
+        samples.append((time.thread_time_ns() - start) / 1000)
+    return samples
+
+
+def time_transactions(records: list[dict], policy) -> list[float]:
+    samples = []
+    for record in records:
+        request, body = request_from_record(record)
+        start = time.thread_time_ns()
+        transaction = Transaction(policy, request)
+        if transaction.on_headers() is None:
+            transaction.on_body(body)
+        samples.append((time.thread_time_ns() - start) / 1000)
+    return samples
+
+
+def modsec(records: list[dict]) -> dict | None:
+    binary = HERE / "modsec" / "modsec_eval"
+    if not binary.exists():
+        subprocess.run(["sh", str(HERE / "modsec" / "build.sh")], check=False)
+    if not binary.exists():
+        print("libmodsecurity harness not built (see bench/modsec/README.md); skipping", file=sys.stderr)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        data, summary = Path(tmp) / "records.jsonl", Path(tmp) / "summary.json"
+        data.write_text("".join(json.dumps(r) + "\n" for r in records))
+        subprocess.run([sys.executable, str(HERE / "modsec" / "run.py"), str(data), "--json", str(summary)],
+                       check=True, stdout=subprocess.DEVNULL)
+        return json.loads(summary.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=3000, help="benign requests (plus a quarter as many attacks)")
+    parser.add_argument("--modsec", action="store_true", help="also run libmodsecurity + CRS on the same requests")
+    args = parser.parse_args()
+    records = workload(args.n)
+    attack_policy = parse_policy("version: 1\ndefaults: {layers: {attack: {}}}\n")
+    baseline_policy = parse_policy("version: 1\n")
+    time_layer(records[:300], attack_policy)  # warm-up: caches, onnxruntime arenas
+    rows = {
+        "baseline: transaction, no layers": percentiles(time_transactions(records, baseline_policy)),
+        "attack layer alone": percentiles(time_layer(records, attack_policy)),
+        "transaction with the attack layer": percentiles(time_transactions(records, attack_policy)),
+    }
+    print(f"{len(records)} requests up to {MAX_BYTES} bytes, CPU time per request (one core)")
+    print(f"{'':38} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'mean us':>8}")
+    for name, r in rows.items():
+        print(f"{name:38} {r['p50_us']:>8} {r['p90_us']:>8} {r['p99_us']:>8} {r['mean_us']:>8}")
+    if args.modsec:
+        summary = modsec(records)
+        if summary:
+            cpu = summary["cpu_per_request"]
+            print(f"{'libmodsecurity + CRS 3.3 (PL1)':38} {cpu['p50_us']:>8} {cpu['p90_us']:>8} "
+                  f"{cpu['p99_us']:>8} {cpu['mean_us']:>8}")
+            ratio = cpu["mean_us"] / rows["attack layer alone"]["mean_us"]
+            print(f"libmodsecurity + CRS uses {ratio:.1f}x the CPU of the attack layer per request (mean)")
+    if os.environ.get("BENCH_JSON"):
+        Path(os.environ["BENCH_JSON"]).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
