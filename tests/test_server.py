@@ -15,7 +15,6 @@ from pathlib import Path
 
 import grpc
 import orjson
-import pytest
 from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 

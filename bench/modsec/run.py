@@ -19,7 +19,6 @@ import argparse
 import base64
 import collections
 import json
-import os
 import random
 import statistics
 import subprocess

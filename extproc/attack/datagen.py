@@ -1300,12 +1300,12 @@ def t_filter_dsl(ctx: _Ctx) -> dict:
         f"status:{status} AND created:>={ctx.date().isoformat()}",
         f"(category = \"{f.word()}\" OR category = \"{f.word()}\") AND stock > 0",
         f"name ~ '{f.word()}*' and priority in (high, medium)",
-        f"assignee = currentUser() AND resolution = Unresolved ORDER BY priority DESC, updated DESC",
-        f"project = SHOP AND labels in (frontend, \"tech-debt\") AND sprint in openSprints()",
+        "assignee = currentUser() AND resolution = Unresolved ORDER BY priority DESC, updated DESC",
+        "project = SHOP AND labels in (frontend, \"tech-debt\") AND sprint in openSprints()",
         f"rating>=4;brand=={f.company().split()[0]};price=lt=100",
         f"tags:\"{f.word()}\" -tags:archived",
         f"amount between {ctx.rng.randint(1, 50)} and {ctx.rng.randint(51, 500)}",
-        f"updated_at > now-7d | count by status",
+        "updated_at > now-7d | count by status",
     ))
     params = [(ctx.choice(("filter", "q", "jql", "where", "search", "query")), expr)]
     params.append((ctx.choice(("sort", "order_by", "orderBy")), ctx.choice(("-created_at,name", "name asc", "+price,-rating", "updated_at:desc", "-id"))))

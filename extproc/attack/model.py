@@ -51,7 +51,8 @@ class AttackModel:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{path}: cannot load the ONNX model: {exc}") from None
-        self._id_inputs = tuple(f"ids_{k}" for k in self.info.spec.orders)
+        if {i.name for i in self.session.get_inputs()} != {"ids", "starts", "ends", "scale"}:
+            raise ModelError(f"{path}: graph inputs are not those of an attack model")
         self._steps = score_steps(self.info.logit_shift)
         self._scratch_by_thread = threading.local()
 
@@ -61,9 +62,6 @@ class AttackModel:
         if scratch is None:
             scratch = self._scratch_by_thread.scratch = Scratch()
         return scratch
-        expected = {*self._id_inputs, "starts", "ends", "scale"}
-        if {i.name for i in self.session.get_inputs()} != expected:
-            raise ModelError(f"{path}: graph inputs do not match the metadata's feature spec")
 
     @property
     def heads(self) -> tuple[str, ...]:

@@ -1910,7 +1910,7 @@ def _nosql_inject(rng: random.Random) -> str:
         f"' && this.{pw}[{rng.randint(0, 15)}]=='{c}", f"true, $where: '{k} == {k}'", f", $where: '{k} == {k}'", f"$where: 'sleep({ms})'",
         f"1';return this.{f}!=null;var {v}='", f'" && this.{pw}.match(/.*/)//+%00', "'||(function(){return true})()||'",
         f"'||(function(){{var d=new Date();while(new Date()-d<{ms});return true}})()||'", f"{w}' || 'a'=='a", f"{w}'||1||'",
-        f"'; emit(this.{pw},1); var {v}='", "';process.exit();'", f"{{$gt: ''}}", f"{{$ne: {rng.choice(('1', 'null', repr(w)))}}}",
+        f"'; emit(this.{pw},1); var {v}='", "';process.exit();'", "{$gt: ''}", f"{{$ne: {rng.choice(('1', 'null', repr(w)))}}}",
         f"{w}'%00", "admin' && this.password!='", f"{{\"$where\": \"sleep({ms})\"}}", f"' || this.{f}.startsWith('{c}') || '"))
 
 

@@ -12,9 +12,10 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import pytest
 
@@ -77,6 +78,22 @@ def log_sections() -> list[tuple[str, str]]:
 
 
 # -- policies --------------------------------------------------------------------------------
+
+
+@contextmanager
+def started_stack(label: str, policy_text: str, workdir: Path, **stack_options) -> Iterator:
+    """A Stack on this policy: started, its logs shown if a test fails, always stopped."""
+    from extproc.stack import Stack
+
+    require_envoy()
+    stack = Stack(write_policy(workdir / "policy.yaml", policy_text), workdir=workdir, **stack_options)
+    register_stack(label, stack)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        unregister(stack)
 
 
 def write_policy(path: Path, text: str) -> Path:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from e2e_support import register_stack, request, require_envoy, unregister, write_policy
-from extproc.stack import Stack
+from e2e_support import (
+    request,
+    started_stack,
+)
 
 CHROME = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0 Safari/537.36"
 POLICY = """
@@ -26,16 +27,9 @@ routes:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_envoy()
-    workdir = tmp_path_factory.mktemp("attack")
-    s = Stack(write_policy(workdir / "policy.yaml", POLICY), workdir=workdir, sidecar_args=["--drain-seconds", "1"])
-    register_stack("attack stack", s)
-    try:
-        s.start()
+    with started_stack("attack stack", POLICY, tmp_path_factory.mktemp("attack"),
+                       sidecar_args=["--drain-seconds", "1"]) as s:
         yield s
-    finally:
-        s.stop()
-        unregister(s)
 
 
 def send(stack, method, path, body=None, content_type=None, extra=()):

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from e2e_support import require_envoy
 
 REPO = Path(__file__).resolve().parents[2]

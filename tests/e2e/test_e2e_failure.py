@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-
 from e2e_support import (
     assert_still_serving,
     extproc_headers,
@@ -17,11 +16,13 @@ from e2e_support import (
     register_stack,
     request,
     require_envoy,
+    started_stack,
     unregister,
     upstream_saw,
     wait_for,
     write_policy,
 )
+
 from extproc.stack import Stack
 
 POLICY = """
@@ -43,16 +44,9 @@ STREAMS_STARTED = "http.ingress.ext_proc.streams_started"
 
 @pytest.fixture(scope="module")
 def down_stack(tmp_path_factory):
-    require_envoy()
-    workdir = tmp_path_factory.mktemp("failure")
-    s = Stack(write_policy(workdir / "policy.yaml", POLICY), workdir=workdir, sidecar_args=["--drain-seconds", "1"])
-    register_stack("failure stack", s)
-    try:
-        s.start()
+    with started_stack("failure stack", POLICY, tmp_path_factory.mktemp("failure"),
+                       sidecar_args=["--drain-seconds", "1"]) as s:
         yield s
-    finally:
-        s.stop()
-        unregister(s)
 
 
 @pytest.fixture

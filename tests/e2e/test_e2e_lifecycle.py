@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-
 from e2e_support import (
     LOOPBACK,
     free_port_pair,
@@ -30,6 +29,7 @@ from e2e_support import (
     wait_for,
     write_policy,
 )
+
 from extproc.pb import core_pb2
 from extproc.pb import external_processor_pb2 as pb
 from extproc.pb import external_processor_pb2_grpc as pb_grpc

@@ -6,17 +6,13 @@ import threading
 import time
 
 import pytest
-
 from e2e_support import (
     echo_values,
     get,
-    register_stack,
-    require_envoy,
-    unregister,
+    started_stack,
     wait_for,
     write_policy,
 )
-from extproc.stack import Stack
 
 
 def policy(version: str, denied: list[str]) -> str:
@@ -60,17 +56,9 @@ defaults:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_envoy()
-    workdir = tmp_path_factory.mktemp("reload")
-    path = write_policy(workdir / "policy.yaml", POLICY_A)
-    s = Stack(path, workdir=workdir, sidecar_args=["--reload-interval", "0.1", "--drain-seconds", "1"])
-    register_stack("reload stack", s)
-    try:
-        s.start()
+    with started_stack("reload stack", POLICY_A, tmp_path_factory.mktemp("reload"),
+                       sidecar_args=["--reload-interval", "0.1", "--drain-seconds", "1"]) as s:
         yield s
-    finally:
-        s.stop()
-        unregister(s)
 
 
 class Traffic(threading.Thread):

@@ -12,7 +12,6 @@ import socket
 import time
 
 import pytest
-
 from e2e_support import (
     Response,
     assert_still_serving,
@@ -32,6 +31,7 @@ from e2e_support import (
     wait_for,
     write_policy,
 )
+
 from extproc.envoy_harness import free_port
 from extproc.stack import Stack
 
