@@ -5,6 +5,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from extproc import score
@@ -103,9 +104,22 @@ def test_route_settings_threshold_parts_exclusions_and_observe():
     assert watched.allowed and watched.would_deny == ("attack",)
 
 
-def test_a_request_with_nothing_to_score_is_clean(policy):
-    verdict = decide(policy, request("GET", "/", user_agent="curl/8.5.0"), None).results[-1].verdict
+def test_a_request_with_nothing_to_score_is_clean():
+    query_only = parse_policy("version: 1\ndefaults: {layers: {attack: {parts: [query]}}}\n")
+    verdict = decide(query_only, request("GET", "/", user_agent="curl/8.5.0"), None).results[-1].verdict
     assert verdict.action is Action.ALLOW and verdict.scores["attack"] == 99
+    safe_only = decide(query_only, request("GET", "/?id=42&sort=price-desc"), None).results[-1].verdict
+    assert safe_only.scores["attack"] == 99  # values of [A-Za-z0-9_.@-] are not scored
+
+
+def test_sub_scores_follow_the_likeliest_family():
+    from extproc.layers.attack import attributed
+
+    probabilities = np.array([[0.99, 0.30, 0.05, 0.01] + [0.0] * 8, [0.10, 0.0, 0.0, 0.0] + [0.0] * 8])
+    shares = attributed(probabilities)
+    assert shares[0, 0] == 0.99 and shares[0, 1] == 0.99  # sqli, the likeliest family, shares the score
+    assert abs(shares[0, 2] - 0.99 * 0.05 / 0.30) < 1e-9
+    assert (shares[1, 1:] == 0).all()  # no family signal: no family blamed
 
 
 def test_client_copies_of_score_headers_are_replaced(policy):

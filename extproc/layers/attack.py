@@ -62,6 +62,18 @@ class AttackSettings(LayerSettings):
         return path
 
 
+def attributed(probabilities: np.ndarray) -> np.ndarray:
+    """Per value: the attack probability, and its share for each family.
+
+    The family heads rank families well but are less sure than the attack head; a family's
+    sub-score is the attack probability scaled by how that family compares with the likeliest
+    one, so the likeliest family of an attack shares its score and sub-scores stay comparable.
+    """
+    families = probabilities[:, 1:]
+    top = np.maximum(families.max(axis=1, keepdims=True), 1e-9)
+    return np.hstack([probabilities[:, :1], probabilities[:, :1] * families / top])
+
+
 class AttackLayer:
     name: ClassVar[str] = "attack"
 
@@ -92,7 +104,7 @@ class AttackLayer:
         probabilities = self.model.probabilities(framed)
         worst = int(np.argmax(probabilities[:, 0]))
         # A request scores as its worst value, head by head.
-        per_head = dict(zip(self.heads, self.model.scores(probabilities.max(axis=0))))
+        per_head = dict(zip(self.heads, self.model.scores(attributed(probabilities).max(axis=0))))
         return self._verdict(per_head, (f"attack:worst={extracted.locations[worst]}",), notes)
 
     def _verdict(self, per_head: dict[str, int], reasons: tuple[str, ...], notes: tuple[str, ...]) -> Verdict:
