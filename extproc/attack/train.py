@@ -181,8 +181,9 @@ def fit(train: list[RecordValues], validation: list[RecordValues], config: Train
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(index)
-        history.append({"epoch": epoch + 1, "loss": round(total / len(order), 5), "seconds": round(time.time() - started, 1)})
-        log(f"epoch {epoch + 1}: loss {history[-1]['loss']} ({history[-1]['seconds']} s)")
+        # Wall time is logged, not stored: the metadata must not change between identical runs.
+        history.append({"epoch": epoch + 1, "loss": round(total / len(order), 5)})
+        log(f"epoch {epoch + 1}: loss {history[-1]['loss']} ({time.time() - started:.1f} s)")
     weights_out = _export_weights(model)
     threshold = calibrate(weights_out, validation, config)
     log(f"operating point: p >= {threshold:.4f} (validation benign FP target {config.target_fp:.2%})")
