@@ -50,6 +50,11 @@ REQUESTS = (
         "POST", "/api/orders", 403, {"content-type": "application/json"}, '{"note": "${jndi:ldap://evil/a}"}',
     ),
     DemoRequest("Denied by a route-specific rule: TRACE on the API route (405).", "TRACE", "/api/orders", 405),
+    DemoRequest(
+        "Denied by the ML attack score: a SQL injection no rule names (the upstream gets x-waf-* scores "
+        "on allowed requests; the client never sees them).",
+        "GET", "/products?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users--", 403,
+    ),
     DemoRequest("Observe mode on /legacy/: the same probe is logged as a would-be deny, not blocked.",
                 "GET", "/legacy/.git/config", 200),
 )
@@ -84,7 +89,8 @@ def _check(stack: Stack) -> int:
         failures += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {status} {request.method} {request.path}  (expected {request.expect_status})")
         if request.expect_status == 200 and ok:
-            seen = {name: value for name, value in json.loads(body)["headers"] if name.startswith("x-extproc-")}
+            seen = {name: value for name, value in json.loads(body)["headers"]
+                    if name.startswith(("x-extproc-", "x-waf-attack"))}
             print(f"     upstream saw: {seen}")
     return 1 if failures else 0
 

@@ -425,9 +425,9 @@ def test_check_config_accepts_the_demo_policy(capsys):
     assert err == ""
     lines = out.splitlines()
     assert lines[0].startswith(f"{DEMO}: ok (sha256 ")
-    assert "  route api: mode=enforce layers=rules(enforce)" in lines
-    assert "  route legacy: mode=observe layers=rules(observe)" in lines
-    assert "  route default: mode=enforce layers=rules(enforce)" in lines
+    assert "  route api: mode=enforce layers=rules(enforce), attack(enforce)" in lines
+    assert "  route legacy: mode=observe layers=rules(observe), attack(observe)" in lines
+    assert "  route default: mode=enforce layers=rules(enforce), attack(enforce)" in lines
 
 
 def test_check_config_rejects_a_bad_policy(tmp_path, capsys):

@@ -66,17 +66,23 @@ def fold_report(name: str, test: list[RecordValues], maxima: np.ndarray, thresho
 
 
 def roc_summary(labels: np.ndarray, scores: np.ndarray) -> dict:
-    """AUC and detection at fixed false-positive rates, pooled over the held-out folds."""
-    benign, attack = np.sort(scores[labels == 0]), scores[labels == 1]
+    """AUC and detection at fixed false-positive rates, pooled over the held-out folds.
+
+    Ties count honestly: a cut flags every request scoring at or above it, so saturated scores
+    shared by benign and attack requests cannot be split by picking a cut between them.
+    """
+    benign, attack = np.sort(scores[labels == 0]), np.sort(scores[labels == 1])
     if not len(benign) or not len(attack):
         return {}
-    ranks = np.searchsorted(benign, attack, side="left") + 0.5 * (
-        np.searchsorted(benign, attack, side="right") - np.searchsorted(benign, attack, side="left")
-    )
-    summary = {"auc": round(float(ranks.mean() / len(benign)), 5)}
+    below = np.searchsorted(benign, attack, side="left")
+    ties = np.searchsorted(benign, attack, side="right") - below
+    summary = {"auc": round(float((below + 0.5 * ties).mean() / len(benign)), 5)}
+    cuts = np.unique(benign)
+    flagged_benign = 1 - np.searchsorted(benign, cuts, side="left") / len(benign)
+    detected = 1 - np.searchsorted(attack, cuts, side="left") / len(attack)
     for fp in (0.001, 0.005, 0.01):
-        cut = benign[min(len(benign) - 1, int(np.ceil((1 - fp) * len(benign))))]
-        summary[f"detection_at_fp_{fp}"] = round(float((attack > cut).mean()), 4)
+        allowed = flagged_benign <= fp
+        summary[f"detection_at_fp_{fp}"] = round(float(detected[allowed].max()) if allowed.any() else 0.0, 4)
     return summary
 
 

@@ -34,7 +34,9 @@ class TrainConfig:
     learning_rate: float = 2e-3
     embedding_dim: int = 16  # 32/64 detected a little more but flagged more unseen traffic, and is slower
     hidden: int = 32
-    target_fp: float = 0.002  # request-level false-positive rate the threshold is set for
+    # Request-level FP rate on validation traffic of held-out templates. 0.5% detected ~5 points
+    # more held-out attacks but flagged 1.3% of everyday traffic instead of 0.23%.
+    target_fp: float = 0.002
     max_values_per_source: int = 60_000  # cap so one huge source does not drown the rest
     spec: FeatureSpec = FeatureSpec()
 

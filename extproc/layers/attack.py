@@ -105,7 +105,8 @@ class AttackLayer:
         worst = int(np.argmax(probabilities[:, 0]))
         # A request scores as its worst value, head by head.
         per_head = dict(zip(self.heads, self.model.scores(attributed(probabilities).max(axis=0))))
-        return self._verdict(per_head, (f"attack:worst={extracted.locations[worst]}",), notes)
+        # The location names an argument the client chose: kept short, its value never logged.
+        return self._verdict(per_head, (f"attack:worst={extracted.locations[worst][:64]}",), notes)
 
     def _verdict(self, per_head: dict[str, int], reasons: tuple[str, ...], notes: tuple[str, ...]) -> Verdict:
         score = per_head["attack"]
@@ -115,16 +116,15 @@ class AttackLayer:
         elif score <= LIKELY_ATTACK:
             action = Action.LOG
         else:
-            action, reasons = Action.ALLOW, ()
+            action = Action.ALLOW
+        if action is not Action.ALLOW:
+            notes = (f"attack:score={score}", *reasons, *notes)
         headers = ()
         if self.forward:
             headers = ((SCORE_HEADER, str(score)),) + tuple(
                 (SUB_SCORE_HEADERS[head], str(per_head[head])) for head in FAMILIES if head in per_head
             )
-        return Verdict(
-            self.name, action, 403, reasons=(f"attack:score={score}", *reasons, *notes) if action is not Action.ALLOW else notes,
-            scores=per_head, labels=labels, upstream_headers=headers,
-        )
+        return Verdict(self.name, action, 403, reasons=notes, scores=per_head, labels=labels, upstream_headers=headers)
 
 
 SPEC = LayerSpec(

@@ -85,7 +85,7 @@ class RuleMatch(StrictModel):
             notes = frozenset(self.notes)
 
             def noted(r: Request) -> bool:
-                r.args  # parsing the body is what records most notes
+                _ = r.args  # parsing the body is what records most notes
                 return not notes.isdisjoint(r.notes)
 
             yield noted
