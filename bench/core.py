@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    policies = {"baseline (no layers)": BASELINE, "demo policy (rules)": load_policy(DEMO)}
+    policies = {"baseline (no layers)": BASELINE, "demo (rules + attack)": load_policy(DEMO)}
     results = []
     for case, messages in cases().items():
         for name, policy in policies.items():

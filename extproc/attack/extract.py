@@ -50,10 +50,17 @@ class Extracted:
     texts: list[str] = field(default_factory=list)
     notes: set[str] = field(default_factory=set)
     scanned: int = 0
+    seen: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, location: str, text: str, settings: ExtractSettings) -> None:
         if not text or SAFE_VALUE.match(text):
             return
+        # The same text in the same kind of place scores the same: score it once. JSON arrays
+        # repeat values, and repeating a value must not push others past max_values.
+        key = (location.partition(":")[0], text)
+        if key in self.seen:
+            return
+        self.seen.add(key)
         if len(self.texts) >= settings.max_values:
             self.notes.add("attack_values_truncated")
             return
@@ -118,7 +125,7 @@ def _add_body(out: Extracted, request: Request, settings: ExtractSettings) -> No
     if media == "application/x-www-form-urlencoded":
         _add_args(out, "form", request.form, settings)
     elif media == "application/json" or media.endswith("+json"):
-        for text in request.json_strings:
+        for text in dict.fromkeys(request.json_strings):  # arrays repeat values: score each once
             out.add("json", text, settings)
     elif media == "multipart/form-data":
         for part in request.multipart_parts:
