@@ -43,8 +43,9 @@ def test_normalize_is_bounded_and_total():
     deep = "%" + "25" * 50 + "41"  # 50 layers of percent-encoding: decoding stops after 3 rounds
     text, _ = norm.normalize(deep)
     assert text.startswith("%")
-    for hostile in ("\udcff\udcfe", "%", "%zz", "&#xffffffff;", "\\u{110000}", "\x00" * 10, "é" * 10_000):
-        norm.normalize(hostile)  # never raises
+    for hostile in ("\udcff\udcfe", "%", "%zz", "&#xffffffff;", "\\u{110000}", "\x00" * 10, "é" * 10_000,
+                    "\\ud800\\udc00", "%uD800", "\ud800 lone"):
+        frame(*norm.normalize(hostile), "query:q")  # never raises
 
 
 def test_extract_covers_every_part_and_skips_safe_values():

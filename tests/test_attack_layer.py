@@ -170,3 +170,25 @@ def test_score_command_writes_one_line_per_record(tmp_path):
     assert set(first["layers"]["attack"]["sub_scores"]) >= {"sqli", "xss", "rce", "lfi"}
     assert second["action"] == "allow" and second["attack_score"] > 50
     assert third["line"] == 3 and "not JSON" in third["error"]
+
+
+def test_hostile_input_gets_a_defined_verdict():
+    # Invalid UTF-8 everywhere, a 2 MB text body, a 20000-deep JSON body, broken escapes: no
+    # exception, bounded work, and what was cut is reported in the reasons.
+    policy = parse_policy("version: 1\ndefaults: {inspection: {oversize: inspect_prefix}, layers: {attack: {}}}\n")
+    cases = [
+        ("GET", "/x?q=%ff%fe%00%c0&%ff=1", None, None),
+        ("POST", "/upload", "text/plain", "A " * 1_000_000),
+        ("POST", "/api", "application/json", "[" * 20000 + '"x"' + "]" * 20000),
+        ("POST", "/api", "application/json", '{"a": "\\ud800\\udc00 broken \\u12"'),
+    ]
+    verdicts = []
+    for method, target, content_type, body in cases:
+        decision = decide(policy, request(method, target, content_type, body), body)
+        verdict = next(r.verdict for r in decision.results if r.verdict.layer == "attack")
+        assert 1 <= verdict.scores["attack"] <= 99
+        verdicts.append(verdict)
+    assert "note:attack_scan_truncated" in verdicts[1].reasons
+    # With the default policy the same body is refused before any layer runs.
+    default = parse_policy(POLICY)
+    assert decide(default, request("POST", "/upload", "text/plain", "A " * 1_000_000), "A " * 1_000_000).status == 413

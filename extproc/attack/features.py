@@ -56,7 +56,11 @@ def location_kind(location: str) -> bytes:
 
 def frame(text: str, flags: int, location: str = "") -> bytes:
     flag_char = bytes((0x40 | (flags & 0x3F),))
-    return START + flag_char + location_kind(location) + text.encode("utf-8", "surrogateescape") + END
+    try:
+        encoded = text.encode("utf-8", "surrogateescape")  # undecodable input bytes come back as they were
+    except UnicodeEncodeError:  # a lone surrogate that was never a byte (e.g. from a JSON escape)
+        encoded = text.encode("utf-8", "surrogatepass")
+    return START + flag_char + location_kind(location) + encoded + END
 
 
 class Scratch:

@@ -82,7 +82,7 @@ def _url_decode(text: str, flags: int) -> tuple[str, int]:
         if "%" not in text:
             break
         if "%u" in text or "%U" in text:  # IIS-style %uXXXX
-            widened = PERCENT_U.sub(lambda m: chr(int(m[1], 16)), text)
+            widened = PERCENT_U.sub(lambda m: _char(int(m[1], 16)), text)
             if widened != text:
                 text, flags = widened, flags | (URL_DECODED if round_number == 0 else URL_DECODED_TWICE)
         raw = unquote_to_bytes(text.encode("utf-8", "surrogateescape"))
@@ -112,4 +112,9 @@ def _fold_overlong(match: re.Match) -> bytes:
 def _backslash_char(match: re.Match) -> str:
     hex2, brace, hex4, octal = match.groups()
     code = int(hex2 or brace or hex4, 16) if not octal else int(octal, 8)
-    return chr(code) if code <= 0x10FFFF else match[0]
+    return _char(code) if code <= 0x10FFFF else match[0]
+
+
+def _char(code: int) -> str:
+    """The character of a decoded escape; a lone UTF-16 surrogate is not one: U+FFFD."""
+    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)
