@@ -168,9 +168,6 @@ def _decisions(stack, index: int) -> float:
     return metric_value(text, "extproc_decisions_total", route="default")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: behind one Envoy, --workers 2 adds no capacity: Envoy sends every "
-                                       "ext_proc stream over one HTTP/2 connection, SO_REUSEPORT hands that "
-                                       "connection to one worker, and the other worker stays idle")
 def test_traffic_through_envoy_reaches_both_workers(workers_stack):
     stack = workers_stack
     wait_for(lambda: _decisions(stack, 0) is not None and grpc_serving(stack.sidecar.address), 10, what="workers")
