@@ -14,14 +14,14 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from extproc.attack.dataset import RecordValues, collect
 from extproc.attack.train import (
-    TrainConfig, benign_traffic, fit, load_records, record_maxima, split_validation, synthetic_values,
+    TrainConfig, add_model_options, benign_traffic, config_from, fit, load_records, record_maxima,
+    split_validation, synthetic_values,
 )
 
 MIN_FAMILY_SAMPLES = 30  # below this a family's detection rate is shown but not judged
@@ -143,11 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generated", type=int, default=20_000)
     parser.add_argument("--grammar", type=int, default=2_000)
     parser.add_argument("--benign-traffic", type=Path, nargs="*", default=[])
-    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
-    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    add_model_options(parser)
     parser.add_argument("--json", type=Path, help="write the full report here")
     args = parser.parse_args(argv)
-    config = replace(TrainConfig(), seed=args.seed, epochs=args.epochs)
+    config = config_from(args)
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     values = collect(load_records(args.inputs) + benign_traffic(args.benign_traffic))
     first, second = generated_halves(args.generated, args.seed)

@@ -412,6 +412,19 @@ def synthetic_values(per_family: int, seed: int) -> list[dict]:
     return [*attacks, *lookalikes]
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--target-fp", type=float, default=TrainConfig.target_fp)
+    parser.add_argument("--orders", default=",".join(map(str, FeatureSpec.orders)), help="n-gram orders, e.g. 1,2,3,4,5")
+    parser.add_argument("--bits", type=int, default=FeatureSpec.bits, help="log2 of the n-gram hash buckets")
+
+
+def config_from(args: argparse.Namespace) -> TrainConfig:
+    spec = FeatureSpec(orders=tuple(int(o) for o in args.orders.split(",")), bits=args.bits)
+    return TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp, spec=spec)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extproc.attack.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="JSONL files or directories of them")
@@ -420,12 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grammar", type=int, default=2_000, help="grammar attacks per family (and 4x look-alikes)")
     parser.add_argument("--benign-traffic", type=Path, nargs="*", default=[],
                         help="request records of ordinary traffic (e.g. a bot data set) used as benign")
-    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
-    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    parser.add_argument("--target-fp", type=float, default=TrainConfig.target_fp)
+    add_model_options(parser)
     parser.add_argument("--metrics", type=Path, help="evaluation report (JSON) to record with the model")
     args = parser.parse_args(argv)
-    config = TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp)
+    config = config_from(args)
     records = (load_records(args.inputs) + benign_traffic(args.benign_traffic)
                + generated_records(args.generated, args.seed) + synthetic_values(args.grammar, args.seed))
     print(f"{len(records)} records", file=sys.stderr)
