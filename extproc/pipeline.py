@@ -49,6 +49,37 @@ class Transaction:
                 return self.decide()
         return self._run(tuple(slot for slot in self.route.slots if slot.layer.needs_body))
 
+    def decide(self) -> Decision:
+        """The decision from the layers run so far."""
+        request = self.request
+        results = tuple(self.results)
+        denial = next((r for r in results if r.enforced_deny), None)
+        if denial is not None:
+            return Decision(
+                request_id=request.request_id,
+                route=self.route.name,
+                allowed=False,
+                status=denial.verdict.status,
+                results=results,
+                denied_by=denial.verdict.layer,
+            )
+        to_set = _upstream_headers(results)
+        setting = {name for name, _ in to_set}
+        to_remove = tuple(
+            dict.fromkeys(
+                name for name, _ in request.headers
+                if (name in OWNED_HEADERS or name.startswith(OWNED_PREFIX)) and name not in setting
+            )
+        )
+        return Decision(
+            request_id=request.request_id,
+            route=self.route.name,
+            allowed=True,
+            set_headers=to_set,
+            remove_headers=to_remove,
+            results=results,
+        )
+
     # -- internals ------------------------------------------------------------------------
 
     def _run(self, slots: tuple[LayerSlot, ...]) -> Decision:
@@ -81,37 +112,6 @@ class Transaction:
         # Not a layer: the inspection limits themselves, enforced as the route's mode says.
         verdict = Verdict("inspection", Action.DENY, 413, reasons=("inspection:body_too_large",))
         return LayerResult(verdict, self.route.mode, Outcome.OK, 0.0)
-
-    def decide(self) -> Decision:
-        """The decision from the layers run so far."""
-        request = self.request
-        results = tuple(self.results)
-        denial = next((r for r in results if r.enforced_deny), None)
-        if denial is not None:
-            return Decision(
-                request_id=request.request_id,
-                route=self.route.name,
-                allowed=False,
-                status=denial.verdict.status,
-                results=results,
-                denied_by=denial.verdict.layer,
-            )
-        to_set = _upstream_headers(results)
-        setting = {name for name, _ in to_set}
-        to_remove = tuple(
-            dict.fromkeys(
-                name for name, _ in request.headers
-                if (name in OWNED_HEADERS or name.startswith(OWNED_PREFIX)) and name not in setting
-            )
-        )
-        return Decision(
-            request_id=request.request_id,
-            route=self.route.name,
-            allowed=True,
-            set_headers=to_set,
-            remove_headers=to_remove,
-            results=results,
-        )
 
 
 def _upstream_headers(results: tuple[LayerResult, ...]) -> tuple[tuple[str, str], ...]:
