@@ -22,6 +22,21 @@ import pytest
 from extproc.envoy_harness import envoy_binary, free_port
 
 LOOPBACK = "127.0.0.1"
+
+# A policy that denies a path and a body marker: enough to tell a live sidecar from a dead one.
+BLOCKING_POLICY = """
+version: 1
+defaults:
+  layers:
+    rules:
+      rules:
+        - id: deny-blocked
+          match: {path: {regex: '/blocked(/|$)'}}
+          action: deny
+        - id: body-probe
+          match: {any_arg: {contains: EVIL-PAYLOAD}}
+          action: deny
+"""
 LOG_TAIL = 8000
 
 # -- Envoy availability ---------------------------------------------------------------------

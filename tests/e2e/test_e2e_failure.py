@@ -9,6 +9,7 @@ import time
 
 import pytest
 from e2e_support import (
+    BLOCKING_POLICY,
     assert_still_serving,
     extproc_headers,
     get,
@@ -25,19 +26,7 @@ from e2e_support import (
 
 from extproc.stack import Stack
 
-POLICY = """
-version: 1
-defaults:
-  layers:
-    rules:
-      rules:
-        - id: deny-blocked
-          match: {path: {regex: '/blocked(/|$)'}}
-          action: deny
-        - id: body-probe
-          match: {any_arg: {contains: EVIL-PAYLOAD}}
-          action: deny
-"""
+POLICY = BLOCKING_POLICY
 
 STREAMS_STARTED = "http.ingress.ext_proc.streams_started"
 

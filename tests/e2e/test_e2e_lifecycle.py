@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from e2e_support import (
+    BLOCKING_POLICY,
     LOOPBACK,
     free_port_pair,
     get,
@@ -35,19 +36,7 @@ from extproc.pb import external_processor_pb2 as pb
 from extproc.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.stack import Stack
 
-POLICY = """
-version: 1
-defaults:
-  layers:
-    rules:
-      rules:
-        - id: deny-blocked
-          match: {path: {regex: '/blocked(/|$)'}}
-          action: deny
-        - id: body-probe
-          match: {any_arg: {contains: EVIL-PAYLOAD}}
-          action: deny
-"""
+POLICY = BLOCKING_POLICY
 
 DRAIN_SECONDS = 5.0
 MSGS_RECEIVED = "http.ingress.ext_proc.stream_msgs_received"
