@@ -192,3 +192,28 @@ def test_hostile_input_gets_a_defined_verdict():
     # With the default policy the same body is refused before any layer runs.
     default = parse_policy(POLICY)
     assert decide(default, request("POST", "/upload", "text/plain", "A " * 1_000_000), "A " * 1_000_000).status == 413
+
+
+def test_value_memo_changes_nothing_but_work():
+    from extproc.attack.memo import MAX_KEY_CHARS, ValueMemo
+    from extproc.attack.model import load_model
+
+    model = load_model(None)
+    texts = ["blue shoes", "1' or '1'='1", "Mozilla/5.0 (X11)", "blue shoes", "x" * (MAX_KEY_CHARS + 1)]
+    locations = ["query:q", "query:id", "header:user-agent", "query:q", "body"]
+    memo = ValueMemo(entries=2)
+    first = memo.probabilities(texts, locations, model.probabilities)
+    again = memo.probabilities(texts, locations, model.probabilities)
+    cold = ValueMemo(entries=0).probabilities(texts, locations, model.probabilities)
+    # Equal up to float32 rounding: segment sums come from one running sum over the batch, so
+    # the other values in a batch move a value's probability by ~1e-7 (never a score point here).
+    assert np.allclose(first, cold, atol=1e-5) and np.allclose(again, cold, atol=1e-5)
+    assert model.scores(first.max(axis=0)) == model.scores(cold.max(axis=0))
+    assert len(memo.rows) <= 2  # bounded: least recently used evicted
+    assert all(len(text) <= MAX_KEY_CHARS for _, text in memo.rows)  # long values are not kept
+    assert memo.hits >= 1
+
+
+def test_memo_setting_is_validated():
+    with pytest.raises(ConfigError, match="memo_entries"):
+        parse_policy("version: 1\ndefaults: {layers: {attack: {memo_entries: -1}}}\n")

@@ -14,9 +14,8 @@ from pydantic import Field, field_validator
 
 from extproc.attack.dataset import HEADS
 from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, extract
-from extproc.attack.features import frame
+from extproc.attack.memo import ValueMemo
 from extproc.attack.model import DEFAULT_THRESHOLD, ModelError, load_model
-from extproc.attack.normalize import normalize
 from extproc.layers.base import Context, LayerSettings, LayerSpec, StrictModel
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
@@ -45,6 +44,7 @@ class AttackSettings(LayerSettings):
     max_value_chars: int = Field(default=4096, ge=64, le=1_048_576)
     max_scan_chars: int = Field(default=65536, ge=256, le=16_777_216)
     forward_scores: bool = True  # x-waf-attack-score and x-waf-<family>-score upstream
+    memo_entries: int = Field(default=20_000, ge=0, le=1_000_000)  # values remembered per worker; 0: off
     model: str | None = None  # path to an .onnx file; default: models/attack.onnx
 
     @field_validator("headers")
@@ -60,6 +60,17 @@ class AttackSettings(LayerSettings):
         except ModelError as exc:
             raise ValueError(str(exc)) from None
         return path
+
+
+_memos: dict[tuple[int, int], ValueMemo] = {}
+
+
+def shared_memo(model, entries: int) -> ValueMemo:
+    """One memo per model and size, kept across policy reloads (the model is a pure function)."""
+    key = (id(model), entries)
+    if key not in _memos:
+        _memos[key] = ValueMemo(entries)
+    return _memos[key]
 
 
 def attributed(probabilities: np.ndarray) -> np.ndarray:
@@ -94,14 +105,14 @@ class AttackLayer:
             max_scan_chars=settings.max_scan_chars,
         )
         self.heads = self.model.heads
+        self.memo = shared_memo(self.model, settings.memo_entries)
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
         extracted = extract(request, self.extract_settings)
         notes = tuple(sorted(f"note:{n}" for n in extracted.notes if n.startswith("attack_")))
         if not extracted.texts:
             return self._verdict({head: 99 for head in self.heads}, (), notes)
-        framed = [frame(*normalize(text), location) for text, location in zip(extracted.texts, extracted.locations)]
-        probabilities = self.model.probabilities(framed)
+        probabilities = self.memo.probabilities(extracted.texts, extracted.locations, self.model.probabilities)
         worst = int(np.argmax(probabilities[:, 0]))
         # A request scores as its worst value, head by head.
         per_head = dict(zip(self.heads, self.model.scores(attributed(probabilities).max(axis=0))))
