@@ -71,12 +71,17 @@ class Extracted:
         if len(text) > room:
             text = text[:room]
             self.notes.add("attack_scan_truncated")
-        window = settings.max_value_chars
-        step = window - 64  # windows overlap so a payload across a boundary is seen whole
-        for start in range(0, max(1, len(text) - 64), step) if len(text) > window else (0,):
+        for piece in _windows(text, settings.max_value_chars):
             self.locations.append(location)
-            self.texts.append(text[start:start + window])
+            self.texts.append(piece)
         self.scanned += len(text)
+
+
+def _windows(text: str, size: int, overlap: int = 64) -> list[str]:
+    """The text, or overlapping slices of it: a payload across a boundary is still seen whole."""
+    if len(text) <= size:
+        return [text]
+    return [text[start:start + size] for start in range(0, len(text) - overlap, size - overlap)]
 
 
 def extract(request: Request, settings: ExtractSettings) -> Extracted:
