@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extproc.attack.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path)
     parser.add_argument("--generated", type=int, default=20_000)
-    parser.add_argument("--grammar", type=int, default=2_000)
+    parser.add_argument("--grammar", type=int, default=5_000)
     parser.add_argument("--benign-traffic", type=Path, nargs="*", default=[])
     add_model_options(parser)
     parser.add_argument("--json", type=Path, help="write the full report here")

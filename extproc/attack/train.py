@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", type=Path, help="JSONL files or directories of them")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--generated", type=int, default=20_000, help="generated benign records to add")
-    parser.add_argument("--grammar", type=int, default=2_000, help="grammar attacks per family (and 4x look-alikes)")
+    parser.add_argument("--grammar", type=int, default=5_000, help="grammar attacks per family (and 4x look-alikes)")
     parser.add_argument("--benign-traffic", type=Path, nargs="*", default=[],
                         help="request records of ordinary traffic (e.g. a bot data set) used as benign")
     add_model_options(parser)
