@@ -14,17 +14,11 @@ from e2e_support import (
     extproc_headers,
     get,
     marker,
-    register_stack,
     request,
-    require_envoy,
     started_stack,
-    unregister,
     upstream_saw,
     wait_for,
-    write_policy,
 )
-
-from extproc.stack import Stack
 
 POLICY = BLOCKING_POLICY
 
@@ -139,17 +133,9 @@ def _slow_header_length(target_seconds: float) -> int:
 
 @pytest.fixture(scope="module")
 def slow_stack(tmp_path_factory):
-    require_envoy()
-    workdir = tmp_path_factory.mktemp("slow")
-    s = Stack(write_policy(workdir / "policy.yaml", SLOW_POLICY), workdir=workdir,
-              message_timeout=MESSAGE_TIMEOUT, sidecar_args=["--drain-seconds", "1"])
-    register_stack("slow stack", s)
-    try:
-        s.start()
+    with started_stack("slow stack", SLOW_POLICY, tmp_path_factory.mktemp("slow"),
+                       message_timeout=MESSAGE_TIMEOUT, sidecar_args=["--drain-seconds", "1"]) as s:
         yield s
-    finally:
-        s.stop()
-        unregister(s)
 
 
 def test_too_slow_sidecar_gives_504_quickly_and_recovers(slow_stack):

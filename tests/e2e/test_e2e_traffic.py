@@ -22,18 +22,14 @@ from e2e_support import (
     marker,
     metric_value,
     raw_exchange,
-    register_stack,
     request,
-    require_envoy,
     scrape,
-    unregister,
+    started_stack,
     upstream_saw,
     wait_for,
-    write_policy,
 )
 
 from extproc.envoy_harness import free_port
-from extproc.stack import Stack
 
 ENVOY_BUFFER = 1024 * 1024  # per_connection_buffer_limit_bytes in deploy/envoy/envoy.yaml
 
@@ -109,20 +105,11 @@ SECRETS = ("e2e-", "api-no-delete", "rules", "rule:", "layer", "score", "reason"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_envoy()
-    workdir = tmp_path_factory.mktemp("traffic")
-    policy = write_policy(workdir / "policy.yaml", POLICY)
     metrics_port = free_port()
-    s = Stack(policy, workdir=workdir,
-              sidecar_args=["--drain-seconds", "2", "--metrics-address", f"127.0.0.1:{metrics_port}"])
-    s.metrics_port = metrics_port
-    register_stack("traffic stack", s)
-    try:
-        s.start()
+    with started_stack("traffic stack", POLICY, tmp_path_factory.mktemp("traffic"),
+                       sidecar_args=["--drain-seconds", "2", "--metrics-address", f"127.0.0.1:{metrics_port}"]) as s:
+        s.metrics_port = metrics_port
         yield s
-    finally:
-        s.stop()
-        unregister(s)
 
 
 def assert_opaque_deny(resp, status: int, error: str) -> str:
