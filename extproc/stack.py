@@ -81,14 +81,19 @@ class SidecarProcess:
 
 
 class Stack:
-    """Upstream + sidecar + Envoy. Use as a context manager."""
+    """Upstream + sidecar + Envoy. Use as a context manager.
 
-    def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, workdir: Path | None = None,
-                 sidecar_args: list[str] = (), message_timeout: float | None = None) -> None:
+    Envoy listens for HTTP on listen_port and for HTTPS (self-signed, see envoy.cert_path) on tls_port.
+    """
+
+    def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, tls_port: int = 0,
+                 workdir: Path | None = None, sidecar_args: list[str] = (),
+                 message_timeout: float | None = None) -> None:
         self._own_workdir = workdir is None  # a temporary one is removed on stop()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="extproc-"))
         self.policy = Path(policy)
         self.listen_port = listen_port or free_port()
+        self.tls_port = tls_port or free_port()
         self.sidecar_args = list(sidecar_args)
         self.message_timeout = message_timeout
         self.upstream: EchoUpstream | None = None
@@ -99,13 +104,18 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.listen_port}"
 
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}"
+
     def start(self) -> "Stack":
         try:
             self.upstream = EchoUpstream().start()
             self.sidecar = SidecarProcess(self.policy, workdir=self.workdir, extra_args=self.sidecar_args).start()
             config = render_envoy_config(
-                listen_port=self.listen_port, admin_port=free_port(), extproc_port=self.sidecar.port,
-                upstream_port=self.upstream.port, message_timeout=self.message_timeout,
+                listen_port=self.listen_port, tls_port=self.tls_port, admin_port=free_port(),
+                extproc_port=self.sidecar.port, upstream_port=self.upstream.port,
+                message_timeout=self.message_timeout,
             )
             self.envoy = EnvoyProcess(config, workdir=self.workdir).start()
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 
 import pytest
 
@@ -181,3 +182,76 @@ def test_static_route_strips_every_header_the_sidecar_owns():
 
     static = next(r for r in eh.routes(eh.load_config()) if r["name"] == "static")
     assert set(static["request_headers_to_remove"]) == set(OWNED_HEADERS)
+
+
+# -- TLS listener and fingerprints ---------------------------------------------
+
+def _tls_inspector(config: dict) -> dict:
+    (listener_filter,) = eh.find_listener(config, eh.TLS_LISTENER)["listener_filters"]
+    assert listener_filter["name"] == "envoy.filters.listener.tls_inspector"
+    return listener_filter["typed_config"]
+
+
+def _https_get(envoy: eh.EnvoyProcess, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
+    context = ssl.create_default_context(cafile=str(envoy.cert_path))
+    conn = http.client.HTTPSConnection("127.0.0.1", envoy.tls_port, timeout=10, context=context)
+    try:
+        conn.request("GET", path, headers=dict(headers))
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_both_listeners_share_one_connection_manager():
+    config = eh.load_config()
+    plain, tls = (eh.find_listener(config, name) for name in (eh.PLAIN_LISTENER, eh.TLS_LISTENER))
+    assert tls["filter_chains"][0]["filters"][0] is plain["filter_chains"][0]["filters"][0]  # a YAML alias
+    assert tls["per_connection_buffer_limit_bytes"] == plain["per_connection_buffer_limit_bytes"]
+
+
+def test_shipped_tls_listener():
+    config = eh.load_config()
+    assert _socket(eh.find_listener(config, eh.TLS_LISTENER)["address"]) == ("0.0.0.0", 10443)
+    assert _tls_inspector(config) == {
+        "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+        "enable_ja3_fingerprinting": True,
+        "enable_ja4_fingerprinting": True,
+    }
+    (context,) = eh.tls_contexts(config)
+    assert context["common_tls_context"]["alpn_protocols"] == ["h2", "http/1.1"]
+
+
+def test_fingerprint_headers_replace_client_copies_before_any_filter():
+    (extension,) = eh.http_connection_manager(eh.load_config())["early_header_mutation_extensions"]
+    mutations = extension["typed_config"]["mutations"]
+    assert mutations[:2] == [{"remove": "x-ja3"}, {"remove": "x-ja4"}]
+    assert [m["append"]["header"] for m in mutations[2:]] == [
+        {"key": "x-ja3", "value": "%TLS_JA3_FINGERPRINT%"},
+        {"key": "x-ja4", "value": "%TLS_JA4_FINGERPRINT%"},
+    ]
+    # Unset keep_empty_value: no fingerprint means no header, not an empty one.
+    assert not any(m["append"].get("keep_empty_value") for m in mutations[2:])
+
+
+def test_render_moves_the_tls_listener_and_the_harness_sets_its_certificate(tmp_path):
+    config = _render(tls_port=11004)
+    assert _socket(eh.find_listener(config, eh.TLS_LISTENER)["address"]) == ("127.0.0.1", 11004)
+    cert, key = eh.write_self_signed_cert(tmp_path)
+    eh.use_certificate(config, cert, key)
+    (context,) = eh.tls_contexts(config)
+    assert context["common_tls_context"]["tls_certificates"] == [
+        {"certificate_chain": {"filename": str(cert)}, "private_key": {"filename": str(key)}}
+    ]
+
+
+@needs_envoy
+def test_tls_without_fingerprints_forwards_no_client_copies(upstream, tmp_path):
+    # With fingerprinting off the operators yield nothing: the client's values must not stand in.
+    config = _render(upstream_port=upstream.port)
+    _tls_inspector(config).update(enable_ja3_fingerprinting=False, enable_ja4_fingerprinting=False)
+    with eh.EnvoyProcess(config, workdir=tmp_path) as envoy:
+        status, body = _https_get(envoy, "/static/x.css", [("x-ja3", "forged"), ("x-ja4", "forged")])
+    assert status == 200
+    names = [name for name, _ in json.loads(body)["headers"]]
+    assert "x-ja3" not in names and "x-ja4" not in names
