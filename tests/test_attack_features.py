@@ -109,6 +109,28 @@ def test_feature_hashing_is_stable():
                                          [14708, 27033, 8346], [10571, 28786, 22627]]
 
 
+def _bucket(gram: bytes, spec: FeatureSpec) -> int:
+    """The hash's definition, one n-gram at a time: what the vectorised featurize must match."""
+    from extproc.attack.features import MULTIPLIER, ORDER_SALTS
+
+    h = 0
+    for byte in gram:
+        h = (h * int(MULTIPLIER) + byte) % 2**32
+    return ((((h ^ int(ORDER_SALTS[len(gram)])) * int(ORDER_SALTS[0])) % 2**32) >> (32 - spec.bits)) + 1
+
+
+@pytest.mark.parametrize("orders", [(1, 2, 3, 4, 5), (2, 4), (3, 7)])
+def test_vectorised_hashing_matches_the_definition(orders):
+    spec = FeatureSpec(orders=orders)
+    values = [frame(text, 0) for text in ("", "a", "' or 1=1--", "é\udcff" * 3, "x" * 3000, "ab")]
+    batch = featurize(values, spec, Scratch())
+    for value, start, end in zip(values, batch.starts, batch.ends, strict=True):
+        for row, k in enumerate(orders):
+            expected = [_bucket(value[i:i + k], spec) if i + k <= len(value) else 0 for i in range(len(value))]
+            assert batch.ids[row, start:end].tolist() == expected
+        assert (batch.ids[:, end:end + 1] == 0).all()  # the separator
+
+
 def test_ngrams_never_span_two_values():
     spec = FeatureSpec()
     together = featurize([frame("abc", 0), frame("xyz", 0)], spec)

@@ -18,6 +18,7 @@ SEPARATOR = 0x0A  # '\n': never inside a normalised value
 START, END = b"\x02", b"\x03"
 ONE = np.uint32(1)
 MULTIPLIER = np.uint32(0x01000193)  # FNV prime: mixes each new byte into the rolling hash
+INVERSE = np.uint32(pow(int(MULTIPLIER), -1, 1 << 32))  # MULTIPLIER is odd: invertible modulo 2**32
 # One odd constant per n-gram order so equal hashes of different orders land apart.
 ORDER_SALTS = tuple(np.uint32(s) for s in (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1,
                                             0xD3A2646D, 0xFD7046C5, 0xB55A4F09))
@@ -72,17 +73,21 @@ class Scratch:
     """
 
     def __init__(self) -> None:
-        self.rolling = np.empty((0, 0), dtype=np.uint32)
-        self.ids = np.empty(0, dtype=np.int64)  # flat, so [orders, n] views are contiguous
-        self.fits = np.empty((0, 0), dtype=bool)
+        self._grow(0, 0, 0)
 
-    def arrays(self, rows: int, orders: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.rolling.shape[0] < rows or self.rolling.shape[1] < n or self.fits.shape[0] != orders:
-            size = max(n, 2 * self.rolling.shape[1], 1024)
-            self.rolling = np.empty((rows, size), dtype=np.uint32)
-            self.ids = np.empty(orders * size, dtype=np.int64)
-            self.fits = np.empty((orders, size), dtype=bool)
-        return self.rolling[:rows, :n], self.ids[: orders * n].reshape(orders, n), self.fits[:, :n]
+    def arrays(self, n: int, longest: int, orders: int) -> tuple[np.ndarray, ...]:
+        """prefix, inverse powers and powers of MULTIPLIER for n positions plus padding; hashed, ids."""
+        padded = n + longest
+        if len(self.powers) < padded or self.hashed.size < longest * n or self.ids.size < orders * n:
+            self._grow(max(padded, 2 * len(self.powers), 1024), longest, orders)
+        return (self.prefix[: padded + 1], self.inverse[:padded], self.powers[:padded],
+                self.hashed[: longest * n].reshape(longest, n), self.ids[: orders * n].reshape(orders, n))
+
+    def _grow(self, size: int, longest: int, orders: int) -> None:
+        self.prefix = np.zeros(size + 1, dtype=np.uint32)  # prefix[0] stays 0
+        self.inverse, self.powers = _powers(INVERSE, size), _powers(MULTIPLIER, size)
+        self.hashed = np.empty(longest * size, dtype=np.uint32)  # flat, so [rows, n] views are contiguous
+        self.ids = np.empty(orders * size, dtype=np.int64)
 
 
 def featurize(framed: list[bytes], spec: FeatureSpec, scratch: Scratch | None = None) -> Batch:
@@ -91,37 +96,61 @@ def featurize(framed: list[bytes], spec: FeatureSpec, scratch: Scratch | None = 
     lengths = [len(f) for f in framed]
     ends = [end - 1 for end in accumulate(length + 1 for length in lengths)]  # +1: separators
     starts = [end - length for end, length in zip(ends, lengths)]
-    buffer = b"\n".join(framed)
-    # room[i]: bytes from position i to the end of its value; an n-gram fits when room >= n.
-    room = np.repeat(np.array(ends), np.array(lengths) + 1)[: len(buffer)] - np.arange(len(buffer))
-    scale = np.array([[length ** -0.5] for length in lengths], dtype=np.float32)
-    ids = _hash(buffer, room, spec, scratch or Scratch())
-    return Batch(ids, np.array(starts), np.array(ends), scale)
+    ids = _hash(b"\n".join(framed), lengths, spec, scratch or Scratch())
+    bounds = np.array([starts, ends])  # one conversion for both
+    scale = np.array([length ** -0.5 for length in lengths], dtype=np.float32)[:, None]
+    return Batch(ids, bounds[0], bounds[1], scale)
 
 
-def _hash(buffer: bytes, room: np.ndarray, spec: FeatureSpec, scratch: Scratch) -> np.ndarray:
-    """Bucket ids [orders, n]: all orders share one rolling hash and one batch of array ops."""
+def _hash(buffer: bytes, lengths: list[int], spec: FeatureSpec, scratch: Scratch) -> np.ndarray:
+    """Bucket ids [orders, n]: all orders and positions in one batch of array ops.
+
+    The hash of the k-gram at i is sum(byte[i+j] * MULTIPLIER**(k-1-j)), modulo 2**32 (the
+    rolling hash h = h * MULTIPLIER + byte). With prefix[i] = sum(byte[t] * INVERSE**t, t < i)
+    it is (prefix[i+k] - prefix[i]) * MULTIPLIER**(i+k-1): a few passes over the buffer for
+    every order at once, however long the values. uint32 arithmetic wraps exactly like the hash.
+    """
     salts, order_column, rows, shift = _constants(spec)
     n, longest = len(buffer), int(rows[-1]) + 1
     data = np.frombuffer(buffer + b"\n" * longest, dtype=np.uint8)
-    rolling, ids, fits = scratch.arrays(longest, len(rows), n)
-    rolling[0] = data[:n]  # rolling[k-1]: hash of the k-gram starting at each position
-    for k in range(1, longest):
-        np.multiply(rolling[k - 1], MULTIPLIER, out=rolling[k])
-        rolling[k] += data[k:k + n]
-    hashed = rolling if len(rows) == longest else rolling[rows]
+    prefix, inverse, powers, hashed, ids = scratch.arrays(n, longest, len(rows))
+    np.cumsum(np.multiply(data, inverse), dtype=np.uint32, out=prefix[1:])
+    np.subtract(_diagonals(prefix[1:], longest, n), prefix[:n], out=hashed)  # row k-1: prefix[i+k] - prefix[i]
+    hashed *= _diagonals(powers, longest, n)  # row k-1: MULTIPLIER**(i+k-1)
+    if len(rows) < longest:
+        hashed = hashed[rows]
     hashed ^= salts
     hashed *= ORDER_SALTS[0]
     hashed >>= shift
     hashed += ONE
     # An n-gram that does not fit in its value (it would reach the next one) gets bucket 0.
-    np.greater_equal(room, order_column, out=fits)
-    np.multiply(hashed, fits, out=ids, casting="unsafe")
+    np.multiply(hashed, _room(lengths, longest) >= order_column, out=ids, casting="unsafe")
     return ids
+
+
+def _diagonals(array: np.ndarray, rows: int, n: int) -> np.ndarray:
+    """[rows, n] view with [r, i] = array[r + i], nothing copied."""
+    step = array.itemsize
+    return np.ndarray((rows, n), dtype=array.dtype, buffer=array, strides=(step, step))
+
+
+def _room(lengths: list[int], longest: int) -> np.ndarray:
+    """room[i]: bytes from position i to the end of its value, capped at the longest order (an
+    n-gram fits when room >= n). Built as bytes: for a few values cheaper than array ops."""
+    cap, tail = bytes((longest,)), bytes(range(longest, -1, -1))
+    room = b"".join(cap * (length - longest) + tail[max(0, longest - length):] for length in lengths)
+    return np.frombuffer(room, dtype=np.uint8, count=len(room) - 1)  # no separator after the last value
+
+
+def _powers(base: np.uint32, size: int) -> np.ndarray:
+    """base**t modulo 2**32 for t < size."""
+    factors = np.full(size, base, dtype=np.uint32)
+    factors[:1] = 1
+    return np.cumprod(factors, dtype=np.uint32)
 
 
 @lru_cache(maxsize=8)
 def _constants(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.uint32]:
     orders = np.array(spec.orders)
     salts = np.array([ORDER_SALTS[k] for k in spec.orders], dtype=np.uint32)[:, None]
-    return salts, orders[:, None], orders - 1, np.uint32(32 - spec.bits)
+    return salts, orders.astype(np.uint8)[:, None], orders - 1, np.uint32(32 - spec.bits)
