@@ -115,11 +115,22 @@ def test_a_request_with_nothing_to_score_is_clean():
 def test_sub_scores_follow_the_likeliest_family():
     from extproc.layers.attack import attributed
 
-    probabilities = np.array([[0.99, 0.30, 0.05, 0.01] + [0.0] * 8, [0.10, 0.0, 0.0, 0.0] + [0.0] * 8])
-    shares = attributed(probabilities)
-    assert shares[0, 0] == 0.99 and shares[0, 1] == 0.99  # sqli, the likeliest family, shares the score
-    assert abs(shares[0, 2] - 0.99 * 0.05 / 0.30) < 1e-9
-    assert (shares[1, 1:] == 0).all()  # no family signal: no family blamed
+    probabilities = np.array([[0.99, 0.30, 0.05, 0.01] + [0.0] * 8, [0.10, 0.0, 0.0, 0.0] + [0.0] * 8], np.float32)
+    shares = attributed(probabilities.tolist())
+    assert shares[0][0] == shares[0][1] == np.float32(0.99)  # sqli, the likeliest family, shares the score
+    assert abs(shares[0][2] - 0.99 * 0.05 / 0.30) < 1e-7
+    assert not any(shares[1][1:])  # no family signal: no family blamed
+
+
+def test_sub_scores_are_computed_as_float32_numpy_would():
+    from extproc.layers.attack import attributed
+
+    probabilities = np.random.default_rng(7).random((500, 12), dtype=np.float32) ** 3
+    probabilities[::7, 1:] = 0  # no family signal
+    families = probabilities[:, 1:]
+    top = np.maximum(families.max(axis=1, keepdims=True), np.float32(1e-9))
+    expected = np.hstack([probabilities[:, :1], probabilities[:, :1] * families / top])
+    assert attributed(probabilities.tolist()) == expected.tolist()
 
 
 def test_client_copies_of_score_headers_are_replaced(policy):
@@ -202,9 +213,10 @@ def test_value_memo_changes_nothing_but_work():
     texts = ["blue shoes", "1' or '1'='1", "Mozilla/5.0 (X11)", "blue shoes", "x" * (MAX_KEY_CHARS + 1)]
     locations = ["query:q", "query:id", "header:user-agent", "query:q", "body"]
     memo = ValueMemo(entries=2)
-    first = memo.probabilities(texts, locations, model.probabilities)
-    again = memo.probabilities(texts, locations, model.probabilities)
-    cold = ValueMemo(entries=0).probabilities(texts, locations, model.probabilities)
+    rows = lambda framed: model.probabilities(framed).tolist()  # noqa: E731
+    first = np.array(memo.results(texts, locations, rows))
+    again = np.array(memo.results(texts, locations, rows))
+    cold = np.array(ValueMemo(entries=0).results(texts, locations, rows))
     # Equal up to float32 rounding: segment sums come from one running sum over the batch, so
     # the other values in a batch move a value's probability by ~1e-7 (never a score point here).
     assert np.allclose(first, cold, atol=1e-5) and np.allclose(again, cold, atol=1e-5)

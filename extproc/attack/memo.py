@@ -7,40 +7,41 @@ recently used evicted first.
 """
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
-from typing import Callable
-
-import numpy as np
+from collections.abc import Callable, Sequence
 
 from extproc.attack.features import frame, location_kind
 from extproc.attack.normalize import normalize
 
 MAX_KEY_CHARS = 512  # longer values are rarely repeated and would cost memory
 
+Rows = Callable[[list[bytes]], list[list[float]]]  # framed values -> one result row each
+
 
 class ValueMemo:
-    """(location kind, raw text) -> probability row. Not thread-safe: one per serving thread."""
+    """(location kind, raw text) -> result row. Not thread-safe: one per serving thread."""
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
-        self.rows: OrderedDict[tuple[bytes, str], np.ndarray] = OrderedDict()
+        self.rows: OrderedDict[tuple[bytes, str], array] = OrderedDict()
         self.hits = self.misses = 0
 
-    def probabilities(
-        self, texts: list[str], locations: list[str], model: Callable[[list[bytes]], np.ndarray]
-    ) -> np.ndarray:
-        """[values, heads]: remembered rows where possible, the model for the rest in one batch."""
+    def results(self, texts: list[str], locations: list[str], score: Rows) -> list[Sequence[float]]:
+        """One row per value: remembered rows where possible, score() for the rest in one batch."""
+        if self.entries <= 0:
+            return score([frame(*normalize(text), location) for text, location in zip(texts, locations, strict=True)])
         keys = [(location_kind(location), text) for text, location in zip(texts, locations, strict=True)]
-        rows: list[np.ndarray | None] = [self._get(key) for key in keys]
+        rows: list[Sequence[float] | None] = [self._get(key) for key in keys]
         missing = [i for i, row in enumerate(rows) if row is None]
         if missing:
-            fresh = model([frame(*normalize(texts[i]), locations[i]) for i in missing])
+            fresh = score([frame(*normalize(texts[i]), locations[i]) for i in missing])
             for position, i in enumerate(missing):
                 rows[i] = fresh[position]
                 self._put(keys[i], fresh[position])
-        return np.vstack(rows)
+        return rows
 
-    def _get(self, key: tuple[bytes, str]) -> np.ndarray | None:
+    def _get(self, key: tuple[bytes, str]) -> array | None:
         row = self.rows.get(key)
         if row is None:
             self.misses += 1
@@ -49,9 +50,9 @@ class ValueMemo:
         self.rows.move_to_end(key)
         return row
 
-    def _put(self, key: tuple[bytes, str], row: np.ndarray) -> None:
-        if self.entries <= 0 or len(key[1]) > MAX_KEY_CHARS:
+    def _put(self, key: tuple[bytes, str], row: list[float]) -> None:
+        if len(key[1]) > MAX_KEY_CHARS:
             return
-        self.rows[key] = row.copy()  # the model's output buffer is reused by the next run
+        self.rows[key] = array("f", row)  # float32 values: exact, and a third of a list's memory
         if len(self.rows) > self.entries:
             self.rows.popitem(last=False)

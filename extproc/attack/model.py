@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import threading
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +55,7 @@ class AttackModel:
             raise ModelError(f"{path}: cannot load the ONNX model: {exc}") from None
         if {i.name for i in self.session.get_inputs()} != {"ids", "starts", "ends", "scale"}:
             raise ModelError(f"{path}: graph inputs are not those of an attack model")
-        self._steps = score_steps(self.info.logit_shift)
+        self._steps = score_steps(self.info.logit_shift).tolist()
         self._scratch_by_thread = threading.local()
 
     @property
@@ -73,13 +75,14 @@ class AttackModel:
         feeds = {"ids": batch.ids.reshape(-1), "starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
         return self.session.run(None, feeds)[0]
 
-    def scores(self, probabilities) -> list[int]:
+    def scores(self, probabilities: Iterable[float]) -> list[int]:
         """1-99 integer scores of probabilities: low means attack.
 
         score = 1 + 98 * (1 - q) with q = sigmoid(logit(p) + shift), rounded. The map is monotone,
-        so it is one search in the precomputed probabilities where the score steps.
+        so it is one search in the precomputed probabilities where the score steps. float(): a
+        numpy float32 would compare with the steps rounded to float32.
         """
-        return (99 - np.searchsorted(self._steps, probabilities, side="right")).tolist()
+        return [99 - bisect_right(self._steps, float(p)) for p in probabilities]
 
 
 def score_steps(logit_shift: float) -> np.ndarray:

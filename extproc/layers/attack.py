@@ -7,6 +7,7 @@ is logged.
 """
 from __future__ import annotations
 
+from array import array
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ SCORE_HEADER = "x-waf-attack-score"
 FAMILIES = HEADS[1:]
 SUB_SCORE_HEADERS = {family: f"x-waf-{family}-score" for family in FAMILIES}
 LIKELY_ATTACK = 50
+SHARE_FLOOR = float(np.float32(1e-9))  # families without any signal: no division by zero
 
 
 class Exclusions(StrictModel):
@@ -73,16 +75,28 @@ def shared_memo(model, entries: int) -> ValueMemo:
     return _memos[key]
 
 
-def attributed(probabilities: np.ndarray) -> np.ndarray:
+def attributed(probabilities: list[list[float]]) -> list[list[float]]:
     """Per value: the attack probability, and its share for each family.
 
     The family heads rank families well but are less sure than the attack head; a family's
     sub-score is the attack probability scaled by how that family compares with the likeliest
     one, so the likeliest family of an attack shares its score and sub-scores stay comparable.
+    Computed in float32 like the model (see _float32), in plain Python: for a few values that
+    is several times cheaper than numpy calls.
     """
-    families = probabilities[:, 1:]
-    top = np.maximum(families.max(axis=1, keepdims=True), 1e-9)
-    return np.hstack([probabilities[:, :1], probabilities[:, :1] * families / top])
+    rows = []
+    for attack, *families in probabilities:
+        top = max(*families, SHARE_FLOOR)
+        products = _float32([attack * family for family in families])
+        rows.append([attack, *_float32([product / top for product in products])])
+    return rows
+
+
+def _float32(values: list[float]) -> list[float]:
+    """Python floats rounded to float32. A product or quotient of float32 numbers computed in
+    double and rounded once more to float32 is exactly the float32 result: double carries more
+    than twice float32's precision, so the first rounding never changes the second."""
+    return array("f", values).tolist()
 
 
 class AttackLayer:
@@ -112,12 +126,19 @@ class AttackLayer:
         notes = tuple(sorted(f"note:{n}" for n in extracted.notes if n.startswith("attack_")))
         if not extracted.texts:
             return self._verdict({head: 99 for head in self.heads}, (), notes)
-        probabilities = self.memo.probabilities(extracted.texts, extracted.locations, self.model.probabilities)
-        worst = int(np.argmax(probabilities[:, 0]))
-        # A request scores as its worst value, head by head.
-        per_head = dict(zip(self.heads, self.model.scores(attributed(probabilities).max(axis=0))))
+        rows = self.memo.results(extracted.texts, extracted.locations, self._rows)
+        # A request scores as its worst value, head by head. Plain Python: for a few values of
+        # twelve heads it is several times cheaper than numpy calls.
+        columns = list(zip(*rows))
+        highest = [max(column) for column in columns]
+        per_head = dict(zip(self.heads, self.model.scores(highest)))
+        worst = columns[0].index(highest[0])
         # The location names an argument the client chose: kept short, its value never logged.
         return self._verdict(per_head, (f"attack:worst={extracted.locations[worst][:64]}",), notes)
+
+    def _rows(self, framed: list[bytes]) -> list[list[float]]:
+        """Per value: the attack probability and the family shares (see attributed)."""
+        return attributed(self.model.probabilities(framed).tolist())
 
     def _verdict(self, per_head: dict[str, int], reasons: tuple[str, ...], notes: tuple[str, ...]) -> Verdict:
         score = per_head["attack"]
