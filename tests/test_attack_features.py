@@ -31,6 +31,8 @@ from extproc.request import InspectionLimits, Request
         ("x%0d%0aSet-Cookie: a=b", "x\x01set-cookie: a=b", norm.URL_DECODED),
         ("' or count(/*)=1 or '", "' or count(/*)=1 or '", 0),  # XPath, not a SQL comment
         ("a\u200bb\u00a0c", "a b c", norm.NON_ASCII),  # zero-width and no-break spaces
+        (" \ta\x0b\x0c\x1c\x1f b \x01 ", "a b \x01", 0),  # ASCII whitespace (the fast path) folds as SPACES does
+        ("\u3000a\u2028 b\u00a0", "a b", norm.NON_ASCII),  # non-ASCII whitespace (the regex path)
     ],
 )
 def test_normalize_undoes_evasions(raw, expected, flags):

@@ -16,6 +16,7 @@ import numpy as np
 
 SEPARATOR = 0x0A  # '\n': never inside a normalised value
 START, END = b"\x02", b"\x03"
+FLAG_CHARS = tuple(bytes((0x40 | flags,)) for flags in range(64))  # the flags as one printable byte
 ONE = np.uint32(1)
 MULTIPLIER = np.uint32(0x01000193)  # FNV prime: mixes each new byte into the rolling hash
 INVERSE = np.uint32(pow(int(MULTIPLIER), -1, 1 << 32))  # MULTIPLIER is odd: invertible modulo 2**32
@@ -56,12 +57,11 @@ def location_kind(location: str) -> bytes:
 
 
 def frame(text: str, flags: int, location: str = "") -> bytes:
-    flag_char = bytes((0x40 | (flags & 0x3F),))
     try:
         encoded = text.encode("utf-8", "surrogateescape")  # undecodable input bytes come back as they were
     except UnicodeEncodeError:  # a lone surrogate that was never a byte (e.g. from a JSON escape)
         encoded = text.encode("utf-8", "surrogatepass")
-    return START + flag_char + location_kind(location) + encoded + END
+    return b"".join((START, FLAG_CHARS[flags & 0x3F], location_kind(location), encoded, END))
 
 
 class Scratch:

@@ -25,6 +25,7 @@ SUPPORTED_FEATURE_VERSION = 1
 DEFAULT_THRESHOLD = 20
 # q at which the score is exactly the default threshold: 1 + 98 * (1 - q) = 20
 _Q_AT_THRESHOLD = 1 - 19 / 98
+OUTPUTS = ["probabilities"]  # named: run(None, ...) looks the names up on every call
 
 
 class ModelError(Exception):
@@ -73,7 +74,7 @@ class AttackModel:
         """[values, heads] probabilities for framed, normalised values (see features.frame)."""
         batch = featurize(framed, self.info.spec, self._scratch)
         feeds = {"ids": batch.ids.reshape(-1), "starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
-        return self.session.run(None, feeds)[0]
+        return self.session.run(OUTPUTS, feeds)[0]
 
     def scores(self, probabilities: Iterable[float]) -> list[int]:
         """1-99 integer scores of probabilities: low means attack.

@@ -74,6 +74,8 @@ def normalize(value: str) -> tuple[str, int]:
             text, flags = stripped, flags | SQL_COMMENTS
     if "\n" in text or "\r" in text:
         text = LINE_BREAKS.sub(LINE_BREAK, text)
+    if text.isascii():  # most values: str.split() knows the same ASCII whitespace as SPACES, 5x faster
+        return " ".join(text.split()), flags
     return SPACES.sub(" ", text).strip(), flags
 
 
