@@ -74,9 +74,14 @@ def request_from_record(record: dict) -> tuple[Request, bytes]:
         pseudo_order=tuple(pseudo),
         source_ip=str(client.get("ip", "")),
         request_id=str(record.get("id", "")),
+        received_at=_seconds(client.get("t")),
         has_body=bool(body),
     )
     return request, body
+
+
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _body(spec: dict) -> bytes:

@@ -76,6 +76,7 @@ class Request:
     source_ip: str = ""
     route_name: str = ""
     request_id: str = ""
+    received_at: float | None = None  # seconds, when replaying records (client.t); None: now
     protocol: str = ""
     mtls: bool = False
     peer: Mapping[str, str] = field(default_factory=dict)  # mTLS peer certificate facts

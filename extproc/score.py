@@ -18,8 +18,9 @@ from extproc.policy import Policy
 from extproc.records import RecordError, iter_records, request_from_record
 from extproc.verdict import Decision, LayerResult
 
-# Without --config: every layer that works without settings of its own, enforcing.
-DEFAULT_POLICY = "version: 1\ndefaults:\n  layers:\n    attack: {}\n"
+# Without --config: every layer that works without settings of its own. The bot layer only logs,
+# so that every record gets every layer's score instead of stopping at the first deny.
+DEFAULT_POLICY = "version: 1\ndefaults:\n  layers:\n    bot: {action: log}\n    attack: {}\n"
 
 
 def default_policy() -> Policy:
@@ -52,8 +53,9 @@ def describe(record: dict, decision: Decision) -> dict:
         line["status"] = decision.status
         line["denied_by"] = decision.denied_by
     layers = {result.verdict.layer: _layer(result) for result in decision.results}
-    if "attack" in layers:
-        line["attack_score"] = layers["attack"]["score"]
+    for name in ("attack", "bot"):
+        if name in layers and "score" in layers[name]:
+            line[f"{name}_score"] = layers[name]["score"]
     line["layers"] = layers
     return line
 
@@ -65,6 +67,9 @@ def _layer(result: LayerResult) -> dict:
     if "attack" in scores:
         entry["score"] = scores.pop("attack")
         entry["sub_scores"] = scores
+    elif "bot" in scores:
+        entry["score"] = scores.pop("bot")
+        entry["class"] = verdict.labels[0]
     elif scores:
         entry["scores"] = scores
     if verdict.reasons:

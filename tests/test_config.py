@@ -294,13 +294,13 @@ def test_unknown_layer_names_are_errors_where_they_appear():
         version: 1
         defaults: {layers: {waf: {}}}
         routes:
-          - {name: a, match: {}, layers: {bot: {}}}
+          - {name: a, match: {}, layers: {captcha: {}}}
           - {name: b, match: {}}
         """
     )
     assert len(found) == 2, found
     assert found[0].startswith("defaults.layers: unknown layer 'waf' (known: rules")
-    assert found[1].startswith("routes[0].layers: unknown layer 'bot' (known: rules")
+    assert found[1].startswith("routes[0].layers: unknown layer 'captcha' (known: rules")
 
 
 def test_defaults_layer_error_is_reported_once_not_per_route():

@@ -1,0 +1,1 @@
+"""Bot management: user-agent and header consistency, TLS fingerprints, per-client behaviour."""

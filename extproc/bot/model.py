@@ -1,0 +1,84 @@
+"""The bot model at serving time: an ONNX graph over the feature vector, P(automated) to 1-99.
+
+Scores follow the convention 1 = automated, 99 = human; the metadata's calibration puts the
+default threshold (30) on the operating point the training run chose.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from extproc.bot.features import FEATURE_NAMES, FEATURE_VERSION
+from extproc.scoring import score_steps, scores
+
+MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "bot.onnx"
+DEFAULT_THRESHOLD = 30
+
+
+class ModelError(Exception):
+    """The model or its metadata is missing, unreadable or built for other features."""
+
+
+@dataclass(frozen=True)
+class BotModel:
+    path: Path
+    metadata: dict
+    session: object
+    input_name: str
+    output_name: str
+    steps: np.ndarray
+
+    def probability(self, vector: np.ndarray) -> float:
+        """P(automated) of one float32 [1, features] vector."""
+        return float(self.session.run([self.output_name], {self.input_name: vector})[0][0, 1])
+
+    def score(self, probability: float) -> int:
+        return scores(self.steps, probability)
+
+
+def _open(path: Path) -> BotModel:
+    import onnxruntime as ort  # only policies with the bot layer pay for it
+
+    meta_path = path.with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text())
+        names, version = tuple(meta["features"]), int(meta["feature_version"])
+        shift = float(meta["calibration"]["logit_shift"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable model metadata: {exc}") from None
+    if version != FEATURE_VERSION or names != FEATURE_NAMES:
+        raise ModelError(f"{meta_path}: built for feature version {version}; this build computes {FEATURE_VERSION} "
+                         "(retrain with python -m extproc.bot.train)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one core per worker process; parallelism is processes
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{path}: cannot load the ONNX model: {exc}") from None
+    outputs = [o.name for o in session.get_outputs()]
+    if "probabilities" not in outputs:
+        raise ModelError(f"{path}: graph has no 'probabilities' output")
+    return BotModel(path, meta, session, session.get_inputs()[0].name, "probabilities", score_steps(shift))
+
+
+_cache: dict[tuple[str, int], BotModel] = {}
+_cache_lock = threading.Lock()
+
+
+def load_model(path: str | Path | None = None) -> BotModel:
+    """Load once per file version: policy reloads reuse the session unless the file changed."""
+    path = Path(path) if path else DEFAULT_MODEL
+    try:
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+    except OSError as exc:
+        raise ModelError(f"{path}: {exc.strerror or exc}") from None
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = _open(path)
+        return _cache[key]

@@ -1,0 +1,196 @@
+"""Bot management: every request gets a bot score 1-99 (1 = automated, 99 = human) and a class.
+
+Classes: ``human``, ``automation`` (a tool, a library, a headless or driven browser),
+``verified-crawler`` (a search crawler from its operator's published ranges), ``ai-crawler``,
+and ``spoofed`` (a browser or crawler it is not). A published crawler's claim is settled by its
+address; hard evidence no genuine browser produces settles a request whatever the model says;
+everything else is the model's score over the request and its client's behaviour so far.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from extproc.bot import evidence
+from extproc.bot.behaviour import ClientTracker
+from extproc.bot.crawlers import (
+    AI,
+    SPOOFED,
+    VERIFIED,
+    Catalogue,
+    RangesError,
+    load_catalogue,
+)
+from extproc.bot.features import DEFAULT_CLIENT_KEY, FEATURE_NAMES, Facts, Featurizer
+from extproc.bot.model import DEFAULT_THRESHOLD, ModelError, load_model
+from extproc.layers.base import Context, LayerSettings, LayerSpec
+from extproc.request import Request
+from extproc.verdict import Action, Verdict
+
+log = logging.getLogger(__name__)
+
+SCORE_HEADER, CLASS_HEADER = "x-bot-score", "x-bot-class"
+HUMAN, AUTOMATION, VERIFIED_CRAWLER, AI_CRAWLER, SPOOFED_CLASS = (
+    "human", "automation", "verified-crawler", "ai-crawler", "spoofed")
+ClassName = Literal["human", "automation", "verified-crawler", "ai-crawler", "spoofed"]
+ActionName = Literal["allow", "tag", "log", "deny"]
+KEY_PART = r"^(ip|ja3|ja4|user-agent|header:[a-z0-9-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"
+
+
+class BotSettings(LayerSettings):
+    threshold: int = Field(default=DEFAULT_THRESHOLD, ge=1, le=99)  # at or below: automated
+    action: ActionName = "deny"  # for automated requests whose class has no action of its own
+    classes: dict[ClassName, ActionName] = {VERIFIED_CRAWLER: "allow"}
+    trust_unverifiable_crawlers: bool = False  # search crawlers that publish no ranges (Yandex, Baidu)
+    client_key: list[str] = Field(default=list(DEFAULT_CLIENT_KEY), min_length=1)
+    max_clients: int = Field(default=50_000, ge=1, le=10_000_000)  # per worker; least recently seen go first
+    client_ttl_s: float = Field(default=1800.0, gt=0, le=86_400)
+    crawler_ranges: str | None = None  # default: deploy/bot/crawler-ranges.json
+    ranges_refresh_s: float = Field(default=60.0, gt=0)  # how often the ranges file is checked for changes
+    forward_scores: bool = True  # x-bot-score and x-bot-class upstream
+    model: str | None = None  # default: models/bot.onnx
+
+    @field_validator("client_key")
+    @classmethod
+    def _key_parts(cls, parts: list[str]) -> list[str]:
+        bad = [p for p in parts if not re.match(KEY_PART, p)]
+        if bad:
+            raise ValueError(f"unknown client key part(s) {bad}: use ip, ja3, ja4, user-agent, header:NAME, cookie:NAME")
+        return parts
+
+    @field_validator("model")
+    @classmethod
+    def _loadable(cls, path: str | None) -> str | None:
+        try:
+            load_model(path)
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        return path
+
+    @field_validator("crawler_ranges")
+    @classmethod
+    def _ranges(cls, path: str | None) -> str | None:
+        try:
+            load_catalogue(path)
+        except RangesError as exc:
+            raise ValueError(str(exc)) from None
+        return path
+
+
+class RefreshingCatalogue:
+    """The crawler ranges, re-read when the file changes (checked at most every interval)."""
+
+    def __init__(self, path: str | None, interval_s: float) -> None:
+        self.path = Path(path) if path else None
+        self.interval_s = interval_s
+        self.current: Catalogue = load_catalogue(path)
+        self._stamp = self._mtime()
+        self._checked = time.monotonic()
+
+    def get(self) -> Catalogue:
+        now = time.monotonic()
+        if now - self._checked >= self.interval_s:
+            self._checked = now
+            stamp = self._mtime()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self.current = load_catalogue(self.path)
+                except RangesError as exc:  # keep the ranges we have; say why the new ones are ignored
+                    log.error("crawler ranges not refreshed: %s", exc)
+        return self.current
+
+    def _mtime(self) -> int:
+        from extproc.bot.crawlers import DEFAULT_RANGES
+
+        try:
+            return (self.path or DEFAULT_RANGES).stat().st_mtime_ns
+        except OSError:
+            return -1
+
+
+_trackers: dict[tuple, ClientTracker] = {}
+_trackers_lock = threading.Lock()
+
+
+def shared_tracker(max_clients: int, ttl_s: float, key: tuple[str, ...]) -> ClientTracker:
+    """One per worker and settings, kept across policy reloads: a reload must not forget clients."""
+    with _trackers_lock:
+        return _trackers.setdefault((max_clients, ttl_s, key), ClientTracker(max_clients, ttl_s))
+
+
+class BotLayer:
+    name: ClassVar[str] = "bot"
+    needs_body = False
+
+    def __init__(self, settings: BotSettings) -> None:
+        self.settings = settings
+        self.model = load_model(settings.model)
+        self.catalogue = RefreshingCatalogue(settings.crawler_ranges, settings.ranges_refresh_s)
+        key = tuple(settings.client_key)
+        self.featurizer = Featurizer(self.catalogue.current, shared_tracker(settings.max_clients,
+                                                                             settings.client_ttl_s, key), key)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Pay the one-off costs (user-agent matcher, ONNX session) now, not on the first request."""
+        from extproc.bot.useragent import parse_agent
+
+        parse_agent(f"Mozilla/5.0 (X11; Linux x86_64) warm-up {id(self)}")
+        self.model.probability(np.zeros((1, len(FEATURE_NAMES)), dtype=np.float32))
+
+    def evaluate(self, request: Request, context: Context) -> Verdict:
+        self.featurizer.catalogue = self.catalogue.get()
+        facts = self.featurizer.facts(request)
+        score = self.model.score(self.model.probability(facts.vector))
+        bot_class, score, why = self.classify(facts, score)
+        return self._verdict(bot_class, score, why)
+
+    def classify(self, facts: Facts, score: int) -> tuple[str, int, tuple[str, ...]]:
+        """(class, score, reasons): claims and hard evidence settle it before the model's score."""
+        claim = facts.claim
+        if claim is not None:
+            crawler = f"bot:crawler={claim.operator}:{claim.status}"
+            if claim.status == SPOOFED:
+                return SPOOFED_CLASS, 1, (crawler,)
+            capped = min(score, self.settings.threshold)  # automated by its own word
+            if claim.category == AI:
+                return AI_CRAWLER, capped, (crawler,)
+            trusted = claim.status == VERIFIED or self.settings.trust_unverifiable_crawlers
+            return (VERIFIED_CRAWLER if trusted else AUTOMATION), capped, (crawler,)
+        proof = evidence.found(facts.vector, evidence.AUTOMATION)
+        if proof:
+            return AUTOMATION, 1, (f"bot:evidence={proof}",)
+        proof = evidence.found(facts.vector, evidence.SPOOFING)
+        if proof:
+            return SPOOFED_CLASS, 1, (f"bot:evidence={proof}",)
+        if score > self.settings.threshold:
+            return HUMAN, score, ()
+        return (SPOOFED_CLASS if facts.agent.kind == "browser" else AUTOMATION), score, ()
+
+    def _verdict(self, bot_class: str, score: int, why: tuple[str, ...]) -> Verdict:
+        automated = bot_class != HUMAN
+        action = self.settings.classes.get(bot_class) or (self.settings.action if automated else "allow")
+        headers = ((SCORE_HEADER, str(score)), (CLASS_HEADER, bot_class))
+        forward = self.settings.forward_scores or action == "tag"
+        reasons = (f"bot:class={bot_class}", f"bot:score={score}", *why) if action != "allow" else ()
+        return Verdict(
+            self.name,
+            {"deny": Action.DENY, "log": Action.LOG}.get(action, Action.ALLOW),
+            403,
+            reasons=reasons,
+            scores={"bot": score},
+            labels=(bot_class,),
+            upstream_headers=headers if forward else (),
+        )
+
+
+SPEC = LayerSpec(name=BotLayer.name, settings=BotSettings, build=BotLayer,
+                 upstream_headers=frozenset({SCORE_HEADER, CLASS_HEADER}))
