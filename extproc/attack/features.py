@@ -114,7 +114,7 @@ def _hash(buffer: bytes, lengths: list[int], spec: FeatureSpec, scratch: Scratch
     n, longest = len(buffer), int(rows[-1]) + 1
     data = np.frombuffer(buffer + b"\n" * longest, dtype=np.uint8)
     prefix, inverse, powers, hashed, ids = scratch.arrays(n, longest, len(rows))
-    np.cumsum(np.multiply(data, inverse), dtype=np.uint32, out=prefix[1:])
+    np.add.accumulate(np.multiply(data, inverse), dtype=np.uint32, out=prefix[1:])  # np.cumsum: 3x slower
     np.subtract(_diagonals(prefix[1:], longest, n), prefix[:n], out=hashed)  # row k-1: prefix[i+k] - prefix[i]
     hashed *= _diagonals(powers, longest, n)  # row k-1: MULTIPLIER**(i+k-1)
     if len(rows) < longest:
