@@ -202,7 +202,10 @@ def test_value_memo_changes_nothing_but_work():
     texts = ["blue shoes", "1' or '1'='1", "Mozilla/5.0 (X11)", "blue shoes", "x" * (MAX_KEY_CHARS + 1)]
     locations = ["query:q", "query:id", "header:user-agent", "query:q", "body"]
     memo = ValueMemo(entries=2)
-    rows = lambda framed: model.probabilities(framed).tolist()  # noqa: E731
+
+    def rows(framed):
+        return model.probabilities(framed).tolist()
+
     first = np.array(memo.results(texts, locations, rows))
     again = np.array(memo.results(texts, locations, rows))
     cold = np.array(ValueMemo(entries=0).results(texts, locations, rows))

@@ -50,6 +50,7 @@ class AttackModel:
         options.intra_op_num_threads = 1  # one core per worker process; parallelism is processes
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_mem_pattern = False  # planned for one input shape; every request has its own
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types

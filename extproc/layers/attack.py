@@ -24,6 +24,7 @@ SCORE_HEADER = "x-waf-attack-score"
 FAMILIES = HEADS[1:]
 SUB_SCORE_HEADERS = {family: f"x-waf-{family}-score" for family in FAMILIES}
 LIKELY_ATTACK = 50
+SCORE_TEXT = tuple(str(score) for score in range(100))  # header values, formatted once
 SHARE_FLOOR = np.float32(1e-9)  # families without any signal: no division by zero
 
 
@@ -109,6 +110,7 @@ class AttackLayer:
         )
         self.heads = self.model.heads
         self.memo = shared_memo(self.model, settings.memo_entries)
+        self._sub_headers = tuple((head, SUB_SCORE_HEADERS[head]) for head in FAMILIES if head in self.heads)
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
         extracted = extract(request, self.extract_settings)
@@ -131,7 +133,7 @@ class AttackLayer:
 
     def _verdict(self, per_head: dict[str, int], reasons: tuple[str, ...], notes: tuple[str, ...]) -> Verdict:
         score = per_head["attack"]
-        labels = tuple(head for head in FAMILIES if per_head.get(head, 99) <= self.threshold)
+        labels = tuple([head for head in FAMILIES if per_head.get(head, 99) <= self.threshold])
         if score <= self.threshold:
             action = Action.DENY
         elif score <= LIKELY_ATTACK:
@@ -142,9 +144,8 @@ class AttackLayer:
             notes = (f"attack:score={score}", *reasons, *notes)
         headers = ()
         if self.forward:
-            headers = ((SCORE_HEADER, str(score)),) + tuple(
-                (SUB_SCORE_HEADERS[head], str(per_head[head])) for head in FAMILIES if head in per_head
-            )
+            sub_scores = [(name, SCORE_TEXT[per_head[head]]) for head, name in self._sub_headers]
+            headers = ((SCORE_HEADER, SCORE_TEXT[score]), *sub_scores)
         return Verdict(self.name, action, 403, reasons=notes, scores=per_head, labels=labels, upstream_headers=headers)
 
 
