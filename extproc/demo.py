@@ -40,7 +40,8 @@ class DemoRequest:
 REQUESTS = (
     DemoRequest(
         "Allowed: the upstream echoes the headers it received. The forged x-extproc-tags is gone; "
-        "the sidecar's own tag (automation, from the curl user-agent) is there.",
+        "the sidecar's own tag (automation, from the curl user-agent) is there, and so are the bot "
+        "layer's x-bot-class: automation and x-bot-score.",
         "GET", "/hello?name=world", 200, {"user-agent": "curl/8.5.0", "x-extproc-tags": "trusted-admin"},
     ),
     DemoRequest("Denied on the path: a probe for VCS metadata (403 with a request id, nothing more).",
@@ -54,6 +55,10 @@ REQUESTS = (
         "Denied by the ML attack score: a SQL injection no rule names (the upstream gets x-waf-* scores "
         "on allowed requests; the client never sees them).",
         "GET", "/products?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users--", 403,
+    ),
+    DemoRequest(
+        "Denied by bot management: a Googlebot user-agent from an address outside Google's published ranges.",
+        "GET", "/", 403, {"user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
     ),
     DemoRequest("Observe mode on /legacy/: the same probe is logged as a would-be deny, not blocked.",
                 "GET", "/legacy/.git/config", 200),
@@ -92,7 +97,7 @@ def _check(stack: Stack) -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {status} {request.method} {request.path}  (expected {request.expect_status})")
         if request.expect_status == 200 and ok:
             seen = {name: value for name, value in json.loads(body)["headers"]
-                    if name.startswith(("x-extproc-", "x-waf-attack"))}
+                    if name.startswith(("x-extproc-", "x-waf-attack", "x-bot-"))}
             print(f"     upstream saw: {seen}")
     return 1 if failures else 0
 

@@ -8,11 +8,11 @@ counters and small capped sets.
 from __future__ import annotations
 
 import math
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
-ASSET = re.compile(r"\.(?:css|js|mjs|png|jpe?g|gif|webp|avif|svg|ico|woff2?|ttf|otf|map)$", re.IGNORECASE)
+ASSET_EXTENSIONS = frozenset({"css", "js", "mjs", "png", "jpg", "jpeg", "gif", "webp", "avif", "svg", "ico",
+                              "woff", "woff2", "ttf", "otf", "map"})
 CRAWL_CONTROL = ("/robots.txt", "/sitemap")
 DISTINCT_CAP = 64  # distinct paths remembered per client; beyond it the ratio is computed on the cap
 BURST_GAP_S = 0.1
@@ -67,7 +67,7 @@ class ClientState:
             self.bursts += gap < BURST_GAP_S
         self.count += 1
         self.last = max(self.last, now)
-        self.assets += bool(ASSET.search(seen.path))
+        self.assets += seen.path.rpartition(".")[2].lower() in ASSET_EXTENSIONS
         if seen.is_page:
             self._page_at(now)
         self.with_cookie += bool(seen.cookie)

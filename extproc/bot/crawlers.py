@@ -90,12 +90,16 @@ class Catalogue:
         # Longest first, so "Googlebot-Image" wins over "Googlebot" at the same position.
         alternatives = "|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
         self._pattern = re.compile(rf"(?<![A-Za-z0-9])({alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+        self.token_in = lru_cache(maxsize=8192)(self._token_in)  # user-agents repeat; addresses less so
+
+    def _token_in(self, user_agent: str) -> str | None:
+        match = self._pattern.search(user_agent)
+        return match.group(1) if match else None
 
     def claim(self, user_agent: str, source_ip: str) -> Claim | None:
-        match = self._pattern.search(user_agent)
-        if match is None:
+        token = self.token_in(user_agent)
+        if token is None:
             return None
-        token = match.group(1)
         operator, category = self.tokens[token.lower()]
         return Claim(token, operator, category, self._status(operator, source_ip))
 

@@ -80,8 +80,14 @@ def features(request: Request, agent: Agent, claim: Claim | None) -> list[float]
     return values
 
 
+_ONE_HOTS: dict[tuple[str, ...], dict[str, list[float]]] = {}
+
+
 def _one_hot(value: str, options: tuple[str, ...]) -> list[float]:
-    return [float(value == option) for option in options]
+    table = _ONE_HOTS.get(options)
+    if table is None:
+        table = _ONE_HOTS[options] = {o: [float(o == other) for other in options] for o in options}
+    return table.get(value) or [0.0] * len(options)
 
 
 def _agent(agent: Agent, claim: Claim | None) -> list[float]:

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ua_parser import parse
+import ua_parser
+from ua_parser import Domain
 
 # Families that are browsers a person drives. Anything else that parses is a tool or a crawler.
 BROWSER_FAMILIES = frozenset({
@@ -53,7 +54,8 @@ def parse_agent(text: str) -> Agent:
 def _parse(text: str) -> Agent:
     if not text.strip():
         return Agent(text, "", "empty", "", 0, 0, "", False, False)
-    result = parse(text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8"))  # no lone surrogates
+    parseable = text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
+    result = ua_parser.parser(parseable, Domain.USER_AGENT | Domain.OS)  # devices are not needed
     family = result.user_agent.family if result.user_agent else "Other"
     os_name = OS_NAMES.get(result.os.family, "") if result.os else ""
     chromium = CHROMIUM_TOKEN.search(text)
