@@ -50,9 +50,11 @@ def normalize(value: str) -> tuple[str, int]:
     if "%" in text:
         text, flags = _url_decode(text, flags)
     if "&" in text:
-        unescaped = html.unescape(html.unescape(text))
+        unescaped = html.unescape(text)
         if unescaped != text:
-            text, flags = unescaped, flags | HTML_ENTITIES
+            # Entities hiding entities ('&amp;lt;'). Unchanged text needs no second pass, and
+            # query strings full of '&name=' are slow to search for entities (a lookup per prefix).
+            text, flags = html.unescape(unescaped), flags | HTML_ENTITIES
             if "%" in text:  # entities hiding percent-encoding
                 text, flags = _url_decode(text, flags)
     if "\\" in text:
