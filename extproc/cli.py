@@ -1,4 +1,4 @@
-"""Command line: ``extproc serve | check-config | demo``. ``main(argv) -> int`` runs in tests too."""
+"""Command line: ``extproc serve | check-config | score | reach | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--layers", help="comma-separated layers to run, e.g. attack,rules")
     score.set_defaults(run=_score)
 
+    reach = commands.add_parser("reach", help="apps and routes one credential or identity can reach")
+    reach.add_argument("--config", required=True, help="policy YAML")
+    given = reach.add_mutually_exclusive_group(required=True)
+    given.add_argument("--token", help="an IdP token (JWT), verified as a request carrying it would be")
+    given.add_argument("--service-token", help="CLIENT_ID:SECRET")
+    given.add_argument("--claims", help='identity claims as JSON: {"email", "groups", "idp", "amr", ...}')
+    given.add_argument("--identities", help="JSONL of identities (claims plus a 'name'), one per line")
+    reach.add_argument("--matrix", action="store_true", help="one row per identity, one column per route")
+    reach.add_argument("--json", action="store_true", help="machine-readable output")
+    reach.set_defaults(run=_reach)
+
+    jwks = commands.add_parser("jwks", help="print the public JWKS upstreams use to verify identity assertions")
+    jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
+    jwks.set_defaults(run=_jwks)
+
     demo = commands.add_parser("demo", help="run Envoy + sidecar + demo upstream on loopback")
     demo.add_argument("--port", type=int, default=0, help="Envoy listener port (default: a free one)")
     demo.add_argument("--config", help="policy YAML (default: deploy/policy/demo.yaml)")
@@ -102,20 +117,18 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
         return 1
     metrics = Metrics()
     metrics.policy_info.labels(policy.digest[:12]).set_to_current_time()
+    for line in policy.summary():
+        log.info(line)  # every route, what runs there, and which ones are public
+    store = PolicyStore(policy, Path(args.config))
     if args.metrics_address:
-        _start_metrics(args.metrics_address, worker_index, metrics)
+        from extproc.admin import start_admin
+
+        start_admin(args.metrics_address, worker_index, metrics, store)
     options = ServeOptions(
         address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds,
         shutdown_delay=args.shutdown_delay,
     )
-    return asyncio.run(serve(PolicyStore(policy, Path(args.config)), metrics, options))
-
-
-def _start_metrics(address: str, worker_index: int, metrics) -> None:
-    from prometheus_client import start_http_server
-
-    host, _, port = address.rpartition(":")
-    start_http_server(int(port) + worker_index, addr=host or "127.0.0.1", registry=metrics.registry)
+    return asyncio.run(serve(store, metrics, options))
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -173,6 +186,28 @@ def _score(args: argparse.Namespace) -> int:
     from extproc import score
 
     return score.run(args.file, args.config, args.layers)
+
+
+def _reach(args: argparse.Namespace) -> int:
+    from extproc import reach
+
+    return reach.run(args.config, args.token, args.service_token, args.claims, args.identities, args.matrix,
+                     args.json)
+
+
+def _jwks(args: argparse.Namespace) -> int:
+    import json
+
+    try:
+        policy = load_policy(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if policy.access is None or policy.access.signer is None:
+        print(f"{args.config}: no access.assertion key configured", file=sys.stderr)
+        return 2
+    print(json.dumps(policy.access.signer.jwks(), indent=2))
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

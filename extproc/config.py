@@ -13,8 +13,10 @@ from typing import Any, Iterable, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from extproc.access.directory import Directory, compile_directory
+from extproc.access.settings import AccessBlock
 from extproc.layers import REGISTRY, LayerSettings
-from extproc.layers.base import ModeName, StrictModel
+from extproc.layers.base import ModeName, RouteContext, StrictModel
 from extproc.matchers import host_matcher
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import InspectionLimits, Request
@@ -78,6 +80,7 @@ class Defaults(StrictModel):
 class Route(StrictModel):
     name: str = Field(pattern=ROUTE_NAME)
     match: RouteMatch
+    public: bool = False  # no access protection: the access layer lets every request through
     mode: ModeName | None = None
     deadline_ms: float | None = Field(default=None, gt=0)
     inspection: Inspection = Inspection()
@@ -86,6 +89,7 @@ class Route(StrictModel):
 
 class PolicyDocument(StrictModel):
     version: Literal[1]
+    access: AccessBlock | None = None  # identity providers and apps, shared by every route
     defaults: Defaults = Defaults()
     routes: list[Route] = []
 
@@ -185,9 +189,11 @@ def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
     broken = {name for name, section in document.defaults.layers.items() if section and name not in base_sections}
     base_limits = document.defaults.inspection.apply(InspectionLimits())
     base_mode = Mode(document.defaults.mode)
+    directory = _directory(document, problems)
 
     default_route = _route_policy(
-        "default", lambda _request: True, base_mode, base_limits, document.defaults.deadline_ms, base_sections
+        "default", lambda _request: True, base_mode, base_limits, document.defaults.deadline_ms, base_sections,
+        RouteContext("default", access=directory), problems,
     )
     routes = []
     seen = {"default"}
@@ -206,11 +212,22 @@ def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
                 route.inspection.apply(base_limits),
                 route.deadline_ms or document.defaults.deadline_ms,
                 sections,
+                RouteContext(route.name, route.public, directory),
+                problems,
+                f"routes[{index}].layers",
             )
         )
     if problems:
         raise ConfigError(source, problems)
-    return Policy(routes=tuple(routes), default=default_route, digest=digest, source=source)
+    public = tuple(route.name for route in document.routes if route.public)
+    return Policy(routes=tuple(routes), default=default_route, digest=digest, source=source,
+                  public_routes=public, access=directory)
+
+
+def _directory(document: PolicyDocument, problems: list[str]) -> Directory | None:
+    if document.access is None:
+        return None
+    return compile_directory(document.access, {route.name for route in document.routes}, problems)
 
 
 def _validate_layers(
@@ -256,15 +273,24 @@ def _route_policy(
     limits: InspectionLimits,
     deadline_ms: float | None,
     sections: dict[str, LayerSettings],
+    context: RouteContext,
+    problems: list[str],
+    path: str = "defaults.layers",
 ) -> RoutePolicy:
     slots = []
     for layer_name, settings in sections.items():
         layer_mode = _layer_mode(mode, settings.mode)
         if layer_mode is Mode.OFF:
             continue
+        spec = REGISTRY[layer_name]
+        try:
+            layer = spec.build(settings, context) if spec.route_aware else spec.build(settings)
+        except ValueError as exc:
+            problems.append(f"{path}.{layer_name}: {exc}")
+            continue
         slots.append(
             LayerSlot(
-                layer=REGISTRY[layer_name].build(settings),
+                layer=layer,
                 mode=layer_mode,
                 fail_closed=settings.on_error == "closed",
                 budget_ns=int(settings.budget_ms * 1e6),

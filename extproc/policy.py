@@ -41,6 +41,8 @@ class Policy:
     default: RoutePolicy  # requests no route matches
     digest: str  # sha256 of the source document, to tell which policy decided
     source: str
+    public_routes: tuple[str, ...] = ()  # routes exempt from access protection
+    access: object | None = None  # the compiled access block (extproc.access.directory.Directory)
 
     def route_for(self, request: Request) -> RoutePolicy:
         for route in self.routes:
@@ -62,5 +64,6 @@ class Policy:
         lines = []
         for route in (*self.routes, self.default):
             layers = ", ".join(f"{s.name}({s.mode.value})" for s in route.slots) or "none"
-            lines.append(f"route {route.name}: mode={route.mode.value} layers={layers}")
+            public = " PUBLIC (no access protection)" if route.name in self.public_routes else ""
+            lines.append(f"route {route.name}: mode={route.mode.value} layers={layers}{public}")
         return lines

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Callable, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
 from extproc.request import Request
+from extproc.strict import StrictModel  # noqa: F401 - layers import it from here
 from extproc.verdict import Verdict
 
 
@@ -15,12 +16,6 @@ def _off_from_yaml(value: object) -> object:
 
 
 ModeName = Annotated[Literal["enforce", "observe", "off"], BeforeValidator(_off_from_yaml)]
-
-
-class StrictModel(BaseModel):
-    """Config objects: unknown keys are errors, values are immutable once built."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class LayerSettings(StrictModel):
@@ -48,12 +43,22 @@ class Layer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class RouteContext:
+    """What a layer may know about the route and document it is built for."""
+
+    route: str
+    public: bool = False  # the route is marked public: no access protection
+    access: object | None = None  # the compiled top-level access block (extproc.access.directory.Directory)
+
+
+@dataclass(frozen=True, slots=True)
 class LayerSpec:
     """Registry entry: how to validate a layer's config section and build the layer."""
 
     name: str
     settings: type[LayerSettings]
-    build: Callable[[LayerSettings], Layer]
+    build: Callable[..., Layer]  # build(settings), or build(settings, RouteContext) when route_aware
     # Headers this layer may set upstream. Client-sent copies are stripped on every route,
     # whether or not the layer runs there, so the upstream can trust them.
     upstream_headers: frozenset[str]
+    route_aware: bool = False

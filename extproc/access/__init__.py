@@ -1,0 +1,1 @@
+"""Zero-trust access: federated identity, per-app policy, require access protection, lateral reach."""

@@ -1,0 +1,130 @@
+"""The compiled ``access`` block: identity sources and apps, immutable, built once per policy load."""
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from extproc.access import identity as ids
+from extproc.access.apps import CompiledApp, compile_app
+from extproc.access.assertion import AssertionKeyError, Signer
+from extproc.access.identity import CredentialError, Identity, TokenRule
+from extproc.access.jwks import key_source
+from extproc.access.settings import AccessBlock, App
+from extproc.access.tokens import Issuer, TokenVerifier
+from extproc.request import Request
+
+
+@dataclass(frozen=True)
+class Directory:
+    apps: tuple[CompiledApp, ...]
+    app_by_route: dict[str, CompiledApp]
+    token_rules: dict[str, tuple[TokenRule, ...]]  # per app
+    verifier: TokenVerifier
+    service_tokens: dict[str, tuple[str, bytes]]  # client_id -> (name, sha256 of the secret)
+    service_token_headers: tuple[str, str]
+    mtls_source: str | None
+    posture_header: str
+    posture_sources: tuple
+    signer: Signer | None
+
+    def identify(self, request: Request, app: CompiledApp, now: float | None = None) -> Identity:
+        """Every credential of the request, verified and merged; CredentialError when one fails or none is given."""
+        now = time.time() if now is None else now
+        facts: dict = {"methods": set(), "source_ip": request.source_ip}
+        token = ids.from_tokens(request, self.token_rules[app.name], self.verifier, now)
+        if token is not None:
+            facts.update(token)
+            facts["methods"].add("jwt")
+        service = ids.from_service_token(request, self.service_token_headers, self.service_tokens)
+        if service is not None:
+            facts["service_token"] = service
+            facts["methods"].add("service_token")
+        certificate = ids.from_mtls(request, self.mtls_source)
+        if certificate is not None:
+            facts["mtls_sans"], facts["mtls_subject"] = certificate
+            facts["methods"].add("mtls")
+        if not facts["methods"]:
+            raise CredentialError("no_credentials")
+        if self.posture_header:
+            facts["posture"] = ids.posture_of(request, self.posture_header, self.posture_sources)
+        facts["methods"] = frozenset(facts["methods"])
+        return Identity(**facts)
+
+
+def compile_directory(block: AccessBlock, route_names: set[str], problems: list[str]) -> Directory | None:
+    """The compiled block, or None with the problems (YAML paths) appended."""
+    start = len(problems)
+    _check_apps(block, route_names, problems)
+    signer = None
+    if block.assertion is not None:
+        try:
+            signer = Signer(block.assertion)
+        except AssertionKeyError as exc:
+            problems.append(f"access.assertion.key_file: {exc}")
+    if len(problems) > start:
+        return None
+    issuers = {name: Issuer(name, idp, key_source(name, idp.jwks)) for name, idp in block.idps.items()}
+    apps = tuple(compile_app(app) for app in block.apps)
+    return Directory(
+        apps=apps,
+        app_by_route={route: app for app in apps for route in app.routes},
+        token_rules={app.name: _token_rules(block, app) for app in block.apps},
+        verifier=TokenVerifier(issuers),
+        service_tokens={t.client_id: (name, bytes.fromhex(t.secret_sha256)) for name, t in block.service_tokens.items()},
+        service_token_headers=tuple(h.lower() for h in block.service_token_headers),
+        mtls_source=block.mtls.source if block.mtls else None,
+        posture_header=block.posture.header.lower() if block.posture else "",
+        posture_sources=tuple(ipaddress.ip_network(c, strict=False) for c in block.posture.trusted_sources)
+        if block.posture else (),
+        signer=signer,
+    )
+
+
+def _token_rules(block: AccessBlock, app: App) -> tuple[TokenRule, ...]:
+    rules = []
+    for name in app.idps if app.idps is not None else block.idps:
+        idp = block.idps[name]
+        sources = tuple(("cookie", s.cookie, "") if s.cookie else ("header", s.header.lower(), s.scheme or "")
+                        for s in idp.token_sources)
+        rules.append(TokenRule(name, sources, app.audience or idp.audience, idp.email_claim, idp.groups_claim))
+    return tuple(rules)
+
+
+def _check_apps(block: AccessBlock, route_names: set[str], problems: list[str]) -> None:
+    owner: dict[str, str] = {}
+    seen_apps: set[str] = set()
+    for index, app in enumerate(block.apps):
+        path = f"access.apps[{index}]"
+        if app.name in seen_apps:
+            problems.append(f"{path}.name: {app.name!r} is already used")
+        seen_apps.add(app.name)
+        for route in app.routes:
+            if route not in route_names:
+                problems.append(f"{path}.routes: no route named {route!r}")
+            elif route in owner:
+                problems.append(f"{path}.routes: route {route!r} already belongs to app {owner[route]!r}")
+            owner.setdefault(route, app.name)
+        for name in app.idps if app.idps is not None else block.idps:
+            if name not in block.idps:
+                problems.append(f"{path}.idps: no identity provider named {name!r}")
+            elif not (app.audience or block.idps[name].audience):
+                problems.append(f"{path}.audience: tokens of {name!r} need an audience: set it here or on the IdP")
+        _check_rule_references(block, app, path, problems)
+
+
+def _check_rule_references(block: AccessBlock, app: App, path: str, problems: list[str]) -> None:
+    for p_index, policy in enumerate(app.policies):
+        for part in ("include", "require", "exclude"):
+            for r_index, rule in enumerate(getattr(policy, part)):
+                where = f"{path}.policies[{p_index}].{part}[{r_index}]"
+                for token in rule.service_token or ():
+                    if token not in block.service_tokens:
+                        problems.append(f"{where}.service_token: no service token named {token!r}")
+                for idp in rule.idp or ():
+                    if idp not in block.idps:
+                        problems.append(f"{where}.idp: no identity provider named {idp!r}")
+                if rule.device_posture and block.posture is None:
+                    problems.append(f"{where}.device_posture: needs access.posture (which sources to trust)")
+                if (rule.mtls or rule.mtls_san) and block.mtls is None:
+                    problems.append(f"{where}: mTLS rules need access.mtls")

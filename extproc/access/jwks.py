@@ -1,0 +1,106 @@
+"""Signing keys of an identity provider, from a JWKS file or URL, cached and kept current.
+
+Keys are fetched when the policy is compiled, re-fetched every ``refresh_s`` in a background
+thread (key rotation without restart), and re-fetched early when a token names a key we do not
+have, at most once per ``min_refetch_s`` (so a flood of made-up key ids cannot turn the sidecar
+into a load generator against the IdP). Fetching never happens on the request path: a token
+whose key is still unknown is rejected, and the next one after the refresh passes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import jwt
+
+from extproc.access.settings import Jwks
+
+log = logging.getLogger(__name__)
+MAX_JWKS_BYTES = 1 << 20
+
+
+class KeySource:
+    def __init__(self, name: str, settings: Jwks) -> None:
+        self.name = name
+        self.settings = settings
+        self.keys: dict[str | None, jwt.PyJWK] = {}  # replaced whole, never mutated: readers need no lock
+        self.last_error = ""
+        self._last_fetch = 0.0
+        self._kick = threading.Event()
+        self._lock = threading.Lock()
+        self.refresh()
+        threading.Thread(target=self._run, name=f"jwks-{name}", daemon=True).start()
+
+    def key(self, kid: str | None) -> jwt.PyJWK | None:
+        keys = self.keys
+        if kid is None and len(keys) == 1:
+            return next(iter(keys.values()))
+        found = keys.get(kid)
+        if found is None:
+            self._kick.set()  # maybe rotated: refetch soon (rate-limited in the thread)
+        return found
+
+    def refresh(self) -> bool:
+        with self._lock:
+            self._last_fetch = time.monotonic()
+            try:
+                document = json.loads(self._read())
+                keys = parse_jwks(document)
+            except (OSError, ValueError) as exc:
+                self.last_error = str(exc)
+                log.error("JWKS of %s not refreshed: %s", self.name, exc)
+                return False
+            self.keys, self.last_error = keys, ""
+            return True
+
+    def _read(self) -> bytes:
+        if self.settings.file:
+            return Path(self.settings.file).read_bytes()[:MAX_JWKS_BYTES]
+        request = urllib.request.Request(self.settings.url, headers={"accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:  # noqa: S310 - https or loopback only
+            return response.read(MAX_JWKS_BYTES)
+
+    def _run(self) -> None:
+        while True:
+            kicked = self._kick.wait(self.settings.refresh_s)
+            if kicked:
+                wait = self.settings.min_refetch_s - (time.monotonic() - self._last_fetch)
+                if wait > 0:
+                    time.sleep(wait)
+            self._kick.clear()
+            self.refresh()
+
+
+def parse_jwks(document: object) -> dict[str | None, jwt.PyJWK]:
+    """Usable public keys by kid; private parts and symmetric keys are refused."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document (no 'keys' list)")
+    keys: dict[str | None, jwt.PyJWK] = {}
+    for entry in document["keys"]:
+        if not isinstance(entry, dict) or entry.get("kty") == "oct" or "d" in entry:
+            continue  # symmetric or private key material has no place in a JWKS
+        if entry.get("use", "sig") != "sig":
+            continue
+        try:
+            keys[entry.get("kid")] = jwt.PyJWK(entry)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
+            log.warning("JWKS key %r skipped: %s", entry.get("kid"), exc)
+    return keys
+
+
+_sources: dict[tuple, KeySource] = {}
+_sources_lock = threading.Lock()
+
+
+def key_source(name: str, settings: Jwks) -> KeySource:
+    """One source per IdP and JWKS settings, shared by every policy that names them: a reload
+    keeps the keys (and its thread) instead of fetching again."""
+    key = (name, settings.model_dump_json())
+    with _sources_lock:
+        if key not in _sources:
+            _sources[key] = KeySource(name, settings)
+        return _sources[key]

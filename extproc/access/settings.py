@@ -1,0 +1,160 @@
+"""The central ``access`` block of the policy document: identity sources and apps.
+
+Identity providers, service tokens and the mTLS and posture sources are defined once here; apps
+reference them by name and cannot change them. An app is a set of Envoy routes with an ordered
+list of policies.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from extproc.strict import StrictModel
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+class TokenSource(StrictModel):
+    """Where a token is read from: a header (with an optional scheme such as Bearer) or a cookie."""
+
+    header: str | None = None
+    scheme: str | None = None  # "Bearer": the header value must start with it
+    cookie: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> "TokenSource":
+        if (self.header is None) == (self.cookie is None):
+            raise ValueError("give exactly one of 'header' or 'cookie'")
+        return self
+
+
+class Jwks(StrictModel):
+    file: str | None = None
+    url: str | None = None  # https, or http on loopback only (tests, a local IdP)
+    refresh_s: float = Field(default=300.0, ge=5, le=86_400)  # periodic re-fetch: key rotation without restart
+    min_refetch_s: float = Field(default=30.0, ge=1, le=3_600)  # unknown kid refetches at most this often
+    timeout_s: float = Field(default=3.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Jwks":
+        if (self.file is None) == (self.url is None):
+            raise ValueError("give exactly one of 'file' or 'url'")
+        if self.url is not None and not _allowed_url(self.url):
+            raise ValueError(f"JWKS url {self.url!r} must be https (http only on loopback)")
+        return self
+
+
+def _allowed_url(url: str) -> bool:
+    if url.startswith("https://"):
+        return True
+    host = re.sub(r"^http://", "", url).split("/")[0].rsplit(":", 1)[0].strip("[]")
+    return url.startswith("http://") and host in ("127.0.0.1", "localhost", "::1")
+
+
+class IdentityProvider(StrictModel):
+    issuer: str = Field(min_length=1)
+    jwks: Jwks
+    algorithms: list[Literal[SIGNING_ALGORITHMS]] = ["RS256", "ES256", "EdDSA"]  # type: ignore[valid-type]
+    audience: str | None = None  # default for apps that name none
+    token_sources: list[TokenSource] = [TokenSource(header="authorization", scheme="Bearer")]
+    max_skew_s: float = Field(default=60.0, ge=0, le=300)
+    max_token_bytes: int = Field(default=8192, ge=256, le=65536)
+    email_claim: str = "email"
+    groups_claim: str = "groups"
+
+
+class ServiceToken(StrictModel):
+    client_id: str = Field(min_length=8)
+    secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # sha256 hex of the secret; the secret is never stored
+
+
+class Mtls(StrictModel):
+    # attributes: Envoy's connection.* request attributes (its own TLS listener verified the
+    # certificate); xfcc: x-forwarded-client-cert set by a proxy in front that Envoy trusts.
+    source: Literal["attributes", "xfcc"] = "attributes"
+
+
+class Posture(StrictModel):
+    header: str = "x-device-posture"
+    trusted_sources: list[str] = Field(min_length=1)  # addresses allowed to set it (a posture-aware proxy)
+
+    @field_validator("trusted_sources")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"invalid CIDR {value!r}") from None
+        return values
+
+
+class Assertion(StrictModel):
+    """The signed identity the upstream receives on allow (verify it with the sidecar's JWKS)."""
+
+    key_file: str  # PEM private key: EC P-256 (ES256) or Ed25519 (EdDSA)
+    issuer: str = "extproc"
+    ttl_s: int = Field(default=60, ge=5, le=3600)
+
+
+class Rule(StrictModel):
+    """One condition; every key given must hold (a rule with two keys is an AND)."""
+
+    everyone: bool | None = None
+    email: list[str] | None = None
+    email_domain: list[str] | None = None
+    group: list[str] | None = None
+    claim: dict[str, str | list[str]] | None = None  # claim -> accepted value(s); lists in the token match any
+    idp: list[str] | None = None
+    auth_method: list[str] | None = None  # values of the token's amr claim (mfa, hwk, otp, pwd, ...)
+    mtls: bool | None = None  # any verified client certificate
+    mtls_san: list[str] | None = None  # URI or DNS SAN: exact, '*.dns.suffix' or 'spiffe://prefix/*'
+    service_token: list[str] | None = None
+    source_ip: list[str] | None = None
+    device_posture: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "Rule":
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("a rule needs at least one condition")
+        return self
+
+    @field_validator("source_ip")
+    @classmethod
+    def _cidrs(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or ():
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"invalid CIDR {value!r}") from None
+        return values
+
+
+class AppPolicy(StrictModel):
+    name: str = Field(pattern=NAME)
+    action: Literal["allow", "deny"] = "allow"
+    include: list[Rule] = Field(min_length=1)  # any of these
+    require: list[Rule] = []  # all of these
+    exclude: list[Rule] = []  # none of these
+
+
+class App(StrictModel):
+    name: str = Field(pattern=NAME)
+    routes: list[str] = Field(min_length=1)  # route names of this policy document
+    audience: str | None = None  # expected `aud` of IdP tokens; default: each IdP's audience
+    idps: list[str] | None = None  # accepted IdPs; default: all
+    policies: list[AppPolicy] = Field(min_length=1)  # first matching policy decides
+
+
+class AccessBlock(StrictModel):
+    idps: dict[str, IdentityProvider] = {}
+    service_tokens: dict[str, ServiceToken] = {}
+    service_token_headers: tuple[str, str] = ("x-access-client-id", "x-access-client-secret")
+    mtls: Mtls | None = None  # None: client certificates are not an identity
+    posture: Posture | None = None
+    assertion: Assertion | None = None
+    apps: list[App] = []
