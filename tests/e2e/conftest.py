@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-if str(Path(__file__).parent) not in sys.path:  # also under --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).parent))
+for folder in (Path(__file__).parent, Path(__file__).parent.parent):  # e2e helpers, shared test keys
+    if str(folder) not in sys.path:  # also under --import-mode=importlib
+        sys.path.insert(0, str(folder))
 
 import e2e_support  # noqa: E402
 
