@@ -190,10 +190,11 @@ def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
     base_limits = document.defaults.inspection.apply(InspectionLimits())
     base_mode = Mode(document.defaults.mode)
     directory = _directory(document, problems)
+    policy_dir = str(Path(source).parent) if Path(source).is_file() else "."
 
     default_route = _route_policy(
         "default", lambda _request: True, base_mode, base_limits, document.defaults.deadline_ms, base_sections,
-        RouteContext("default", access=directory), problems,
+        RouteContext("default", access=directory, policy_dir=policy_dir), problems,
     )
     routes = []
     seen = {"default"}
@@ -212,7 +213,7 @@ def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
                 route.inspection.apply(base_limits),
                 route.deadline_ms or document.defaults.deadline_ms,
                 sections,
-                RouteContext(route.name, route.public, directory),
+                RouteContext(route.name, route.public, directory, policy_dir),
                 problems,
                 f"routes[{index}].layers",
             )
@@ -285,7 +286,7 @@ def _route_policy(
         spec = REGISTRY[layer_name]
         try:
             layer = spec.build(settings, context) if spec.route_aware else spec.build(settings)
-        except ValueError as exc:
+        except Exception as exc:  # noqa: BLE001 - a model or key file that fails to load is a config error
             problems.append(f"{path}.{layer_name}: {exc}")
             continue
         slots.append(

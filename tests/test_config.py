@@ -446,3 +446,11 @@ def test_check_config_missing_file(tmp_path, capsys):
     path = tmp_path / "missing.yaml"
     assert cli.main(["check-config", str(path)]) == 1
     assert capsys.readouterr().err.startswith(f"{path}: cannot read: ")
+
+
+def test_a_layer_that_cannot_be_built_is_a_config_error_not_a_crash(monkeypatch, tmp_path):
+    from extproc.bot import model
+
+    monkeypatch.setattr(model, "DEFAULT_MODEL", tmp_path / "missing.onnx")
+    found = problems("version: 1\ndefaults: {layers: {bot: {}}}\n")
+    assert found and found[0].startswith("defaults.layers.bot:") and "missing.onnx" in found[0]

@@ -49,6 +49,7 @@ class RouteContext:
     route: str
     public: bool = False  # the route is marked public: no access protection
     access: object | None = None  # the compiled top-level access block (extproc.access.directory.Directory)
+    policy_dir: str = "."  # files the policy names (specs, ...) are relative to the policy file
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""API Shield: an OpenAPI positive security model, and schema learning from traffic."""

@@ -1,0 +1,102 @@
+"""API Shield: on routes that carry an API, only requests that match its OpenAPI document pass.
+
+Every violation has a kind and the spec location it broke; what happens is configured per kind
+(deny, log or off). Requests to endpoints the spec does not name follow ``unknown_endpoint``:
+deny, log, or ``attack`` - a hybrid of positive and anomaly models, where the endpoint is let
+through unless the ML attack score is at or below ``attack_threshold``.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from extproc.apishield.check import Violation, check
+from extproc.apishield.operations import CompiledSpec, compile_spec
+from extproc.apishield.spec import load_spec
+from extproc.layers.base import Context, LayerSettings, LayerSpec, RouteContext
+from extproc.request import Request
+from extproc.verdict import Action, Verdict
+
+KINDS = ("unknown_path", "method_not_allowed", "missing_param", "invalid_param", "unknown_param", "content_type",
+         "missing_body", "body_schema", "security")
+Kind = Literal["unknown_path", "method_not_allowed", "missing_param", "invalid_param", "unknown_param",
+               "content_type", "missing_body", "body_schema", "security"]
+DEFAULT_ACTIONS = {kind: "deny" for kind in KINDS} | {"unknown_param": "log"}
+ENDPOINT_KINDS = ("unknown_path", "method_not_allowed")
+
+
+class ApiShieldSettings(LayerSettings):
+    spec: str  # OpenAPI 3.0/3.1 file, YAML or JSON; relative paths are relative to the policy file
+    base_path: str = ""  # stripped from the request path before matching (e.g. /api/v1)
+    actions: dict[Kind, Literal["deny", "log", "off"]] = {}  # per violation kind, over the defaults
+    unknown_endpoint: Literal["deny", "log", "attack"] = "deny"
+    attack_threshold: int = Field(default=50, ge=1, le=99)  # unknown endpoints with unknown_endpoint: attack
+    status: int = Field(default=403, ge=400, le=499)
+
+
+_specs: dict[tuple[str, int], CompiledSpec] = {}
+_specs_lock = threading.Lock()
+
+
+def compiled(path: Path) -> CompiledSpec:
+    """Compiled once per file version: routes sharing a spec, and reloads, reuse it."""
+    key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+    with _specs_lock:
+        if key not in _specs:
+            _specs[key] = compile_spec(load_spec(path))
+        return _specs[key]
+
+
+class ApiShieldLayer:
+    name: ClassVar[str] = "api_shield"
+    needs_body = True  # body schemas; requests without a body are checked at the headers
+
+    def __init__(self, settings: ApiShieldSettings, route: RouteContext) -> None:
+        path = Path(settings.spec)
+        self.spec = compiled(path if path.is_absolute() else Path(route.policy_dir) / path)
+        self.base_path = settings.base_path.rstrip("/")
+        self.actions = {**DEFAULT_ACTIONS, **settings.actions}
+        self.settings = settings
+        self._attack = None
+        if settings.unknown_endpoint == "attack":
+            from extproc.layers.attack import AttackLayer, AttackSettings
+
+            self._attack = AttackLayer(AttackSettings(threshold=settings.attack_threshold))
+
+    def evaluate(self, request: Request, context: Context) -> Verdict:
+        path = request.url_path
+        if self.base_path:
+            if not (path == self.base_path or path.startswith(self.base_path + "/")):
+                return self._verdict([Violation("unknown_path", path[:200], "outside the base path")], None, request,
+                                     context)
+            path = path[len(self.base_path):] or "/"
+        operation, violations = check(self.spec, request, path)
+        return self._verdict(violations, operation, request, context)
+
+    def _verdict(self, violations: list[Violation], operation, request: Request, context: Context) -> Verdict:
+        labels = (f"{operation.method} {operation.template}",) if operation else ()
+        if not violations:
+            return Verdict(self.name, labels=labels)
+        unknown = violations[0].kind in ENDPOINT_KINDS
+        actions = [self._action(v.kind, unknown) for v in violations]
+        reasons = tuple(f"api_shield:{v.kind}:{v.location}" for v, a in zip(violations, actions) if a != "off")
+        if unknown and self.settings.unknown_endpoint == "attack":
+            attack = self._attack.evaluate(request, context)
+            denied = attack.action is Action.DENY
+            reasons += (f"api_shield:attack_score={attack.scores.get('attack', 99)}",)
+            return Verdict(self.name, Action.DENY if denied else Action.LOG, self.settings.status, reasons=reasons)
+        if "deny" in actions:
+            return Verdict(self.name, Action.DENY, self.settings.status, reasons=reasons, labels=labels)
+        return Verdict(self.name, Action.LOG if reasons else Action.ALLOW, reasons=reasons, labels=labels)
+
+    def _action(self, kind: str, unknown_endpoint: bool) -> str:
+        if unknown_endpoint and self.settings.unknown_endpoint == "log":
+            return "log"
+        return self.actions[kind]
+
+
+SPEC = LayerSpec(name=ApiShieldLayer.name, settings=ApiShieldSettings, build=ApiShieldLayer,
+                 upstream_headers=frozenset(), route_aware=True)
