@@ -1,4 +1,4 @@
-"""Command line: ``extproc serve | check-config | score | reach | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
+"""Command line: ``extproc serve | check-config | score | reach | learn | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     reach.add_argument("--matrix", action="store_true", help="one row per identity, one column per route")
     reach.add_argument("--json", action="store_true", help="machine-readable output")
     reach.set_defaults(run=_reach)
+
+    learn = commands.add_parser("learn", help="propose an OpenAPI document from traffic, or diff traffic with one")
+    learn.add_argument("file", help="request records (JSONL), e.g. an audit export")
+    learn.add_argument("--config", help="policy: requests its layers (except api_shield) deny are left out")
+    learn.add_argument("--base-path", default="", help="API prefix to strip, e.g. /api/v1")
+    learn.add_argument("--diff", metavar="SPEC", help="report shadow endpoints/params and spec endpoints not seen")
+    learn.add_argument("--out", help="write the proposed document here (default: stdout)")
+    learn.set_defaults(run=_learn)
 
     jwks = commands.add_parser("jwks", help="print the public JWKS upstreams use to verify identity assertions")
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
@@ -193,6 +201,12 @@ def _reach(args: argparse.Namespace) -> int:
 
     return reach.run(args.config, args.token, args.service_token, args.claims, args.identities, args.matrix,
                      args.json)
+
+
+def _learn(args: argparse.Namespace) -> int:
+    from extproc.apishield import learn_cli
+
+    return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out)
 
 
 def _jwks(args: argparse.Namespace) -> int:
