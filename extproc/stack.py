@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from extproc.envoy_harness import EnvoyProcess, free_port, render_envoy_config
+from extproc.envoy_harness import ClientCA, EnvoyProcess, free_port, render_envoy_config
 from extproc.upstream import EchoUpstream
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,6 +84,7 @@ class Stack:
     """Upstream + sidecar + Envoy. Use as a context manager.
 
     Envoy listens for HTTP on listen_port and for HTTPS (self-signed, see envoy.cert_path) on tls_port.
+    HTTPS clients may present a certificate from client_ca (client_ca.issue makes one).
     """
 
     def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, tls_port: int = 0,
@@ -107,6 +108,11 @@ class Stack:
     @property
     def https_url(self) -> str:
         return f"https://127.0.0.1:{self.tls_port}"
+
+    @property
+    def client_ca(self) -> ClientCA:
+        """The CA Envoy's TLS listener trusts for client certificates (exists once started)."""
+        return self.envoy.client_ca
 
     def start(self) -> "Stack":
         try:

@@ -245,6 +245,42 @@ def test_render_moves_the_tls_listener_and_the_harness_sets_its_certificate(tmp_
     ]
 
 
+def test_shipped_tls_listener_asks_for_client_certificates_without_requiring_them():
+    (context,) = eh.tls_contexts(eh.load_config())
+    assert context["require_client_certificate"] is False
+    # Only the CA: ACCEPT_UNTRUSTED would make connection.mtls true for any certificate.
+    assert context["common_tls_context"]["validation_context"] == {
+        "trusted_ca": {"filename": "/etc/envoy/tls/client-ca.crt"},
+    }
+
+
+def test_client_sent_xfcc_is_always_dropped():
+    assert eh.http_connection_manager(eh.load_config())["forward_client_cert_details"] == "SANITIZE"
+
+
+def test_harness_points_the_client_ca_at_its_own(tmp_path):
+    config = _render()
+    ca = eh.write_client_ca(tmp_path)
+    eh.use_client_ca(config, ca.cert_path)
+    (context,) = eh.tls_contexts(config)
+    assert context["common_tls_context"]["validation_context"]["trusted_ca"] == {"filename": str(ca.cert_path)}
+
+
+def test_client_ca_issues_certificates_with_the_given_sans(tmp_path):
+    from cryptography import x509
+
+    ca = eh.write_client_ca(tmp_path)
+    cert_path, key_path = ca.issue(tmp_path, "billing", uris=("spiffe://mesh.example/ns/billing/sa/api",),
+                                   dns_names=("api.billing.svc",))
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.UniformResourceIdentifier) == ["spiffe://mesh.example/ns/billing/sa/api"]
+    assert sans.get_values_for_type(x509.DNSName) == ["api.billing.svc"]
+    cert.verify_directly_issued_by(ca.cert)
+    assert key_path.stat().st_mode & 0o077 == 0
+    ssl.create_default_context().load_cert_chain(cert_path, key_path)  # a pair ssl accepts
+
+
 @needs_envoy
 def test_tls_without_fingerprints_forwards_no_client_copies(upstream, tmp_path):
     # With fingerprinting off the operators yield nothing: the client's values must not stand in.

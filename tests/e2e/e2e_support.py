@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -180,6 +181,30 @@ def request(port: int, method: str, path: str, *, headers: Iterable[tuple[str, s
 
 def get(port: int, path: str, **kwargs) -> Response:
     return request(port, "GET", path, **kwargs)
+
+
+def tls_context(server_ca: Path, client_cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+    """Verifies Envoy's certificate; presents client_cert (cert, key) when Envoy asks for one."""
+    context = ssl.create_default_context(cafile=str(server_ca))
+    context.set_alpn_protocols(["http/1.1"])  # http.client speaks HTTP/1.1 only
+    if client_cert is not None:
+        context.load_cert_chain(*client_cert)
+    return context
+
+
+def https_get(port: int, path: str, context: ssl.SSLContext, *,
+              headers: Iterable[tuple[str, str]] = (), timeout: float = 15.0) -> Response:
+    """GET over Envoy's TLS listener on a fresh connection."""
+    conn = http.client.HTTPSConnection(LOOPBACK, port, timeout=timeout, context=context)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return Response(resp.status, resp.reason, resp.getheaders(), resp.read())
+    finally:
+        conn.close()
 
 
 @dataclass
