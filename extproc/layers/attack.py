@@ -75,6 +75,11 @@ def shared_memo(model, entries: int) -> ValueMemo:
     return _memos[key]
 
 
+def memo_entries() -> int:
+    """Values remembered by this worker's memos (the state-size metric)."""
+    return sum(len(memo.rows) for memo in list(_memos.values()))
+
+
 def attributed(probabilities: np.ndarray) -> list[list[float]]:
     """Per value: the attack probability, and its share for each family (in place, float32).
 

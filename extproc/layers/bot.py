@@ -126,6 +126,11 @@ def shared_tracker(max_clients: int, ttl_s: float, key: tuple[str, ...]) -> Clie
         return _trackers.setdefault((max_clients, ttl_s, key), ClientTracker(max_clients, ttl_s))
 
 
+def tracked_clients() -> int:
+    """Clients with behaviour state in this worker, over all trackers (the state-size metric)."""
+    return sum(len(tracker) for tracker in list(_trackers.values()))
+
+
 class BotLayer:
     name: ClassVar[str] = "bot"
     needs_body = False
