@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-delay", type=float, default=0.0,
                        help="seconds to keep serving, health NOT_SERVING, after SIGTERM before closing")
     serve.add_argument("--log-level", default=os.environ.get("EXTPROC_LOG_LEVEL", "info"))
+    serve.add_argument("--trace", action="store_true", default=os.environ.get("EXTPROC_TRACE") == "1",
+                       help="export OpenTelemetry traces over OTLP (env EXTPROC_TRACE=1); also on when "
+                            "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp is set")
+    serve.add_argument("--audit-log", default=os.environ.get("EXTPROC_AUDIT_LOG"),
+                       help="append decision audit records (JSON lines) to this file, '-' for stdout "
+                            "(env EXTPROC_AUDIT_LOG)")
+    serve.add_argument("--audit-sample-allows", type=float,
+                       default=float(os.environ.get("EXTPROC_AUDIT_SAMPLE_ALLOWS", "0")),
+                       help="share of allowed requests audited, 0 to 1; every deny is (env EXTPROC_AUDIT_SAMPLE_ALLOWS)")
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="validate a policy file (exit 1 with its errors)")
@@ -108,6 +117,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         log.error("--workers must be at least 1")
         return 2
+    if not 0.0 <= args.audit_sample_allows <= 1.0:
+        log.error("--audit-sample-allows must be between 0 and 1")
+        return 2
     if args.workers > 1:
         return _supervise(args)
     return _serve_one(args, worker_index=int(os.environ.get("EXTPROC_WORKER_INDEX", "0")))
@@ -128,6 +140,7 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
     for line in policy.summary():
         log.info(line)  # every route, what runs there, and which ones are public
     store = PolicyStore(policy, Path(args.config))
+    metrics.watch_state(store)
     if args.metrics_address:
         from extproc.admin import start_admin
 
@@ -136,7 +149,19 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
         address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds,
         shutdown_delay=args.shutdown_delay,
     )
-    return asyncio.run(serve(store, metrics, options))
+    return asyncio.run(serve(store, metrics, options, observers=_observers(args)))
+
+
+def _observers(args: argparse.Namespace):
+    from extproc import tracing
+    from extproc.server import Observers
+
+    audit = None
+    if args.audit_log:
+        from extproc.audit import AuditWriter
+
+        audit = AuditWriter(args.audit_log, args.audit_sample_allows)
+    return Observers(tracing=tracing.configure(force=args.trace), audit=audit)
 
 
 def _supervise(args: argparse.Namespace) -> int:
@@ -187,6 +212,10 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
     ]
     if args.metrics_address:
         command += ["--metrics-address", args.metrics_address]
+    if args.trace:
+        command.append("--trace")
+    if args.audit_log:  # workers append to one file: each writes whole lines with O_APPEND
+        command += ["--audit-log", args.audit_log, "--audit-sample-allows", str(args.audit_sample_allows)]
     return subprocess.Popen(command, env={**os.environ, "EXTPROC_WORKER_INDEX": str(index)})
 
 

@@ -1,7 +1,8 @@
-"""Prometheus metrics: decisions, per-layer latency and faults, stream events, reloads."""
+"""Prometheus metrics: decisions, per-layer latency and faults, stream events, reloads, state sizes."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from extproc.verdict import Decision
 
@@ -39,6 +40,10 @@ class Metrics:
             "extproc_policy_loaded_timestamp_seconds", "When the serving policy was loaded", ["digest"], registry=r
         )
 
+    def watch_state(self, store) -> None:
+        """Export the sizes of the per-worker state behind ``store``'s policy, read at scrape time."""
+        self.registry.register(StateSizes(store))
+
     def record(self, decision: Decision) -> None:
         action = "allow" if decision.allowed else "deny"
         self.decisions.labels(decision.route, action).inc()
@@ -48,3 +53,24 @@ class Metrics:
             self.layer_seconds.labels(layer).observe(result.elapsed_us / 1e6)
             if result.outcome.value != "ok":
                 self.layer_faults.labels(layer, result.outcome.value).inc()
+
+
+class StateSizes:
+    """``extproc_state_entries{state}``: bounded per-worker memories, to see them fill and evict."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def describe(self):
+        return []  # sizes change at every scrape; nothing to check at registration
+
+    def collect(self):
+        from extproc.layers.attack import memo_entries
+        from extproc.layers.bot import tracked_clients
+
+        family = GaugeMetricFamily("extproc_state_entries", "Entries in per-worker state, by kind", labels=["state"])
+        family.add_metric(["bot_clients"], tracked_clients())
+        family.add_metric(["attack_memo"], memo_entries())
+        access = self.store.current.access
+        family.add_metric(["access_token_cache"], len(access.verifier.cache) if access is not None else 0)
+        yield family

@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,18 +17,27 @@ from extproc.reload import PolicyStore, watch
 from extproc.stream import ProtocolError, State, StreamProcessor
 from extproc.verdict import Decision
 
+if TYPE_CHECKING:
+    from extproc.audit import AuditWriter
+    from extproc.tracing import Tracing
+
 log = logging.getLogger(__name__)
 SERVICE_NAME = "envoy.service.ext_proc.v3.ExternalProcessor"
 
 
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
-    def __init__(self, store: PolicyStore, metrics: Metrics) -> None:
+    def __init__(self, store: PolicyStore, metrics: Metrics, observers: Observers | None = None) -> None:
         self.store = store
         self.metrics = metrics
+        self.tracing = observers.tracing if observers else None
+        self.audit = observers.audit if observers else None
 
     async def Process(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
+        started = time.perf_counter_ns()
+        span = self.tracing.start(context.invocation_metadata() or ()) if self.tracing else None
         # The policy is taken once: a reload mid-request does not change this request's rules.
-        stream = StreamProcessor(self.store.current, self._report)
+        stream = StreamProcessor(self.store.current)
+        stream.on_decision = lambda decision: self._report(decision, stream, span, context, started)
         try:
             async for message in request_iterator:
                 reply = stream.handle(message)
@@ -45,9 +56,18 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
             self._close(stream)
+            if span is not None:
+                self.tracing.abandon(span, "stream ended without a decision")
 
-    def _report(self, decision: Decision) -> None:
+    def _report(self, decision: Decision, stream: StreamProcessor, span, context, started: int) -> None:
         self.metrics.record(decision)
+        request = stream.transaction.request
+        if span is not None:
+            self.tracing.finish(span, decision, request, stream.policy.digest)
+        if self.audit is not None and self.audit.wants(decision):
+            trace_id = _trace_id(span, context)
+            latency_us = (time.perf_counter_ns() - started) / 1000
+            self.audit.write(decision, request, trace_id, stream.policy.digest[:12], latency_us)
         if decision.allowed and not decision.would_deny:
             return
         log.info(
@@ -76,6 +96,32 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
 
 
 @dataclass(frozen=True)
+class Observers:
+    """Optional outputs besides logs and metrics; None means off, at no cost per request."""
+
+    tracing: Tracing | None = None
+    audit: AuditWriter | None = None
+
+    def close(self) -> None:
+        """Flush what is buffered: the last audit lines and spans must survive a SIGTERM."""
+        if self.audit is not None:
+            self.audit.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
+
+
+def _trace_id(span, context) -> str | None:
+    """The request's trace id: from our span, else straight from Envoy's traceparent."""
+    if span is not None:
+        trace_id = span.get_span_context().trace_id
+        return f"{trace_id:032x}" if trace_id else None
+    for key, value in context.invocation_metadata() or ():
+        if key == "traceparent" and isinstance(value, str) and value.count("-") == 3:
+            return value.split("-")[1]
+    return None
+
+
+@dataclass(frozen=True)
 class ServeOptions:
     address: str = "127.0.0.1:50051"
     reload_interval: float = 1.0
@@ -85,11 +131,21 @@ class ServeOptions:
     shutdown_delay: float = 0.0
 
 
-async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event | None = None) -> int:
+async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event | None = None,
+                observers: Observers | None = None) -> int:
     """Serve until SIGTERM/SIGINT (or ``stop`` is set), then drain in-flight streams."""
     stop = stop or asyncio.Event()
+    observers = observers or Observers()
+    try:
+        return await _serve(store, metrics, options, stop, observers)
+    finally:
+        observers.close()
+
+
+async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event,
+                 observers: Observers) -> int:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(store, metrics), server)
+    pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(store, metrics, observers), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:

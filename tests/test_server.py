@@ -148,12 +148,13 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(store: PolicyStore, metrics: Metrics | None = None, **options):
+async def running(store: PolicyStore, metrics: Metrics | None = None, observers=None, **options):
     metrics = metrics or Metrics()
     address = f"127.0.0.1:{free_port()}"
     options.setdefault("drain_seconds", 1.0)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(store, metrics, ServeOptions(address=address, **options), stop=stop))
+    task = asyncio.create_task(serve(store, metrics, ServeOptions(address=address, **options), stop=stop,
+                                     observers=observers))
     channel = grpc.aio.insecure_channel(address)
     try:
         ready = asyncio.create_task(channel.channel_ready())
