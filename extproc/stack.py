@@ -17,7 +17,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from extproc.envoy_harness import ClientCA, EnvoyProcess, free_port, render_envoy_config
+from extproc.envoy_harness import (
+    ClientCA,
+    EnvoyProcess,
+    free_port,
+    render_envoy_config,
+    use_opentelemetry_tracing,
+)
 from extproc.upstream import EchoUpstream
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,8 +33,10 @@ DEMO_POLICY = REPO / "deploy" / "policy" / "demo.yaml"
 class SidecarProcess:
     """``python -m extproc serve`` in a child process, ready once its gRPC health says SERVING."""
 
-    def __init__(self, config: Path, *, workdir: Path, port: int | None = None, extra_args: list[str] = ()) -> None:
+    def __init__(self, config: Path, *, workdir: Path, port: int | None = None, extra_args: list[str] = (),
+                 env: dict[str, str] | None = None) -> None:
         self.config = Path(config)
+        self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
         self.log_path = workdir / "sidecar.log"
         self.extra_args = list(extra_args)
@@ -42,7 +50,7 @@ class SidecarProcess:
         command = [sys.executable, "-m", "extproc", "serve", "--address", self.address,
                    "--config", str(self.config), *self.extra_args]
         with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy())
+            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=self.env)
         self._wait_serving(timeout)
         return self
 
@@ -89,7 +97,8 @@ class Stack:
 
     def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, tls_port: int = 0,
                  workdir: Path | None = None, sidecar_args: list[str] = (),
-                 message_timeout: float | None = None) -> None:
+                 message_timeout: float | None = None, sidecar_env: dict[str, str] | None = None,
+                 otlp_port: int | None = None) -> None:
         self._own_workdir = workdir is None  # a temporary one is removed on stop()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="extproc-"))
         self.policy = Path(policy)
@@ -97,6 +106,8 @@ class Stack:
         self.tls_port = tls_port or free_port()
         self.sidecar_args = list(sidecar_args)
         self.message_timeout = message_timeout
+        self.sidecar_env = sidecar_env
+        self.otlp_port = otlp_port  # Envoy traces every request to an OTLP/gRPC receiver here
         self.upstream: EchoUpstream | None = None
         self.sidecar: SidecarProcess | None = None
         self.envoy: EnvoyProcess | None = None
@@ -117,12 +128,15 @@ class Stack:
     def start(self) -> "Stack":
         try:
             self.upstream = EchoUpstream().start()
-            self.sidecar = SidecarProcess(self.policy, workdir=self.workdir, extra_args=self.sidecar_args).start()
+            self.sidecar = SidecarProcess(self.policy, workdir=self.workdir, extra_args=self.sidecar_args,
+                                          env=self.sidecar_env).start()
             config = render_envoy_config(
                 listen_port=self.listen_port, tls_port=self.tls_port, admin_port=free_port(),
                 extproc_port=self.sidecar.port, upstream_port=self.upstream.port,
                 message_timeout=self.message_timeout,
             )
+            if self.otlp_port is not None:
+                use_opentelemetry_tracing(config, "127.0.0.1", self.otlp_port)
             self.envoy = EnvoyProcess(config, workdir=self.workdir).start()
         except BaseException:
             self.stop()
