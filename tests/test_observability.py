@@ -180,3 +180,16 @@ def test_state_sizes_are_exported(tmp_path):
     metrics.watch_state(store)
     for state in ("bot_clients", "attack_memo", "access_token_cache"):
         assert metrics.registry.get_sample_value("extproc_state_entries", {"state": state}) is not None
+
+
+def test_audit_close_writes_everything_still_queued(tmp_path):
+    from extproc.request import Request
+    from extproc.verdict import Decision
+
+    log = tmp_path / "audit.jsonl"
+    audit = AuditWriter(str(log))
+    request = Request(method="GET", path="/x", source_ip="1.2.3.4")
+    for i in range(20_000):  # far faster than the thread writes: most are still queued at close()
+        audit.write(Decision(f"id-{i}", "r", allowed=False), request, None, "digest", 1.0)
+    audit.close()
+    assert [r["request_id"] for r in read_records(log)] == [f"id-{i}" for i in range(20_000)]
