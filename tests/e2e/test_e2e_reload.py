@@ -2,6 +2,8 @@
 requests keep flowing; none of them may fail, and each valid policy takes effect."""
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 
@@ -138,3 +140,141 @@ def test_reload_under_traffic_never_fails_a_request_and_applies_each_valid_polic
     assert stack.sidecar.process.poll() is None
     log = stack.sidecar.log_text()
     assert log.count("policy reloaded") >= 3, log[-3000:]
+
+
+# -- a kubelet ConfigMap update: timestamped directory + `..data` symlink swap ----------------
+
+
+class ConfigMapVolume:
+    """A directory laid out as the kubelet mounts a ConfigMap, updated as the kubelet does.
+
+    ``<dir>/..<timestamp>/policy.yaml`` holds the data, ``..data`` points at the current timestamped
+    directory and ``policy.yaml`` is a symlink to ``..data/policy.yaml``. An update writes a new
+    timestamped directory, points a new symlink at it and renames it over ``..data`` (one atomic
+    rename), then removes the old directory.
+    """
+
+    def __init__(self, directory, key: str = "policy.yaml") -> None:
+        self.directory = directory
+        self.key = key
+        self.updates = 0
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def path(self):
+        return self.directory / self.key
+
+    def update(self, text: str) -> None:
+        self.updates += 1
+        stamp = self.directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{self.updates:09d}"
+        stamp.mkdir()
+        (stamp / self.key).write_text(text, encoding="utf-8")
+        data = self.directory / "..data"
+        old = os.readlink(data) if data.is_symlink() else None
+        tmp = self.directory / "..data_tmp"
+        os.symlink(stamp.name, tmp)
+        os.replace(tmp, data)
+        if not self.path.is_symlink():
+            os.symlink(f"..data/{self.key}", self.path)
+        if old is not None:
+            shutil.rmtree(self.directory / old)
+
+
+def routed_policy(version: str, api_denies: list[str]) -> str:
+    """Per-route: /api/ denies the listed paths; every other route denies /blocked."""
+    api_rules = "".join(f"""
+          - id: api-deny-{name}
+            match: {{path: {{exact: /api/{name}}}}}
+            action: deny""" for name in api_denies)
+    return f"""
+version: 1
+defaults:
+  layers:
+    rules:
+      rules:
+        - id: deny-blocked
+          match: {{path: {{prefix: /blocked}}}}
+          action: deny
+        - id: version
+          match: {{path: {{prefix: /}}}}
+          action: tag
+          tags: [{version}]
+routes:
+  - name: api
+    match: {{path_prefix: /api/}}
+    layers:
+      rules:
+        rules:{api_rules}
+          - id: version
+            match: {{path: {{prefix: /}}}}
+            action: tag
+            tags: [{version}]
+"""
+
+
+# Requests whose answer is the same under every policy below: any other answer is a misjudgment.
+STEADY = [("/api/admin", 403), ("/api/items", 200), ("/blocked/x", 403), ("/fine", 200)]
+
+
+class JudgedTraffic(Traffic):
+    """Sends the STEADY requests in turn and records every wrong answer or failure."""
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            path, expected = STEADY[self.sent % len(STEADY)]
+            self.sent += 1
+            try:
+                got = get(self.port, f"{path}?n={self.sent}", timeout=5).status
+                if got != expected:
+                    self.failures.append(f"#{self.sent} {path}: {got}, expected {expected}")
+            except Exception as exc:  # noqa: BLE001 - any failure counts
+                self.failures.append(f"#{self.sent} {path}: {exc!r}")
+
+
+def test_kubelet_configmap_swap_applies_a_per_route_policy_within_seconds(tmp_path):
+    from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
+
+    from extproc.envoy_harness import free_port
+    from extproc.stack import Stack
+
+    require_envoy()
+    volume = ConfigMapVolume(tmp_path / "etc-extproc")
+    volume.update(routed_policy("v1", ["admin"]))
+    metrics_port = free_port()
+    stack = Stack(volume.path, workdir=tmp_path, sidecar_args=[
+        "--reload-interval", "0.5", "--drain-seconds", "1", "--metrics-address", f"127.0.0.1:{metrics_port}"])
+    register_stack("configmap stack", stack)
+    traffic = JudgedTraffic(stack.listen_port)
+    try:
+        stack.start()
+        assert status(stack, "/api/export") == 200
+        traffic.start()
+        time.sleep(0.5)
+
+        volume.update(routed_policy("v2", ["admin", "export"]))
+        started = time.monotonic()
+        wait_for(lambda: status(stack, "/api/export") == 403, 5, what="the new api route policy")
+        took = time.monotonic() - started
+        assert status(stack, "/export") == 200  # the default route did not change
+        assert echo_values(get(stack.listen_port, "/api/items").json(), "x-extproc-tags") == ["v2"]
+
+        errors = metric_value(scrape(metrics_port), "extproc_config_reloads_total", result="error")
+        volume.update("version: 1\nroutes: [{name: api, match: {path_prefix: /api/}, layers: {rules: {rules: [")
+        wait_for(lambda: metric_value(scrape(metrics_port), "extproc_config_reloads_total", result="error")
+                 > errors, 10, what="the broken update to be counted")
+        assert "policy reload failed" in stack.sidecar.log_text()
+        assert status(stack, "/api/export") == 403  # the last good policy (v2) keeps serving
+        assert echo_values(get(stack.listen_port, "/api/items").json(), "x-extproc-tags") == ["v2"]
+
+        volume.update(routed_policy("v3", ["admin"]))
+        wait_for(lambda: status(stack, "/api/export") == 200, 5, what="the fixed update")
+        time.sleep(0.5)
+    finally:
+        if traffic.ident is not None:
+            traffic.stop()
+        stack.stop()
+        unregister(stack)
+
+    assert traffic.failures == [], f"{len(traffic.failures)} of {traffic.sent} requests failed or were misjudged"
+    assert traffic.sent >= 40, f"only {traffic.sent} requests were sent"
+    assert took < 5
