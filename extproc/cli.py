@@ -1,4 +1,4 @@
-"""Command line: ``extproc serve | check-config | score | reach | learn | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
+"""Command line: ``extproc serve | check-config | score | reach | learn | rules | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
 from __future__ import annotations
 
 import argparse
@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     learn.add_argument("--diff", metavar="SPEC", help="report shadow endpoints/params and spec endpoints not seen")
     learn.add_argument("--out", help="write the proposed document here (default: stdout)")
     learn.set_defaults(run=_learn)
+
+    from extproc.intel.cli import add_commands as add_rules_commands
+
+    add_rules_commands(commands)
 
     jwks = commands.add_parser("jwks", help="print the public JWKS upstreams use to verify identity assertions")
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")

@@ -6,7 +6,6 @@ Errors name the YAML path of the offending value, e.g.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -15,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from extproc.access.directory import Directory, compile_directory
 from extproc.access.settings import AccessBlock
+from extproc.intel.signatures import compile_regex, searchable
 from extproc.layers import REGISTRY, LayerSettings
 from extproc.layers.base import ModeName, RouteContext, StrictModel
 from extproc.matchers import host_matcher
@@ -63,10 +63,7 @@ class RouteMatch(StrictModel):
     @classmethod
     def _regex(cls, pattern: str | None) -> str | None:
         if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+            compile_regex(pattern)  # RE2: request paths are attacker input
         return pattern
 
 
@@ -329,8 +326,8 @@ def _route_matcher(match: RouteMatch):
         prefix = match.path_prefix
         checks.append(lambda r: r.decoded_path.startswith(prefix))
     if match.path_regex is not None:
-        pattern = re.compile(match.path_regex)
-        checks.append(lambda r: pattern.search(r.decoded_path) is not None)
+        pattern = compile_regex(match.path_regex)
+        checks.append(lambda r: pattern.search(searchable(r.decoded_path)) is not None)
     if match.methods is not None:
         methods = frozenset(m.upper() for m in match.methods)
         checks.append(lambda r: r.method in methods)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Callable
 
 from pydantic import model_validator
 
-from extproc.layers.base import StrictModel
+from extproc.intel.ipset import IPSet
+from extproc.intel.signatures import compile_regex, searchable
+from extproc.strict import StrictModel
 
 StrPredicate = Callable[[str], bool]
 OPERATORS = ("exact", "prefix", "suffix", "contains", "regex")
@@ -29,16 +30,13 @@ class StringMatch(StrictModel):
         if len(given) != 1:
             raise ValueError(f"give exactly one of {', '.join(OPERATORS)} (got {len(given)})")
         if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {self.regex!r}: {exc}") from None
+            compile_regex(self.regex, self.ignore_case)  # RE2: linear time on attacker input
         return self
 
     def compile(self) -> StrPredicate:
         if self.regex is not None:
-            pattern = re.compile(self.regex, re.IGNORECASE if self.ignore_case else 0)
-            return lambda value: pattern.search(value) is not None
+            pattern = compile_regex(self.regex, self.ignore_case)
+            return lambda value: pattern.search(searchable(value)) is not None
         operator = next(op for op in OPERATORS if getattr(self, op) is not None)
         wanted: str = getattr(self, operator)
         fold = str.casefold if self.ignore_case else _same
@@ -58,16 +56,8 @@ def _same(value: str) -> str:
 
 def compile_networks(cidrs: list[str]) -> Callable[[str], bool]:
     """Predicate over a textual IP address; invalid addresses never match."""
-    networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
-
-    def contains(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in networks)
-
-    return contains
+    networks = IPSet(cidrs)
+    return networks.__contains__
 
 
 def validate_cidrs(cidrs: list[str]) -> list[str]:

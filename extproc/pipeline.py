@@ -27,6 +27,7 @@ class Transaction:
         self.clock = clock
         self.context = Context(route=self.route.name, deadline_ns=0)
         self.results: list[LayerResult] = []
+        self.skipped: set[str] = set()  # layers a rule took out of this request
 
     @property
     def wants_body(self) -> bool:
@@ -86,19 +87,29 @@ class Transaction:
         # The deadline runs per phase: time the client spends uploading the body is not ours.
         budget = self.route.deadline_ns or sum(slot.budget_ns for slot in slots)
         self.context = Context(route=self.route.name, deadline_ns=self.clock() + budget)
+        first = True
         for slot in slots:
-            result = self._run_slot(slot)
+            if slot.name in self.skipped:
+                continue
+            result = self._run_slot(slot, first)
+            first = False
+            self.skipped.update(result.verdict.skip_layers)
             self.results.append(result)
             if result.enforced_deny:
                 break
         return self.decide()
 
-    def _run_slot(self, slot: LayerSlot) -> LayerResult:
+    def _run_slot(self, slot: LayerSlot, first: bool = False) -> LayerResult:
         start = self.clock()
-        if start >= self.context.deadline_ns:
+        # Only work of this phase spends its deadline: the first layer always runs, however long
+        # the thread waited to be scheduled (another thread holding the GIL is not our work).
+        if start >= self.context.deadline_ns and not first:
             return LayerResult(_fault_verdict(slot, "deadline"), slot.mode, Outcome.SKIPPED, 0.0)
+        context = self.context
+        if getattr(slot.layer, "reads_verdicts", False):
+            context = Context(context.route, context.deadline_ns, tuple(r.verdict for r in self.results))
         try:
-            verdict = slot.layer.evaluate(self.request, self.context)
+            verdict = slot.layer.evaluate(self.request, context)
             outcome = Outcome.OK
         except Exception:  # a broken layer must not break the stream: on_error decides
             log.exception("layer %s failed", slot.name, extra={"request_id": self.request.request_id})

@@ -43,6 +43,7 @@ class Verdict:
     scores: Mapping[str, int] = field(default_factory=lambda: EMPTY)
     labels: tuple[str, ...] = ()
     upstream_headers: tuple[tuple[str, str], ...] = ()  # set on the request when it is allowed
+    skip_layers: tuple[str, ...] = ()  # layers this request does not run (a rule's `skip` action)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,12 +118,12 @@ def test_route_overriding_budget_keeps_defaults_rules(policy):
     (slot,) = routes_by_name(policy)["api"].slots
     assert slot.budget_ns == 7_000_000
     assert slot.fail_closed is True  # inherited
-    assert [rule.id for rule in slot.layer.rules] == ["d1", "d2"]
+    assert [rule.id for rule in slot.layer.static.rules] == ["d1", "d2"]
 
 
 def test_route_rules_list_replaces_defaults_list(policy):
     (slot,) = routes_by_name(policy)["replaced"].slots
-    assert [rule.id for rule in slot.layer.rules] == ["only"]
+    assert [rule.id for rule in slot.layer.static.rules] == ["only"]
     assert slot.budget_ns == 2_000_000  # the rest of the section still merges
 
 
@@ -187,7 +187,8 @@ def test_summary_lists_every_route(policy):
 def test_demo_policy_loads():
     policy = load_policy(DEMO)
     routes = routes_by_name(policy)
-    assert set(routes) == {"api", "legacy", "default"}
+    assert set(routes) == {"api", "internal", "legacy", "site", "default"}
+    assert policy.public_routes == ("api", "legacy", "site")
     assert routes["legacy"].mode is Mode.OBSERVE
     assert routes["api"].limits.max_body_bytes == 262144
 
@@ -219,12 +220,12 @@ RULE = "version: 1\ndefaults:\n  layers:\n    rules:\n      rules:\n        - {i
         ),
         (
             "version: 1\nroutes:\n- {name: a, match: {path_regex: '('}}\n",
-            "routes[0].match.path_regex: invalid regex '('",
+            "routes[0].match.path_regex: regex '(' is not accepted (RE2",
         ),
-        (RULE % "{path: {regex: '[a-'}}", "defaults.layers.rules.rules[0].match.path: invalid regex '[a-'"),
+        (RULE % "{path: {regex: '[a-'}}", "defaults.layers.rules.rules[0].match.path: regex '[a-' is not accepted (RE2"),
         (
             RULE % "{headers: {x-a: {regex: '*'}}}",
-            "defaults.layers.rules.rules[0].match.headers.x-a: invalid regex '*'",
+            "defaults.layers.rules.rules[0].match.headers.x-a: regex '*' is not accepted (RE2",
         ),
         (
             RULE % "{source_ips: [10.0.0.0/33]}",
@@ -240,7 +241,7 @@ RULE = "version: 1\ndefaults:\n  layers:\n    rules:\n      rules:\n        - {i
         (RULE % "{hedaers: {}}", "defaults.layers.rules.rules[0].match: unknown key 'hedaers'"),
         (
             "version: 1\ndefaults: {layers: {rules: {rules: [{id: r, match: {methods: [GET]}, action: block}]}}}\n",
-            "defaults.layers.rules.rules[0].action: Input should be 'deny', 'log' or 'tag'",
+            "defaults.layers.rules.rules[0].action: Input should be 'deny', 'log', 'tag', 'skip' or 'set_headers'",
         ),
         (
             "version: 1\ndefaults: {layers: {rules: {rules: [{id: r, match: {methods: [GET]}, action: deny, status: 200}]}}}\n",
@@ -425,9 +426,11 @@ def test_check_config_accepts_the_demo_policy(capsys):
     assert err == ""
     lines = out.splitlines()
     assert lines[0].startswith(f"{DEMO}: ok (sha256 ")
-    assert "  route api: mode=enforce layers=rules(enforce), attack(enforce)" in lines
-    assert "  route legacy: mode=observe layers=rules(observe), attack(observe)" in lines
-    assert "  route default: mode=enforce layers=rules(enforce), attack(enforce)" in lines
+    every = "rules({0}), access({0}), bot({0}), attack({0})"
+    assert f"  route api: mode=enforce layers={every.format('enforce')} PUBLIC (no access protection)" in lines
+    assert f"  route internal: mode=enforce layers={every.format('enforce')}" in lines
+    assert f"  route legacy: mode=observe layers={every.format('observe')} PUBLIC (no access protection)" in lines
+    assert f"  route default: mode=enforce layers={every.format('enforce')}" in lines
 
 
 def test_check_config_rejects_a_bad_policy(tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from extproc.layers import access, api_shield, attack, bot, rules
 from extproc.layers.base import Context, Layer, LayerSettings, LayerSpec
 
-REGISTRY: dict[str, LayerSpec] = {spec.name: spec for spec in (rules.SPEC, access.SPEC, api_shield.SPEC, bot.SPEC, attack.SPEC)}
+REGISTRY: dict[str, LayerSpec] = {spec.name: spec for spec in (rules.SPEC, access.SPEC, api_shield.SPEC, bot.SPEC, attack.SPEC, rules.LATE_SPEC)}
 
 # Every header any layer may set upstream; client copies are stripped from every request.
 OWNED_HEADERS: frozenset[str] = frozenset().union(*(spec.upstream_headers for spec in REGISTRY.values()))

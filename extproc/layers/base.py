@@ -33,6 +33,7 @@ class Context:
 
     route: str
     deadline_ns: int  # perf_counter_ns() value after which expensive work should degrade
+    verdicts: tuple = ()  # earlier layers' verdicts, for layers that read them (late_rules)
 
 
 class Layer(Protocol):

@@ -1,178 +1,120 @@
-"""Custom rules: deny, log or tag on method, path, header, argument and source matches.
+"""Custom and threat-intel rules: virtual patches deployed in minutes, without a restart.
 
-The first building block of threat-intel rules and virtual patches. Rules run in order; every
-matching ``tag``/``log`` rule is recorded and the first matching ``deny`` rule ends evaluation.
+Each rule has declarative conditions (``match``), a CEL expression (``expr``), or both, and an
+index (``when``: methods, hosts, path prefixes, headers present) that keeps hundreds of rules
+cheap. Actions: deny (with a status), log, tag, skip named layers for this request, or set
+headers upstream. ``mode: shadow`` rules never act: their would-be hits are recorded per rule, so
+a rule is promoted with evidence. Expired rules are ignored. Rules come from the policy and from
+signed bundles (``feeds``) that replace each other whole when a new one verifies.
+
+``late_rules`` is the same layer placed after the scoring layers, where expressions can read
+``scores`` and ``labels``.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Callable, ClassVar, Literal
+import logging
+from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field, field_validator, model_validator
-
-from extproc.layers.base import Context, LayerSettings, LayerSpec, StrictModel
-from extproc.matchers import StringMatch, compile_networks, validate_cidrs
+from extproc.intel.bundle import Feed, FeedSettings
+from extproc.intel.model import RuleDocument
+from extproc.intel.ruleset import CompiledRule, Hits, RuleSet
+from extproc.layers.base import Context, LayerSettings, LayerSpec, RouteContext
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
 
-RULE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-TAG = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
+log = logging.getLogger(__name__)
 TAGS_HEADER = "x-extproc-tags"
 RULES_HEADER = "x-extproc-rules"
 
-Condition = Callable[[Request], bool]
+
+class RulesSettings(LayerSettings, RuleDocument):
+    feeds: list[FeedSettings] = []
 
 
-class RuleMatch(StrictModel):
-    """All given conditions must hold."""
-
-    methods: list[str] | None = None
-    path: StringMatch | None = None  # against the percent-decoded path, without query
-    headers: dict[str, StringMatch] = {}  # header name -> match on any of its values
-    args: dict[str, StringMatch] = {}  # argument name -> match on any value (query and body)
-    any_arg: StringMatch | None = None  # any argument value, query or body
-    source_ips: list[str] | None = None  # CIDRs
-    notes: list[str] | None = None  # inspection notes, e.g. json_invalid, body_truncated
-
-    @field_validator("source_ips")
-    @classmethod
-    def _cidrs(cls, cidrs: list[str] | None) -> list[str] | None:
-        return None if cidrs is None else validate_cidrs(cidrs)
-
-    @field_validator("methods")
-    @classmethod
-    def _upper(cls, methods: list[str] | None) -> list[str] | None:
-        return None if methods is None else [m.upper() for m in methods]
-
-    @field_validator("headers")
-    @classmethod
-    def _lower(cls, headers: dict[str, StringMatch]) -> dict[str, StringMatch]:
-        return {name.lower(): match for name, match in headers.items()}
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> "RuleMatch":
-        if not any((self.methods, self.path, self.headers, self.args, self.any_arg, self.source_ips, self.notes)):
-            raise ValueError("a rule needs at least one condition")
-        return self
-
-    @property
-    def reads_body(self) -> bool:
-        return bool(self.args or self.any_arg or self.notes)
-
-    def compile(self) -> Condition:
-        conditions = tuple(self._conditions())
-        return lambda request: all(condition(request) for condition in conditions)
-
-    def _conditions(self):
-        if self.methods is not None:
-            methods = frozenset(self.methods)
-            yield lambda r: r.method in methods
-        if self.path is not None:
-            path = self.path.compile()
-            yield lambda r: path(r.decoded_path)
-        for name, match in self.headers.items():
-            yield _any_header(name, match.compile())
-        for name, match in self.args.items():
-            yield _any_arg_named(name, match.compile())
-        if self.any_arg is not None:
-            value = self.any_arg.compile()
-            yield lambda r: any(value(arg.value) for arg in r.args)
-        if self.source_ips is not None:
-            inside = compile_networks(self.source_ips)
-            yield lambda r: inside(r.source_ip)
-        if self.notes is not None:
-            notes = frozenset(self.notes)
-
-            def noted(r: Request) -> bool:
-                _ = r.args  # parsing the body is what records most notes
-                return not notes.isdisjoint(r.notes)
-
-            yield noted
+_feeds: dict[tuple, Feed] = {}
 
 
-def _any_header(name: str, value: Callable[[str], bool]) -> Condition:
-    return lambda r: any(value(v) for v in r.header_map.get(name, ()))
+def shared_feed(settings: FeedSettings, base_dir: Path) -> Feed:
+    """One per feed settings, kept across policy reloads (with its last good bundles)."""
+    key = (settings.model_dump_json(), str(base_dir))
+    if key not in _feeds:
+        _feeds[key] = Feed(settings, base_dir, on_event=_count_feed_event)
+    return _feeds[key]
 
 
-def _any_arg_named(name: str, value: Callable[[str], bool]) -> Condition:
-    return lambda r: any(arg.name == name and value(arg.value) for arg in r.args)
+def _count_feed_event(event: str, name: str, detail: str) -> None:
+    feed_events[event] = feed_events.get(event, 0) + 1
 
 
-class Rule(StrictModel):
-    id: str = Field(pattern=RULE_ID)
-    description: str = ""
-    match: RuleMatch
-    action: Literal["deny", "log", "tag"]
-    status: int = Field(default=403, ge=400, le=599)
-    tags: list[str] = []
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not re.match(TAG, tag):
-                raise ValueError(f"tag {tag!r} must match {TAG}")
-        return tags
-
-
-class RulesSettings(LayerSettings):
-    rules: list[Rule] = []
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
-    id: str
-    action: str
-    status: int
-    tags: tuple[str, ...]
-    matches: Condition
+feed_events: dict[str, int] = {}  # loaded / rejected, for metrics
 
 
 class RulesLayer:
     name: ClassVar[str] = "rules"
+    reads_verdicts: ClassVar[bool] = False
 
-    def __init__(self, settings: RulesSettings) -> None:
-        self.rules = tuple(
-            CompiledRule(r.id, r.action, r.status, tuple(r.tags), r.match.compile()) for r in settings.rules
-        )
-        self.needs_body = any(r.match.reads_body for r in settings.rules)
+    def __init__(self, settings: RulesSettings, route: RouteContext) -> None:
+        base_dir = Path(route.policy_dir)
+        self.static = RuleSet(settings, base_dir)
+        self.feeds = tuple(shared_feed(feed, base_dir) for feed in settings.feeds)
+        # Feed bundles change while serving, so with feeds the layer waits for the body.
+        self.needs_body = self.static.reads_body or bool(self.feeds)
+
+    def rulesets(self) -> tuple[RuleSet, ...]:
+        return (self.static, *(ruleset for feed in self.feeds for ruleset in feed.rulesets))
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
-        matched: list[CompiledRule] = []
-        for rule in self.rules:
-            if rule.matches(request):
-                matched.append(rule)
-                if rule.action == "deny":
-                    break
-        if not matched:
-            return Verdict(self.name)
-        last = matched[-1]
-        denied = last.action == "deny"
-        return Verdict(
-            self.name,
-            Action.DENY if denied else Action.LOG,
-            last.status if denied else 403,
-            reasons=tuple(f"rule:{rule.id}" for rule in matched),
-            labels=tuple(dict.fromkeys(tag for rule in matched for tag in rule.tags)),
-            upstream_headers=_tag_headers(matched),  # kept in observe mode, where a deny lets it pass
-        )
+        hits = Hits()
+        for ruleset in self.rulesets():
+            found = ruleset.evaluate(request, context.route, context.verdicts)
+            hits.matched += found.matched
+            hits.shadow += found.shadow
+            hits.errors += found.errors
+            if any(rule.action == "deny" for rule in found.matched):
+                break
+        if hits.errors:
+            log.warning("rule evaluation failed", extra={"request_id": request.request_id, "rules": hits.errors})
+        return _verdict(self.name, hits)
 
 
-def _tag_headers(matched: list[CompiledRule]) -> tuple[tuple[str, str], ...]:
+class LateRulesLayer(RulesLayer):
+    name: ClassVar[str] = "late_rules"
+    reads_verdicts: ClassVar[bool] = True
+
+
+def _verdict(layer: str, hits: Hits) -> Verdict:
+    matched = hits.matched
+    reasons = tuple(f"rule:{rule.id}" for rule in matched) + tuple(f"rule-shadow:{rule.id}" for rule in hits.shadow)
+    if not matched:
+        return Verdict(layer, Action.LOG if reasons else Action.ALLOW, reasons=reasons)
+    denial = next((rule for rule in matched if rule.action == "deny"), None)
+    return Verdict(
+        layer,
+        Action.DENY if denial else Action.LOG,
+        denial.status if denial else 403,
+        reasons=reasons,
+        labels=tuple(dict.fromkeys(tag for rule in matched for tag in rule.tags)),
+        upstream_headers=_headers(matched),  # kept in observe mode, where a deny lets it pass
+        skip_layers=tuple(dict.fromkeys(layer for rule in matched if rule.action == "skip" for layer in rule.skip)),
+    )
+
+
+def _headers(matched: list[CompiledRule]) -> tuple[tuple[str, str], ...]:
+    headers: dict[str, str] = {}
     tagging = [rule for rule in matched if rule.action == "tag"]
-    if not tagging:
-        return ()
-    tags = ",".join(dict.fromkeys(tag for rule in tagging for tag in rule.tags))
-    headers = [(RULES_HEADER, ",".join(rule.id for rule in tagging))]
-    if tags:
-        headers.append((TAGS_HEADER, tags))
-    return tuple(headers)
+    if tagging:
+        headers[RULES_HEADER] = ",".join(rule.id for rule in tagging)
+        tags = ",".join(dict.fromkeys(tag for rule in tagging for tag in rule.tags))
+        if tags:
+            headers[TAGS_HEADER] = tags
+    for rule in matched:
+        if rule.action == "set_headers":
+            headers.update(rule.headers)
+    return tuple(headers.items())
 
 
-SPEC = LayerSpec(
-    name=RulesLayer.name,
-    settings=RulesSettings,
-    build=RulesLayer,
-    upstream_headers=frozenset({TAGS_HEADER, RULES_HEADER}),
-)
+SPEC = LayerSpec(name=RulesLayer.name, settings=RulesSettings, build=RulesLayer,
+                 upstream_headers=frozenset({TAGS_HEADER, RULES_HEADER}), route_aware=True)
+LATE_SPEC = LayerSpec(name=LateRulesLayer.name, settings=RulesSettings, build=LateRulesLayer,
+                      upstream_headers=frozenset(), route_aware=True)
