@@ -1,4 +1,4 @@
-"""Command line: ``extproc serve | check-config | score | reach | learn | rules | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
+"""Command line: ``extproc serve | check-config | score | reach | learn | rules | redteam | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
 from __future__ import annotations
 
 import argparse
@@ -85,9 +85,25 @@ def _parser() -> argparse.ArgumentParser:
     learn.add_argument("--out", help="write the proposed document here (default: stdout)")
     learn.set_defaults(run=_learn)
 
+    audit = commands.add_parser("audit", help="query MCP audit records (JSONL, rotated files included)")
+    audit.add_argument("files", nargs="+")
+    audit.add_argument("--identity")
+    audit.add_argument("--tool", help="tool, resource or prompt")
+    audit.add_argument("--server")
+    audit.add_argument("--decision", choices=["allow", "deny", "filtered"])
+    audit.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-26T00:00:00Z")
+    audit.add_argument("--until")
+    audit.set_defaults(run=_audit)
+
     from extproc.intel.cli import add_commands as add_rules_commands
 
     add_rules_commands(commands)
+
+    from extproc.redteam.cli import add_arguments as add_redteam_arguments
+
+    redteam = commands.add_parser("redteam", help="replay attacks, mutate payloads, probe smuggling, verify reach")
+    add_redteam_arguments(redteam)
+    redteam.set_defaults(run=_redteam)
 
     jwks = commands.add_parser("jwks", help="print the public JWKS upstreams use to verify identity assertions")
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
@@ -236,10 +252,32 @@ def _reach(args: argparse.Namespace) -> int:
                      args.json)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    import orjson
+
+    from extproc.mcp.audit import query
+
+    try:
+        for record in query(args.files, args.identity, args.tool, args.decision, args.server, args.since, args.until):
+            sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+    except OSError as exc:
+        print(f"cannot read: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
 def _learn(args: argparse.Namespace) -> int:
     from extproc.apishield import learn_cli
 
     return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out)
+
+
+def _redteam(args: argparse.Namespace) -> int:
+    from extproc.redteam import cli as redteam_cli
+
+    return redteam_cli.run(args)
 
 
 def _jwks(args: argparse.Namespace) -> int:
