@@ -8,6 +8,9 @@ as Envoy's would; its sampled flag is set on the configured share of streams, wh
 Envoy's ``random_sampling`` reaches the sidecar (its default sampler follows the parent). The
 spans go to an OTLP receiver in this process. Reported: throughput, and the sidecar's CPU time
 per request (from /proc), the median over the rounds; configurations alternate within a round.
+On a shared 2-core machine both swing by tens of percent between runs, so the tracing code's own
+CPU per request is also measured in-process (start + finish of a request span, export included),
+which is steady.
 """
 from __future__ import annotations
 
@@ -23,9 +26,12 @@ from pathlib import Path
 import grpc
 from core import headers_message  # bench/ is the script's directory
 
+from extproc import tracing
+from extproc.config import parse_policy
 from extproc.otlp_receiver import OtlpReceiver
 from extproc.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.stack import SidecarProcess
+from extproc.stream import StreamProcessor
 
 CONFIGS = {"off": None, "on, 0%": 0.0, "sampled 1%": 0.01, "sampled 100%": 1.0}
 RULES = "version: 1\ndefaults:\n  layers:\n    rules:\n      rules:\n" \
@@ -80,6 +86,22 @@ def run_one(policy: Path, workdir: Path, receiver: OtlpReceiver, share: float | 
     return sent / elapsed, cpu / sent * 1e6
 
 
+def in_process_cost(receiver: OtlpReceiver, share: float, n: int = 20000) -> float:
+    """CPU microseconds per request of Tracing.start + finish (this process, export thread included)."""
+    os.environ.update(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_OTLP_INSECURE="true")
+    traced = tracing.configure(force=True)
+    stream = StreamProcessor(parse_policy(POLICIES["rules + attack"]))
+    stream.handle(headers_message("GET", "/products/trail-boot-41?color=blue&size=42", [], False))
+    decision, request = stream.decision, stream.transaction.request
+    parents = [(("traceparent", traceparent(random.random() < share)), ("x-envoy-internal", "true"))
+               for _ in range(n)]
+    start = time.process_time()
+    for metadata in parents:
+        traced.finish(traced.start(metadata), decision, request, "0" * 64)
+    traced.shutdown()  # the export of what is still batched counts too
+    return (time.process_time() - start) / n * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=4000)
@@ -102,6 +124,9 @@ def main() -> None:
                 cpu = statistics.median(r[1] for r in runs)
                 print(f"{policy_name:<15} {name:<14} {rate:>8.0f} {rate / base - 1:>+8.1%} {cpu:>19.0f}")
         print(f"spans received: {len(receiver.spans())}")
+        for name, share in CONFIGS.items():
+            if share is not None:
+                print(f"tracing code in-process, {name}: {in_process_cost(receiver, share):.1f} us CPU per request")
 
 
 if __name__ == "__main__":
