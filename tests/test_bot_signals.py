@@ -15,7 +15,7 @@ from bot_requests import (
     OPENAI_IP,
 )
 
-from extproc.bot import clienthints
+from extproc.bot import behaviour, clienthints
 from extproc.bot.behaviour import ClientTracker, Observation
 from extproc.bot.crawlers import (
     SPOOFED,
@@ -125,3 +125,26 @@ def test_behaviour_tells_a_fixed_rate_loop_from_a_reading_person():
     names = dict(zip(("requests", "age", "rate", "gap_mean", "gap_cv"), range(5)))
     assert loop.features()[names["gap_cv"]] < 0.01 < person.features()[names["gap_cv"]]
     assert loop.features()[names["rate"]] > person.features()[names["rate"]]
+
+
+def test_think_times_tell_a_driven_browser_from_a_reading_person():
+    """Both load pages with their requisites; the script waits a few seconds, alike, between pages,
+    the person anything from seconds to minutes."""
+    tracker = ClientTracker()
+    at = {name: i for i, name in enumerate(behaviour.FEATURES)}
+
+    def visit(client: str, page_gaps: list[float]):
+        t = 0.0
+        for n, gap in enumerate(page_gaps):
+            t += gap
+            state = tracker.observe(client, t, _seen(path=f"/p/{n}"))
+            for k in range(3):  # requisites, within a second
+                state = tracker.observe(client, t + 0.2 * (k + 1), _seen(path=f"/static/{n}-{k}.js", page=False))
+        return state.features()
+
+    script = visit("driven", [0, 4.0, 5.5, 4.5, 5.0, 4.2, 5.8])
+    person = visit("person", [0, 3.0, 42.0, 11.0, 95.0, 7.5, 30.0])
+    for name in ("client_page_gap_log_mean", "client_page_gap_log_sd", "client_idle_gap_log_mean",
+                 "client_idle_gap_log_sd"):
+        assert script[at[name]] < person[at[name]], name
+    assert script[at["client_idle_gaps_log"]] == person[at["client_idle_gaps_log"]]  # as many waits

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ASSET_EXTENSIONS = frozenset({"css", "js", "mjs", "png", "jpg", "jpeg", "gif", "webp", "avif", "svg", "ico",
                               "woff", "woff2", "ttf", "otf", "map"})
 CRAWL_CONTROL = ("/robots.txt", "/sitemap")
 DISTINCT_CAP = 64  # distinct paths remembered per client; beyond it the ratio is computed on the cap
 BURST_GAP_S = 0.1
+# Gaps longer than loading a page's requisites: the client waited (read, typed, slept) before
+# its next request. People wait irregularly and often long; scripts, driven browsers included,
+# wait short and alike. Their statistics are taken in log space, where think times are normal.
+IDLE_GAP_S = 0.5
 
 # Names of the values `Behaviour.features` returns, in order.
 FEATURES = (
@@ -24,11 +28,12 @@ FEATURES = (
     "client_distinct_path_ratio", "client_cookie_fraction", "client_cookie_values_ratio",
     "client_user_agents", "client_crawl_control", "client_referer_fraction", "client_first_is_page",
     "client_page_gap_mean_log", "client_page_gap_cv", "client_page_gap_min_log",
+    "client_page_gap_log_mean", "client_page_gap_log_sd", "client_page_gap_log_max",
+    "client_idle_gap_log_mean", "client_idle_gap_log_sd", "client_idle_gaps_log",
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
     """The facts of one request that behaviour is built from."""
 
     path: str  # without query
@@ -41,7 +46,7 @@ class Observation:
 class ClientState:
     __slots__ = ("first", "last", "count", "gap_sum", "gap_square_sum", "gap_min", "bursts", "assets", "pages",
                  "paths", "with_cookie", "cookie_values", "user_agents", "crawl_control", "referers",
-                 "first_is_page", "pages_gap")
+                 "first_is_page", "pages_gap", "page_logs", "idle_logs", "idle")
 
     def __init__(self, now: float, first: Observation) -> None:
         self.first = self.last = now
@@ -57,6 +62,10 @@ class ClientState:
         # Think time between pages (requisites follow a page within milliseconds for everyone):
         # last page time, sum, sum of squares and minimum of the gaps between pages.
         self.pages_gap = [math.nan, 0.0, 0.0, math.inf]
+        # Sums of log1p(gap) and of its squares, and the largest: between pages, and idle gaps.
+        self.page_logs = [0.0, 0.0, 0.0]
+        self.idle_logs = [0.0, 0.0, 0.0]
+        self.idle = 0
 
     def add(self, now: float, seen: Observation) -> None:
         if self.count:
@@ -65,6 +74,9 @@ class ClientState:
             self.gap_square_sum += gap * gap
             self.gap_min = min(self.gap_min, gap)
             self.bursts += gap < BURST_GAP_S
+            if gap > IDLE_GAP_S:
+                self.idle += 1
+                _add_log(self.idle_logs, gap)
         self.count += 1
         self.last = max(self.last, now)
         self.assets += seen.path.rpartition(".")[2].lower() in ASSET_EXTENSIONS
@@ -85,6 +97,7 @@ class ClientState:
             gaps[1] += gap
             gaps[2] += gap * gap
             gaps[3] = min(gaps[3], gap)
+            _add_log(self.page_logs, gap)
         gaps[0] = now
         self.pages += 1
 
@@ -96,11 +109,14 @@ class ClientState:
                         self.bursts / gaps if gaps else -1.0)
         _, page_sum, page_squares, page_min = self.pages_gap
         page_features = _gap_stats(self.pages - 1, page_sum, page_squares, page_min)
+        page_logs = _log_stats(self.pages - 1, self.page_logs)
+        idle_logs = _log_stats(self.idle, self.idle_logs)[:2]
         return (
             math.log1p(n), math.log1p(age), math.log1p(n / max(age, 1.0)), *gap_features,
             self.assets / n, self.pages / n, len(self.paths) / min(n, DISTINCT_CAP), self.with_cookie / n,
             len(self.cookie_values) / max(1, self.with_cookie), float(len(self.user_agents)),
             float(self.crawl_control), self.referers / n, float(self.first_is_page), *page_features,
+            *page_logs, *idle_logs, math.log1p(self.idle),
         )
 
 
@@ -111,6 +127,21 @@ def _gap_stats(count: int, total: float, squares: float, smallest: float) -> tup
     mean = total / count
     variance = max(0.0, squares / count - mean * mean)
     return math.log1p(mean), math.sqrt(variance) / mean if mean > 0 else 0.0, math.log1p(smallest)
+
+
+def _add_log(sums: list[float], gap: float) -> None:
+    logged = math.log1p(gap)
+    sums[0] += logged
+    sums[1] += logged * logged
+    sums[2] = max(sums[2], logged)
+
+
+def _log_stats(count: int, sums: list[float]) -> tuple[float, float, float]:
+    """Mean, standard deviation and maximum of count log1p(gap)s; -1 each before any gap."""
+    if count <= 0:
+        return -1.0, -1.0, -1.0
+    mean = sums[0] / count
+    return mean, math.sqrt(max(0.0, sums[1] / count - mean * mean)), sums[2]
 
 
 def _capped_add(values: set[int], item: int) -> None:

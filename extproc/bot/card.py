@@ -12,7 +12,8 @@ def model_card(metadata: dict) -> str:
         f"Scores each request 1-99 (1 = automated, 99 = human) from {len(metadata['features'])} features: the "
         "user-agent's claims against the wire (HTTP/2 pseudo-header order, header set, order and values, "
         "Chromium client hints, JA3/JA4 when Envoy passes them) and the client's behaviour so far (rate, "
-        "timing regularity, page/asset mix, path breadth, cookie reuse, user-agent changes), kept per client "
+        "timing regularity, think times between pages and before requests, page/asset mix, path breadth, "
+        "cookie reuse, user-agent changes), kept per client "
         f"key ({' + '.join(metadata['client_key'])}).",
         "",
         "## Model",

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from extproc.bot.useragent import CaseInsensitive
+
 DEFAULT_RANGES = Path(__file__).resolve().parent.parent.parent / "deploy" / "bot" / "crawler-ranges.json"
 
 # User-agent token -> (operator, category). Facts from the operators' documentation.
@@ -88,19 +90,27 @@ class Catalogue:
         self.networks = {operator: Networks(cidrs) for operator, cidrs in ranges.items()}
         self.tokens = {token.lower(): entry for token, entry in tokens.items()}
         # Longest first, so "Googlebot-Image" wins over "Googlebot" at the same position.
-        alternatives = "|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
-        self._pattern = re.compile(rf"(?<![A-Za-z0-9])({alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+        alternatives = "|".join(re.escape(t) for t in sorted(self.tokens, key=len, reverse=True))
+        self._pattern = CaseInsensitive(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
         self.token_in = lru_cache(maxsize=8192)(self._token_in)  # user-agents repeat; addresses less so
 
     def _token_in(self, user_agent: str) -> str | None:
+        """The (lower-case) token the user-agent names, if any."""
         match = self._pattern.search(user_agent)
-        return match.group(1) if match else None
+        if match is None:
+            return None
+        named = match.group(1)
+        if named in self.tokens:
+            return named
+        # Unicode case folding matched a spelling lower() does not map to the token (a long s
+        # for an s): the token is the one that matches it as the pattern did.
+        return next(t for t in self.tokens if re.fullmatch(re.escape(t), named, re.IGNORECASE))
 
     def claim(self, user_agent: str, source_ip: str) -> Claim | None:
         token = self.token_in(user_agent)
         if token is None:
             return None
-        operator, category = self.tokens[token.lower()]
+        operator, category = self.tokens[token]
         return Claim(token, operator, category, self._status(operator, source_ip))
 
     def _status(self, operator: str, source_ip: str) -> str:

@@ -29,11 +29,15 @@ SPOOFING = (
 def found(vector, checks) -> str | None:
     """The reason of the first check the vector (float32 [1, features]) proves, else None."""
     row = vector[0]
-    for reason, feature, proof in checks:
-        if row[_AT[feature]] == proof:
+    for reason, at, proof in _INDEXED[checks]:
+        if row[at] == proof:
             return reason
     return None
 
 
 def any_found(vector) -> bool:
     return found(vector, AUTOMATION) is not None or found(vector, SPOOFING) is not None
+
+
+_INDEXED = {checks: tuple((reason, _AT[feature], proof) for reason, feature, proof in checks)
+            for checks in (AUTOMATION, SPOOFING)}

@@ -17,7 +17,8 @@ from extproc.bot.useragent import Agent, parse_agent
 from extproc.request import Request
 
 FEATURE_NAMES = signals.FEATURES + behaviour.FEATURES
-FEATURE_VERSION = 1
+BEHAVIOUR_AT = len(signals.FEATURES)
+FEATURE_VERSION = 2
 DEFAULT_CLIENT_KEY = ("ip", "ja4")
 
 
@@ -29,33 +30,26 @@ class Facts:
     client_requests: int
 
 
-def client_key(request: Request, parts: tuple[str, ...]) -> str:
+def client_key(request: Request, parts: tuple[str, ...], first: dict[str, str]) -> str:
     """The identity behaviour is kept under: 'ip', 'ja3', 'ja4', 'user-agent', 'header:NAME', 'cookie:NAME'."""
     values = []
     for part in parts:
         if part == "ip":
             values.append(request.source_ip)
         elif part in ("ja3", "ja4"):
-            values.append(request.header(f"x-{part}"))
+            values.append(first.get(f"x-{part}", ""))
         elif part.startswith("cookie:"):
             wanted = part[7:]
             values.append(next((v for n, v in request.cookies if n == wanted), ""))
         else:
-            values.append(request.header(part.removeprefix("header:")))
+            values.append(first.get(part.removeprefix("header:"), ""))
     return "\x1f".join(values)
 
 
-def observation(request: Request) -> Observation:
-    dest = request.header("sec-fetch-dest")
-    accept = request.header("accept")
-    is_page = dest == "document" or (not dest and "text/html" in accept)
-    return Observation(
-        path=request.url_path,
-        is_page=is_page,
-        cookie=request.header("cookie"),
-        user_agent=request.header("user-agent"),
-        has_referer=bool(request.header("referer")),
-    )
+def observation(path: str, first: dict[str, str]) -> Observation:
+    dest = first.get("sec-fetch-dest", "")
+    is_page = dest == "document" or (not dest and "text/html" in first.get("accept", ""))
+    return Observation(path, is_page, first.get("cookie", ""), first.get("user-agent", ""), bool(first.get("referer")))
 
 
 class Featurizer:
@@ -63,12 +57,17 @@ class Featurizer:
         self.catalogue = catalogue
         self.tracker = tracker
         self.key_parts = key_parts
+        self.profiles = signals.Profiles(len(FEATURE_NAMES))
 
     def facts(self, request: Request) -> Facts:
-        agent = parse_agent(request.header("user-agent"))
+        # One dict of first values instead of Request.header_map: no tuple per header, no
+        # cached_property (which takes a lock per first access on Python 3.11).
+        first = dict(reversed(request.headers))
+        path = request.path.partition("?")[0]
+        agent = parse_agent(first.get("user-agent", ""))
         claim = self.catalogue.claim(agent.text, request.source_ip) if agent.text else None
         when = request.received_at if request.received_at is not None else time.monotonic()
-        client = self.tracker.observe(client_key(request, self.key_parts), when, observation(request))
-        values = signals.features(request, agent, claim)
-        values.extend(client.features())
-        return Facts(agent, claim, np.asarray(values, dtype=np.float32).reshape(1, -1), client.count)
+        client = self.tracker.observe(client_key(request, self.key_parts, first), when, observation(path, first))
+        vector = self.profiles.vector(request, first, path, agent, claim)
+        vector[0, BEHAVIOUR_AT:] = client.features()
+        return Facts(agent, claim, vector, client.count)

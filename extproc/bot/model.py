@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from extproc.bot.features import FEATURE_NAMES, FEATURE_VERSION
-from extproc.scoring import score_steps, scores
+from extproc.scoring import score_steps
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "bot.onnx"
@@ -30,15 +31,16 @@ class BotModel:
     metadata: dict
     session: object
     input_name: str
-    output_name: str
-    steps: np.ndarray
+    outputs: list[str]
+    steps: list[float]  # ascending probabilities at which the score steps down
+    run_options: object  # one for every run: onnxruntime makes a new one per run without it (2 us)
 
     def probability(self, vector: np.ndarray) -> float:
         """P(automated) of one float32 [1, features] vector."""
-        return float(self.session.run([self.output_name], {self.input_name: vector})[0][0, 1])
+        return float(self.session.run(self.outputs, {self.input_name: vector}, self.run_options)[0][0, 1])
 
     def score(self, probability: float) -> int:
-        return scores(self.steps, probability)
+        return 99 - bisect_right(self.steps, probability)  # as scoring.scores, without numpy's overhead
 
 
 def _open(path: Path) -> BotModel:
@@ -64,7 +66,8 @@ def _open(path: Path) -> BotModel:
     outputs = [o.name for o in session.get_outputs()]
     if "probabilities" not in outputs:
         raise ModelError(f"{path}: graph has no 'probabilities' output")
-    return BotModel(path, meta, session, session.get_inputs()[0].name, "probabilities", score_steps(shift))
+    return BotModel(path, meta, session, session.get_inputs()[0].name, ["probabilities"], score_steps(shift).tolist(),
+                    ort.RunOptions())
 
 
 _cache: dict[tuple[str, int], BotModel] = {}

@@ -5,8 +5,15 @@ Every value is a float in a fixed order (``FEATURES``), so the model sees the sa
 training and serving time. Consistency is the point: a browser user-agent over a library's
 header order, a Chromium version whose client hints no genuine build sends, an HTTP/2
 pseudo-header order of another engine.
+
+Almost every feature follows from a few inputs that a client repeats request after request: its
+user-agent and client hints, its header names in order, a few header values. Those features are
+computed once per distinct input (``Profiles``); only the path, the cookies, the referer and the
+crawler claim are looked at per request.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from extproc.bot import clienthints
 from extproc.bot.crawlers import SPOOFED, VERIFIED, Claim
@@ -56,28 +63,118 @@ FEATURES = (
     "ja4_sni",
     *(f"method_{m.lower()}" for m in METHODS), "has_query", "path_api", "authority_is_ip", "plain_http",
 )
+
 _PSEUDO_NAMES = tuple(sorted(set(PSEUDO_ORDERS.values())))
 
+# The request's features come in two groups, each computed once per distinct input and kept:
+# what follows from the user-agent (with the client hints and pseudo-header order that must fit
+# it), a few hundred per worker; and what follows from the header set and a few values, shared
+# by every client of one browser build and locale.
+AGENT_VALUES = ("user-agent", "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform")
+HEADER_VALUES = ("accept", "accept-encoding", "accept-language", "sec-fetch-dest", "sec-fetch-site",
+                 "sec-fetch-mode", "x-ja4", "x-forwarded-proto")
+PROFILES_KEPT = 4096  # of each group, per worker; first in, first out
+# Keys with more parts (headers) or longer values are computed every time: the client chooses
+# them, and the cache must not keep megabytes of whatever it sends.
+PROFILE_MAX_PARTS = 64
+PROFILE_MAX_CHARS = 2048
 
-def client_headers(request: Request) -> list[str]:
-    return [name for name, _ in request.headers
-            if name not in PROXY_HEADERS and not name.startswith(PROXY_PREFIXES)]
+_AT = {name: index for index, name in enumerate(FEATURES)}
+HEADERS_FROM, HINTS_FROM, TLS_FROM = _AT["has_user-agent"], _AT["ch_brands"], _AT["ja3_present"]
+CLAIM_AT = _AT["claim_crawler"]  # and the three claim features after it
+COOKIES_AT = _AT["cookies_count"]
+SITE_NONE_REFERER_AT = _AT["site_none_with_referer"]
+DOCUMENT_API_AT = _AT["document_to_api"]
+QUERY_AT = _AT["has_query"]
+PATH_API_AT = _AT["path_api"]
 
 
-def features(request: Request, agent: Agent, claim: Claim | None) -> list[float]:
-    names = client_headers(request)
-    present = set(names)
-    header = request.header
-    values = _agent(agent, claim)
-    values += _protocol(request, agent)
-    values += [float(name in present) for name in PRESENCE]
-    values += _positions(names)
-    values += _header_values(request, names, present)
-    values += _fetch_metadata(request, header)
-    values += _client_hints(agent, header)
-    values += _tls(header("x-ja3"), header("x-ja4"))
-    values += _target(request)
-    return values
+class Profiles:
+    """The request's features: the agent's and the header set's, kept, plus the per-request few."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width  # the model's whole input: these features, then the client's behaviour
+        self._agents: dict[tuple, np.ndarray] = {}
+        self._header_sets: dict[tuple, tuple] = {}
+
+    def vector(self, request: Request, first: dict[str, str], path: str, agent: Agent,
+               claim: Claim | None) -> np.ndarray:
+        """float32 [1, width]: the request's features, zeros where the behaviour features go.
+
+        first: the first value of each header (what Request.header returns); path: without query.
+        """
+        key = (request.pseudo_order, *[first.get(name, "") for name in AGENT_VALUES])
+        by_agent = self._agents.get(key)
+        if by_agent is None:
+            by_agent = _keep(self._agents, key, self._agent_template(request, first, agent))
+        headers = request.headers
+        key = (request.method, request.authority, request.scheme, bool(first.get("x-ja3")),
+               *[first.get(name, "") for name in HEADER_VALUES], *[header[0] for header in headers])
+        by_headers = self._header_sets.get(key)
+        if by_headers is None:
+            by_headers = _keep(self._header_sets, key, self._header_template(request, first))
+        headers_template, site_none, document, json_accept = by_headers
+        vector = by_agent + headers_template  # a new array; each is zero where the other has features
+        row = vector[0]
+        if claim is not None:
+            row[CLAIM_AT:CLAIM_AT + 4] = _claim(claim)
+        if "cookie" in first:
+            row[COOKIES_AT] = cookie_count(headers)
+        if site_none and first.get("referer"):
+            row[SITE_NONE_REFERER_AT] = 1.0
+        api_path = path.startswith("/api")
+        if document and (api_path or json_accept):
+            row[DOCUMENT_API_AT] = 1.0
+        if len(path) + 1 < len(request.path):  # a '?' with something after it
+            row[QUERY_AT] = 1.0
+        if api_path:
+            row[PATH_API_AT] = 1.0
+        return vector
+
+    def _agent_template(self, request: Request, first: dict[str, str], agent: Agent) -> np.ndarray:
+        template = np.zeros((1, self.width), dtype=np.float32)
+        template[0, :HEADERS_FROM] = _agent(agent) + _protocol(request, agent)
+        template[0, HINTS_FROM:TLS_FROM] = _client_hints(agent, lambda name: first.get(name, ""))
+        return template
+
+    def _header_template(self, request: Request, first: dict[str, str]) -> tuple:
+        template = np.zeros((1, self.width), dtype=np.float32)
+        names = client_headers(request.headers)
+        present = set(names)
+
+        def header(name: str) -> str:
+            return first.get(name, "")
+
+        template[0, HEADERS_FROM:HINTS_FROM] = ([float(name in present) for name in PRESENCE] + _positions(names)
+                                                 + _header_values(header, names, present) + _fetch_metadata(header))
+        template[0, TLS_FROM:len(FEATURES)] = _tls(header("x-ja3"), header("x-ja4")) + _target(request, header)
+        # What the per-request features need to know of the profile.
+        site_none, document = header("sec-fetch-site") == "none", header("sec-fetch-dest") == "document"
+        return template, site_none, document, "json" in header("accept")
+
+
+def _keep(kept: dict, key: tuple, value):
+    """Remember value under key unless the key is large; the oldest goes when full."""
+    size = sum(len(part) for part in key if isinstance(part, str))
+    if len(key) <= PROFILE_MAX_PARTS and size <= PROFILE_MAX_CHARS:
+        if len(kept) >= PROFILES_KEPT:
+            del kept[next(iter(kept))]
+        kept[key] = value
+    return value
+
+
+def cookie_count(headers) -> int:
+    """Cookies in all cookie headers, counted as Request.cookies parses them (no header map built)."""
+    count = 0
+    for name, value in headers:
+        if name == "cookie":
+            for item in value.split(";"):
+                count += item.strip() not in ("", "=")
+    return count
+
+
+def client_headers(headers) -> list[str]:
+    return [name for name, _ in headers if name not in PROXY_HEADERS and not name.startswith(PROXY_PREFIXES)]
 
 
 _ONE_HOTS: dict[tuple[str, ...], dict[str, list[float]]] = {}
@@ -90,15 +187,18 @@ def _one_hot(value: str, options: tuple[str, ...]) -> list[float]:
     return table.get(value) or [0.0] * len(options)
 
 
-def _agent(agent: Agent, claim: Claim | None) -> list[float]:
+def _agent(agent: Agent) -> list[float]:
     return [
         *_one_hot(agent.kind, KINDS), *_one_hot(agent.engine, ENGINES), *_one_hot(agent.os, OSES),
         # Not the version itself: trees would learn which versions the training tools happened to
         # use and misjudge unseen ones. Only "years out of date", which genuine users rarely are.
         float(agent.mobile), float(agent.mozilla), float(0 < agent.chromium_major < ANCIENT_CHROMIUM),
-        float(claim is not None), float(claim is not None and claim.category == "ai"),
-        float(claim is not None and claim.status == VERIFIED), float(claim is not None and claim.status == SPOOFED),
+        0.0, 0.0, 0.0, 0.0,  # the crawler claim: per request, as it depends on the address
     ]
+
+
+def _claim(claim: Claim) -> tuple[float, float, float, float]:
+    return 1.0, float(claim.category == "ai"), float(claim.status == VERIFIED), float(claim.status == SPOOFED)
 
 
 def _protocol(request: Request, agent: Agent) -> list[float]:
@@ -115,29 +215,26 @@ def _positions(names: list[str]) -> list[float]:
     return [index[name] / count if name in index else -1.0 for name in POSITIONS]
 
 
-def _header_values(request: Request, names: list[str], present: set[str]) -> list[float]:
-    accept = request.header("accept")
-    encoding = request.header("accept-encoding")
-    language = request.header("accept-language")
+def _header_values(header, names: list[str], present: set[str]) -> list[float]:
+    accept = header("accept")
+    encoding = header("accept-encoding")
+    language = header("accept-language")
     plain_encoding = encoding.replace(" ", "") in ("gzip,deflate", "gzip", "identity", "gzip,deflate,br")
     return [
         float(len(names)), float(len(present - KNOWN)), float(len(names) >= 4 and names == sorted(names)),
-        float(len(request.cookies)),
+        0.0,  # cookies: per request
         float(accept.strip() == "*/*"), float("text/html" in accept), float("json" in accept), float("image/" in accept),
         float("br" in encoding), float("zstd" in encoding), float(plain_encoding),
         float(";q=" in language), float(language.count(",") + 1 if language else 0),
     ]
 
 
-def _fetch_metadata(request: Request, header) -> list[float]:
+def _fetch_metadata(header) -> list[float]:
     dest, site, mode = header("sec-fetch-dest"), header("sec-fetch-site"), header("sec-fetch-mode")
-    accept = header("accept")
-    api_like = request.url_path.startswith("/api") or "json" in accept
     return [
         *_one_hot(dest, DESTS), *_one_hot(site, SITES),
-        float(mode == "navigate" and "text/html" not in accept),
-        float(site == "none" and bool(header("referer"))),
-        float(dest == "document" and api_like),
+        float(mode == "navigate" and "text/html" not in header("accept")),
+        0.0, 0.0,  # a referer with site none, a document from an API: per request
     ]
 
 
@@ -172,11 +269,11 @@ def _tls(ja3: str, ja4: str) -> list[float]:
             float(head[8:10] == "h2"), float(head[8:10] == "h1"), float(head[3] == "d")]
 
 
-def _target(request: Request) -> list[float]:
+def _target(request: Request, header) -> list[float]:
     host = request.host
     is_ip = bool(host) and (host.replace(".", "").isdigit() or host.startswith("["))
-    forwarded_proto = request.header("x-forwarded-proto") or request.scheme
+    forwarded_proto = header("x-forwarded-proto") or request.scheme
     return [
-        *_one_hot(request.method, METHODS), float(bool(request.query)), float(request.url_path.startswith("/api")),
+        *_one_hot(request.method, METHODS), 0.0, 0.0,  # query, API path: per request
         float(is_ip), float(forwarded_proto == "http"),
     ]

@@ -95,7 +95,8 @@ def fit(x: np.ndarray, y: np.ndarray, config: TrainConfig):
 
     model = lightgbm.LGBMClassifier(
         n_estimators=config.iterations, learning_rate=config.learning_rate, num_leaves=config.max_leaf_nodes,
-        min_child_samples=max(5, min(config.min_samples_leaf, len(y) // 50)),  # small own-traffic sets too reg_lambda=config.l2_regularization,
+        min_child_samples=max(5, min(config.min_samples_leaf, len(y) // 50)),  # small own-traffic sets too
+        reg_lambda=config.l2_regularization,
         subsample=0.8, subsample_freq=1, colsample_bytree=config.feature_fraction, random_state=config.seed,
         deterministic=True, force_row_wise=True, num_threads=1, verbose=-1,  # same data and seed: same trees
     )
@@ -176,6 +177,10 @@ def to_onnx(model, features: int):
     graph = convert_lightgbm(model, initial_types=[("features", FloatTensorType([None, features]))],
                              zipmap=False, target_opset=15)
     graph.graph.name = "extproc_bot"  # the converter names graphs with a random UUID
+    # ... and lists the opset imports in set order, which changes with each process's hash seed.
+    imports = sorted(graph.opset_import, key=lambda entry: entry.domain)
+    del graph.opset_import[:]
+    graph.opset_import.extend(imports)
     return graph
 
 

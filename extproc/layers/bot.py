@@ -42,6 +42,8 @@ HUMAN, AUTOMATION, VERIFIED_CRAWLER, AI_CRAWLER, SPOOFED_CLASS = (
 ClassName = Literal["human", "automation", "verified-crawler", "ai-crawler", "spoofed"]
 ActionName = Literal["allow", "tag", "log", "deny"]
 KEY_PART = r"^(ip|ja3|ja4|user-agent|header:[a-z0-9-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"
+ACTIONS = {"deny": Action.DENY, "log": Action.LOG, "tag": Action.ALLOW, "allow": Action.ALLOW}
+SCORE_TEXT = tuple(str(score) for score in range(100))  # header values, formatted once
 
 
 class BotSettings(LayerSettings):
@@ -183,12 +185,12 @@ class BotLayer:
     def _verdict(self, bot_class: str, score: int, why: tuple[str, ...]) -> Verdict:
         automated = bot_class != HUMAN
         action = self.settings.classes.get(bot_class) or (self.settings.action if automated else "allow")
-        headers = ((SCORE_HEADER, str(score)), (CLASS_HEADER, bot_class))
+        headers = ((SCORE_HEADER, SCORE_TEXT[score]), (CLASS_HEADER, bot_class))
         forward = self.settings.forward_scores or action == "tag"
         reasons = (f"bot:class={bot_class}", f"bot:score={score}", *why) if action != "allow" else ()
         return Verdict(
             self.name,
-            {"deny": Action.DENY, "log": Action.LOG}.get(action, Action.ALLOW),
+            ACTIONS[action],
             403,
             reasons=reasons,
             scores={"bot": score},
