@@ -52,7 +52,7 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--config", help="policy YAML, run in-process (default: every layer with its defaults)")
     where.add_argument("--target", help="Envoy's listener, http://HOST:PORT: requests go through Envoy + sidecar")
     parser.add_argument("--layers", help="in-process: only these layers, e.g. attack,rules")
-    parser.add_argument("--concurrency", type=int, default=8, help="--target: requests in flight")
+    parser.add_argument("--concurrency", type=int, default=4, help="--target: requests in flight")
     parser.add_argument("--timeout", type=float, default=10.0, help="--target: seconds per request")
     parser.add_argument("--audit", help="--target: the sidecar's --audit-log file, to attribute denials to layers")
 

@@ -33,7 +33,7 @@ class Outcome:
     id: str
     label: str
     family: str
-    result: str  # allowed | blocked (by the sidecar) | rejected (by Envoy itself) | error
+    result: str  # allowed | blocked (by the sidecar) | rejected (answered by Envoy itself) | error
     status: int = 0
     layer: str = ""  # the layer that denied, when known
     attack_score: int | None = None
@@ -106,7 +106,7 @@ def faults(decision: Decision) -> tuple[str, ...]:
 class Remote:
     """HTTP/1.1 to a base URL (Envoy's listener); one connection per request, nothing shared."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0, concurrency: int = 8) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, concurrency: int = 4) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"--target must be http://HOST:PORT, not {base_url!r}")
@@ -122,7 +122,9 @@ class Remote:
             return outcome_for(record, ERROR, error=f"{type(exc).__name__}: {exc}"[:200],
                                latency_us=(time.perf_counter() - start) * 1e6)
         latency_us = (time.perf_counter() - start) * 1e6
-        return outcome_for(record, classify(status, body), status=status, latency_us=latency_us,
+        # Envoy's router adds this header to what an upstream answered, never to its own replies.
+        upstream_answered = "x-envoy-upstream-service-time" in headers
+        return outcome_for(record, classify(status, body, upstream_answered), status=status, latency_us=latency_us,
                            request_id=headers.get("x-request-id", ""))
 
     def _exchange(self, spec: dict, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -157,10 +159,11 @@ def _send_body(conn: http.client.HTTPConnection, body: bytes, chunk_size: int | 
         conn.send(body)
 
 
-def classify(status: int, body: bytes) -> str:
-    """The sidecar's denials carry a JSON body with a request id; other 4xx are Envoy's own."""
+def classify(status: int, body: bytes, upstream_answered: bool = True) -> str:
+    """The sidecar's denials carry a JSON body with a request id. Other 4xx, and redirects that no
+    upstream produced (Envoy's path normalisation answers 307 itself), are Envoy's own."""
     if status < 400:
-        return ALLOWED
+        return ALLOWED if upstream_answered or status < 300 else REJECTED
     if status >= 500:
         return ERROR
     try:

@@ -71,7 +71,8 @@ def _cell(value) -> str:
     return "-" if value is None else str(value)
 
 
-def print_replay(summary: dict, target: str, out: IO[str] = sys.stdout) -> None:
+def print_replay(summary: dict, target: str, out: IO[str] | None = None) -> None:
+    out = out or sys.stdout  # looked up per call: tests capture it
     attacks, benign, latency = summary["attacks"], summary["benign"], summary["latency_us"]
     print(f"{summary['total']} requests against {target}", file=out)
     print(f"attacks stopped: {attacks['stopped']}/{attacks['total']} ({_cell(attacks['rate'])})   "
@@ -95,7 +96,8 @@ def print_replay(summary: dict, target: str, out: IO[str] = sys.stdout) -> None:
               out)
 
 
-def print_reach(summary: dict, target: str, out: IO[str] = sys.stdout) -> None:
+def print_reach(summary: dict, target: str, out: IO[str] | None = None) -> None:
+    out = out or sys.stdout  # looked up per call: tests capture it
     print(f"lateral reach against {target}: {summary['checked']} checks, {summary['failures']} failure(s), "
           f"{summary['skipped']} skipped", file=out)
     table(["identity", "route", "policy says", "Envoy did", "expected", "verdict", "why"],
@@ -108,7 +110,8 @@ def _yes(value: bool | None) -> str | None:
     return None if value is None else ("reach" if value else "no")
 
 
-def print_regressions(regressions: list[str], out: IO[str] = sys.stdout) -> None:
+def print_regressions(regressions: list[str], out: IO[str] | None = None) -> None:
+    out = out or sys.stdout  # looked up per call: tests capture it
     if not regressions:
         print("baseline: no regression", file=out)
         return

@@ -21,6 +21,7 @@ from extproc.redteam.replay import classify
 PAYLOAD = "%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E"
 SMUGGLED = f"GET /search?q={PAYLOAD} HTTP/1.1\r\nHost: shop.example\r\n\r\n"
 STATUS_LINE = re.compile(rb"(?:\A|\r\n)HTTP/1\.[01] (\d{3}) ")
+QUIET_S = 0.3
 ENVOY, SIDECAR_DENIED, PASSED, NO_ANSWER = "rejected by Envoy", "denied by sidecar", "passed", "no answer"
 
 
@@ -80,8 +81,9 @@ PROBES = _probes()
 
 
 def run_probe(host: str, port: int, probe: SmugglingProbe, timeout: float = 2.0, deadline_s: float = 4.0) -> dict:
-    """Send the probe, read until the connection closes, goes quiet for `timeout`, or the deadline."""
-    data = b""
+    """Send the probe and read what comes back until the connection closes, the deadline passes, or
+    it goes quiet: for `timeout` before the first byte, for QUIET_S after (a smuggled request's
+    answer follows the first one at once; waiting longer would only wait for keep-alive)."""
     end = time.monotonic() + deadline_s
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
@@ -103,18 +105,19 @@ def _read(sock: socket.socket, end: float) -> bytes:
         try:
             chunk = sock.recv(65536)
         except socket.timeout:
-            break  # quiet: Envoy keeps the connection open for the next request
+            break
         if not chunk:
             break
         chunks.append(chunk)
+        sock.settimeout(QUIET_S)
     return b"".join(chunks)
 
 
 def _verdict(data: bytes, statuses: list[int]) -> str:
     if not statuses:
         return ENVOY if not data else NO_ANSWER  # closed without a word: Envoy refused to parse it
-    result = classify(statuses[0], _first_body(data))
-    return {"allowed": PASSED, "blocked": SIDECAR_DENIED}.get(result, ENVOY if statuses[0] < 500 else result)
+    result = classify(statuses[0], _first_body(data), b"x-envoy-upstream-service-time" in data.lower())
+    return {"allowed": PASSED, "blocked": SIDECAR_DENIED}.get(result, ENVOY)  # 400, 501: Envoy's own
 
 
 def _first_body(data: bytes) -> bytes:
