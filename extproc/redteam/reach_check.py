@@ -39,7 +39,7 @@ class IdentityError(ValueError):
 
 
 @dataclass(frozen=True)
-class TestIdentity:
+class Persona:
     name: str
     token: str | None = None
     service_token: str | None = None
@@ -59,7 +59,7 @@ class Probe:
     host: str
 
 
-def load_identities(path: str) -> list[TestIdentity]:
+def load_identities(path: str) -> list[Persona]:
     identities = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
@@ -67,7 +67,7 @@ def load_identities(path: str) -> list[TestIdentity]:
     return identities
 
 
-def _identity(line: str, where: str) -> TestIdentity:
+def _identity(line: str, where: str) -> Persona:
     try:
         spec = json.loads(line)
     except ValueError as exc:
@@ -77,7 +77,7 @@ def _identity(line: str, where: str) -> TestIdentity:
     expect = spec.get("expect") or {}
     if not isinstance(expect, dict) or not all(isinstance(v, bool) for v in expect.values()):
         raise IdentityError(f"{where}: expect must map route names to true/false")
-    return TestIdentity(name=str(spec.get("name") or where), token=spec.get("token"),
+    return Persona(name=str(spec.get("name") or where), token=spec.get("token"),
                         service_token=spec.get("service_token"), claims=spec.get("claims"), expect=expect)
 
 
@@ -114,7 +114,7 @@ def _probe(policy: Policy, route: str, match: dict, override: str | None) -> Pro
 # -- checks -----------------------------------------------------------------------------------
 
 
-def computed_reach(policy: Policy, identity: TestIdentity) -> dict[str, tuple[bool, str]]:
+def computed_reach(policy: Policy, identity: Persona) -> dict[str, tuple[bool, str]]:
     if identity.sendable:
         if policy.access is None:
             raise IdentityError("the policy has no access block: credentials cannot be checked")
@@ -124,7 +124,7 @@ def computed_reach(policy: Policy, identity: TestIdentity) -> dict[str, tuple[bo
     return {row.route: (row.reachable, row.why) for row in rows}
 
 
-def credential_headers(policy: Policy, identity: TestIdentity) -> list[tuple[str, str]]:
+def credential_headers(policy: Policy, identity: Persona) -> list[tuple[str, str]]:
     return list(credential_request(identity.token, identity.service_token, policy).headers)
 
 
@@ -144,7 +144,7 @@ def observe(target: tuple[str, int], probe: Probe, headers: list[tuple[str, str]
     return response.status not in DENIED, response.status
 
 
-def check(policy: Policy, identities: list[TestIdentity], route_probes: dict[str, Probe | str],
+def check(policy: Policy, identities: list[Persona], route_probes: dict[str, Probe | str],
           target: tuple[str, int] | None, timeout: float = 10.0) -> dict:
     """Every identity on every route: computed reach, observed reach (through Envoy), expectations."""
     checks = []
@@ -157,7 +157,7 @@ def check(policy: Policy, identities: list[TestIdentity], route_probes: dict[str
     return {"checked": len(checks) - skipped, "failures": failures, "skipped": skipped, "checks": checks}
 
 
-def _check_one(policy: Policy, identity: TestIdentity, route: str, probe: Probe | str, computed: tuple[bool, str],
+def _check_one(policy: Policy, identity: Persona, route: str, probe: Probe | str, computed: tuple[bool, str],
                target: tuple[str, int] | None, timeout: float) -> dict:
     row = {"identity": identity.name, "route": route, "computed": computed[0], "why": computed[1]}
     problems = []
