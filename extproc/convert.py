@@ -17,6 +17,7 @@ from extproc.verdict import Decision
 
 ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"  # fixed key, whatever the filter is named
 BodySendMode = processing_mode_pb2.ProcessingMode.BodySendMode
+HeaderSendMode = processing_mode_pb2.ProcessingMode.HeaderSendMode
 PEER_ATTRIBUTES = {
     "connection.uri_san_peer_certificate": "uri_san",
     "connection.dns_san_peer_certificate": "dns_san",
@@ -36,18 +37,22 @@ STATUS_ERRORS = {
 }
 
 
+def header_pairs(http: pb.HttpHeaders) -> tuple[tuple[str, str], ...]:
+    """(name, value) of every header, pseudo-headers included, in arrival order."""
+    # Envoy 1.40 fills raw_value only; older builds used value.
+    return tuple((h.key, h.raw_value.decode("utf-8", TEXT_ERRORS) if h.raw_value else h.value)
+                 for h in http.headers.headers)
+
+
 def request_from_headers(message: pb.ProcessingRequest) -> Request:
     """Build a Request from a request_headers message and its attributes."""
-    http = message.request_headers
     pseudo: dict[str, str] = {}
     headers: list[tuple[str, str]] = []
-    for header in http.headers.headers:
-        # Envoy 1.40 fills raw_value only; older builds used value.
-        value = header.raw_value.decode("utf-8", TEXT_ERRORS) if header.raw_value else header.value
-        if header.key.startswith(":"):
-            pseudo.setdefault(header.key, value)
+    for key, value in header_pairs(message.request_headers):
+        if key.startswith(":"):
+            pseudo.setdefault(key, value)
         else:
-            headers.append((header.key, value))
+            headers.append((key, value))
     attributes = _attributes(message)
     regular = tuple(headers)
     return Request(
@@ -63,12 +68,14 @@ def request_from_headers(message: pb.ProcessingRequest) -> Request:
         protocol=str(attributes.get("request.protocol", "")),
         mtls=attributes.get("connection.mtls") is True,
         peer={key: str(attributes[attr]) for attr, key in PEER_ATTRIBUTES.items() if attributes.get(attr)},
-        has_body=not http.end_of_stream,
+        has_body=not message.request_headers.end_of_stream,
     )
 
 
-def headers_reply(decision: Decision | None, *, ask_for_body: bool = False) -> pb.ProcessingResponse:
-    """Reply to request_headers: a deny, or continue with mutations (and maybe ask for the body)."""
+def headers_reply(decision: Decision | None, *, ask_for_body: bool = False,
+                  watch_response: bool = False) -> pb.ProcessingResponse:
+    """Reply to request_headers: a deny, or continue with mutations (and maybe ask for the body,
+    and for the response headers when a layer of the route looks at responses)."""
     if decision is not None and not decision.allowed:
         return deny_reply(decision)
     response = pb.ProcessingResponse(request_headers=pb.HeadersResponse(response=_common(decision)))
@@ -76,7 +83,29 @@ def headers_reply(decision: Decision | None, *, ask_for_body: bool = False) -> p
         # PARTIAL, not BUFFERED: after a mode_override, Envoy 1.40 can stall a body larger than
         # its buffer instead of answering 413; PARTIAL sends what fits and we note the cut.
         response.mode_override.request_body_mode = BodySendMode.BUFFERED_PARTIAL
+    if watch_response:
+        response.mode_override.response_header_mode = HeaderSendMode.SEND
     return response
+
+
+def response_headers_reply(ask_for_body: bool) -> pb.ProcessingResponse:
+    """Continue; with a mode_override for the response body when a layer wants it (mode_override
+    is only read on header replies, so this is the last chance to ask). Envoy 1.40 answers 500
+    when a rewritten body no longer fits the upstream's content-length, and a content-length set
+    in the body reply comes too late, so the length goes now and Envoy frames the body itself."""
+    response = pb.ProcessingResponse(response_headers=pb.HeadersResponse())
+    if ask_for_body:
+        response.mode_override.response_body_mode = BodySendMode.BUFFERED
+        response.response_headers.response.header_mutation.remove_headers.append("content-length")
+    return response
+
+
+def response_body_reply(body: bytes | None) -> pb.ProcessingResponse:
+    """Continue, or replace the body."""
+    if body is None:
+        return pb.ProcessingResponse(response_body=pb.BodyResponse())
+    common = pb.CommonResponse(body_mutation=pb.BodyMutation(body=body))
+    return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
 
 
 def body_reply(decision: Decision | None) -> pb.ProcessingResponse:
@@ -92,14 +121,21 @@ def trailers_reply(decision: Decision | None) -> pb.ProcessingResponse:
 
 
 def deny_reply(decision: Decision) -> pb.ProcessingResponse:
-    """A short JSON body with the request id: nothing about layers, scores or rules."""
-    error = STATUS_ERRORS.get(decision.status, "denied")
-    body = orjson.dumps({"error": error, "request_id": decision.request_id}) + b"\n"
+    """A short JSON body with the request id: nothing about layers, scores or rules (or the
+    denying layer's own body, e.g. a JSON-RPC error, which follows the same rule)."""
+    reply = decision.reply
+    if reply is None:
+        error = STATUS_ERRORS.get(decision.status, "denied")
+        body, content_type, extra = orjson.dumps({"error": error, "request_id": decision.request_id}) + b"\n", \
+            "application/json", ()
+    else:
+        body, content_type, extra = reply.body, reply.content_type, reply.headers
     headers = pb.HeaderMutation(
         set_headers=[
-            _set("content-type", "application/json"),
+            _set("content-type", content_type),
             _set("cache-control", "no-store"),
             _set("x-request-id", decision.request_id),
+            *(_set(name, value) for name, value in extra),
         ]
     )
     return pb.ProcessingResponse(

@@ -28,6 +28,8 @@ class Transaction:
         self.context = Context(route=self.route.name, deadline_ns=0)
         self.results: list[LayerResult] = []
         self.skipped: set[str] = set()  # layers a rule took out of this request
+        self.response_status = ""
+        self.response_headers: tuple[tuple[str, str], ...] | None = None
 
     @property
     def wants_body(self) -> bool:
@@ -50,6 +52,34 @@ class Transaction:
                 return self.decide()
         return self._run(tuple(slot for slot in self.route.slots if slot.layer.needs_body))
 
+    # -- response phases (layers that look at the upstream's answer, e.g. to filter it) --------
+
+    @property
+    def watches_response(self) -> bool:
+        return any(hasattr(slot.layer, "on_response") for slot in self.route.slots)
+
+    def on_response_headers(self, status: str, headers: tuple[tuple[str, str], ...]) -> bool:
+        """True when a layer wants this response's body (to inspect or rewrite it)."""
+        self.response_status, self.response_headers = status, headers
+        return any(slot.layer.response_wanted(self.request, status, headers)
+                   for slot in self.route.slots if hasattr(slot.layer, "on_response") and slot.name not in self.skipped)
+
+    def on_response_body(self, body: bytes) -> bytes | None:
+        """The body to send downstream instead, or None to leave it as it is."""
+        changed = None
+        for slot in self.route.slots:
+            if hasattr(slot.layer, "on_response") and slot.name not in self.skipped:
+                try:
+                    rewritten = slot.layer.on_response(self.request, self.response_status, self.response_headers,
+                                                       body if changed is None else changed)
+                except Exception:  # noqa: BLE001 - a broken filter must not break the response
+                    log.exception("layer %s failed on the response", slot.name,
+                                  extra={"request_id": self.request.request_id})
+                    continue
+                if rewritten is not None:
+                    changed = rewritten
+        return changed
+
     def decide(self) -> Decision:
         """The decision from the layers run so far."""
         request = self.request
@@ -63,6 +93,7 @@ class Transaction:
                 status=denial.verdict.status,
                 results=results,
                 denied_by=denial.verdict.layer,
+                reply=denial.verdict.reply,
             )
         to_set = _upstream_headers(results)
         setting = {name for name, _ in to_set}

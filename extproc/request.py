@@ -77,6 +77,8 @@ class Request:
     route_name: str = ""
     request_id: str = ""
     received_at: float | None = None  # seconds, when replaying records (client.t); None: now
+    identity: object | None = None  # set by the access layer for the layers after it (extproc.access.identity)
+    scratch: dict = field(default_factory=dict)  # per-request state a layer keeps for the response phase
     protocol: str = ""
     mtls: bool = False
     peer: Mapping[str, str] = field(default_factory=dict)  # mTLS peer certificate facts

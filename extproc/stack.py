@@ -98,7 +98,7 @@ class Stack:
     def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, tls_port: int = 0,
                  workdir: Path | None = None, sidecar_args: list[str] = (),
                  message_timeout: float | None = None, sidecar_env: dict[str, str] | None = None,
-                 otlp_port: int | None = None) -> None:
+                 otlp_port: int | None = None, upstream_port: int | None = None) -> None:
         self._own_workdir = workdir is None  # a temporary one is removed on stop()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="extproc-"))
         self.policy = Path(policy)
@@ -108,6 +108,7 @@ class Stack:
         self.message_timeout = message_timeout
         self.sidecar_env = sidecar_env
         self.otlp_port = otlp_port  # Envoy traces every request to an OTLP/gRPC receiver here
+        self.upstream_port = upstream_port  # an app the caller runs; None: the echo upstream
         self.upstream: EchoUpstream | None = None
         self.sidecar: SidecarProcess | None = None
         self.envoy: EnvoyProcess | None = None
@@ -127,12 +128,14 @@ class Stack:
 
     def start(self) -> "Stack":
         try:
-            self.upstream = EchoUpstream().start()
+            if self.upstream_port is None:
+                self.upstream = EchoUpstream().start()
             self.sidecar = SidecarProcess(self.policy, workdir=self.workdir, extra_args=self.sidecar_args,
                                           env=self.sidecar_env).start()
             config = render_envoy_config(
                 listen_port=self.listen_port, tls_port=self.tls_port, admin_port=free_port(),
-                extproc_port=self.sidecar.port, upstream_port=self.upstream.port,
+                extproc_port=self.sidecar.port,
+                upstream_port=self.upstream_port if self.upstream_port is not None else self.upstream.port,
                 message_timeout=self.message_timeout,
             )
             if self.otlp_port is not None:

@@ -73,22 +73,29 @@ class StreamProcessor:
             return self._on_request_body(message.request_body)
         if kind == "request_trailers":
             return self._on_request_trailers()
-        return convert.continue_reply(kind)  # response phases: nothing to decide there yet
+        if kind == "response_headers" and self.state is State.ALLOWED:
+            headers = convert.header_pairs(message.response_headers)
+            status = dict(headers).get(":status", "")
+            return convert.response_headers_reply(self.transaction.on_response_headers(status, headers))
+        if kind == "response_body" and self.state is State.ALLOWED and self.transaction.response_headers is not None:
+            return convert.response_body_reply(self.transaction.on_response_body(message.response_body.body))
+        return convert.continue_reply(kind)
 
     def _on_request_headers(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
         if self.state is not State.EXPECT_HEADERS:
             raise ProtocolError("out_of_order", "request_headers twice on one stream")
         self.transaction = Transaction(self.policy, convert.request_from_headers(message))
         decision = self.transaction.on_headers()
+        watch = self.transaction.watches_response
         if decision is not None:
-            return convert.headers_reply(self._finish(decision))
+            return convert.headers_reply(self._finish(decision), watch_response=watch)
         self.state = State.AWAIT_BODY
         # Strip client copies of our headers now: in streamed modes the body reply cannot.
         interim = self.transaction.decide()
         ask = self.body_mode == BodySendMode.NONE
         if ask:
             self.body_mode = BodySendMode.BUFFERED_PARTIAL
-        return convert.headers_reply(interim, ask_for_body=ask)
+        return convert.headers_reply(interim, ask_for_body=ask, watch_response=watch)
 
     def _on_request_body(self, body: pb.HttpBody) -> pb.ProcessingResponse:
         if self.state is not State.AWAIT_BODY:

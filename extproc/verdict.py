@@ -35,6 +35,15 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """A layer's own deny body (e.g. a JSON-RPC error), instead of the generic JSON one."""
+
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. retry-after
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     layer: str
     action: Action = Action.ALLOW
@@ -44,6 +53,7 @@ class Verdict:
     labels: tuple[str, ...] = ()
     upstream_headers: tuple[tuple[str, str], ...] = ()  # set on the request when it is allowed
     skip_layers: tuple[str, ...] = ()  # layers this request does not run (a rule's `skip` action)
+    reply: Reply | None = None  # the deny response body, when the layer speaks the app's protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,7 @@ class Decision:
     remove_headers: tuple[str, ...] = ()
     results: tuple[LayerResult, ...] = field(default=())
     denied_by: str = ""
+    reply: Reply | None = None  # the denying layer's own response body
 
     @property
     def would_deny(self) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ class AccessLayer:
             identity = self.directory.identify(request, self.app)
         except CredentialError as exc:
             return self._deny(401, exc.reason, ())
+        request.identity = identity  # later layers (mcp, ai_gateway) decide per identity too
         decision = self.app.decide(identity)
         who = (f"access:identity={_clean(identity.name)[:128]}", f"access:policy={decision.policy or '-'}")
         if not decision.allowed:

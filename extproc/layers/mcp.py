@@ -1,0 +1,211 @@
+"""MCP portal: every MCP message tied to an identity, allowed per server and per tool, its
+arguments bounded and scanned, and audited in an open format.
+
+MCP over Streamable HTTP is JSON-RPC 2.0 in POST bodies (one message or a batch). Identity comes
+from the access layer before this one (its groups decide); a route names the MCP server it
+carries, and a route that names none is refused. Denials answer in JSON-RPC (an error object per
+message, HTTP 200 by default, as MCP clients expect), so agents see a clean error; why goes to
+the audit record. List answers (tools/list, prompts/list, resources/list) are filtered on the
+way back so agents never see what they cannot use.
+"""
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import orjson
+from pydantic import Field
+
+from extproc.layers.base import Context, LayerSettings, LayerSpec
+from extproc.mcp import jsonrpc
+from extproc.mcp.audit import audit_writer
+from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, Message
+from extproc.mcp.listing import LISTS, filter_answer
+from extproc.mcp.policy import Grant, Permissions
+from extproc.mcp.ratelimit import RateLimiter
+from extproc.request import Request
+from extproc.strict import StrictModel
+from extproc.verdict import Action, Reply, Verdict
+
+ALWAYS = frozenset({"initialize", "server/discover", "ping", "logging/setLevel", "completion/complete",
+                    "resources/templates/list", *LISTS})  # allowed to anyone who may reach the server; lists are filtered
+TARGETS = {"tools/call": "tool", "resources/read": "resource", "resources/subscribe": "resource",
+           "resources/unsubscribe": "resource", "prompts/get": "prompt"}
+
+
+class RateLimit(StrictModel):
+    requests: int = Field(default=60, ge=1)
+    per_s: float = Field(default=60.0, gt=0)
+
+
+class AuditSpec(StrictModel):
+    path: str = "-"  # a file, or - for stdout
+    max_bytes: int = Field(default=50 << 20, ge=1 << 16)
+    backups: int = Field(default=5, ge=0, le=100)
+
+
+class McpSettings(LayerSettings):
+    budget_ms: float = Field(default=20.0, gt=0, le=10_000)
+    server: str | None = None  # the MCP server this route carries; none: every message is refused
+    groups: dict[str, Grant] = {}  # identity group ("*": any caller) -> servers, tools, resources, prompts
+    max_argument_bytes: int = Field(default=65536, ge=16)
+    max_argument_depth: int = Field(default=16, ge=1, le=256)
+    scan_arguments: bool = True  # the ML attack score over tool and prompt arguments
+    scan_threshold: int = Field(default=20, ge=1, le=99)
+    rate_limit: RateLimit | None = RateLimit()  # per identity and tool
+    audit: AuditSpec | None = AuditSpec()
+    deny_status: int = Field(default=200, ge=200, le=499)
+
+
+class McpLayer:
+    name: ClassVar[str] = "mcp"
+    needs_body = True
+
+    def __init__(self, settings: McpSettings) -> None:
+        self.settings = settings
+        self.server = settings.server
+        self.permissions = Permissions(settings.groups)
+        self.limiter = RateLimiter(settings.rate_limit.requests, settings.rate_limit.per_s) if settings.rate_limit else None
+        self.audit = audit_writer(settings.audit.path, settings.audit.max_bytes, settings.audit.backups) \
+            if settings.audit else None
+        self.scanner = None
+        if settings.scan_arguments:
+            from extproc.layers.attack import AttackLayer, AttackSettings
+
+            self.scanner = AttackLayer(AttackSettings(threshold=settings.scan_threshold, parts=["body"],
+                                                      forward_scores=False))
+
+    # -- request ---------------------------------------------------------------------------
+
+    def evaluate(self, request: Request, context: Context) -> Verdict:
+        started = time.perf_counter()
+        caller = _caller(request)
+        grants = self.permissions.of(caller[1])
+        if request.method != "POST":  # GET opens the server's event stream, DELETE ends a session
+            allowed = self.server is not None and self.permissions.may_reach(grants, self.server)
+            self._record(request, caller, None, "allow" if allowed else "deny", "" if allowed else "server_not_allowed",
+                         started)
+            return Verdict(self.name) if allowed else Verdict(self.name, Action.DENY, 403, reasons=("mcp:server_not_allowed",))
+        parsed = jsonrpc.parse(request.body)
+        if isinstance(parsed, jsonrpc.Malformed):
+            self._record(request, caller, None, "deny", "malformed", started)
+            body = orjson.dumps(jsonrpc.error(None, parsed.code, parsed.message, request.request_id))
+            return Verdict(self.name, Action.DENY, 400, reasons=("mcp:malformed",), reply=Reply(body))
+        messages, batch = parsed
+        judged = [self._judge(message, caller, grants) for message in messages]
+        if not batch and _headers_disagree(request, messages[0]):
+            judged = [("header_body_mismatch", FORBIDDEN, 0.0)]
+        for message, (reason, _code, _wait) in zip(messages, judged):
+            self._record(request, caller, message, "deny" if reason else "allow", reason, started)
+        if not any(reason for reason, _, _ in judged):
+            request.scratch["mcp"] = (grants, [m.method for m in messages if m.method in LISTS], caller)
+            return Verdict(self.name, labels=tuple(dict.fromkeys(m.method for m in messages if m.method)))
+        return self._refuse(request, messages, judged, batch)
+
+    def _judge(self, message: Message, caller, grants) -> tuple[str, int, float]:
+        """('' when allowed, else the reason), the JSON-RPC error code, seconds to wait (rate limit)."""
+        if self.server is None:
+            return "server_not_registered", FORBIDDEN, 0.0
+        if not self.permissions.may_reach(grants, self.server):
+            return "server_not_allowed", FORBIDDEN, 0.0
+        if message.method == "" or message.is_notification or message.method in ALWAYS:
+            return "", 0, 0.0
+        kind = TARGETS.get(message.method)
+        if kind is None:
+            return "", 0, 0.0  # other methods: the server answers them (or says it does not know them)
+        if not self.permissions.permits(grants, self.server, kind, message.target):
+            return f"{kind}_not_allowed", FORBIDDEN, 0.0
+        return self._check_arguments(message, caller)
+
+    def _check_arguments(self, message: Message, caller) -> tuple[str, int, float]:
+        raw, value = message.arguments()
+        if len(raw) > self.settings.max_argument_bytes:
+            return "arguments_too_large", INVALID_PARAMS, 0.0
+        if value is not None and jsonrpc.depth(value, self.settings.max_argument_depth) > self.settings.max_argument_depth:
+            return "arguments_too_deep", INVALID_PARAMS, 0.0
+        if self.limiter is not None and message.method == "tools/call":
+            wait = self.limiter.take(f"{caller[0]}\x1f{self.server}\x1f{message.target}")
+            if wait > 0:
+                return "rate_limited", RATE_LIMITED, wait
+        if self.scanner is not None and raw:
+            probe = Request("POST", "/", headers=(("content-type", "application/json"),), has_body=True)
+            probe.attach_body(raw)
+            if self.scanner.evaluate(probe, Context("mcp", 0)).action is Action.DENY:
+                return "arguments_attack", FORBIDDEN, 0.0
+        return "", 0, 0.0
+
+    def _refuse(self, request: Request, messages, judged, batch: bool) -> Verdict:
+        errors, reasons, wait = [], [], 0.0
+        for message, (reason, code, delay) in zip(messages, judged):
+            if message.id is None:
+                continue  # notifications get no answer, refused or not
+            text = "Forbidden by policy" if reason else "Not processed: another message of the batch was refused"
+            if code == RATE_LIMITED:
+                text = "Rate limit exceeded"
+            errors.append(jsonrpc.error(message.id, code or FORBIDDEN, text, request.request_id))
+            wait = max(wait, delay)
+            if reason:
+                reasons.append(f"mcp:{reason}:{message.method}:{message.target[:64]}")
+        body = orjson.dumps(errors if batch else (errors[0] if errors else {}))
+        headers = (("retry-after", str(max(1, round(wait)))),) if wait else ()
+        status = 429 if wait and self.settings.deny_status != 200 else self.settings.deny_status
+        return Verdict(self.name, Action.DENY, status, reasons=tuple(reasons) or ("mcp:denied",),
+                       reply=Reply(body, headers=headers))
+
+    # -- response: filter list answers ---------------------------------------------------------
+
+    def response_wanted(self, request: Request, status: str, headers) -> bool:
+        pending = request.scratch.get("mcp")
+        return bool(pending and pending[1]) and status == "200"
+
+    def on_response(self, request: Request, status: str, headers, body: bytes) -> bytes | None:
+        grants, methods, caller = request.scratch["mcp"]
+        content_type = next((v for k, v in headers if k == "content-type"), "application/json").lower()
+        started = time.perf_counter()
+        rewritten, listed, shown = filter_answer(
+            body, content_type, lambda kind, name: self.permissions.permits(grants, self.server, kind, name))
+        if self.audit is not None:
+            self._record(request, caller, None, "filtered", ",".join(methods), started,
+                         extra={"listed": listed, "shown": shown})
+        return rewritten
+
+    # -- audit ----------------------------------------------------------------------------
+
+    def _record(self, request: Request, caller, message: Message | None, decision: str, reason: str,
+                started: float, extra: dict | None = None) -> None:
+        if self.audit is None:
+            return
+        raw = message.arguments()[0] if message is not None else b""
+        self.audit.write({
+            "request_id": request.request_id, "trace_id": _trace_id(request), "server": self.server,
+            "identity": caller[0], "groups": sorted(caller[1]),
+            "client": {"ip": request.source_ip, "user_agent": request.header("user-agent")[:200],
+                       "session": request.header("mcp-session-id")[:128]},
+            "method": message.method if message else request.method, "id": message.id if message else None,
+            "target": message.target[:256] if message else "",
+            "arguments": {"sha256": jsonrpc.digest(raw), "bytes": len(raw)} if raw else None,
+            "decision": decision, "reason": reason, "latency_us": round((time.perf_counter() - started) * 1e6, 1),
+            **(extra or {}),
+        })
+
+
+def _headers_disagree(request: Request, message: Message) -> bool:
+    """Streamable HTTP mirrors the method and target in Mcp-Method / Mcp-Name so proxies can route
+    without parsing; a body that says otherwise would slip past whoever trusts the headers."""
+    method, name = request.header("mcp-method"), request.header("mcp-name")
+    return bool(method and method != message.method) or bool(name and name != message.target)
+
+
+def _caller(request: Request) -> tuple[str, frozenset[str]]:
+    identity = request.identity
+    if identity is None:
+        return f"anonymous@{request.source_ip}", frozenset()
+    return identity.name or f"anonymous@{request.source_ip}", frozenset(identity.groups)
+
+
+def _trace_id(request: Request) -> str | None:
+    parts = request.header("traceparent").split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
+SPEC = LayerSpec(name=McpLayer.name, settings=McpSettings, build=McpLayer, upstream_headers=frozenset())

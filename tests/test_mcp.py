@@ -1,0 +1,170 @@
+"""The MCP layer in-process: JSON-RPC parsing, per-group tool policy, limits, scanning, rate limits,
+list filtering on the response, and the audit trail."""
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+from extproc.access.identity import Identity
+from extproc.config import parse_policy
+from extproc.mcp.audit import query
+from extproc.mcp.listing import filter_answer
+from extproc.pipeline import Transaction
+from extproc.request import Request
+
+TOOLS = {"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": n} for n in
+                                                          ("search_code", "read_file", "delete_repo", "add")]}}
+
+
+@pytest.fixture
+def policy(tmp_path):
+    text = f"""
+version: 1
+defaults:
+  layers:
+    mcp:
+      server: github
+      groups:
+        engineering: {{servers: [github], tools: {{allow: ["*"], deny: ["delete_*"]}}, resources: {{allow: ["repo://*"]}}}}
+        sales: {{servers: [github], tools: {{allow: [add]}}}}
+      max_argument_bytes: 2048
+      rate_limit: {{requests: 3, per_s: 60}}
+      audit: {{path: {tmp_path / 'mcp.jsonl'}}}
+"""
+    return parse_policy(text, "mcp")
+
+
+def who(name: str, *groups: str) -> Identity:
+    return Identity(methods=frozenset({"jwt"}), email=f"{name}@corp.example", groups=frozenset(groups))
+
+
+def call(policy, body, identity=None, headers=()):
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    request = Request("POST", "/mcp", headers=(("content-type", "application/json"), *headers), has_body=True,
+                      request_id="rid-1")
+    request.identity = identity
+    transaction = Transaction(policy, request)
+    assert transaction.on_headers() is None
+    return transaction, transaction.on_body(data)
+
+
+def rpc(method, params=None, message_id=1):
+    return {"jsonrpc": "2.0", "id": message_id, "method": method, "params": params or {}}
+
+
+def error_of(decision) -> dict:
+    from extproc.convert import deny_reply
+
+    return json.loads(deny_reply(decision).immediate_response.body)
+
+
+def test_allowed_tool_call_passes_and_a_denied_one_gets_a_json_rpc_error(policy):
+    _, allowed = call(policy, rpc("tools/call", {"name": "search_code", "arguments": {"q": "parser"}}),
+                      who("ana", "engineering"))
+    assert allowed.allowed
+    _, denied = call(policy, rpc("tools/call", {"name": "delete_repo", "arguments": {"name": "core"}}, 7),
+                     who("ana", "engineering"))
+    assert not denied.allowed and denied.status == 200
+    assert error_of(denied) == {"jsonrpc": "2.0", "id": 7, "error": {
+        "code": -32001, "message": "Forbidden by policy", "data": {"request_id": "rid-1"}}}
+    assert denied.reasons == ("mcp:tool_not_allowed:tools/call:delete_repo",)
+
+
+def test_access_follows_groups_and_unknown_callers_get_nothing(policy):
+    add = rpc("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
+    assert call(policy, add, who("bo", "sales"))[1].allowed
+    assert not call(policy, rpc("tools/call", {"name": "search_code"}), who("bo", "sales"))[1].allowed
+    assert not call(policy, add, None)[1].allowed  # no identity, no group that names the server
+    assert not call(policy, rpc("tools/list"), who("eve", "marketing"))[1].allowed
+
+
+@pytest.mark.parametrize("body, code, status", [
+    (b"{not json", -32700, 400),
+    (b'{"jsonrpc": "1.0", "id": 1, "method": "tools/list"}', -32600, 400),
+    (b"[]", -32600, 400),
+    (b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": [1, 2]}', -32602, 400),
+    (b'{"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"}', -32600, 400),
+    (b"\xff\xfe", -32700, 400),
+])
+def test_malformed_json_rpc_gets_a_json_rpc_error_not_a_crash(policy, body, code, status):
+    _, decision = call(policy, body, who("ana", "engineering"))
+    assert (decision.allowed, decision.status, error_of(decision)["error"]["code"]) == (False, status, code)
+
+
+def test_a_batch_is_refused_whole_with_an_error_per_request(policy):
+    batch = [rpc("tools/call", {"name": "search_code"}, 1), rpc("tools/call", {"name": "delete_repo"}, 2),
+             {"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}]
+    _, decision = call(policy, batch, who("ana", "engineering"))
+    errors = error_of(decision)
+    assert [(e["id"], e["error"]["code"]) for e in errors] == [(1, -32001), (2, -32001)]
+    assert "another message" in errors[0]["error"]["message"]
+    assert call(policy, batch[:1] + batch[2:], who("ana", "engineering"))[1].allowed
+
+
+def test_arguments_are_bounded_scanned_and_rate_limited(policy):
+    ana = who("ana", "engineering")
+    huge = rpc("tools/call", {"name": "search_code", "arguments": {"q": "x" * 5000}})
+    assert call(policy, huge, ana)[1].reasons == ("mcp:arguments_too_large:tools/call:search_code",)
+    deep = rpc("tools/call", {"name": "search_code", "arguments": {"q": json.loads("[" * 40 + "]" * 40)}})
+    assert call(policy, deep, ana)[1].reasons == ("mcp:arguments_too_deep:tools/call:search_code",)
+    injection = rpc("tools/call", {"name": "read_file", "arguments": {"path": "../../../../etc/passwd"}})
+    assert call(policy, injection, ana)[1].reasons == ("mcp:arguments_attack:tools/call:read_file",)
+    cy = who("cy", "engineering")  # a bucket of its own: three calls a minute per identity and tool
+    reads = [call(policy, rpc("tools/call", {"name": "read_file", "arguments": {"path": "src/app.py"}}), cy)[1]
+             for _ in range(4)]
+    assert [d.allowed for d in reads] == [True, True, True, False]
+    assert reads[-1].reply.headers[0][0] == "retry-after"
+
+
+def test_method_headers_must_agree_with_the_body(policy):
+    body = rpc("tools/call", {"name": "search_code"})
+    assert call(policy, body, who("ana", "engineering"), [("mcp-method", "tools/call"), ("mcp-name", "search_code")])[1].allowed
+    spoofed = call(policy, body, who("ana", "engineering"), [("mcp-method", "tools/list")])[1]
+    assert spoofed.reasons == ("mcp:header_body_mismatch:tools/call:search_code",)
+
+
+def test_tool_list_answer_is_filtered_to_what_the_caller_may_use(policy):
+    transaction, decision = call(policy, rpc("tools/list", message_id=2), who("ana", "engineering"))
+    assert decision.allowed
+    assert transaction.on_response_headers("200", ((":status", "200"), ("content-type", "application/json")))
+    shown = orjson.loads(transaction.on_response_body(orjson.dumps(TOOLS)))
+    assert [t["name"] for t in shown["result"]["tools"]] == ["search_code", "read_file", "add"]
+    sse = b"event: message\ndata: " + orjson.dumps(TOOLS) + b"\n\n"
+    rewritten, listed, kept = filter_answer(sse, "text/event-stream", lambda kind, name: name == "add")
+    assert (listed, kept) == (4, 1) and b'"delete_repo"' not in rewritten and rewritten.startswith(b"event: message\n")
+
+
+def test_every_message_has_an_audit_record(policy, tmp_path):
+    from extproc.mcp.audit import _writers
+
+    call(policy, rpc("tools/call", {"name": "search_code", "arguments": {"q": "parser"}}), who("ana", "engineering"))
+    call(policy, rpc("tools/call", {"name": "delete_repo"}), who("ana", "engineering"))
+    call(policy, b"{broken", who("bo", "sales"))
+    for writer in _writers.values():
+        writer.close()
+    _writers.clear()
+    records = list(query([str(tmp_path / "mcp.jsonl")]))
+    assert [(r["identity"], r["target"], r["decision"], r["reason"]) for r in records] == [
+        ("ana@corp.example", "search_code", "allow", ""), ("ana@corp.example", "delete_repo", "deny", "tool_not_allowed"),
+        ("bo@corp.example", "", "deny", "malformed")]
+    assert records[0]["arguments"]["bytes"] == len(b'{"q":"parser"}') and len(records[0]["arguments"]["sha256"]) == 64
+    assert [r["target"] for r in query([str(tmp_path / "mcp.jsonl")], decision="deny", identity="ana@corp.example")] == [
+        "delete_repo"]
+
+
+def test_audit_command_filters_records(tmp_path, capsys):
+    from extproc import cli
+
+    log = tmp_path / "mcp.jsonl"
+    rows = [{"v": 1, "time": "2026-11-26T01:00:00.000Z", "identity": "ana", "target": "add", "decision": "allow"},
+            {"v": 1, "time": "2026-11-26T02:00:00.000Z", "identity": "ana", "target": "delete_repo", "decision": "deny"},
+            {"v": 1, "time": "2026-11-26T03:00:00.000Z", "identity": "bo", "target": "add", "decision": "deny"}]
+    (tmp_path / "mcp.jsonl.1").write_text(json.dumps(rows[0]) + "\n")  # rotated: older records
+    log.write_text("\n".join(json.dumps(r) for r in rows[1:]) + "\n{torn line\n")
+    assert cli.main(["audit", str(log), "--decision", "deny", "--since", "2026-11-26T01:30:00Z"]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["identity"], r["target"]) for r in found] == [("ana", "delete_repo"), ("bo", "add")]
+    assert cli.main(["audit", str(log), "--identity", "ana"]) == 0
+    assert [json.loads(x)["target"] for x in capsys.readouterr().out.splitlines()] == ["add", "delete_repo"]
