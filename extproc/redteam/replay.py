@@ -160,16 +160,17 @@ def _send_body(conn: http.client.HTTPConnection, body: bytes, chunk_size: int | 
 
 
 def classify(status: int, body: bytes, upstream_answered: bool = True) -> str:
-    """The sidecar's denials carry a JSON body with a request id. Other 4xx, and redirects that no
-    upstream produced (Envoy's path normalisation answers 307 itself), are Envoy's own."""
+    """The sidecar's denials carry a JSON body with a request id (503 too, when a failing layer's
+    on_error is closed). Other 4xx, and redirects no upstream produced (Envoy's path normalisation
+    answers 307 itself), are Envoy's own; other 5xx are errors (a timeout, a dead sidecar)."""
     if status < 400:
         return ALLOWED if upstream_answered or status < 300 else REJECTED
-    if status >= 500:
-        return ERROR
     try:
-        return BLOCKED if "request_id" in json.loads(body) else REJECTED
+        if "request_id" in json.loads(body):
+            return BLOCKED
     except (ValueError, TypeError):
-        return REJECTED
+        pass
+    return ERROR if status >= 500 else REJECTED
 
 
 def replay(records: list[dict], sender: Sender, progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
