@@ -73,7 +73,7 @@ def request_from_headers(message: pb.ProcessingRequest) -> Request:
 
 
 def headers_reply(decision: Decision | None, *, ask_for_body: bool = False,
-                  watch_response: bool = False) -> pb.ProcessingResponse:
+                  watch_response: bool = False, drop_length: bool = False) -> pb.ProcessingResponse:
     """Reply to request_headers: a deny, or continue with mutations (and maybe ask for the body,
     and for the response headers when a layer of the route looks at responses)."""
     if decision is not None and not decision.allowed:
@@ -85,18 +85,22 @@ def headers_reply(decision: Decision | None, *, ask_for_body: bool = False,
         response.mode_override.request_body_mode = BodySendMode.BUFFERED_PARTIAL
     if watch_response:
         response.mode_override.response_header_mode = HeaderSendMode.SEND
+    if drop_length:  # the body may be rewritten; Envoy refuses a new body that breaks content-length
+        response.request_headers.response.header_mutation.remove_headers.append("content-length")
     return response
 
 
-def response_headers_reply(ask_for_body: bool) -> pb.ProcessingResponse:
+def response_headers_reply(mode: str | None) -> pb.ProcessingResponse:
     """Continue; with a mode_override for the response body when a layer wants it (mode_override
     is only read on header replies, so this is the last chance to ask). Envoy 1.40 answers 500
     when a rewritten body no longer fits the upstream's content-length, and a content-length set
     in the body reply comes too late, so the length goes now and Envoy frames the body itself."""
     response = pb.ProcessingResponse(response_headers=pb.HeadersResponse())
-    if ask_for_body:
+    if mode == "buffered":
         response.mode_override.response_body_mode = BodySendMode.BUFFERED
         response.response_headers.response.header_mutation.remove_headers.append("content-length")
+    elif mode == "streamed":  # watched chunk by chunk: the client still gets each one at once
+        response.mode_override.response_body_mode = BodySendMode.STREAMED
     return response
 
 
@@ -111,7 +115,10 @@ def response_body_reply(body: bytes | None) -> pb.ProcessingResponse:
 def body_reply(decision: Decision | None) -> pb.ProcessingResponse:
     if decision is not None and not decision.allowed:
         return deny_reply(decision)
-    return pb.ProcessingResponse(request_body=pb.BodyResponse(response=_common(decision)))
+    common = _common(decision)
+    if decision is not None and decision.body is not None:
+        common.body_mutation.body = decision.body  # content-length was dropped with the headers
+    return pb.ProcessingResponse(request_body=pb.BodyResponse(response=common))
 
 
 def trailers_reply(decision: Decision | None) -> pb.ProcessingResponse:

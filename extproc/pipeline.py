@@ -30,6 +30,7 @@ class Transaction:
         self.skipped: set[str] = set()  # layers a rule took out of this request
         self.response_status = ""
         self.response_headers: tuple[tuple[str, str], ...] | None = None
+        self.response_layers: list = []
 
     @property
     def wants_body(self) -> bool:
@@ -56,28 +57,36 @@ class Transaction:
 
     @property
     def watches_response(self) -> bool:
-        return any(hasattr(slot.layer, "on_response") for slot in self.route.slots)
+        return any(hasattr(slot.layer, "response_wanted") for slot in self.route.slots)
 
-    def on_response_headers(self, status: str, headers: tuple[tuple[str, str], ...]) -> bool:
-        """True when a layer wants this response's body (to inspect or rewrite it)."""
+    @property
+    def rewrites_request_body(self) -> bool:
+        return any(getattr(slot.layer, "rewrites_body", False) for slot in self.route.slots)
+
+    def on_response_headers(self, status: str, headers: tuple[tuple[str, str], ...]) -> str | None:
+        """'buffered' when a layer must see the whole body (to rewrite it), 'streamed' when layers
+        only watch it go by (streaming stays streaming), None when no layer wants it."""
         self.response_status, self.response_headers = status, headers
-        return any(slot.layer.response_wanted(self.request, status, headers)
-                   for slot in self.route.slots if hasattr(slot.layer, "on_response") and slot.name not in self.skipped)
+        self.response_layers = [slot.layer for slot in self.route.slots if hasattr(slot.layer, "response_wanted")
+                                and slot.name not in self.skipped
+                                and slot.layer.response_wanted(self.request, status, headers)]
+        if not self.response_layers:
+            return None
+        return "buffered" if any(hasattr(layer, "on_response") for layer in self.response_layers) else "streamed"
 
-    def on_response_body(self, body: bytes) -> bytes | None:
-        """The body to send downstream instead, or None to leave it as it is."""
+    def on_response_body(self, body: bytes, end_of_stream: bool = True) -> bytes | None:
+        """The body to send downstream instead (buffered), or None to leave it as it is."""
         changed = None
-        for slot in self.route.slots:
-            if hasattr(slot.layer, "on_response") and slot.name not in self.skipped:
-                try:
-                    rewritten = slot.layer.on_response(self.request, self.response_status, self.response_headers,
-                                                       body if changed is None else changed)
-                except Exception:  # noqa: BLE001 - a broken filter must not break the response
-                    log.exception("layer %s failed on the response", slot.name,
-                                  extra={"request_id": self.request.request_id})
-                    continue
-                if rewritten is not None:
-                    changed = rewritten
+        for layer in self.response_layers:
+            try:
+                if hasattr(layer, "on_response_chunk"):
+                    layer.on_response_chunk(self.request, self.response_headers, body, end_of_stream)
+                if hasattr(layer, "on_response"):
+                    rewritten = layer.on_response(self.request, self.response_status, self.response_headers,
+                                                  body if changed is None else changed)
+                    changed = rewritten if rewritten is not None else changed
+            except Exception:  # noqa: BLE001 - a broken filter must not break the response
+                log.exception("layer %s failed on the response", layer.name, extra={"request_id": self.request.request_id})
         return changed
 
     def decide(self) -> Decision:
@@ -103,6 +112,7 @@ class Transaction:
                 if (name in OWNED_HEADERS or name.startswith(OWNED_PREFIX)) and name not in setting
             )
         )
+        rewritten = [r.verdict.rewrite_body for r in results if r.verdict.rewrite_body is not None]
         return Decision(
             request_id=request.request_id,
             route=self.route.name,
@@ -110,6 +120,7 @@ class Transaction:
             set_headers=to_set,
             remove_headers=to_remove,
             results=results,
+            body=rewritten[-1] if rewritten else None,
         )
 
     # -- internals ------------------------------------------------------------------------

@@ -77,8 +77,9 @@ class StreamProcessor:
             headers = convert.header_pairs(message.response_headers)
             status = dict(headers).get(":status", "")
             return convert.response_headers_reply(self.transaction.on_response_headers(status, headers))
-        if kind == "response_body" and self.state is State.ALLOWED and self.transaction.response_headers is not None:
-            return convert.response_body_reply(self.transaction.on_response_body(message.response_body.body))
+        if kind == "response_body" and self.state is State.ALLOWED and self.transaction.response_layers:
+            body = message.response_body
+            return convert.response_body_reply(self.transaction.on_response_body(body.body, body.end_of_stream))
         return convert.continue_reply(kind)
 
     def _on_request_headers(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
@@ -95,7 +96,8 @@ class StreamProcessor:
         ask = self.body_mode == BodySendMode.NONE
         if ask:
             self.body_mode = BodySendMode.BUFFERED_PARTIAL
-        return convert.headers_reply(interim, ask_for_body=ask, watch_response=watch)
+        return convert.headers_reply(interim, ask_for_body=ask, watch_response=watch,
+                                     drop_length=self.transaction.rewrites_request_body)
 
     def _on_request_body(self, body: pb.HttpBody) -> pb.ProcessingResponse:
         if self.state is not State.AWAIT_BODY:

@@ -54,6 +54,7 @@ class Verdict:
     upstream_headers: tuple[tuple[str, str], ...] = ()  # set on the request when it is allowed
     skip_layers: tuple[str, ...] = ()  # layers this request does not run (a rule's `skip` action)
     reply: Reply | None = None  # the deny response body, when the layer speaks the app's protocol
+    rewrite_body: bytes | None = None  # the request body to send upstream instead (e.g. redacted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class Decision:
     results: tuple[LayerResult, ...] = field(default=())
     denied_by: str = ""
     reply: Reply | None = None  # the denying layer's own response body
+    body: bytes | None = None  # a replacement for the request body, when a layer rewrote it
 
     @property
     def would_deny(self) -> tuple[str, ...]:

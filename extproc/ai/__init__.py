@@ -1,0 +1,1 @@
+"""AI gateway: identity, budgets, scanning and visibility for LLM API traffic."""

@@ -1,0 +1,220 @@
+"""AI gateway: identity, budgets, scanning and visibility for LLM API calls.
+
+On routes that carry an LLM API (OpenAI-compatible chat completions, responses, embeddings;
+Anthropic-compatible messages), every call is checked against its caller's group: which models,
+how many tokens a minute and a day (estimated before the call, corrected from the response's
+``usage``, streaming included), how long a prompt, how many calls a minute. User and tool
+messages are scored for prompt injection, tool-call arguments by the attack model, and prompts
+are searched for sensitive data, which is blocked or redacted before it leaves. Every call gets
+an audit record with its token counts, scores and decision.
+"""
+from __future__ import annotations
+
+import time
+from fnmatch import fnmatchcase
+from typing import ClassVar, Literal
+
+import orjson
+from pydantic import Field
+
+from extproc.ai import sensitive
+from extproc.ai.budget import TokenBudgets
+from extproc.ai.calls import LlmCall, parse_call
+from extproc.ai.injection import DEFAULT_THRESHOLD, load_injection_model
+from extproc.ai.usage import tokens_used
+from extproc.layers.base import Context, LayerSettings, LayerSpec
+from extproc.mcp.audit import audit_writer
+from extproc.mcp.ratelimit import RateLimiter
+from extproc.request import Request
+from extproc.strict import StrictModel
+from extproc.verdict import Action, Reply, Verdict
+
+EVERYONE = "*"
+
+
+class GroupLimits(StrictModel):
+    models: list[str] = ["*"]  # glob patterns
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_day: int | None = Field(default=None, ge=1)
+    max_prompt_chars: int | None = Field(default=None, ge=1)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+
+
+class InjectionSpec(StrictModel):
+    action: Literal["deny", "log", "off"] = "deny"
+    threshold: int = Field(default=DEFAULT_THRESHOLD, ge=1, le=99)
+    roles: list[str] = ["user", "tool"]  # system prompts are the operator's own
+    model: str | None = None
+
+
+class SensitiveSpec(StrictModel):
+    action: Literal["redact", "deny", "log", "off"] = "redact"
+    kinds: list[Literal[sensitive.KINDS]] = list(sensitive.KINDS)  # type: ignore[valid-type]
+
+
+class AiSettings(LayerSettings):
+    budget_ms: float = Field(default=20.0, gt=0, le=10_000)
+    groups: dict[str, GroupLimits] = {}  # identity group ("*": any caller) -> limits; no group: refused
+    injection: InjectionSpec = InjectionSpec()
+    scan_tool_arguments: bool = True
+    scan_threshold: int = Field(default=20, ge=1, le=99)
+    sensitive_data: SensitiveSpec = SensitiveSpec()
+    audit_path: str | None = None  # JSON Lines, one record per call; - for stdout
+
+
+class AiGatewayLayer:
+    name: ClassVar[str] = "ai_gateway"
+    needs_body = True
+
+    def __init__(self, settings: AiSettings) -> None:
+        self.settings = settings
+        self.rewrites_body = settings.sensitive_data.action == "redact"
+        self.injection = load_injection_model(settings.injection.model) if settings.injection.action != "off" else None
+        self.sensitive_kinds = frozenset(settings.sensitive_data.kinds)
+        self.budgets = shared_budgets()
+        self.request_limiters = {group: RateLimiter(limits.requests_per_minute, 60.0)
+                                 for group, limits in settings.groups.items() if limits.requests_per_minute}
+        self.audit = audit_writer(settings.audit_path, 50 << 20, 5) if settings.audit_path else None
+        self.scanner = None
+        if settings.scan_tool_arguments:
+            from extproc.layers.attack import AttackLayer, AttackSettings
+
+            self.scanner = AttackLayer(AttackSettings(threshold=settings.scan_threshold, parts=["body"],
+                                                      forward_scores=False))
+
+    def evaluate(self, request: Request, context: Context) -> Verdict:
+        call = parse_call(request.url_path, request.body) if request.method == "POST" else None
+        if call is None:
+            return Verdict(self.name)  # not an LLM call this layer knows: the generic layers judge it
+        started = time.perf_counter()
+        who, groups = _caller(request)
+        limits = [self.settings.groups[g] for g in (*groups, EVERYONE) if g in self.settings.groups]
+        scores: dict[str, int] = {}
+        refusal = self._policy(call, who, groups, limits) or self._scan(call, scores)
+        body = None
+        if refusal is None and self.settings.sensitive_data.action != "off":
+            refusal, body = self._sensitive(request, scores)
+        if refusal is None:
+            refusal = self._budget(call, who, limits)
+        self._audit(request, call, who, groups, scores, refusal, started)
+        if refusal is not None:
+            return refusal
+        request.scratch["ai"] = (who, call.estimated_tokens(), call, started)
+        return Verdict(self.name, scores=scores, labels=(call.api, call.model[:64]), rewrite_body=body,
+                       reasons=(f"ai:model={call.model[:64]}",))
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def _policy(self, call: LlmCall, who: str, groups, limits: list[GroupLimits]) -> Verdict | None:
+        if not limits:
+            return _refuse(403, "no_group", "Forbidden")
+        if not any(fnmatchcase(call.model, pattern) for limit in limits for pattern in limit.models):
+            return _refuse(403, "model_not_allowed", "Forbidden")
+        caps = [limit.max_prompt_chars for limit in limits]
+        if None not in caps and call.prompt_chars > max(caps):
+            return _refuse(413, "prompt_too_large", "Prompt too large")
+        for group in (*groups, EVERYONE):
+            limiter = self.request_limiters.get(group)
+            if limiter is not None and (wait := limiter.take(f"{who}\x1f{group}")) > 0:
+                return _refuse(429, "requests_per_minute", "Too many requests", wait)
+        return None
+
+    def _scan(self, call: LlmCall, scores: dict[str, int]) -> Verdict | None:
+        if self.injection is not None:
+            texts = [text for role, text in call.texts if role in self.settings.injection.roles and text]
+            worst = min((self.injection.score(text) for text in texts), default=99)
+            scores["injection"] = worst
+            if worst <= self.settings.injection.threshold and self.settings.injection.action == "deny":
+                return _refuse(403, "prompt_injection", "Forbidden", score=worst)
+        if self.scanner is not None and call.tool_arguments:
+            probe = Request("POST", "/", headers=(("content-type", "application/json"),), has_body=True)
+            probe.attach_body(orjson.dumps(call.tool_arguments))
+            verdict = self.scanner.evaluate(probe, Context("ai", 0))
+            scores["tool_arguments"] = verdict.scores.get("attack", 99)
+            if verdict.action is Action.DENY:
+                return _refuse(403, "tool_arguments_attack", "Forbidden")
+        return None
+
+    def _sensitive(self, request: Request, scores: dict[str, int]) -> tuple[Verdict | None, bytes | None]:
+        document = request.json
+        redacted, found = sensitive.redact_json(document, self.sensitive_kinds)
+        scores["sensitive_findings"] = found
+        if not found:
+            return None, None
+        action = self.settings.sensitive_data.action
+        if action == "deny":
+            return _refuse(403, "sensitive_data", "Forbidden"), None
+        return None, (orjson.dumps(redacted) if action == "redact" else None)
+
+    def _budget(self, call: LlmCall, who: str, limits: list[GroupLimits]) -> Verdict | None:
+        windows = {}
+        for window, field_name in (("minute", "tokens_per_minute"), ("day", "tokens_per_day")):
+            values = [getattr(limit, field_name) for limit in limits]
+            if None not in values:
+                windows[window] = max(values)  # the most generous of the caller's groups
+        wait = self.budgets.reserve(who, call.estimated_tokens(), windows)
+        return _refuse(429, "token_budget", "Token budget exceeded", wait) if wait else None
+
+    # -- response: count what the call really used ------------------------------------------------
+
+    def response_wanted(self, request: Request, status: str, headers) -> bool:
+        return "ai" in request.scratch
+
+    def on_response_chunk(self, request: Request, headers, chunk: bytes, end_of_stream: bool) -> None:
+        parts = request.scratch.setdefault("ai_response", [])
+        if sum(len(p) for p in parts) < 8 << 20:  # usage comes at the end; a runaway stream is not kept
+            parts.append(chunk)
+        if not end_of_stream:
+            return
+        who, estimated, call, started = request.scratch["ai"]
+        content_type = next((v for k, v in headers if k == "content-type"), "").lower()
+        used = tokens_used(b"".join(parts), content_type)
+        if used is not None:
+            self.budgets.correct(who, estimated, used)
+        if self.audit is not None:
+            self.audit.write({"request_id": request.request_id, "kind": "llm_usage", "identity": who,
+                              "model": call.model, "api": call.api, "estimated_tokens": estimated,
+                              "tokens": used, "stream": call.stream,
+                              "latency_us": round((time.perf_counter() - started) * 1e6, 1)})
+
+    # -- audit ----------------------------------------------------------------------------
+
+    def _audit(self, request: Request, call: LlmCall, who: str, groups, scores, refusal, started: float) -> None:
+        if self.audit is None:
+            return
+        self.audit.write({
+            "request_id": request.request_id, "kind": "llm_call", "identity": who, "groups": sorted(groups),
+            "api": call.api, "model": call.model, "stream": call.stream, "prompt_chars": call.prompt_chars,
+            "estimated_tokens": call.estimated_tokens(), "scores": scores,
+            "decision": "deny" if refusal else "allow",
+            "reason": refusal.reasons[0].removeprefix("ai:") if refusal else "",
+            "latency_us": round((time.perf_counter() - started) * 1e6, 1),
+        })
+
+
+def _refuse(status: int, reason: str, message: str, wait: float = 0.0, score: int | None = None) -> Verdict:
+    body = orjson.dumps({"error": {"type": "policy_error", "message": message}})
+    headers = (("retry-after", str(max(1, round(wait)))),) if wait else ()
+    reasons = (f"ai:{reason}",) + ((f"ai:injection_score={score}",) if score is not None else ())
+    return Verdict("ai_gateway", Action.DENY, status, reasons=reasons, reply=Reply(body, headers=headers))
+
+
+def _caller(request: Request) -> tuple[str, frozenset[str]]:
+    identity = request.identity
+    if identity is None:
+        return f"anonymous@{request.source_ip}", frozenset()
+    return identity.name or f"anonymous@{request.source_ip}", frozenset(identity.groups)
+
+
+_budgets: TokenBudgets | None = None
+
+
+def shared_budgets() -> TokenBudgets:
+    """One per worker, kept across policy reloads: a reload must not refill everyone's budget."""
+    global _budgets
+    if _budgets is None:
+        _budgets = TokenBudgets()
+    return _budgets
+
+
+SPEC = LayerSpec(name=AiGatewayLayer.name, settings=AiSettings, build=AiGatewayLayer, upstream_headers=frozenset())

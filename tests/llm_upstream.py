@@ -1,0 +1,82 @@
+"""A fake OpenAI-compatible upstream for the AI-gateway tests: echoes what it received (so tests
+see redaction) and reports usage, as one JSON body or as a server-sent-event stream."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+COMPLETION_TOKENS = 7
+
+
+class FakeLlm:
+    def __init__(self, prompt_tokens: int = 1000) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.received: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else self._read_chunked()
+                request = json.loads(body)
+                fake.received.append(request)
+                usage = {"prompt_tokens": fake.prompt_tokens, "completion_tokens": COMPLETION_TOKENS,
+                         "total_tokens": fake.prompt_tokens + COMPLETION_TOKENS}
+                echo = request["messages"][-1]["content"]
+                if request.get("stream"):
+                    return self._stream(echo, usage)
+                data = json.dumps({"id": "c1", "object": "chat.completion", "model": request["model"],
+                                   "choices": [{"index": 0, "message": {"role": "assistant", "content": echo}}],
+                                   "usage": usage}).encode()
+                self._send(200, "application/json", data)
+
+            def _stream(self, echo: str, usage: dict) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for piece in (echo[: len(echo) // 2], echo[len(echo) // 2:]):
+                    self._chunk({"choices": [{"index": 0, "delta": {"content": piece}}]})
+                    time.sleep(0.05)
+                self._chunk({"choices": [], "usage": usage})
+                self._write(b"data: [DONE]\n\n")
+                self.wfile.write(b"0\r\n\r\n")
+
+            def _chunk(self, event: dict) -> None:
+                self._write(b"data: " + json.dumps(event).encode() + b"\n\n")
+
+            def _write(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+            def _read_chunked(self) -> bytes:
+                body = b""
+                while True:
+                    size = int(self.rfile.readline().strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return body
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+
+            def _send(self, status: int, content_type: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
