@@ -36,6 +36,9 @@ class Metrics:
             ["event"], registry=r,
         )
         self.reloads = Counter("extproc_config_reloads", "Policy reload attempts by result", ["result"], registry=r)
+        # Per rule: a shadow rule's would-be hits are the evidence to promote it with.
+        self.rule_hits = Counter("extproc_rule_hits", "Rule matches by rule id and mode (enforce, shadow)",
+                                 ["rule", "mode"], registry=r)
         self.policy_info = Gauge(
             "extproc_policy_loaded_timestamp_seconds", "When the serving policy was loaded", ["digest"], registry=r
         )
@@ -53,6 +56,14 @@ class Metrics:
             self.layer_seconds.labels(layer).observe(result.elapsed_us / 1e6)
             if result.outcome.value != "ok":
                 self.layer_faults.labels(layer, result.outcome.value).inc()
+            if layer in ("rules", "late_rules"):
+                self._count_rules(result.verdict.reasons)
+
+    def _count_rules(self, reasons: tuple[str, ...]) -> None:
+        for reason in reasons:
+            kind, _, rule = reason.partition(":")
+            if kind in ("rule", "rule-shadow"):
+                self.rule_hits.labels(rule, "shadow" if kind == "rule-shadow" else "enforce").inc()
 
 
 class StateSizes:

@@ -309,3 +309,18 @@ def test_rules_test_command_reports_hits_per_rule(tmp_path, capsys):
     other = tmp_path / "other.pub"
     other.write_text(keypair(tmp_path)[1])
     assert cli.main(["rules", "test", bundle, str(records), "--key", str(other)]) == 2  # wrong key: refused
+
+
+def test_rule_hits_are_counted_per_rule_and_mode():
+    from prometheus_client import CollectorRegistry
+
+    from extproc.metrics import Metrics
+
+    metrics = Metrics(CollectorRegistry())
+    policy = policy_with(CEL_RULES)
+    for _ in range(3):
+        metrics.record(run(policy, "POST", "/upload/file", body=b"x" * 5000))
+    metrics.record(run(policy, target="/admin/users"))
+    sample = metrics.registry.get_sample_value
+    assert sample("extproc_rule_hits_total", {"rule": "try-stricter-uploads", "mode": "shadow"}) == 3
+    assert sample("extproc_rule_hits_total", {"rule": "admin-from-outside", "mode": "enforce"}) == 1
