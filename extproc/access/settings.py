@@ -6,12 +6,12 @@ list of policies.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from extproc.matchers import validate_cidrs
 from extproc.strict import StrictModel
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -85,12 +85,7 @@ class Posture(StrictModel):
     @field_validator("trusted_sources")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                raise ValueError(f"invalid CIDR {value!r}") from None
-        return values
+        return validate_cidrs(values)
 
 
 class Assertion(StrictModel):
@@ -126,12 +121,7 @@ class Rule(StrictModel):
     @field_validator("source_ip")
     @classmethod
     def _cidrs(cls, values: list[str] | None) -> list[str] | None:
-        for value in values or ():
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                raise ValueError(f"invalid CIDR {value!r}") from None
-        return values
+        return None if values is None else validate_cidrs(values)
 
 
 class AppPolicy(StrictModel):

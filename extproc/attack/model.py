@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from extproc.attack.features import FeatureSpec, Scratch, featurize
+from extproc.modelfiles import load_once
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "attack.onnx"
@@ -94,21 +95,8 @@ def score_steps(logit_shift: float) -> np.ndarray:
     return odds / (1 + odds)
 
 
-_cache: dict[tuple[str, int], AttackModel] = {}
-_cache_lock = threading.Lock()
-
-
 def load_model(path: str | Path | None = None) -> AttackModel:
-    """Load once per file version: policy reloads reuse the session unless the file changed."""
-    path = Path(path) if path else DEFAULT_MODEL
-    try:
-        key = (str(path.resolve()), path.stat().st_mtime_ns)
-    except OSError as exc:
-        raise ModelError(f"{path}: {exc.strerror or exc}") from None
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = AttackModel(path)
-        return _cache[key]
+    return load_once(Path(path) if path else DEFAULT_MODEL, AttackModel, ModelError)
 
 
 def metadata_path(model_path: Path) -> Path:

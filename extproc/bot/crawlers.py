@@ -10,8 +10,6 @@ The ranges file has the format of deploy/bot/crawler-ranges.json:
 """
 from __future__ import annotations
 
-import bisect
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from extproc.bot.useragent import CaseInsensitive
+from extproc.intel.ipset import IPSet
 
 DEFAULT_RANGES = Path(__file__).resolve().parent.parent.parent / "deploy" / "bot" / "crawler-ranges.json"
 
@@ -62,32 +61,11 @@ class Claim:
     status: str  # VERIFIED, SPOOFED or UNVERIFIABLE
 
 
-class Networks:
-    """Sorted, merged address intervals per IP version: one bisect per lookup."""
-
-    def __init__(self, cidrs: list[str]) -> None:
-        merged: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-        for version in (4, 6):
-            networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
-            for net in ipaddress.collapse_addresses(n for n in networks if n.version == version):
-                merged[version].append((int(net.network_address), int(net.broadcast_address)))
-        self._starts = {v: [s for s, _ in spans] for v, spans in merged.items()}
-        self._ends = {v: [e for _, e in spans] for v, spans in merged.items()}
-
-    def __bool__(self) -> bool:
-        return any(self._starts.values())
-
-    def __contains__(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        value, starts = int(address), self._starts[address.version]
-        index = bisect.bisect_right(starts, value) - 1
-        return index >= 0 and value <= self._ends[address.version][index]
-
-
 class Catalogue:
     """Compiled once per ranges file; immutable, so a refresh swaps the whole object."""
 
     def __init__(self, ranges: dict[str, list[str]], tokens: dict[str, tuple[str, str]]) -> None:
-        self.networks = {operator: Networks(cidrs) for operator, cidrs in ranges.items()}
+        self.networks = {operator: IPSet(cidrs) for operator, cidrs in ranges.items()}
         self.tokens = {token.lower(): entry for token, entry in tokens.items()}
         # Longest first, so "Googlebot-Image" wins over "Googlebot" at the same position.
         alternatives = "|".join(re.escape(t) for t in sorted(self.tokens, key=len, reverse=True))
@@ -117,18 +95,7 @@ class Catalogue:
         networks = self.networks.get(operator)
         if not networks:
             return UNVERIFIABLE
-        address = _address(source_ip)
-        return VERIFIED if address is not None and address in networks else SPOOFED
-
-
-@lru_cache(maxsize=4096)
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(text.partition("%")[0])
-    except ValueError:
-        return None
-    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:a.b.c.d from dual-stack listeners
-    return mapped or address
+        return VERIFIED if source_ip in networks else SPOOFED  # IPv4-mapped IPv6 counts as IPv4
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:

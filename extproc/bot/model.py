@@ -6,7 +6,6 @@ default threshold (30) on the operating point the training run chose.
 from __future__ import annotations
 
 import json
-import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from extproc.bot.features import FEATURE_NAMES, FEATURE_VERSION
+from extproc.modelfiles import load_once
 from extproc.scoring import score_steps
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
@@ -70,18 +70,5 @@ def _open(path: Path) -> BotModel:
                     ort.RunOptions())
 
 
-_cache: dict[tuple[str, int], BotModel] = {}
-_cache_lock = threading.Lock()
-
-
 def load_model(path: str | Path | None = None) -> BotModel:
-    """Load once per file version: policy reloads reuse the session unless the file changed."""
-    path = Path(path) if path else DEFAULT_MODEL
-    try:
-        key = (str(path.resolve()), path.stat().st_mtime_ns)
-    except OSError as exc:
-        raise ModelError(f"{path}: {exc.strerror or exc}") from None
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = _open(path)
-        return _cache[key]
+    return load_once(Path(path) if path else DEFAULT_MODEL, _open, ModelError)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from extproc.matchers import StringMatch, validate_cidrs
 from extproc.strict import StrictModel
@@ -17,10 +17,14 @@ HEADER = r"^[a-z0-9][a-z0-9-]{0,127}$"
 FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "te", "upgrade"})
 
 
+Methods = Annotated[list[str], AfterValidator(lambda methods: [m.upper() for m in methods])]
+HeaderNames = Annotated[list[str], AfterValidator(lambda names: [n.lower() for n in names])]
+
+
 class RuleMatch(StrictModel):
     """Declarative conditions; all given must hold."""
 
-    methods: list[str] | None = None
+    methods: Methods | None = None
     path: StringMatch | None = None  # against the percent-decoded path, without query
     headers: dict[str, StringMatch] = {}  # header name -> match on any of its values
     args: dict[str, StringMatch] = {}  # argument name -> match on any value (query and body)
@@ -32,11 +36,6 @@ class RuleMatch(StrictModel):
     @classmethod
     def _cidrs(cls, cidrs: list[str] | None) -> list[str] | None:
         return None if cidrs is None else validate_cidrs(cidrs)
-
-    @field_validator("methods")
-    @classmethod
-    def _upper(cls, methods: list[str] | None) -> list[str] | None:
-        return None if methods is None else [m.upper() for m in methods]
 
     @field_validator("headers")
     @classmethod
@@ -61,20 +60,12 @@ class RuleWhen(StrictModel):
     the few that apply cost.
     """
 
-    methods: list[str] | None = None
+    methods: Methods | None = None
     hosts: list[str] | None = None  # exact or '*.suffix'
     path_prefixes: list[str] | None = None  # percent-decoded path
-    headers: list[str] | None = None  # all present
+    headers: HeaderNames | None = None  # all present
 
-    @field_validator("methods")
-    @classmethod
-    def _upper(cls, methods: list[str] | None) -> list[str] | None:
-        return None if methods is None else [m.upper() for m in methods]
 
-    @field_validator("headers")
-    @classmethod
-    def _lower(cls, headers: list[str] | None) -> list[str] | None:
-        return None if headers is None else [h.lower() for h in headers]
 
 
 class Rule(StrictModel):

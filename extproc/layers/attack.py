@@ -17,6 +17,7 @@ from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, extr
 from extproc.attack.memo import ValueMemo
 from extproc.attack.model import DEFAULT_THRESHOLD, ModelError, load_model
 from extproc.layers.base import Context, LayerSettings, LayerSpec, StrictModel
+from extproc.modelfiles import validated_model_path
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
 
@@ -57,11 +58,7 @@ class AttackSettings(LayerSettings):
     @field_validator("model")
     @classmethod
     def _loadable(cls, path: str | None) -> str | None:
-        try:
-            load_model(path)
-        except ModelError as exc:
-            raise ValueError(str(exc)) from None
-        return path
+        return validated_model_path(path, load_model, ModelError)
 
 
 _memos: dict[tuple[int, int], ValueMemo] = {}

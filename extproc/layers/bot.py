@@ -31,6 +31,7 @@ from extproc.bot.crawlers import (
 from extproc.bot.features import DEFAULT_CLIENT_KEY, FEATURE_NAMES, Facts, Featurizer
 from extproc.bot.model import DEFAULT_THRESHOLD, ModelError, load_model
 from extproc.layers.base import Context, LayerSettings, LayerSpec
+from extproc.modelfiles import validated_model_path
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
 
@@ -70,11 +71,7 @@ class BotSettings(LayerSettings):
     @field_validator("model")
     @classmethod
     def _loadable(cls, path: str | None) -> str | None:
-        try:
-            load_model(path)
-        except ModelError as exc:
-            raise ValueError(str(exc)) from None
-        return path
+        return validated_model_path(path, load_model, ModelError)
 
     @field_validator("crawler_ranges")
     @classmethod
