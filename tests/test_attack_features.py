@@ -167,3 +167,13 @@ def test_payloads_are_found_wherever_they_are_placed(placement):
     assert records
     for record in records:
         assert record_values(record).payload_found, record["request"]
+
+
+@pytest.mark.parametrize("raw", ["%f8%87%bf%bf%bf", "%fc%83%bf%bf%bf%bf", "%f0%8d%a0%80"])
+def test_overlong_forms_beyond_unicode_or_of_surrogates_fold_to_a_replacement(raw):
+    # Five- and six-byte overlong forms can encode numbers no character has (EBCDIC bodies
+    # decoded as Latin-1 produce them): they become U+FFFD instead of an exception.
+    from extproc.attack.normalize import normalize
+
+    text, _flags = normalize(raw)
+    assert "\ufffd" in text

@@ -110,7 +110,10 @@ def _fold_overlong(match: re.Match) -> bytes:
     code = seq[0] & (0x7F >> len(seq))  # the lead byte keeps 7 - length payload bits
     for byte in seq[1:]:
         code = (code << 6) | (byte & 0x3F)
-    return bytes([code]) if code < 0x80 else chr(code).encode()
+    if code < 0x80:
+        return bytes([code])
+    # Five- and six-byte forms carry up to 31 bits: beyond Unicode, or a surrogate, is no character.
+    return _char(code).encode() if code <= 0x10FFFF else "\ufffd".encode()
 
 
 def _backslash_char(match: re.Match) -> str:
