@@ -99,7 +99,10 @@ class McpLayer:
             self._record(request, caller, message, "deny" if reason else "allow", reason, started)
         if not any(reason for reason, _, _ in judged):
             request.scratch["mcp"] = (grants, [m.method for m in messages if m.method in LISTS], caller)
-            return Verdict(self.name, labels=tuple(dict.fromkeys(m.method for m in messages if m.method)))
+            # Labels reach the decision audit and the trace (as the layer's span event), so a trace
+            # shows who called which tool as the MCP audit file does.
+            called = (f"{m.method} {m.target}".strip() for m in messages if m.method)
+            return Verdict(self.name, labels=(f"identity:{caller[0][:128]}", *dict.fromkeys(called)))
         return self._refuse(request, messages, judged, batch)
 
     def _judge(self, message: Message, caller, grants) -> tuple[str, int, float]:
