@@ -1,4 +1,4 @@
-"""Command line: ``extproc serve | check-config | score | reach | learn | rules | redteam | jwks | demo``. ``main(argv) -> int`` runs in tests too."""
+"""Command line: ``extproc serve | check-config | score | reach | learn | rules | redteam | jwks | bench | demo``. ``main(argv) -> int`` runs in tests too."""
 from __future__ import annotations
 
 import argparse
@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     jwks = commands.add_parser("jwks", help="print the public JWKS upstreams use to verify identity assertions")
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
     jwks.set_defaults(run=_jwks)
+
+    bench = commands.add_parser("bench", help="measure latency per layer, through Envoy, memory and workers")
+    from extproc.benchmark.suite import add_arguments as add_bench_arguments
+
+    add_bench_arguments(bench)
+    bench.set_defaults(run=_bench)
 
     demo = commands.add_parser("demo", help="run Envoy + sidecar + demo upstream on loopback")
     demo.add_argument("--port", type=int, default=0, help="Envoy listener port (default: a free one)")
@@ -293,6 +299,13 @@ def _jwks(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(policy.access.signer.jwks(), indent=2))
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from extproc.benchmark import suite
+
+    logs.setup("warning")  # the layers' own logs (e.g. deny lines) would drown the tables
+    return suite.run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

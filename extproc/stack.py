@@ -46,11 +46,13 @@ class SidecarProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "extproc", "serve", "--address", self.address,
+                "--config", str(self.config), *self.extra_args]
+
     def start(self, timeout: float = 20.0) -> "SidecarProcess":
-        command = [sys.executable, "-m", "extproc", "serve", "--address", self.address,
-                   "--config", str(self.config), *self.extra_args]
         with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=self.env)
+            self.process = subprocess.Popen(self.command(), stdout=log_file, stderr=subprocess.STDOUT, env=self.env)
         self._wait_serving(timeout)
         return self
 
