@@ -7,7 +7,9 @@ from typing import Callable
 from pydantic import model_validator
 
 from extproc.intel.ipset import IPSet
-from extproc.intel.signatures import compile_regex, searchable
+import re2
+
+from extproc.intel.signatures import CASELESS, OPTIONS, compile_regex, searchable
 from extproc.strict import StrictModel
 
 StrPredicate = Callable[[str], bool]
@@ -35,8 +37,7 @@ class StringMatch(StrictModel):
 
     def compile(self) -> StrPredicate:
         if self.regex is not None:
-            pattern = compile_regex(self.regex, self.ignore_case)
-            return lambda value: pattern.search(searchable(value)) is not None
+            return _regex_predicate(self.regex, self.ignore_case)
         operator = next(op for op in OPERATORS if getattr(self, op) is not None)
         wanted: str = getattr(self, operator)
         fold = str.casefold if self.ignore_case else _same
@@ -48,6 +49,16 @@ class StringMatch(StrictModel):
         if operator == "suffix":
             return lambda value: fold(value).endswith(wanted)
         return lambda value: wanted in fold(value)
+
+
+def _regex_predicate(pattern: str, ignore_case: bool) -> StrPredicate:
+    """Match or not, nothing else: a one-pattern RE2 set answers that at half the cost of
+    search(), which also works out the match's position (rules run it on every argument)."""
+    compile_regex(pattern, ignore_case)  # a refused pattern fails with its own text
+    matcher = re2.Set.SearchSet(CASELESS if ignore_case else OPTIONS)
+    matcher.Add(pattern)
+    matcher.Compile()
+    return lambda value: bool(matcher.Match(searchable(value)))
 
 
 def _same(value: str) -> str:
