@@ -58,6 +58,8 @@ class Arg(NamedTuple):
     path: str = ""  # for JSON: the dotted path from the root, e.g. "user.roles[0]"
 
 
+_new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (built by the hundred)
+
 # Cached properties derived from the body: attach_body() drops them.
 BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args")
 # A JSON string token; escapes are resolved afterwards only where a backslash occurs. The loop
@@ -240,7 +242,8 @@ class Request:
             del items[limit:]
         for item in items:
             name, _, value = item.partition("=")
-            yield Arg(source, unquote_plus(name, errors=TEXT_ERRORS), unquote_plus(value, errors=TEXT_ERRORS))
+            yield _new_tuple(Arg, (source, unquote_plus(name, errors=TEXT_ERRORS),
+                                   unquote_plus(value, errors=TEXT_ERRORS), ""))
 
     def _walk_json(self, root: object) -> list[Arg]:
         # Iterative: deep nesting must not reach Python's recursion limit. This is a hot path
@@ -265,7 +268,7 @@ class Request:
                 self.notes.add("json_args_truncated")
                 break
             else:
-                leaves.append(Arg("json", key, node if kind is str else _json_scalar_text(node), path))
+                leaves.append(_new_tuple(Arg, ("json", key, node if kind is str else _json_scalar_text(node), path)))
         return leaves
 
     def _parse_multipart(self, boundary: str) -> Iterator[Part]:
