@@ -39,9 +39,19 @@ class Metrics:
         # Per rule: a shadow rule's would-be hits are the evidence to promote it with.
         self.rule_hits = Counter("extproc_rule_hits", "Rule matches by rule id and mode (enforce, shadow)",
                                  ["rule", "mode"], registry=r)
+        self._children: dict = {}
         self.policy_info = Gauge(
             "extproc_policy_loaded_timestamp_seconds", "When the serving policy was loaded", ["digest"], registry=r
         )
+
+    def _child(self, metric, *labels: str):
+        """metric.labels(*labels), remembered: labels() validates and locks on every call, and
+        record() makes several per request. Label values are routes, layers and actions: few."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def watch_state(self, store) -> None:
         """Export the sizes of the per-worker state behind ``store``'s policy, read at scrape time."""
@@ -49,11 +59,12 @@ class Metrics:
 
     def record(self, decision: Decision) -> None:
         action = "allow" if decision.allowed else "deny"
-        self.decisions.labels(decision.route, action).inc()
+        child = self._child
+        child(self.decisions, decision.route, action).inc()
         for result in decision.results:
             layer = result.verdict.layer
-            self.layer_verdicts.labels(layer, result.verdict.action.value, result.mode.value).inc()
-            self.layer_seconds.labels(layer).observe(result.elapsed_us / 1e6)
+            child(self.layer_verdicts, layer, result.verdict.action.value, result.mode.value).inc()
+            child(self.layer_seconds, layer).observe(result.elapsed_us / 1e6)
             if result.outcome.value != "ok":
                 self.layer_faults.labels(layer, result.outcome.value).inc()
             if layer in ("rules", "late_rules"):
