@@ -126,3 +126,14 @@ def test_policy_per_group_limits_and_scans():
     fresh = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 50"), "ai")
     assert call(fresh, tool_call).reasons[0] == "ai:tool_arguments_attack"
     assert call(fresh, chat("hi"), path="/v1/unknown").allowed  # not an LLM call this layer knows
+
+
+def test_sensitive_data_is_found_whatever_content_type_the_client_claims():
+    ai_gateway._budgets = None
+    policy = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 50"), "ai")
+    request = Request("POST", "/v1/chat/completions", headers=(("content-type", "text/plain"),), has_body=True)
+    request.identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
+    transaction = Transaction(policy, request)
+    transaction.on_headers()
+    decision = transaction.on_body(orjson.dumps(chat("pay 4111 1111 1111 1111")))
+    assert not decision.allowed and decision.reasons[0] == "ai:sensitive_data"

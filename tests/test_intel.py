@@ -324,3 +324,9 @@ def test_rule_hits_are_counted_per_rule_and_mode():
     sample = metrics.registry.get_sample_value
     assert sample("extproc_rule_hits_total", {"rule": "try-stricter-uploads", "mode": "shadow"}) == 3
     assert sample("extproc_rule_hits_total", {"rule": "admin-from-outside", "mode": "enforce"}) == 1
+
+
+def test_feed_urls_must_be_https():
+    with pytest.raises(ConfigError, match="must be https"):
+        parse_policy("version: 1\ndefaults: {layers: {rules: {feeds: [{url: 'http://feeds.example/b.yaml', "
+                     "keys: ['D4C0XEg+1XZe4LSkd8VvPfwPJiOCP0CSb05eN00Qy4w=']}]}}}\n", "t")

@@ -23,7 +23,7 @@ import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from extproc.intel.model import RuleDocument
 from extproc.intel.ruleset import RuleSet
@@ -47,6 +47,13 @@ class FeedSettings(StrictModel):
     dir: str | None = None  # *.bundle.yaml + *.bundle.yaml.sig
     url: str | None = None  # https; the signature at url + ".sig"
     poll_s: float = Field(default=60.0, ge=1, le=86_400)
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("https://"):
+            raise ValueError(f"feed url {url!r} must be https")
+        return url
 
 
 def public_keys(texts: list[str]) -> list[Ed25519PublicKey]:
