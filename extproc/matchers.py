@@ -4,11 +4,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Callable
 
+import re2
 from pydantic import model_validator
 
 from extproc.intel.ipset import IPSet
-import re2
-
 from extproc.intel.signatures import CASELESS, OPTIONS, compile_regex, searchable
 from extproc.strict import StrictModel
 
@@ -49,6 +48,32 @@ class StringMatch(StrictModel):
         if operator == "suffix":
             return lambda value: fold(value).endswith(wanted)
         return lambda value: wanted in fold(value)
+
+    def compile_any(self) -> Callable[[list[str]], bool]:
+        """Does any of many values match (every argument of a 16 KB JSON body, say)? Their joined
+        text is screened first in one pass: whatever matches inside one value also matches in the
+        joined text (values end at line breaks, and ^/$ are read per line there), so a miss in the
+        joined text answers for all of them at once."""
+        one, screen = self.compile(), self._screen()
+        if screen is None:
+            return lambda values: any(one(value) for value in values)
+
+        def any_match(values: list[str]) -> bool:
+            if len(values) > 4 and not screen("\n".join(values)):
+                return False
+            return any(one(value) for value in values)
+
+        return any_match
+
+    def _screen(self) -> StrPredicate | None:
+        if self.regex is not None:
+            if "\\A" in self.regex or "\\z" in self.regex:
+                return None  # whole-text anchors do not carry over to the joined text
+            return _regex_predicate("(?m)" + self.regex, self.ignore_case)
+        wanted = next(getattr(self, op) for op in OPERATORS if getattr(self, op) is not None)
+        fold = str.casefold if self.ignore_case else _same
+        wanted = fold(wanted)
+        return lambda text: wanted in fold(text)  # exact, prefix and suffix hits contain it too
 
 
 def _regex_predicate(pattern: str, ignore_case: bool) -> StrPredicate:

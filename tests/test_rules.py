@@ -370,3 +370,24 @@ def test_body_reading_rules_wait_for_the_body():
     txn = Transaction(policy, Request("POST", "/", headers=(("content-type", FORM),), has_body=True))
     assert txn.on_headers() is None
     assert not txn.on_body(b"role=admin").allowed
+
+
+@pytest.mark.parametrize("spec", [
+    {"regex": r"(?i)\$\{\s*jndi\s*:"}, {"regex": r"^adm[i1]n$"}, {"regex": r"\bor\b\s+1=1"}, {"regex": r"\Aselect"},
+    {"regex": r"x$"}, {"contains": "union", "ignore_case": True}, {"exact": "root"}, {"prefix": "../"},
+    {"suffix": ".php"},
+])
+def test_any_value_screen_agrees_with_matching_each_value(spec):
+    # The joined-text screen must never hide a value that matches on its own.
+    import random
+
+    from extproc.matchers import StringMatch
+
+    rng = random.Random(5)
+    pieces = ["${ jndi:ldap://x}", "admin", "adm1n", "xadmin", " or 1=1", "select *", "a\nselect", "UNION",
+              "root", "../etc", "index.php", "x", "a$", "\udcff", "", "plain text", "$", "{", "jndi:"]
+    match = StringMatch(**spec)
+    one, many = match.compile(), match.compile_any()
+    for _ in range(400):
+        values = ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 3))) for _ in range(rng.randrange(1, 12))]
+        assert many(values) == any(one(value) for value in values), values

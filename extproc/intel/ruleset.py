@@ -183,8 +183,8 @@ def _match(match: RuleMatch) -> Condition:
         value = spec.compile()
         conditions.append(lambda r, name=name, value=value: any(a.name == name and value(a.value) for a in r.args))
     if match.any_arg is not None:
-        value = match.any_arg.compile()
-        conditions.append(lambda r: any(value(arg.value) for arg in r.args))
+        any_value = match.any_arg.compile_any()
+        conditions.append(lambda r: any_value([arg.value for arg in r.args]))
     if match.source_ips is not None:
         inside = compile_networks(match.source_ips)
         conditions.append(lambda r: inside(r.source_ip))
