@@ -11,7 +11,7 @@ way back so agents never see what they cannot use.
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import orjson
 from pydantic import Field
@@ -80,7 +80,7 @@ class McpLayer:
     def evaluate(self, request: Request, context: Context) -> Verdict:
         started = time.perf_counter()
         caller = _caller(request)
-        grants = self.permissions.of(caller[1])
+        grants = self.permissions.of(caller.groups)
         if request.method != "POST":  # GET opens the server's event stream, DELETE ends a session
             allowed = self.server is not None and self.permissions.may_reach(grants, self.server)
             self._record(request, caller, None, "allow" if allowed else "deny", "" if allowed else "server_not_allowed",
@@ -102,10 +102,10 @@ class McpLayer:
             # Labels reach the decision audit and the trace (as the layer's span event), so a trace
             # shows who called which tool as the MCP audit file does.
             called = (f"{m.method} {m.target}".strip() for m in messages if m.method)
-            return Verdict(self.name, labels=(f"identity:{caller[0][:128]}", *dict.fromkeys(called)))
+            return Verdict(self.name, labels=(f"identity:{caller.name[:128]}", *dict.fromkeys(called)))
         return self._refuse(request, messages, judged, batch)
 
-    def _judge(self, message: Message, caller, grants) -> tuple[str, int, float]:
+    def _judge(self, message: Message, caller: Caller, grants) -> tuple[str, int, float]:
         """('' when allowed, else the reason), the JSON-RPC error code, seconds to wait (rate limit)."""
         if self.server is None:
             return "server_not_registered", FORBIDDEN, 0.0
@@ -120,14 +120,14 @@ class McpLayer:
             return f"{kind}_not_allowed", FORBIDDEN, 0.0
         return self._check_arguments(message, caller)
 
-    def _check_arguments(self, message: Message, caller) -> tuple[str, int, float]:
+    def _check_arguments(self, message: Message, caller: Caller) -> tuple[str, int, float]:
         raw, value = message.arguments()
         if len(raw) > self.settings.max_argument_bytes:
             return "arguments_too_large", INVALID_PARAMS, 0.0
         if value is not None and jsonrpc.depth(value, self.settings.max_argument_depth) > self.settings.max_argument_depth:
             return "arguments_too_deep", INVALID_PARAMS, 0.0
         if self.limiter is not None and message.method == "tools/call":
-            wait = self.limiter.take(f"{caller[0]}\x1f{self.server}\x1f{message.target}")
+            wait = self.limiter.take(f"{caller.name}\x1f{self.server}\x1f{message.target}")
             if wait > 0:
                 return "rate_limited", RATE_LIMITED, wait
         if self.scanner is not None and raw:
@@ -181,7 +181,7 @@ class McpLayer:
         raw = message.arguments()[0] if message is not None else b""
         self.audit.write({
             "request_id": request.request_id, "trace_id": _trace_id(request), "server": self.server,
-            "identity": caller[0], "groups": sorted(caller[1]),
+            "identity": caller.name, "groups": sorted(caller.groups),
             "client": {"ip": request.source_ip, "user_agent": request.header("user-agent")[:200],
                        "session": request.header("mcp-session-id")[:128]},
             "method": message.method if message else request.method, "id": message.id if message else None,
@@ -199,11 +199,16 @@ def _headers_disagree(request: Request, message: Message) -> bool:
     return bool(method and method != message.method) or bool(name and name != message.target)
 
 
-def _caller(request: Request) -> tuple[str, frozenset[str]]:
+class Caller(NamedTuple):
+    name: str  # the identity's name, or anonymous@address
+    groups: frozenset[str]
+
+
+def _caller(request: Request) -> Caller:
     identity = request.identity
     if identity is None:
-        return f"anonymous@{request.source_ip}", frozenset()
-    return identity.name or f"anonymous@{request.source_ip}", frozenset(identity.groups)
+        return Caller(f"anonymous@{request.source_ip}", frozenset())
+    return Caller(identity.name or f"anonymous@{request.source_ip}", frozenset(identity.groups))
 
 
 def _trace_id(request: Request) -> str | None:
