@@ -52,3 +52,18 @@ def test_onnx_graph_matches_the_training_time_function(values, tmp_path):
     # The calibration lands the operating point on the default threshold score.
     at_threshold = model.scores([trained.threshold_probability])[0]
     assert at_threshold == 20
+
+
+def test_evaluate_only_holds_out_the_named_sources(values):
+    from extproc.attack.evaluate import evaluate
+
+    config = replace(TrainConfig(), epochs=1, target_fp=0.05)
+    report = evaluate(values, ([], []), config, log=lambda _m: None, only=frozenset({"lookalikes"}))
+    assert [fold["held_out"] for fold in report["folds"]] == ["lookalikes"]
+
+
+def test_lookalikes_include_addresses_and_urls_of_unknown_domains():
+    # Proxies forward IPv6 clients and people link any domain: neither is an attack by itself.
+    values = payloads.benign_lookalikes(3000, seed=3)
+    assert any("::" in v or v.count(":") >= 7 for v in values)
+    assert any(v.startswith(("http://", "https://")) and ".example" not in v for v in values)

@@ -2899,6 +2899,40 @@ _def("b_url", ["https://www.§b_site§.§b_tld§/§bw§?id=§b_n§&lang=es", "ht
                "https://§b_site§.§b_tld§/§bw§#section-§b_n§", "https://maps.google.com/?q=§b_city§", "mailto:§b_email§",
                "https://youtu.be/§rand§", "https://§b_site§.§b_tld§/search?q=§bw§+§bw§&page=§b_n§", "tel:+34§N§",
                "git@github.com:§bw§/§bw§.git", "https://§b_site§.§b_tld§/blog/20§nn§/§bw§-§bw§/", "https://cdn.§b_site§.§b_tld§/img/§bw§.png?w=§N§"])
+# Ordinary domains drawn like the attack grammars draw theirs (random letters, many TLDs): an
+# unknown domain alone must not look like an attack, only the tricks and targets around it.
+_B_TLDS = ("com", "net", "org", "io", "de", "fr", "es", "it", "nl", "pl", "ru", "cn", "jp", "br", "com.br", "co.uk",
+           "edu", "info", "biz", "ca", "com.au", "ch", "se", "no", "co", "in", "dev", "app", "shop", "or.th")
+_def("b_dom", lambda rng: (rng.choice(("", "", "www.", "blog.", "shop.", "m.", "en.")) + _letters(rng, 2, 11)
+                           + rng.choice(("", "", "", "-" + _letters(rng, 2, 7))) + "." + rng.choice(_B_TLDS)))
+
+
+def _b_ipv6(rng: random.Random) -> str:
+    groups = [f"{rng.randint(0, 0xFFFF):x}" for _ in range(8)]
+    groups[0] = rng.choice(("2001", "2a02", "2a01", "2600", "2604", "2406", "2a00", "fe80", "2003", "2c0f"))
+    if rng.random() < 0.5:  # zero-run compression
+        start = rng.randint(1, 6)
+        return ":".join(groups[:start]) + "::" + ":".join(groups[start + rng.randint(1, 2):])
+    return ":".join(groups)
+
+
+def _b_ip(rng: random.Random) -> str:
+    """Client addresses as proxies forward them (x-forwarded-for, forwarded, logs)."""
+    one = lambda: _b_ipv6(rng) if rng.random() < 0.5 else _pub_ip(rng)  # noqa: E731
+    form = rng.randrange(5)
+    if form == 0:
+        return ", ".join(one() for _ in range(rng.randint(2, 3)))
+    if form == 1:
+        return f"for={one()};proto=https" if rng.random() < 0.5 else f'for="[{_b_ipv6(rng)}]:{rng.randint(1025, 65535)}"'
+    if form == 2:
+        return f"[{_b_ipv6(rng)}]:{rng.randint(1025, 65535)}"
+    return _b_ipv6(rng)
+
+
+_def("b_ip", _b_ip)
+_def("b_url2", ["https://§b_dom§/", "http://§b_dom§", "https://§b_dom§/§bw§/§bw§-§b_n§.html", "http://§b_dom§/§bw§.php?id=§b_n§",
+                "https://§b_dom§/?utm_source=§bw§&utm_medium=§bw§", "https://§b_dom§/auth/callback?code=§rand§&state=§rand§",
+                "https://§b_dom§/login?next=/§bw§/§N§", "https://§b_dom§/§bw§/", "§b_dom§", "https://§b_dom§:§N§/§bw§"])
 _def("b_review", ["Great product!!! §n§/5 would buy again :)", "Not bad... but shipping took §n§ weeks :(",
                   "Worked fine w/ my §b_thing§; 10/10", "Love it <3 <3", "Don't buy -- broke after §n§ days!!", "meh. it's ok I guess",
                   "5 stars ★★★★★", "Arrived on time & well packed", "Size runs small (order 1 up)", "Color is more \"beige\" than white",
@@ -2915,7 +2949,7 @@ _def("b_misc", ["Invoice #§N§ (paid)", "Order #§N§ - §b_product§", "Room �
                 "§b_first§ <§b_email§>", "§b_email§, §b_email§", "§b_phone§", "§b_date§", "§b_price§", "§b_price§ – §b_price§",
                 "v§n§.§n§.§nn§ (beta)", "Size: §n§/§nn§", "§N§ pcs @ §b_price§", "Ticket #§N§: can't log in", "§b_city§ → §b_city§",
                 "§b_first§'s birthday party 🎉", "Table for §n§ @ §b_date§", "Flight §bW§§N§ delayed ~§nn§ min", "Ref. §bW§/§N§/§nn§"])
-_def("benign_one", [(10, "§b_phrase§"), (5, "§b_arith§"), (5, "§b_path§"), (5, "§b_url§"), (6, "§b_review§"), (8, "§b_search§"),
+_def("benign_one", [(10, "§b_phrase§"), (5, "§b_arith§"), (5, "§b_path§"), (5, "§b_url§"), (5, "§b_url2§"), (3, "§b_ip§"), (6, "§b_review§"), (8, "§b_search§"),
                     (3, "§b_json§"), (10, "§b_misc§"), (4, "§b_product§")])
 _def("benign", [(10, "§benign_one§"), (2, "§benign_one§; §benign_one§"), (2, "§benign_one§ - §benign_one§"), (1, "§benign_one§ | §benign_one§"),
                 (1, "§benign_one§ / §benign_one§"), (1, "§benign_one§, §benign_one§"), (1, "§benign_one§ & §benign_one§"),
