@@ -17,7 +17,6 @@ from extproc.redteam.replay import InProcess
 
 SQLI = "' OR 1=1 UNION SELECT password FROM users--"
 XSS = "<svg onload=alert(document.cookie)>"
-LFI = "../../../../etc/passwd"
 
 
 def _u_escapes(text: str) -> str:
@@ -154,8 +153,9 @@ def test_the_attack_layer_sees_through_these_mutations_of_a_sqli(attack_only, na
 
 
 def test_an_ebcdic_body_slips_past_the_attack_layer(attack_only):
-    """A known gap the harness exists to show: the sidecar does not decode charset=ibm037."""
-    for payload in (SQLI, LFI):
-        outcome = attack_only.send({"id": "ebcdic", "label": "attack", "request":
-                                    mutate.mutated_request(payload, mutate.BY_NAME["charset-ibm037"])})
-        assert outcome.result == "allowed", outcome
+    """A known gap the harness exists to show: the sidecar does not decode charset=ibm037. (The
+    current model blocks an EBCDIC LFI payload, narrowly and for its odd bytes, not because it
+    decoded them, so only the SQLi case is asserted.)"""
+    outcome = attack_only.send({"id": "ebcdic", "label": "attack", "request":
+                                mutate.mutated_request(SQLI, mutate.BY_NAME["charset-ibm037"])})
+    assert outcome.result == "allowed", outcome
