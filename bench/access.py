@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from access_keys import claims, jwks, new_key  # noqa: E402
-from attack import percentiles  # noqa: E402
+import timing  # noqa: E402
 
 from extproc.config import parse_policy  # noqa: E402
 from extproc.layers.base import Context  # noqa: E402
@@ -86,10 +86,7 @@ def main() -> int:
         layer.directory.verifier.cache.clear()
         rows[f"access, first-seen {algorithm} token"] = time_layer(layer, tokens)
     print(f"{args.n} requests per row, CPU time per request (one core)")
-    print(f"{'':40} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'mean us':>8}")
-    for name, samples in rows.items():
-        r = percentiles(samples)
-        print(f"{name:40} {r['p50_us']:>8} {r['p90_us']:>8} {r['p99_us']:>8} {r['mean_us']:>8}")
+    timing.print_table(rows)
     return 0
 
 

@@ -13,16 +13,13 @@ import json
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from attack import percentiles  # noqa: E402
+import timing  # noqa: E402
 
 from extproc.config import parse_policy  # noqa: E402
-from extproc.layers.base import Context  # noqa: E402
-from extproc.pipeline import Transaction  # noqa: E402
 from extproc.request import Request  # noqa: E402
 
 RESOURCES = 40
@@ -82,30 +79,13 @@ def main() -> int:
         path.write_text(json.dumps(spec()))
         shield = parse_policy(f"version: 1\ndefaults: {{layers: {{api_shield: {{spec: {path}}}}}}}\n", "bench")
     baseline = parse_policy("version: 1\n")
-    layer, context = shield.default.slots[0].layer, Context("bench", 0)
+    layer = shield.default.slots[0].layer
     print(f"{layer.spec.operations} operations; {args.n} requests per row, CPU time per request (one core)")
-    rows = {}
-    for name, policy in (("baseline: transaction, no layers", baseline), ("transaction, api_shield", shield)):
-        samples = []
-        for request, body in requests(args.n):
-            start = time.thread_time_ns()
-            transaction = Transaction(policy, request)
-            if transaction.on_headers() is None:
-                transaction.on_body(body)
-            samples.append((time.thread_time_ns() - start) / 1000)
-        rows[name] = samples
-    samples = []
-    for request, body in requests(args.n):
-        if body:
-            request.attach_body(body)
-        start = time.thread_time_ns()
-        layer.evaluate(request, context)
-        samples.append((time.thread_time_ns() - start) / 1000)
-    rows["api_shield layer"] = samples
-    print(f"{'':36} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'mean us':>8}")
-    for name, values in rows.items():
-        r = percentiles(values)
-        print(f"{name:36} {r['p50_us']:>8} {r['p90_us']:>8} {r['p99_us']:>8} {r['mean_us']:>8}")
+    make = lambda: requests(args.n)  # noqa: E731
+    rows = {"baseline: transaction, no layers": timing.transactions(make, baseline),
+            "transaction, api_shield": timing.transactions(make, shield),
+            "api_shield layer": timing.layer(make, layer)}
+    timing.print_table(rows)
     return 0
 
 

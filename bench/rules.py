@@ -19,11 +19,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from attack import percentiles  # noqa: E402
+import timing  # noqa: E402
 
 from extproc.config import parse_policy  # noqa: E402
-from extproc.layers.base import Context  # noqa: E402
-from extproc.pipeline import Transaction  # noqa: E402
 from extproc.request import Request  # noqa: E402
 
 SEGMENTS = [f"app{n}" for n in range(60)]
@@ -92,31 +90,14 @@ def main() -> int:
         policy = parse_policy(json.dumps({"version": 1, "defaults": {"layers": {"rules": section}}}), "bench")
         loaded = time.perf_counter() - started
     baseline = parse_policy("version: 1\n")
-    layer, context = policy.default.slots[0].layer, Context("bench", 0)
+    layer = policy.default.slots[0].layer
     print(f"{len(layer.static.rules)} rules, {layer.static.lists['blocked'].size} IP list entries "
           f"(policy compiled in {loaded:.2f} s); {args.n} requests per row, CPU time per request (one core)")
-    rows = {}
-    for name, chosen in (("baseline: transaction, no layers", baseline), ("transaction, rules", policy)):
-        samples = []
-        for request, body in requests(args.n):
-            start = time.thread_time_ns()
-            transaction = Transaction(chosen, request)
-            if transaction.on_headers() is None:
-                transaction.on_body(body)
-            samples.append((time.thread_time_ns() - start) / 1000)
-        rows[name] = samples
-    samples = []
-    for request, body in requests(args.n):
-        if body:
-            request.attach_body(body)
-        start = time.thread_time_ns()
-        layer.evaluate(request, context)
-        samples.append((time.thread_time_ns() - start) / 1000)
-    rows["rules layer"] = samples
-    print(f"{'':36} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'mean us':>8}")
-    for name, values in rows.items():
-        r = percentiles(values)
-        print(f"{name:36} {r['p50_us']:>8} {r['p90_us']:>8} {r['p99_us']:>8} {r['mean_us']:>8}")
+    make = lambda: requests(args.n)  # noqa: E731
+    rows = {"baseline: transaction, no layers": timing.transactions(make, baseline),
+            "transaction, rules": timing.transactions(make, policy),
+            "rules layer": timing.layer(make, layer)}
+    timing.print_table(rows)
     return 0
 
 

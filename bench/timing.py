@@ -1,0 +1,48 @@
+"""What the layer benchmarks share: CPU time per request of whole transactions and of one layer,
+and the table they print (p50/p90/p99/mean in microseconds)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attack import percentiles  # noqa: E402  (one percentile convention for every bench)
+
+from extproc.layers.base import Context  # noqa: E402
+from extproc.pipeline import Transaction  # noqa: E402
+from extproc.request import Request  # noqa: E402
+
+Requests = Callable[[], Iterable[tuple[Request, bytes]]]  # fresh requests on each call (they cache parses)
+
+
+def transactions(requests: Requests, policy) -> list[float]:
+    samples = []
+    for request, body in requests():
+        start = time.thread_time_ns()
+        transaction = Transaction(policy, request)
+        if transaction.on_headers() is None:
+            transaction.on_body(body)
+        samples.append((time.thread_time_ns() - start) / 1000)
+    return samples
+
+
+def layer(requests: Requests, evaluated) -> list[float]:
+    """The layer alone, the body already attached (as it is when a body layer runs)."""
+    samples, context = [], Context("bench", 0)
+    for request, body in requests():
+        if body:
+            request.attach_body(body)
+        start = time.thread_time_ns()
+        evaluated.evaluate(request, context)
+        samples.append((time.thread_time_ns() - start) / 1000)
+    return samples
+
+
+def print_table(rows: dict[str, list[float]]) -> None:
+    width = max(36, *(len(name) for name in rows))
+    print(f"{'':{width}} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'mean us':>8}")
+    for name, samples in rows.items():
+        r = percentiles(samples)
+        print(f"{name:{width}} {r['p50_us']:>8} {r['p90_us']:>8} {r['p99_us']:>8} {r['mean_us']:>8}")
