@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from extproc.verdict import Decision
 
@@ -54,8 +54,10 @@ class Metrics:
         return child
 
     def watch_state(self, store) -> None:
-        """Export the sizes of the per-worker state behind ``store``'s policy, read at scrape time."""
+        """Export the sizes of the per-worker state behind ``store``'s policy, and the models'
+        inference times, read at scrape time."""
         self.registry.register(StateSizes(store))
+        self.registry.register(ModelInference())
 
     def record(self, decision: Decision) -> None:
         action = "allow" if decision.allowed else "deny"
@@ -75,6 +77,26 @@ class Metrics:
             kind, _, rule = reason.partition(":")
             if kind in ("rule", "rule-shadow"):
                 self.rule_hits.labels(rule, "shadow" if kind == "rule-shadow" else "enforce").inc()
+
+
+class ModelInference:
+    """``extproc_model_inference_seconds{model}``: time spent in each model's inference, read at
+    scrape time from the per-model clocks of extproc.modelfiles."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from extproc.modelfiles import INFERENCE_BUCKETS, inference
+
+        family = HistogramMetricFamily("extproc_model_inference_seconds", "Model inference time", labels=["model"])
+        for model, clock in sorted(inference.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip((*INFERENCE_BUCKETS, float("inf")), clock.buckets):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            family.add_metric([model], buckets, sum_value=clock.total)
+        yield family
 
 
 class StateSizes:

@@ -2,6 +2,7 @@
 is costly to build) unless the file on disk changed."""
 from __future__ import annotations
 
+import bisect
 import threading
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -31,3 +32,30 @@ def validated_model_path(path: str | None, loader: Callable[[str | None], object
     except error as exc:
         raise ValueError(str(exc)) from None
     return path
+
+
+# -- inference time, for ``extproc_model_inference_seconds{model}`` --------------------------------
+
+INFERENCE_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2)
+
+
+class InferenceClock:
+    """Counts of one model's inference times: a histogram kept in plain ints and floats, so the
+    hot path pays two clock reads and a bisect; the metrics endpoint reads it at scrape time."""
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(INFERENCE_BUCKETS) + 1)
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        self.buckets[bisect.bisect_left(INFERENCE_BUCKETS, seconds)] += 1
+        self.total += seconds
+        self.count += 1
+
+
+inference: dict[str, InferenceClock] = {}
+
+
+def inference_clock(model: str) -> InferenceClock:
+    return inference.setdefault(model, InferenceClock())

@@ -175,3 +175,19 @@ def test_score_cli_reports_bot_score_and_class(tmp_path):
     assert person["layers"]["bot"]["class"] == "human" and person["bot_score"] > 30
     assert script["layers"]["bot"]["class"] == "automation" and script["layers"]["bot"]["action"] == "log"
     assert script["bot_score"] <= 30 and "attack_score" in script  # every layer scored every record
+
+
+def test_model_inference_time_is_exported():
+    from prometheus_client import CollectorRegistry
+
+    from extproc.metrics import Metrics
+    from extproc.reload import PolicyStore
+
+    policy = parse_policy(POLICY, "test")
+    metrics = Metrics(CollectorRegistry())
+    metrics.watch_state(PolicyStore(policy))
+    before = metrics.registry.get_sample_value("extproc_model_inference_seconds_count", {"model": "bot"}) or 0
+    Transaction(policy, chrome_navigation()).on_headers()
+    after = metrics.registry.get_sample_value("extproc_model_inference_seconds_count", {"model": "bot"})
+    assert after == before + 1
+    assert metrics.registry.get_sample_value("extproc_model_inference_seconds_sum", {"model": "bot"}) > 0

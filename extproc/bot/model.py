@@ -6,6 +6,7 @@ default threshold (30) on the operating point the training run chose.
 from __future__ import annotations
 
 import json
+import time
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from extproc.bot.features import FEATURE_NAMES, FEATURE_VERSION
-from extproc.modelfiles import load_once
+from extproc.modelfiles import inference_clock, load_once
 from extproc.scoring import score_steps
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "bot.onnx"
 DEFAULT_THRESHOLD = 30
+BOT_INFERENCE = inference_clock("bot")
 
 
 class ModelError(Exception):
@@ -37,7 +39,10 @@ class BotModel:
 
     def probability(self, vector: np.ndarray) -> float:
         """P(automated) of one float32 [1, features] vector."""
-        return float(self.session.run(self.outputs, {self.input_name: vector}, self.run_options)[0][0, 1])
+        started = time.perf_counter()
+        result = self.session.run(self.outputs, {self.input_name: vector}, self.run_options)
+        BOT_INFERENCE.add(time.perf_counter() - started)
+        return float(result[0][0, 1])
 
     def score(self, probability: float) -> int:
         return 99 - bisect_right(self.steps, probability)  # as scoring.scores, without numpy's overhead
