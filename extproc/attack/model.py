@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from extproc.attack.features import FeatureSpec, Scratch, featurize
-from extproc.modelfiles import load_once
+from extproc.modelfiles import inference_clock, load_once
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "attack.onnx"
 SUPPORTED_FEATURE_VERSION = 1
 DEFAULT_THRESHOLD = 20
+ATTACK_INFERENCE = inference_clock("attack")
 # q at which the score is exactly the default threshold: 1 + 98 * (1 - q) = 20
 _Q_AT_THRESHOLD = 1 - 19 / 98
 OUTPUTS = ["probabilities"]  # named: run(None, ...) looks the names up on every call
@@ -76,7 +78,10 @@ class AttackModel:
         """[values, heads] probabilities for framed, normalised values (see features.frame)."""
         batch = featurize(framed, self.info.spec, self._scratch)
         feeds = {"ids": batch.ids.reshape(-1), "starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
-        return self.session.run(OUTPUTS, feeds)[0]
+        started = time.perf_counter()
+        result = self.session.run(OUTPUTS, feeds)[0]
+        ATTACK_INFERENCE.add(time.perf_counter() - started)
+        return result
 
     def scores(self, probabilities: Iterable[float]) -> list[int]:
         """1-99 integer scores of probabilities: low means attack.
