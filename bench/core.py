@@ -11,7 +11,9 @@ import argparse
 import json
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 from google.protobuf import struct_pb2
 
@@ -23,20 +25,27 @@ from extproc.stream import StreamProcessor
 DEMO = Path(__file__).resolve().parent.parent / "deploy" / "policy" / "demo.yaml"
 BASELINE = parse_policy("version: 1\n")  # no layers: conversion and reply only
 
+# Chrome 135 on Linux as it sends a navigation over HTTP/2: client hints with its GREASE brand,
+# fetch metadata, and its header order (the bot layer checks all of that).
 BROWSER_HEADERS = [
-    ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/139.0 Safari/537.36"),
-    ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
-    ("accept-language", "en-US,en;q=0.9"), ("accept-encoding", "gzip, deflate, br, zstd"),
-    ("cookie", "sid=3f9a0c1e7b; consent=1; _ga=GA1.2.1234567890.1700000000"),
-    ("x-forwarded-proto", "https"), ("x-request-id", "2b0a8f5e-8a4f-4f0e-9e55-1f4d1f7e0c11"),
+    ("sec-ch-ua", '"Google Chrome";v="135", "Not-A.Brand";v="8", "Chromium";v="135"'), ("sec-ch-ua-mobile", "?0"),
+    ("sec-ch-ua-platform", '"Linux"'), ("upgrade-insecure-requests", "1"),
+    ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/135.0.0.0 Safari/537.36"),
+    ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
+    ("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document"),
+    ("referer", "https://shop.example/"), ("accept-encoding", "gzip, deflate, br, zstd"),
+    ("accept-language", "en-US,en;q=0.9"), ("cookie", "sid=3f9a0c1e7b; consent=1; _ga=GA1.2.1234567890.1700000000"),
+    ("priority", "u=0, i"), ("x-forwarded-proto", "https"), ("x-request-id", "2b0a8f5e-8a4f-4f0e-9e55-1f4d1f7e0c11"),
 ]
 
 
-def headers_message(method: str, path: str, extra: list[tuple[str, str]], has_body: bool) -> pb.ProcessingRequest:
-    pairs = [(":authority", "shop.example"), (":path", path), (":method", method), (":scheme", "https")]
+def headers_message(method: str, path: str, extra: list[tuple[str, str]], has_body: bool,
+                    client: int = 7) -> pb.ProcessingRequest:
+    pairs = [(":method", method), (":authority", "shop.example"), (":scheme", "https"), (":path", path)]
     pairs += BROWSER_HEADERS + extra
     attributes = struct_pb2.Struct()
-    attributes.update({"source.address": "198.51.100.7:40000", "xds.route_name": "api" if path.startswith("/api/") else "default"})
+    address = f"10.{client >> 16 & 255}.{client >> 8 & 255}.{client & 255}:40000"  # a new visitor each time
+    attributes.update({"source.address": address, "xds.route_name": "api" if path.startswith("/api/") else "default"})
     message = pb.ProcessingRequest(
         request_headers=pb.HttpHeaders(
             headers=core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs]),
@@ -55,25 +64,31 @@ def json_body(size: int) -> bytes:
     return body
 
 
-def cases() -> dict[str, list[pb.ProcessingRequest]]:
-    out = {"GET page": [headers_message("GET", "/products/trail-boot-41?color=blue&size=42", [], False)]}
+def cases() -> dict[str, Callable[[int], list[pb.ProcessingRequest]]]:
+    out = {"GET page": lambda client: [headers_message("GET", "/products/trail-boot-41?color=blue&size=42", [], False,
+                                                       client)]}
     for size in (1024, 4096):
         body = json_body(size)
-        out[f"POST JSON {size // 1024} KB"] = [
-            headers_message("POST", "/api/orders", [("content-type", "application/json"), ("content-length", str(len(body)))], True),
+        json_headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
+        out[f"POST JSON {size // 1024} KB"] = lambda client, body=body, headers=json_headers: [
+            headers_message("POST", "/api/orders", headers, True, client),
             pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True)),
         ]
     return out
 
 
-def measure(policy, messages, n: int) -> list[float]:
+def measure(policy, make_messages, n: int, outcomes: Counter | None = None) -> list[float]:
     samples = []
-    for _ in range(n):
+    for client in range(n):
+        messages = make_messages(client)
         start = time.perf_counter_ns()
         stream = StreamProcessor(policy)
         for message in messages:
             stream.handle(message)
         samples.append((time.perf_counter_ns() - start) / 1000)
+        if outcomes is not None:
+            decision = stream.decision
+            outcomes["allow" if decision.allowed else f"deny by {decision.denied_by}"] += 1
     return samples
 
 
@@ -89,18 +104,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    policies = {"baseline (no layers)": BASELINE, "demo (rules + attack)": load_policy(DEMO)}
+    policies = {"baseline (no layers)": BASELINE, "demo (every layer)": load_policy(DEMO)}
     results = []
-    for case, messages in cases().items():
+    for case, make_messages in cases().items():
         for name, policy in policies.items():
-            measure(policy, messages, 500)  # warm-up
-            results.append({"case": case, "policy": name, **summary(measure(policy, messages, args.n))})
+            measure(policy, lambda client: make_messages(client + 1_000_000), 500)  # warm-up, other clients
+            outcomes: Counter = Counter()
+            samples = measure(policy, make_messages, args.n, outcomes)
+            results.append({"case": case, "policy": name, **summary(samples), "outcomes": dict(outcomes)})
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'case':<16} {'policy':<22} {'p50 us':>8} {'p99 us':>8} {'req/s':>9}")
+    print(f"{'case':<16} {'policy':<22} {'p50 us':>8} {'p99 us':>8} {'req/s':>9}  outcomes")
     for r in results:
-        print(f"{r['case']:<16} {r['policy']:<22} {r['p50_us']:>8} {r['p99_us']:>8} {r['req_per_s']:>9}")
+        print(f"{r['case']:<16} {r['policy']:<22} {r['p50_us']:>8} {r['p99_us']:>8} {r['req_per_s']:>9}  {r['outcomes']}")
 
 
 if __name__ == "__main__":
