@@ -330,3 +330,49 @@ def test_feed_urls_must_be_https():
     with pytest.raises(ConfigError, match="must be https"):
         parse_policy("version: 1\ndefaults: {layers: {rules: {feeds: [{url: 'http://feeds.example/b.yaml', "
                      "keys: ['D4C0XEg+1XZe4LSkd8VvPfwPJiOCP0CSb05eN00Qy4w=']}]}}}\n", "t")
+
+
+def test_bundles_polled_from_an_https_url_swap_when_a_new_signed_one_appears(tmp_path, monkeypatch):
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from extproc.envoy_harness import write_self_signed_cert
+
+    key, public = keypair(tmp_path)
+    served: dict[str, bytes] = {}
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            body = served.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("content-length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    def publish(rules: str, version: str) -> None:
+        data = f"bundle: remote\nversion: '{version}'\nrules:\n{rules}".encode()
+        served["/intel.bundle.yaml"], served["/intel.bundle.yaml.sig"] = data, sign(data, key)
+
+    cert, cert_key = write_self_signed_cert(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, cert_key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the feed's certificate is the one we trust
+    try:
+        publish(BLOCK_X, "1")
+        url = f"https://127.0.0.1:{server.server_address[1]}/intel.bundle.yaml"
+        policy = parse_policy(f"version: 1\ndefaults: {{layers: {{rules: {{feeds: [{{url: '{url}', keys: ['{public}'], "
+                              f"poll_s: 1}}]}}}}}}\n", "t")
+        assert not run(policy, target="/x").allowed
+        publish(BLOCK_Y, "2")
+        wait_until(lambda: not run(policy, target="/y").allowed)
+        assert run(policy, target="/x").allowed
+    finally:
+        server.shutdown()
+        server.server_close()
