@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import timing
 from extproc.attack import datagen, payloads
 from extproc.attack.placement import attack_records
+from extproc.benchmark.report import percentiles
 from extproc.config import parse_policy
-from extproc.layers.base import Context
-from extproc.pipeline import Transaction
 from extproc.records import request_from_record
 
 HERE = Path(__file__).resolve().parent
@@ -47,36 +45,13 @@ def _size(record: dict) -> int:
         len(k) + len(v) for k, v in spec.get("headers", ()))
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
-    return {"p50_us": pick(0.5), "p90_us": pick(0.9), "p99_us": pick(0.99), "mean_us": round(statistics.fmean(samples), 1)}
-
-
 def time_layer(records: list[dict], policy) -> list[float]:
-    layer = policy.default.slots[0].layer
-    context = Context("bench", 0)
-    samples = []
-    for record in records:
-        request, body = request_from_record(record)
-        if body:
-            request.attach_body(body)
-        start = time.thread_time_ns()  # CPU time, comparable with libmodsecurity's figure
-        layer.evaluate(request, context)
-        samples.append((time.thread_time_ns() - start) / 1000)
-    return samples
+    """CPU time (comparable with libmodsecurity's figure) of the policy's one layer."""
+    return timing.layer(lambda: map(request_from_record, records), policy.default.slots[0].layer)
 
 
 def time_transactions(records: list[dict], policy) -> list[float]:
-    samples = []
-    for record in records:
-        request, body = request_from_record(record)
-        start = time.thread_time_ns()
-        transaction = Transaction(policy, request)
-        if transaction.on_headers() is None:
-            transaction.on_body(body)
-        samples.append((time.thread_time_ns() - start) / 1000)
-    return samples
+    return timing.transactions(lambda: map(request_from_record, records), policy)
 
 
 def modsec(records: list[dict]) -> dict | None:

@@ -23,7 +23,7 @@ from extproc.records import read_records, request_from_record
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from attack import percentiles  # noqa: E402  (same percentile convention as the attack bench)
+from extproc.benchmark.report import percentiles  # noqa: E402
 
 DEFAULT_TRAFFIC = HERE.parent.parent / "shared" / "data" / "bot" / "train.jsonl"
 

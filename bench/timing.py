@@ -2,17 +2,13 @@
 and the table they print (p50/p90/p99/mean in microseconds)."""
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 from typing import Callable, Iterable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attack import percentiles  # noqa: E402  (one percentile convention for every bench)
-
-from extproc.layers.base import Context  # noqa: E402
-from extproc.pipeline import Transaction  # noqa: E402
-from extproc.request import Request  # noqa: E402
+from extproc.benchmark.report import percentiles
+from extproc.layers.base import Context
+from extproc.pipeline import Transaction
+from extproc.request import Request
 
 Requests = Callable[[], Iterable[tuple[Request, bytes]]]  # fresh requests on each call (they cache parses)
 
