@@ -303,7 +303,7 @@ def _route_policy(
         limits=limits,
         slots=tuple(slots),
         deadline_ns=deadline_ns,
-        needs_body=any(slot.layer.needs_body for slot in slots),
+        **RoutePolicy.traits(tuple(slots)),
     )
 
 

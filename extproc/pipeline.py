@@ -57,11 +57,11 @@ class Transaction:
 
     @property
     def watches_response(self) -> bool:
-        return any(hasattr(slot.layer, "response_wanted") for slot in self.route.slots)
+        return self.route.watches_response
 
     @property
     def rewrites_request_body(self) -> bool:
-        return any(getattr(slot.layer, "rewrites_body", False) for slot in self.route.slots)
+        return self.route.rewrites_body
 
     def on_response_headers(self, status: str, headers: tuple[tuple[str, str], ...]) -> str | None:
         """'buffered' when a layer must see the whole body (to rewrite it), 'streamed' when layers

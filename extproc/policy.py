@@ -33,6 +33,15 @@ class RoutePolicy:
     slots: tuple[LayerSlot, ...]
     deadline_ns: int  # budget of the whole evaluation; layers that would start later are skipped
     needs_body: bool
+    watches_response: bool = False  # a layer looks at responses (asks Envoy for them)
+    rewrites_body: bool = False  # a layer may replace the request body
+
+    @staticmethod
+    def traits(slots: tuple["LayerSlot", ...]) -> dict[str, bool]:
+        """What a route's layers need from Envoy, worked out once when the route is compiled."""
+        return {"needs_body": any(s.layer.needs_body for s in slots),
+                "watches_response": any(hasattr(s.layer, "response_wanted") for s in slots),
+                "rewrites_body": any(getattr(s.layer, "rewrites_body", False) for s in slots)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +64,7 @@ class Policy:
 
         def keep(route: RoutePolicy) -> RoutePolicy:
             slots = tuple(slot for slot in route.slots if slot.name in names)
-            return replace(route, slots=slots, needs_body=any(s.layer.needs_body for s in slots))
+            return replace(route, slots=slots, **RoutePolicy.traits(slots))
 
         return replace(self, routes=tuple(keep(r) for r in self.routes), default=keep(self.default))
 
