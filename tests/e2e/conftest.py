@@ -21,3 +21,14 @@ def pytest_runtest_makereport(item, call):
     if report.failed and call.when in ("setup", "call"):
         for title, text in e2e_support.log_sections():
             report.sections.append((title, text))
+
+
+@pytest.fixture(scope="module")
+def idp():
+    """An identity provider for the module: an RSA signing key and its JWKS served on loopback."""
+    from access_keys import JwksServer, jwks, new_key
+
+    key = new_key("rsa", "corp-2026")
+    server = JwksServer(jwks(key))
+    yield key, server
+    server.close()

@@ -10,7 +10,7 @@ import urllib.request
 
 import jwt
 import pytest
-from access_keys import JwksServer, claims, jwks, new_key, write_pem
+from access_keys import claims, jwks, new_key, write_pem
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from e2e_support import free_port_pair, request, started_stack
 
@@ -52,14 +52,6 @@ routes:
   - {{name: status, match: {{path_prefix: /status}}, public: true}}
   - {{name: forgotten, match: {{path_prefix: /forgotten}}}}
 """
-
-
-@pytest.fixture(scope="module")
-def idp():
-    key = new_key("rsa", "corp-2026")
-    server = JwksServer(jwks(key))
-    yield key, server
-    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from access_keys import JwksServer, claims, jwks, new_key, sha256_hex
+from access_keys import claims, sha256_hex
 from e2e_support import started_stack
 
 from extproc.cli import main
@@ -49,14 +49,6 @@ routes:
   - {{name: forgotten, match: {{path_prefix: /forgotten}}}}
   - {{name: site, match: {{}}, public: true}}
 """
-
-
-@pytest.fixture(scope="module")
-def idp():
-    key = new_key("rsa", "corp-2026")
-    server = JwksServer(jwks(key))
-    yield key, server
-    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ fingerprint and not the client's.
 """
 from __future__ import annotations
 
-import http.client
 import re
-import socket
 import ssl
 
 import pytest
-from e2e_support import LOOPBACK, Response, echo_values, get, marker, started_stack
+from e2e_support import Response, echo_values, get, marker, started_stack
+from e2e_support import https_get as https_get_port
 
 POLICY = """
 version: 1
@@ -53,19 +52,7 @@ def client_context(stack, *, max_version: ssl.TLSVersion | None = None, ciphers:
 
 
 def https_get(stack, path: str, context: ssl.SSLContext, headers=()) -> Response:
-    """GET over the TLS listener, with SNI: JA4 marks a hello without one `i` instead of `d`."""
-    conn = http.client.HTTPConnection("localhost", stack.tls_port, timeout=15)
-    try:
-        raw = socket.create_connection((LOOPBACK, stack.tls_port), timeout=15)
-        conn.sock = context.wrap_socket(raw, server_hostname="localhost")  # closes raw if it fails
-        conn.putrequest("GET", path, skip_accept_encoding=True)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.endheaders()
-        resp = conn.getresponse()
-        return Response(resp.status, resp.reason, resp.getheaders(), resp.read())
-    finally:
-        conn.close()
+    return https_get_port(stack.tls_port, path, context, headers=headers, server_hostname="localhost")
 
 
 def fingerprints(resp: Response) -> tuple[str, str]:
