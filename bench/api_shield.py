@@ -78,14 +78,9 @@ def main() -> int:
         path = Path(tmp) / "spec.json"
         path.write_text(json.dumps(spec()))
         shield = parse_policy(f"version: 1\ndefaults: {{layers: {{api_shield: {{spec: {path}}}}}}}\n", "bench")
-    baseline = parse_policy("version: 1\n")
     layer = shield.default.slots[0].layer
     print(f"{layer.spec.operations} operations; {args.n} requests per row, CPU time per request (one core)")
-    make = lambda: requests(args.n)  # noqa: E731
-    rows = {"baseline: transaction, no layers": timing.transactions(make, baseline),
-            "transaction, api_shield": timing.transactions(make, shield),
-            "api_shield layer": timing.layer(make, layer)}
-    timing.print_table(rows)
+    timing.print_layer_against_baseline(lambda: requests(args.n), shield, "api_shield")
     return 0
 
 

@@ -89,15 +89,10 @@ def main() -> int:
         started = time.perf_counter()
         policy = parse_policy(json.dumps({"version": 1, "defaults": {"layers": {"rules": section}}}), "bench")
         loaded = time.perf_counter() - started
-    baseline = parse_policy("version: 1\n")
     layer = policy.default.slots[0].layer
     print(f"{len(layer.static.rules)} rules, {layer.static.lists['blocked'].size} IP list entries "
           f"(policy compiled in {loaded:.2f} s); {args.n} requests per row, CPU time per request (one core)")
-    make = lambda: requests(args.n)  # noqa: E731
-    rows = {"baseline: transaction, no layers": timing.transactions(make, baseline),
-            "transaction, rules": timing.transactions(make, policy),
-            "rules layer": timing.layer(make, layer)}
-    timing.print_table(rows)
+    timing.print_layer_against_baseline(lambda: requests(args.n), policy, "rules")
     return 0
 
 

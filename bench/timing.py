@@ -42,3 +42,12 @@ def print_table(rows: dict[str, list[float]]) -> None:
     for name, samples in rows.items():
         r = percentiles(samples)
         print(f"{name:{width}} {r['p50_us']:>8} {r['p90_us']:>8} {r['p99_us']:>8} {r['mean_us']:>8}")
+
+
+def print_layer_against_baseline(requests: Requests, policy, name: str) -> None:
+    """The usual three rows: no layers, the whole transaction with the policy, its one layer alone."""
+    from extproc.config import parse_policy
+
+    print_table({"baseline: transaction, no layers": transactions(requests, parse_policy("version: 1\n")),
+                 f"transaction, {name}": transactions(requests, policy),
+                 f"{name} layer": layer(requests, policy.default.slots[0].layer)})
