@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from extproc import logs
-from extproc.config import ConfigError, load_policy
+from extproc.config import ConfigError, load_policy, load_policy_or_report
 
 log = logging.getLogger("extproc")
 
@@ -124,10 +124,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    try:
-        policy = load_policy(args.file)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    policy = load_policy_or_report(args.file)
+    if policy is None:
         return 1
     print(f"{args.file}: ok (sha256 {policy.digest[:12]})")
     for line in policy.summary():
@@ -289,10 +287,8 @@ def _redteam(args: argparse.Namespace) -> int:
 def _jwks(args: argparse.Namespace) -> int:
     import json
 
-    try:
-        policy = load_policy(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    policy = load_policy_or_report(args.config)
+    if policy is None:
         return 2
     if policy.access is None or policy.access.signer is None:
         print(f"{args.config}: no access.assertion key configured", file=sys.stderr)

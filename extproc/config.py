@@ -6,6 +6,7 @@ Errors name the YAML path of the offending value, e.g.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -21,7 +22,6 @@ from extproc.matchers import host_matcher
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import InspectionLimits, Request
 from extproc.verdict import Mode
-
 
 ROUTE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -101,6 +101,15 @@ def load_policy(path: str | Path) -> Policy:
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
     return parse_policy(text, str(path))
+
+
+def load_policy_or_report(path: str | Path) -> Policy | None:
+    """For commands: the policy, or None after printing its errors (with their YAML paths)."""
+    try:
+        return load_policy(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
 
 
 def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:

@@ -88,12 +88,10 @@ def reach(policy: Policy, identity: Identity | None = None, request: Request | N
 
 def run(config: str, token: str | None, service_token: str | None, claims: str | None, identities: str | None,
         matrix: bool, as_json: bool) -> int:
-    from extproc.config import ConfigError, load_policy
+    from extproc.config import load_policy_or_report
 
-    try:
-        policy = load_policy(config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    policy = load_policy_or_report(config)
+    if policy is None:
         return 2
     subjects = _subjects(policy, token, service_token, claims, identities)
     if isinstance(subjects, str):

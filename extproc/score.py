@@ -80,12 +80,10 @@ def _layer(result: LayerResult) -> dict:
 
 
 def run(path: str, config: str | None, layers: str | None) -> int:
-    from extproc.config import ConfigError, load_policy
+    from extproc.config import load_policy_or_report
 
-    try:
-        policy = load_policy(config) if config else default_policy()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    policy = load_policy_or_report(config) if config else default_policy()
+    if policy is None:
         return 2
     if layers:
         wanted = {name.strip() for name in layers.split(",") if name.strip()}

@@ -16,14 +16,12 @@ from extproc.records import iter_records, request_from_record
 
 
 def run(path: str, config: str | None, base_path: str, diff_spec: str | None, out: str | None) -> int:
-    from extproc.config import ConfigError, load_policy
+    from extproc.config import load_policy_or_report
 
     policy = None
     if config:
-        try:
-            policy = load_policy(config)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
+        policy = load_policy_or_report(config)
+        if policy is None:
             return 2
         layers = {slot.name for route in (*policy.routes, policy.default) for slot in route.slots}
         policy = policy.only_layers(layers - {"api_shield"})
