@@ -99,3 +99,21 @@ def test_committed_model_on_the_labelled_sessions():
     assert share("automation-tool", lambda k: k != "human") >= 0.9
     assert share("verified-crawler", lambda k: k in ("verified-crawler", "automation")) == 1.0
     assert share("ai-crawler", lambda k: k in ("ai-crawler", "spoofed")) == 1.0
+
+
+def test_session_figures_count_when_each_client_was_first_caught():
+    import numpy as np
+
+    from extproc.bot.train import Dataset, session_outcomes, session_rates
+
+    # Two automated sessions (one caught at its third request, one never) and two human ones.
+    sessions = ["a", "a", "a", "b", "b", "h1", "h2", "h2"]
+    classes = ["automation-tool"] * 5 + ["human-browser"] * 3
+    detail = ["selenium"] * 3 + ["curl"] * 2 + ["chrome"] * 3
+    flagged = np.array([False, False, True, False, False, False, False, True])
+    data = Dataset(np.zeros((8, 1)), np.array([1] * 5 + [0] * 3), classes, ["g"] * 8, detail, sessions)
+    outcomes = session_outcomes(data, flagged)
+    assert outcomes == {"automation-tool/selenium": [2], "automation-tool/curl": [None], "human-browser": [None, 1]}
+    assert session_rates(outcomes) == {"automated_sessions_caught_rate": 0.5,
+                                       "automated_sessions_first_flag_median": 2,
+                                       "human_sessions_flagged_rate": 0.5}

@@ -38,12 +38,22 @@ def model_card(metadata: dict) -> str:
             "version, or a tool or crawler with all its versions), and its threshold is set without them.",
             "",
             f"- ROC AUC {metrics['roc_auc']}; human requests flagged {metrics['human_flagged_rate']:.2%}; "
-            f"automation tools and spoofed browsers caught {metrics['automation_and_spoofed_caught_rate']:.2%}.",
+            f"automation tools and spoofed browsers caught {metrics['automation_and_spoofed_caught_rate']:.2%} "
+            "of their requests.",
+        ]
+        if "automated_sessions_caught_rate" in metrics:
+            lines.append(
+                f"- Per client session: {metrics['automated_sessions_caught_rate']:.2%} of automated sessions have at "
+                "least one request flagged (half of them by request "
+                f"{metrics['automated_sessions_first_flag_median']}, counting from 0); "
+                f"{metrics['human_sessions_flagged_rate']:.2%} of human sessions have at least one.")
+        lines += [
             "",
-            "| class or source | flagged as automated | requests |",
-            "|---|---|---|",
+            "| class or source | flagged as automated | requests | sessions caught |",
+            "|---|---|---|---|",
         ]
         for name, row in {**metrics["per_class"], **metrics["per_source"]}.items():
-            lines.append(f"| {name} | {row['rate']:.2%} | {row['total']} |")
+            sessions = f"{row['sessions_caught']} of {row['sessions']}" if "sessions" in row else ""
+            lines.append(f"| {name} | {row['rate']:.2%} | {row['total']} | {sessions} |")
         lines.append("")
     return "\n".join(lines)

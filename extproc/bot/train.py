@@ -60,11 +60,12 @@ class Dataset:
     classes: list[str]
     groups: list[str]  # held-out unit: user-agent family (+ major version for browsers)
     detail: list[str]  # finer provenance for reports only (spoofing technique, tool); never a feature
+    sessions: list[str]  # ground-truth client session, for per-session reports only; never a feature
 
 
 def replay(records: list[dict]) -> Dataset:
     featurizer = Featurizer(load_catalogue(), ClientTracker(max_clients=10**7, ttl_s=1800.0), DEFAULT_CLIENT_KEY)
-    rows, bot, classes, groups, detail = [], [], [], [], []
+    rows, bot, classes, groups, detail, sessions = [], [], [], [], [], []
     for record in sorted(records, key=lambda r: (r.get("client") or {}).get("t", 0.0)):
         request, _body = request_from_record(record)
         facts = featurizer.facts(request)
@@ -74,7 +75,8 @@ def replay(records: list[dict]) -> Dataset:
         agent = facts.agent
         groups.append(f"{agent.family} {agent.major}" if agent.kind == "browser" else agent.family or "(none)")
         detail.append(_detail(record))
-    return Dataset(np.vstack(rows).astype(np.float32), np.asarray(bot), classes, groups, detail)
+        sessions.append(str((record.get("client") or {}).get("session", record.get("id", ""))))
+    return Dataset(np.vstack(rows).astype(np.float32), np.asarray(bot), classes, groups, detail, sessions)
 
 
 def _detail(record: dict) -> str:
@@ -155,18 +157,55 @@ def summarize(data: Dataset, predicted: np.ndarray, flagged: np.ndarray, auc: fl
     for cls, detail, hit in zip(data.classes, data.detail, flagged):
         by_class[cls][0] += int(hit)
         by_class[cls][1] += 1
-        if cls in ("automation-tool", "spoofed-browser"):
+        if cls in AUTOMATED:
             by_detail[f"{cls}/{detail}"][0] += int(hit)
             by_detail[f"{cls}/{detail}"][1] += 1
     humans = by_class.get("human-browser", [0, 0])
-    caught = [by_class.get(c, [0, 0]) for c in ("automation-tool", "spoofed-browser")]
+    caught = [by_class.get(c, [0, 0]) for c in AUTOMATED]
+    sessions = session_outcomes(data, flagged)
     return {
         "roc_auc": round(float(auc), 5),
         "human_flagged_rate": round(humans[0] / max(1, humans[1]), 5),
         "automation_and_spoofed_caught_rate": round(sum(c[0] for c in caught) / max(1, sum(c[1] for c in caught)), 5),
+        **session_rates(sessions),
         "per_class": {c: {"flagged": v[0], "total": v[1], "rate": round(v[0] / v[1], 4)} for c, v in sorted(by_class.items())},
-        "per_source": {d: {"flagged": v[0], "total": v[1], "rate": round(v[0] / v[1], 4)}
+        "per_source": {d: {"flagged": v[0], "total": v[1], "rate": round(v[0] / v[1], 4),
+                           "sessions": len(sessions[d]), "sessions_caught": sum(f is not None for f in sessions[d])}
                        for d, v in sorted(by_detail.items())},
+    }
+
+
+AUTOMATED = ("automation-tool", "spoofed-browser")
+
+
+def session_outcomes(data: Dataset, flagged: np.ndarray) -> dict[str, list[int | None]]:
+    """Per source ("human-browser" for every human), each session's index of its first flagged request.
+
+    Requests are in time order, so the index says how many requests a client made before it was
+    first scored as automated (None: never)."""
+    first: dict[str, int | None] = {}
+    position: Counter = Counter()
+    source: dict[str, str] = {}
+    for session, cls, detail, hit in zip(data.sessions, data.classes, data.detail, flagged):
+        source[session] = f"{cls}/{detail}" if cls in AUTOMATED else cls
+        if hit and first.get(session) is None:
+            first[session] = position[session]
+        first.setdefault(session, None)
+        position[session] += 1
+    outcomes: dict[str, list[int | None]] = defaultdict(list)
+    for session, index in first.items():
+        outcomes[source[session]].append(index)
+    return outcomes
+
+
+def session_rates(outcomes: dict[str, list[int | None]]) -> dict:
+    automated = [i for source, found in outcomes.items() if source.split("/")[0] in AUTOMATED for i in found]
+    humans = outcomes.get("human-browser", [])
+    caught = sorted(i for i in automated if i is not None)
+    return {
+        "automated_sessions_caught_rate": round(len(caught) / max(1, len(automated)), 5),
+        "automated_sessions_first_flag_median": caught[len(caught) // 2] if caught else None,
+        "human_sessions_flagged_rate": round(sum(i is not None for i in humans) / max(1, len(humans)), 5),
     }
 
 
