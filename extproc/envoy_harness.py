@@ -418,6 +418,10 @@ class EnvoyProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 20.0) -> "EnvoyProcess":
         if self._proc is not None:
             raise RuntimeError("EnvoyProcess already started")

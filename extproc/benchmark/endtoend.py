@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import sys
+import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,8 +115,6 @@ def _port_free(port: int) -> bool:
 
 def _wait_workers(ports: list[int], timeout: float = 60.0) -> None:
     """Every worker serves its metrics once its policy (and models) are loaded."""
-    import time
-
     deadline = time.monotonic() + timeout
     for port in ports:
         while True:
@@ -156,6 +156,40 @@ def memory(pid: int) -> dict:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent outside idle and iowait since boot (first line of /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used during a run, by Envoy, each server process, the load generator (this process's
+    waited-for children) and the whole machine, to see which one ran out of cores."""
+
+    def __init__(self, envoy_pid: int, server_pids: list[int]) -> None:
+        self.pids = {"envoy": [envoy_pid], "server": server_pids}
+        self.started = {name: [cpu_seconds(pid) for pid in pids] for name, pids in self.pids.items()}
+        self.children, self.machine, self.wall = _children_cpu(), machine_busy_seconds(), time.monotonic()
+
+    def report(self, requests: int) -> dict:
+        wall, n = time.monotonic() - self.wall, max(1, requests)
+        used = {name: [cpu_seconds(pid) - before for pid, before in zip(pids, self.started[name])]
+                for name, pids in self.pids.items()}
+        load_generator = _children_cpu() - self.children
+        out = {f"{name}_cpu_us_per_request": round(sum(v) / n * 1e6, 1) for name, v in used.items() if v}
+        out.update({"server_cores_per_process": [round(v / wall, 2) for v in used["server"]],
+                    "envoy_cores": round(sum(used["envoy"]) / wall, 2),
+                    "load_generator_cores": round(load_generator / wall, 2),
+                    "machine_cores_busy": round((machine_busy_seconds() - self.machine) / wall, 2),
+                    "all_cpu_us_per_request": round((sum(map(sum, used.values())) + load_generator) / n * 1e6, 1)})
+        return out
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def fixed_rate(envoy: EnvoyProcess, payloads: list[bytes], rate: float, seconds: float) -> dict:

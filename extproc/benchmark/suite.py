@@ -82,12 +82,9 @@ def end_to_end(policy_path: Path, workdir: Path, plan: Plan) -> dict:
                 row["memory_loaded"] = [endtoend.memory(pid) for pid in pids]
             endtoend.fixed_rate(envoy, payloads, plan.rate, 1.0)  # warm-up: connections, caches
             row["fixed_rate"] = endtoend.fixed_rate(envoy, payloads, plan.rate, plan.rate_seconds)
-            cpu = [endtoend.cpu_seconds(pid) for pid in pids]
+            meter = endtoend.CpuMeter(envoy.pid, pids)
             row["saturation"] = load.saturate(envoy.listen_port, payloads, plan.saturation_seconds, plan.connections)
-            if pids:
-                sent = max(1, row["saturation"]["requests"])
-                used = sum(endtoend.cpu_seconds(pid) for pid in pids) - sum(cpu)
-                row["saturation"]["server_cpu_us_per_request"] = round(used / sent * 1e6, 1)
+            row["saturation"]["cpu"] = meter.report(row["saturation"]["requests"])
             if metrics_ports:
                 row["decisions_per_worker"] = endtoend.decisions_per_worker(metrics_ports)
                 row["flood"] = load.flood(envoy.listen_port, plan.flood_seconds, plan.connections)
@@ -115,6 +112,11 @@ def bars(results: dict) -> dict:
         "added_p99_us_at_fixed_rate <= 3000": _check(added["p99_us"], 3000),
         "saturation_vs_do_nothing >= 0.6": _check(round(rate(one) / max(1.0, rate(noop)), 3), 0.6, at_least=True),
         "two_workers_vs_one >= 1.6": _check(round(rate(two) / max(1.0, rate(one)), 3), 1.6, at_least=True),
+        # What this machine allows at most: its cores over the CPU one request took, Envoy and the
+        # load generator included, in the 1-worker run. Below 1.6, the bar is out of reach here.
+        "two_workers_ceiling_on_this_machine (not a bar)": {
+            "value": round(os.cpu_count() * 1e6 / max(1.0, one["saturation"]["cpu"]["all_cpu_us_per_request"])
+                           / max(1.0, rate(one)), 2), "met": True},
         "peak_rss_mb_per_worker <= 250": _check(rss, 250),
     })
     return out
@@ -151,5 +153,11 @@ def _e2e_table(e2e: dict) -> str:
         memory = row.get("memory_after_flood") or row.get("memory_loaded") or []
         peak = max((m["peak_rss_mb"] for m in memory), default="-")
         lines.append(f"{name:<28} {latency['p50_us']:>12} {latency['p99_us']:>12} {saturation['requests_per_s']:>10.0f} "
-                     f"{saturation.get('server_cpu_us_per_request', '-'):>14} {peak:>12} {row.get('decisions_per_worker', '')}")
+                     f"{saturation['cpu'].get('server_cpu_us_per_request', '-'):>14} {peak:>12} "
+                     f"{row.get('decisions_per_worker', '')}")
+    lines.append(f"\n{'cores busy at saturation':<28} {'machine':>8} {'envoy':>6} {'wrk':>6}  server processes")
+    for name, row in e2e.items():
+        cpu = row["saturation"]["cpu"]
+        lines.append(f"{name:<28} {cpu['machine_cores_busy']:>8} {cpu['envoy_cores']:>6} {cpu['load_generator_cores']:>6}  "
+                     f"{cpu['server_cores_per_process']}")
     return "\n".join(lines)
