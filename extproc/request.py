@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Iterator, Mapping, NamedTuple
 from urllib.parse import unquote, unquote_plus
 
@@ -19,6 +18,24 @@ import orjson
 
 # Header values arrive as bytes; surrogateescape keeps invalid UTF-8 lossless and visible.
 TEXT_ERRORS = "surrogateescape"
+
+
+class cached_property:  # noqa: N801 - used like functools.cached_property
+    """functools.cached_property without its lock (Python 3.11 takes an RLock on every first
+    access; a request is only ever read by the thread that handles it). Computed on first access,
+    then stored in the instance dict, which attribute lookup finds first from then on."""
+
+    def __init__(self, compute):
+        self.compute, self.name, self.__doc__ = compute, compute.__name__, compute.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
