@@ -86,6 +86,26 @@ def test_cel_rules_deny_tag_and_shadow():
     assert run(policy, target="/old").allowed  # expired
 
 
+def test_cel_rules_read_requests_that_are_not_utf8():
+    """Invalid UTF-8 in a path, header, cookie or argument used to fail the whole rules layer
+    (CEL refuses such strings): a 503 for a legitimate request, and a scanner that appended one
+    \\xff byte to its user agent was not matched. Now every rule still runs and matches."""
+    policy = policy_with("""\
+      signatures:
+        scanners: {literals: [sqlmap]}
+      rules:
+        - {id: scanner, expr: 'sig("scanners", user_agent) || rx(header("x-tool"), "sqlmap")', action: deny}
+        - {id: env, expr: 'path.endsWith("/.env") || cookie("c") == "x?" || arg("q") == "?"', action: deny}
+""")
+    assert run(policy, target="/caf%E9/%ff").allowed
+    assert run(policy, headers=[("cookie", "a=\udcff"), ("x-other", "\udcfe")]).allowed
+    for request in ({"headers": [("user-agent", "sqlmap\udcff")]}, {"headers": [("x-tool", "sqlmap\udcff")]},
+                    {"target": "/%ff/.env"}, {"headers": [("cookie", "c=x\udcff")]}, {"target": "/?q=%ff"}):
+        decision = run(policy, **request)
+        assert not decision.allowed and decision.status == 403, request
+        assert [r.outcome.value for r in decision.results] == ["ok"]
+
+
 def test_rule_index_keeps_rules_away_from_requests_they_do_not_apply_to():
     layer = policy_with(CEL_RULES).default.slots[0].layer
     assert [r.id for r in layer.static.candidates(Request("GET", "/products"))] == [

@@ -103,10 +103,11 @@ class Activations:
 
     def build(self, request: Request, route: str, needed: frozenset[str], verdicts=()) -> object:
         context = cel.Context()
-        values: dict[str, object] = {name: _SCALAR_OF[name](request, route) for name in SCALARS if name in needed}
+        values: dict[str, object] = {name: _cel_value(_SCALAR_OF[name](request, route))
+                                     for name in SCALARS if name in needed}
         for name in MAPS:
             if name in needed:
-                values[name] = _MAP_OF[name](request, verdicts)
+                values[name] = _cel_value(_MAP_OF[name](request, verdicts))
         values.update(self._functions(request))
         context.update(values)
         return context
@@ -118,9 +119,9 @@ class Activations:
             return next((value for key, value in pairs if key == name), "")
 
         return {
-            "header": lambda name: request.header(str(name).lower()),
-            "arg": lambda name: first(((a.name, a.value) for a in request.args), name),
-            "cookie": lambda name: first(request.cookies, name),
+            "header": lambda name: searchable(request.header(str(name).lower())),
+            "arg": lambda name: searchable(first(((a.name, a.value) for a in request.args), name)),
+            "cookie": lambda name: searchable(first(request.cookies, name)),
             "in_list": lambda name, address: name in lists and str(address) in lists[name],
             "sig": lambda name, value: name in sets and sets[name].search(str(value)),
             "any_arg_sig": lambda name: name in sets and any(sets[name].search(a.value) for a in request.args),
@@ -147,6 +148,20 @@ _SCALAR_OF: dict[str, Callable[[Request, str], object]] = {
     "body_size": lambda r, _: r.body_size,
     "protocol": lambda r, _: r.protocol,
 }
+
+
+def _cel_value(value: object) -> object:
+    """A value CEL accepts. Invalid UTF-8 from the client (path, headers, cookies, args) is kept as
+    surrogates, which CEL refuses to convert: one %ff in a path failed the whole rules layer (a
+    503, or with on_error: open every rule skipped). Such characters become '?', as the signature
+    sets see them (``searchable``)."""
+    if type(value) is str:
+        return searchable(value)
+    if type(value) is dict:
+        return {searchable(key): _cel_value(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_cel_value(item) for item in value]
+    return value
 
 
 def _first_values(pairs) -> dict[str, str]:
