@@ -136,6 +136,56 @@ def test_tool_list_answer_is_filtered_to_what_the_caller_may_use(policy):
     assert (listed, kept) == (4, 1) and b'"delete_repo"' not in rewritten and rewritten.startswith(b"event: message\n")
 
 
+def nested(levels: int, leaf=None):
+    for _ in range(levels):
+        leaf = {"a": leaf}
+    return leaf
+
+
+def test_arguments_nested_beyond_what_can_be_serialised_are_refused_not_a_layer_failure(policy, tmp_path):
+    # 300 levels parse (orjson reads 1024) but do not serialise (it writes 254): the layer used to
+    # raise on them (503, "layer mcp failed"), for any tool and also in the audit record.
+    ana = who("ana", "engineering")
+    for method, name in (("tools/call", "search_code"), ("prompts/get", "review")):
+        body = json.dumps(rpc(method, {"name": name, "arguments": nested(300)}, 5)).encode()
+        _, decision = call(policy, body, ana)
+        assert [r.outcome.value for r in decision.results] == ["ok"]
+        if method == "tools/call":
+            assert decision.reasons == ("mcp:arguments_too_deep:tools/call:search_code",)
+            assert error_of(decision)["error"]["code"] == -32602
+    from extproc.mcp.audit import _writers
+
+    for writer in _writers.values():
+        writer.close()
+    _writers.clear()
+    records = [json.loads(line) for line in (tmp_path / "mcp.jsonl").read_text().splitlines()]
+    assert records[-2]["arguments"] == {"too_deep": True} and records[-2]["reason"] == "arguments_too_deep"
+
+
+@pytest.mark.parametrize("params", [b'{"name": ' + b"[" * 1000 + b"]" * 1000 + b"}", b'{"uri": {"x": 1}}',
+                                    b'{"name": ["search_code"]}'])
+def test_a_target_that_is_not_a_name_is_invalid_params(policy, params):
+    body = b'{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": ' + params + b"}"
+    _, decision = call(policy, body, who("ana", "engineering"))
+    assert (decision.status, error_of(decision)["error"]["code"]) == (400, -32602)
+    assert [r.outcome.value for r in decision.results] == ["ok"]
+
+
+def test_a_list_answer_that_cannot_be_filtered_is_withheld_not_passed_unfiltered(policy):
+    # A tool the caller may see with a schema nested beyond 254 levels made the re-serialisation
+    # raise, and the answer went out unfiltered: delete_repo, which ana may not use, was listed.
+    deep = {"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_code", "inputSchema": nested(300)},
+                                                            {"name": "delete_repo"}]}}
+    transaction, decision = call(policy, rpc("tools/list", message_id=2), who("ana", "engineering"))
+    assert transaction.on_response_headers("200", ((":status", "200"), ("content-type", "application/json")))
+    shown = transaction.on_response_body(json.dumps(deep).encode())
+    assert orjson.loads(shown) == {"jsonrpc": "2.0", "id": 2, "error": {
+        "code": -32603, "message": "List answer too deeply nested to filter"}}
+    sse = b"event: message\ndata: " + json.dumps([deep]).encode() + b"\n\n"
+    rewritten, _, _ = filter_answer(sse, "text/event-stream", lambda kind, name: name != "delete_repo")
+    assert b"delete_repo" not in rewritten and b'"code":-32603' in rewritten
+
+
 def test_every_message_has_an_audit_record(policy, tmp_path):
     from extproc.mcp.audit import _writers
 

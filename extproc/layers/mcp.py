@@ -122,6 +122,8 @@ class McpLayer:
 
     def _check_arguments(self, message: Message, caller: Caller) -> tuple[str, int, float]:
         raw, value = message.arguments()
+        if raw is None:  # nested beyond what can be serialised, let alone inspected
+            return "arguments_too_deep", INVALID_PARAMS, 0.0
         if len(raw) > self.settings.max_argument_bytes:
             return "arguments_too_large", INVALID_PARAMS, 0.0
         if value is not None and jsonrpc.depth(value, self.settings.max_argument_depth) > self.settings.max_argument_depth:
@@ -186,7 +188,8 @@ class McpLayer:
                        "session": request.header("mcp-session-id")[:128]},
             "method": message.method if message else request.method, "id": message.id if message else None,
             "target": message.target[:256] if message else "",
-            "arguments": {"sha256": jsonrpc.digest(raw), "bytes": len(raw)} if raw else None,
+            "arguments": {"sha256": jsonrpc.digest(raw), "bytes": len(raw)} if raw else
+                         {"too_deep": True} if raw is None else None,
             "decision": decision, "reason": reason, "latency_us": round((time.perf_counter() - started) * 1e6, 1),
             **(extra or {}),
         })

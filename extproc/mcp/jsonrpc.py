@@ -30,10 +30,18 @@ class Message:
         """The tool, resource or prompt a message names ('' when none)."""
         return str(self.params.get("name") or self.params.get("uri") or "")
 
-    def arguments(self) -> tuple[bytes, object]:
-        """(canonical JSON, value) of the arguments a call carries, for limits, scanning and audit."""
+    def arguments(self) -> tuple[bytes | None, object]:
+        """(canonical JSON, value) of the arguments a call carries, for limits, scanning and audit.
+
+        The JSON is None when the value nests deeper than orjson writes (254 levels; it reads
+        1024): such arguments cannot be measured or scanned, and are refused as too deep."""
         value = self.params.get("arguments")
-        return (orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if value is not None else b""), value
+        if value is None:
+            return b"", None
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS), value
+        except orjson.JSONEncodeError:
+            return None, value
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,10 @@ def _message(item: object) -> Message | Malformed:
         return Malformed(INVALID_REQUEST, "Invalid Request: bad id")
     if not isinstance(params, dict):
         return Malformed(INVALID_PARAMS, "Invalid params: an object is expected")
+    if isinstance(params.get("name"), (dict, list)) or isinstance(params.get("uri"), (dict, list)):
+        # The target a permission is checked against is a name; a nested one is no MCP request
+        # (and its text form would be an arbitrary, possibly 1000-level deep, repr).
+        return Malformed(INVALID_PARAMS, "Invalid params: name and uri must be strings")
     return Message(message_id, method, params)
 
 

@@ -13,6 +13,7 @@ import orjson
 LISTS = {"tools/list": ("tools", "tool", "name"), "prompts/list": ("prompts", "prompt", "name"),
          "resources/list": ("resources", "resource", "uri")}
 
+INTERNAL_ERROR = -32603  # JSON-RPC
 Keep = Callable[[str, str], bool]  # (kind, name) -> may the caller see it
 
 
@@ -25,7 +26,21 @@ def filter_answer(body: bytes, content_type: str, keep: Keep) -> tuple[bytes | N
     except orjson.JSONDecodeError:
         return None, 0, 0
     changed, listed, shown = _filter_message(message, keep)
-    return (orjson.dumps(message) if changed else None), listed, shown
+    return (_dump(message) if changed else None), listed, shown
+
+
+def _dump(message: object) -> bytes:
+    """The filtered answer; when an entry the caller may see nests deeper than orjson writes
+    (254 levels), an error in its place. Raising here let the unfiltered answer through, hidden
+    tools included: a failed filter must not show what it was to hide."""
+    try:
+        return orjson.dumps(message)
+    except orjson.JSONEncodeError:
+        items = message if isinstance(message, list) else [message]
+        errors = [{"jsonrpc": "2.0", "id": item.get("id") if isinstance(item, dict) else None,
+                   "error": {"code": INTERNAL_ERROR, "message": "List answer too deeply nested to filter"}}
+                  for item in items]
+        return orjson.dumps(errors if isinstance(message, list) else errors[0])
 
 
 def _filter_message(message: object, keep: Keep) -> tuple[bool, int, int]:
@@ -57,5 +72,5 @@ def _filter_events(body: bytes, keep: Keep) -> tuple[bytes | None, int, int]:
         did, seen, kept = _filter_message(message, keep)
         listed, shown = listed + seen, shown + kept
         if did:
-            lines[index], changed = b"data: " + orjson.dumps(message), True
+            lines[index], changed = b"data: " + _dump(message), True
     return (b"\n".join(lines) if changed else None), listed, shown
