@@ -137,3 +137,39 @@ def test_sensitive_data_is_found_whatever_content_type_the_client_claims():
     transaction.on_headers()
     decision = transaction.on_body(orjson.dumps(chat("pay 4111 1111 1111 1111")))
     assert not decision.allowed and decision.reasons[0] == "ai:sensitive_data"
+
+
+def raw_call(policy, body: bytes, path: str):
+    request = Request("POST", path, headers=(("content-type", "application/json"),), has_body=True, request_id="r")
+    request.identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
+    transaction = Transaction(policy, request)
+    assert transaction.on_headers() is None
+    return transaction.on_body(body)
+
+
+def nest(levels: int, leaf: str) -> str:
+    return '{"a": ' * levels + json.dumps(leaf) + "}" * levels
+
+
+@pytest.mark.parametrize("path, template", [
+    ("/v1/chat/completions", '{"model": "gpt-4o", "messages": [{"role": "user", "content": [%s]}]}'),
+    ("/v1/chat/completions", '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "metadata": %s}'),
+    ("/v1/responses", '{"model": "gpt-4o", "input": [{"type": "function_call_output", "output": [%s]}]}'),
+    ("/v1/embeddings", '{"model": "gpt-4o", "input": [%s]}'),
+    ("/v1/messages", '{"model": "claude-3", "max_tokens": 9, "messages": [{"role": "assistant", '
+                     '"content": [{"type": "tool_use", "input": %s}]}]}'),
+])
+def test_bodies_nested_too_deep_to_read_are_refused_not_a_layer_failure(path, template):
+    # 300 to 1000 levels parse, but reading the texts (recursion), redacting them (recursion) or
+    # writing them back (orjson stops at 254 levels) raised: a 503 with "layer ai_gateway failed".
+    ai_gateway._budgets = None
+    policy = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 500")
+                          .replace("action: deny", "action: redact"), "ai")
+    for levels in (300, 1000):
+        decision = raw_call(policy, (template % nest(levels, "4111 1111 1111 1111")).encode(), path)
+        assert (decision.status, decision.reasons[0]) == (400, "ai:too_deep")
+        assert decision.results[0].outcome.value != "error"
+    # 100 levels is within what the gateway reads: the card number deep inside is still redacted.
+    decision = raw_call(policy, (template % nest(100, "4111 1111 1111 1111")).encode(), path)
+    assert decision.allowed and decision.body is not None and b"4111" not in decision.body
+    assert b"[REDACTED:card]" in decision.body

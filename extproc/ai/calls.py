@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+# LLM API bodies nest a few levels (messages, content blocks, tool schemas); deeper than this
+# they are refused: reading, redacting and re-serialising them recurses (Python stops near 1000
+# frames, orjson writes at most 254 levels), and what cannot be read cannot be scanned.
+MAX_DEPTH = 128
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text; corrected from `usage` afterwards
 DEFAULT_OUTPUT_TOKENS = 256
 
@@ -21,6 +25,7 @@ class LlmCall:
     tool_arguments: list[str] = field(default_factory=list)
     stream: bool = False
     max_output_tokens: int = 0
+    too_deep: bool = False  # nested beyond MAX_DEPTH: not read, to be refused
 
     @property
     def prompt_chars(self) -> int:
@@ -41,8 +46,23 @@ def parse_call(path: str, body: bytes) -> LlmCall | None:
     path = path.partition("?")[0].rstrip("/")
     for suffix, reader in READERS.items():
         if path.endswith(suffix):
+            if _nested_beyond(document, MAX_DEPTH):
+                return LlmCall(API_OF[reader], document["model"], too_deep=True)
             return reader(document)
     return None
+
+
+def _nested_beyond(document: object, limit: int) -> bool:
+    """True when objects and arrays nest more than limit levels; iterative, containers only."""
+    stack = [(document, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > limit:
+            return True
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, level + 1))
+    return False
 
 
 def _text_of(content: object) -> str:
@@ -119,3 +139,5 @@ def _int(value: object) -> int:
 
 READERS = {"/chat/completions": _openai_chat, "/responses": _openai_responses, "/embeddings": _openai_embeddings,
            "/messages": _anthropic_messages}
+API_OF = {_openai_chat: "openai.chat", _openai_responses: "openai.responses", _openai_embeddings: "openai.embeddings",
+          _anthropic_messages: "anthropic.messages"}

@@ -108,6 +108,8 @@ class AiGatewayLayer:
     def _policy(self, call: LlmCall, who: str, groups, limits: list[GroupLimits]) -> Verdict | None:
         if not limits:
             return _refuse(403, "no_group", "Forbidden")
+        if call.too_deep:  # its texts and tool arguments were not read, so they cannot be scanned
+            return _refuse(400, "too_deep", "Request nested too deeply")
         if not any(fnmatchcase(call.model, pattern) for limit in limits for pattern in limit.models):
             return _refuse(403, "model_not_allowed", "Forbidden")
         caps = [limit.max_prompt_chars for limit in limits]
@@ -164,8 +166,12 @@ class AiGatewayLayer:
 
     def on_response_chunk(self, request: Request, headers, chunk: bytes, end_of_stream: bool) -> None:
         parts = request.scratch.setdefault("ai_response", [])
-        if sum(len(p) for p in parts) < 8 << 20:  # usage comes at the end; a runaway stream is not kept
+        # A running total: summing the kept parts on every chunk was quadratic in the chunks of a
+        # stream (an SSE answer sends one per token).
+        kept = request.scratch.get("ai_response_bytes", 0)
+        if kept < 8 << 20:  # usage comes at the end; a runaway stream is not kept
             parts.append(chunk)
+            request.scratch["ai_response_bytes"] = kept + len(chunk)
         if not end_of_stream:
             return
         who, estimated, call, started = request.scratch["ai"]
