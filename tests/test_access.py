@@ -279,12 +279,29 @@ routes: [{{name: wiki, match: {{}}}}]
     ("idps: {x: {issuer: i, jwks: {file: /j.json}, algorithms: [none]}}", "algorithms"),
     ("service_tokens: {t: {client_id: abcdefgh, secret_sha256: plaintext}}", "secret_sha256"),
     ("assertion: {key_file: /nonexistent.pem}", "access.assertion.key_file"),
+    ("idps: {x: {issuer: i, jwks: {file: /nonexistent/jwks.json}}}",
+     "access.idps.x.jwks.file: /nonexistent/jwks.json: [Errno 2] No such file"),
 ])
 def test_access_config_errors_name_their_path(fragment, error):
     text = f"version: 1\naccess:\n  {fragment}\nroutes: [{{name: r, match: {{}}}}]\n"
     with pytest.raises(ConfigError) as caught:
         parse_policy(text, "bad.yaml")
     assert error in str(caught.value)
+
+
+def test_a_jwks_file_that_is_missing_or_not_a_jwks_fails_check_config_until_fixed(tmp_path, keys, capsys):
+    # It used to pass check-config ("ok") and serve, logging only, while every token got a 401.
+    from extproc import cli
+
+    jwks_file, policy_file = tmp_path / "corp.json", tmp_path / "policy.yaml"
+    policy_file.write_text(f"version: 1\naccess: {{idps: {{corp: {{issuer: {ISSUER}, jwks: {{file: {jwks_file}}}}}}}}}\n")
+    for content in (None, "{not json", '{"keys": "none"}'):
+        if content is not None:
+            jwks_file.write_text(content)
+        assert cli.main(["check-config", str(policy_file)]) == 1
+        assert capsys.readouterr().err.startswith(f"{policy_file}: access.idps.corp.jwks.file: {jwks_file}: ")
+    jwks_file.write_text(json.dumps(jwks(keys["ec"])))
+    assert cli.main(["check-config", str(policy_file)]) == 0  # the cached source reads the fixed file
 
 
 def test_access_layer_without_the_access_block_is_an_error():

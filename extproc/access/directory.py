@@ -62,9 +62,17 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
             signer = Signer(block.assertion)
         except AssertionKeyError as exc:
             problems.append(f"access.assertion.key_file: {exc}")
+    sources = {name: key_source(name, idp.jwks) for name, idp in block.idps.items()}
+    for name, source in sources.items():
+        # A JWKS file is local: missing or unreadable at load is a mistake in the policy, and
+        # every token of that IdP would get a 401. (A URL may be down for a while: it is retried
+        # in the background.) A cached source that failed before is read again, as the file may
+        # have been fixed since.
+        if source.settings.file and source.last_error and not source.refresh():
+            problems.append(f"access.idps.{name}.jwks.file: {source.settings.file}: {source.last_error}")
     if len(problems) > start:
         return None
-    issuers = {name: Issuer(name, idp, key_source(name, idp.jwks)) for name, idp in block.idps.items()}
+    issuers = {name: Issuer(name, idp, sources[name]) for name, idp in block.idps.items()}
     apps = tuple(compile_app(app) for app in block.apps)
     return Directory(
         apps=apps,
