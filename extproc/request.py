@@ -75,6 +75,7 @@ class Arg(NamedTuple):
     path: str = ""  # for JSON: the dotted path from the root, e.g. "user.roles[0]"
 
 
+_GENERATOR = type(x for x in ())
 _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (built by the hundred)
 
 # Cached properties derived from the body: attach_body() drops them.
@@ -271,9 +272,20 @@ class Request:
         while stack:
             node, path, key, depth = stack.pop()
             kind = type(node)
+            if kind is _GENERATOR:  # the rest of a large container's children, one at a time
+                child = next(node, None)
+                if child is not None:
+                    stack.append((node, path, key, depth))
+                    stack.append(child)
+                continue
             if kind is dict or kind is list:
                 if depth >= max_depth:
                     self.notes.add("json_depth_exceeded")
+                    continue
+                if len(node) > limit:
+                    # Lazily: at most `limit` leaves are kept, so a 100k-element array must not cost
+                    # 100k path strings built and dropped (70 ms for 200 KB of JSON).
+                    stack.append((_children(node, path, key, depth + 1), "", "", depth))
                     continue
                 if kind is dict:
                     children = [(v, f"{path}.{k}" if path else k, k, depth + 1) for k, v in node.items()]
@@ -302,6 +314,17 @@ class Request:
                 yield Part(part.name or "", part.filename, part.content_type or "", part.raw)
         except multipart.MultipartError:
             self.notes.add("multipart_invalid")
+
+
+def _children(node: dict | list, path: str, key: str, depth: int) -> Iterator[tuple[object, str, str, int]]:
+    """A container's children as _walk_json stacks them, one at a time (a function, so that the
+    path and key are bound now, not when the walk has moved on)."""
+    if type(node) is dict:
+        for k, v in node.items():
+            yield v, f"{path}.{k}" if path else k, k, depth
+    else:
+        for i, v in enumerate(node):
+            yield v, f"{path}[{i}]", key, depth
 
 
 def _is_json(media_type: str) -> bool:
