@@ -146,6 +146,22 @@ defaults:
     assert not run(policy, target=suspicious).allowed
     assert run(policy, target="/admin/search?q=blue+shoes").allowed
     assert run(policy, target=suspicious.replace("/admin/", "/shop/")).allowed
+    # The same in a body: late_rules used to run with the headers, before the attack layer had
+    # the body, so no request with a body was ever denied by a score.
+    observed = parse_policy("""
+version: 1
+defaults:
+  layers:
+    attack: {threshold: 5, mode: observe}
+    late_rules:
+      rules:
+        - {id: stricter-on-admin, when: {path_prefixes: [/admin/]}, expr: 'scores["attack"] <= 60', action: deny}
+""", "test")
+    form = [("content-type", "application/x-www-form-urlencoded")]
+    denied = run(observed, "POST", "/admin/search", form, b"q=1'+UNION+SELECT+password+FROM+users--")
+    assert not denied.allowed and denied.denied_by == "late_rules"
+    assert [r.verdict.layer for r in denied.results] == ["attack", "late_rules"]
+    assert run(observed, "POST", "/admin/search", form, b"q=blue+shoes").allowed
 
 
 @pytest.mark.parametrize("expr, error", [
