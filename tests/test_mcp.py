@@ -186,6 +186,33 @@ def test_a_list_answer_that_cannot_be_filtered_is_withheld_not_passed_unfiltered
     assert b"delete_repo" not in rewritten and b'"code":-32603' in rewritten
 
 
+def test_a_call_without_an_id_is_judged_like_any_call(policy):
+    # A JSON-RPC notification is still run by the server; it used to skip every check here.
+    ana = who("ana", "engineering")
+    for params in ({"name": "delete_repo"}, {"name": "search_code", "arguments": {"q": "x" * 5000}}):
+        message = {"jsonrpc": "2.0", "method": "tools/call", "params": params}
+        _, decision = call(policy, message, ana)
+        assert not decision.allowed and decision.reasons[0].startswith("mcp:")
+        assert error_of(decision) == {}  # no id, so no error object to answer with
+    _, anonymous = call(policy, {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "add"}})
+    assert not anonymous.allowed
+    assert call(policy, {"jsonrpc": "2.0", "method": "notifications/initialized"}, ana)[1].allowed
+
+
+def test_invalid_utf8_in_client_headers_is_audited_escaped_not_a_layer_failure(policy, tmp_path):
+    from extproc.mcp.audit import _writers
+
+    headers = (("user-agent", "agent/1 \udcff"), ("mcp-session-id", "s\udcfe"))
+    _, decision = call(policy, rpc("tools/call", {"name": "search_code", "arguments": {"q": "parser"}}),
+                       who("ana", "engineering"), headers)
+    assert decision.allowed and [r.outcome.value for r in decision.results] == ["ok"]
+    for writer in _writers.values():
+        writer.close()
+    _writers.clear()
+    record = list(query([str(tmp_path / "mcp.jsonl")]))[-1]
+    assert record["client"]["user_agent"] == "agent/1 \\xff" and record["client"]["session"] == "s\\xfe"
+
+
 def test_every_message_has_an_audit_record(policy, tmp_path):
     from extproc.mcp.audit import _writers
 

@@ -111,7 +111,9 @@ class McpLayer:
             return "server_not_registered", FORBIDDEN, 0.0
         if not self.permissions.may_reach(grants, self.server):
             return "server_not_allowed", FORBIDDEN, 0.0
-        if message.method == "" or message.is_notification or message.method in ALWAYS:
+        # A call without an id is still a call: JSON-RPC servers run notifications, they only do
+        # not answer them. Exempting every notification let tools/call of any tool through unchecked.
+        if message.method == "" or message.method in ALWAYS:
             return "", 0, 0.0
         kind = TARGETS.get(message.method)
         if kind is None:

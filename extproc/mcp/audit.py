@@ -24,6 +24,8 @@ from typing import Iterator
 
 import orjson
 
+from extproc.audit import _escape_surrogates
+
 SCHEMA_VERSION = 1
 
 
@@ -51,7 +53,10 @@ class McpAudit:
 
     def write(self, record: dict) -> None:
         record = {"v": SCHEMA_VERSION, "time": _now(), **record}
-        line = orjson.dumps(record, default=str).decode()
+        try:
+            line = orjson.dumps(record, default=str).decode()
+        except TypeError:  # invalid UTF-8 in a client's header (user agent, session), kept as surrogates
+            line = orjson.dumps(_escape_surrogates(record), default=str).decode()
         self._queue.put(logging.makeLogRecord({"msg": line, "levelno": logging.INFO, "levelname": "INFO"}))
 
     def close(self) -> None:
