@@ -4,11 +4,17 @@ The graph (built by ``extproc.attack.train``) maps hashed n-gram ids of a batch 
 probability per head and value: ``attack`` (any family) and one head per family. Scores follow
 the convention 1 = certainly an attack, 99 = clean; the metadata's calibration puts the default
 threshold (20) exactly where the training run chose its operating point.
+
+Two engines compute the graph: a fused C kernel (extproc.attack.native) when it was built and the
+graph is exactly the one it implements, else onnxruntime, the reference. EXTPROC_ATTACK_ENGINE
+forces one: ``onnxruntime``, ``native`` (an error if it cannot run the model) or ``auto``.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import threading
 import time
 from bisect import bisect_right
@@ -29,6 +35,10 @@ ATTACK_INFERENCE = inference_clock("attack")
 # q at which the score is exactly the default threshold: 1 + 98 * (1 - q) = 20
 _Q_AT_THRESHOLD = 1 - 19 / 98
 OUTPUTS = ["probabilities"]  # named: run(None, ...) looks the names up on every call
+ENGINE_VARIABLE = "EXTPROC_ATTACK_ENGINE"
+ENGINES = ("auto", "native", "onnxruntime")
+
+log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
@@ -44,24 +54,55 @@ class ModelInfo:
 
 
 class AttackModel:
-    def __init__(self, path: Path) -> None:
-        import onnxruntime as ort  # imported here: only policies with the attack layer need it
-
+    def __init__(self, path: Path, engine: str | None = None) -> None:
+        """engine: one of ENGINES; None reads $EXTPROC_ATTACK_ENGINE (unset: auto)."""
         self.path = path
         self.info = _read_metadata(path)
+        self._steps = score_steps(self.info.logit_shift).tolist()
+        self._scratch_by_thread = threading.local()
+        self._native = None
+        self.engine = self._choose_engine(engine or os.environ.get(ENGINE_VARIABLE) or "auto")
+        if self.engine == "onnxruntime":
+            self.session = self._onnxruntime_session()
+
+    def _choose_engine(self, requested: str) -> str:
+        """'native' or 'onnxruntime', logged with the reason."""
+        from extproc.attack.native import NativeEngine, Unsupported
+
+        if requested not in ENGINES:
+            raise ModelError(f"{ENGINE_VARIABLE}={requested!r}: expected one of {', '.join(ENGINES)}")
+        if requested == "onnxruntime":
+            log.info("attack model %s: onnxruntime engine (requested)", self.path)
+            return "onnxruntime"
+        try:
+            self._native = NativeEngine(self.path, self.info.spec, len(self.info.heads))
+        except (ImportError, Unsupported) as exc:
+            reason = (f"the native kernel is not built ({exc}); reinstall with a C compiler"
+                      if isinstance(exc, ImportError) else f"the native kernel cannot run this graph: {exc}")
+            if requested == "native":
+                raise ModelError(f"{self.path}: {reason}") from None
+            log.log(logging.WARNING if isinstance(exc, ImportError) else logging.INFO,
+                    "attack model %s: onnxruntime engine, %s", self.path, reason)
+            return "onnxruntime"
+        log.info("attack model %s: native engine (fused C kernel)", self.path)
+        return "native"
+
+    def _onnxruntime_session(self):
+        import onnxruntime as ort  # imported here: only policies with the attack layer need it
+
+        path = self.path
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # one core per worker process; parallelism is processes
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.enable_mem_pattern = False  # planned for one input shape; every request has its own
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{path}: cannot load the ONNX model: {exc}") from None
-        if {i.name for i in self.session.get_inputs()} != {"ids", "starts", "ends", "scale"}:
+        if {i.name for i in session.get_inputs()} != {"ids", "starts", "ends", "scale"}:
             raise ModelError(f"{path}: graph inputs are not those of an attack model")
-        self._steps = score_steps(self.info.logit_shift).tolist()
-        self._scratch_by_thread = threading.local()
+        return session
 
     @property
     def _scratch(self) -> Scratch:
@@ -76,10 +117,14 @@ class AttackModel:
 
     def probabilities(self, framed: list[bytes]) -> np.ndarray:
         """[values, heads] probabilities for framed, normalised values (see features.frame)."""
-        batch = featurize(framed, self.info.spec, self._scratch)
-        feeds = {"ids": batch.ids.reshape(-1), "starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
-        started = time.perf_counter()
-        result = self.session.run(OUTPUTS, feeds)[0]
+        if self._native is not None:
+            started = time.perf_counter()  # the kernel's time includes hashing: it is fused with inference
+            result = self._native.probabilities(framed)
+        else:
+            batch = featurize(framed, self.info.spec, self._scratch)
+            feeds = {"ids": batch.ids.reshape(-1), "starts": batch.starts, "ends": batch.ends, "scale": batch.scale}
+            started = time.perf_counter()
+            result = self.session.run(OUTPUTS, feeds)[0]
         ATTACK_INFERENCE.add(time.perf_counter() - started)
         return result
 
