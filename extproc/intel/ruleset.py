@@ -165,7 +165,7 @@ def _when(when: RuleWhen | None) -> Condition | None:
     if when.headers:
         names = tuple(when.headers)
         checks.append(lambda r: all(name in r.header_map for name in names))
-    return (lambda r: all(check(r) for check in checks)) if checks else None
+    return _all(checks) if checks else None
 
 
 def _match(match: RuleMatch) -> Condition:
@@ -177,8 +177,7 @@ def _match(match: RuleMatch) -> Condition:
         path = match.path.compile()
         conditions.append(lambda r: path(r.decoded_path))
     for name, spec in match.headers.items():
-        value = spec.compile()
-        conditions.append(lambda r, name=name, value=value: any(value(v) for v in r.header_map.get(name, ())))
+        conditions.append(_header_condition(name, spec.compile()))
     for name, spec in match.args.items():
         value = spec.compile()
         conditions.append(lambda r, name=name, value=value: any(a.name == name and value(a.value) for a in r.args))
@@ -196,4 +195,24 @@ def _match(match: RuleMatch) -> Condition:
             return not notes.isdisjoint(r.notes)
 
         conditions.append(noted)
+    return _all(conditions)
+
+
+def _all(conditions: list[Condition]) -> Condition:
+    """All of the conditions; most rules have one or two, which skip the generator (a few us a rule)."""
+    if len(conditions) == 1:
+        return conditions[0]
+    if len(conditions) == 2:
+        first, second = conditions
+        return lambda r: first(r) and second(r)
     return lambda r: all(condition(r) for condition in conditions)
+
+
+def _header_condition(name: str, value: Callable[[str], bool]) -> Condition:
+    def header_matches(r: Request) -> bool:
+        for candidate in r.header_map.get(name, ()):
+            if value(candidate):
+                return True
+        return False
+
+    return header_matches
