@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--identity")
     audit.add_argument("--tool", help="tool, resource or prompt")
     audit.add_argument("--server")
-    audit.add_argument("--decision", choices=["allow", "deny", "filtered"])
+    audit.add_argument("--decision", choices=["allow", "deny", "filtered", "withheld"])
     audit.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-26T00:00:00Z")
     audit.add_argument("--until")
     audit.set_defaults(run=_audit)

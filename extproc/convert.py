@@ -105,10 +105,12 @@ def response_headers_reply(mode: str | None) -> pb.ProcessingResponse:
 
 
 def response_body_reply(body: bytes | None) -> pb.ProcessingResponse:
-    """Continue, or replace the body."""
+    """Continue, or replace the body (or the chunk, when streamed): b"" clears it, e.g. a chunk
+    held back until the rest of an event arrives, or one after the answer was withheld."""
     if body is None:
         return pb.ProcessingResponse(response_body=pb.BodyResponse())
-    common = pb.CommonResponse(body_mutation=pb.BodyMutation(body=body))
+    mutation = pb.BodyMutation(body=body) if body else pb.BodyMutation(clear_body=True)
+    common = pb.CommonResponse(body_mutation=mutation)
     return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
 
 

@@ -11,10 +11,12 @@ import logging
 import time
 from typing import Callable
 
+import orjson
+
 from extproc.layers import OWNED_HEADERS, OWNED_PREFIX, Context
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import Request
-from extproc.verdict import Action, Decision, LayerResult, Outcome, Verdict
+from extproc.verdict import Action, Decision, LayerResult, Mode, Outcome, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ class Transaction:
         self.response_status = ""
         self.response_headers: tuple[tuple[str, str], ...] | None = None
         self.response_layers: list = []
+        self._response_slots: list[LayerSlot] = []
+        self.response_faults: list[str] = []  # layers that raised on this answer; not called again
+        self.withheld = False  # a fail-closed layer replaced the answer: the rest of it is dropped
+        self.on_response_fault: Callable[[str], None] = lambda _layer: None  # metrics, set by the stream
 
     @property
     def wants_body(self) -> bool:
@@ -66,27 +72,65 @@ class Transaction:
         """'buffered' when a layer must see the whole body (to rewrite it), 'streamed' when layers
         only watch it go by (streaming stays streaming), None when no layer wants it."""
         self.response_status, self.response_headers = status, headers
-        self.response_layers = [slot.layer for slot in self.route.slots if hasattr(slot.layer, "response_wanted")
+        self._response_slots = [slot for slot in self.route.slots if hasattr(slot.layer, "response_wanted")
                                 and slot.name not in self.skipped
                                 and slot.layer.response_wanted(self.request, status, headers)]
+        self.response_layers = [slot.layer for slot in self._response_slots]
         if not self.response_layers:
             return None
         return "buffered" if any(hasattr(layer, "on_response") for layer in self.response_layers) else "streamed"
 
     def on_response_body(self, body: bytes, end_of_stream: bool = True) -> bytes | None:
-        """The body to send downstream instead (buffered), or None to leave it as it is."""
+        """The body (or chunk) to send downstream instead, or None to leave it as it is.
+
+        A layer that raises is handled by its ``on_error``, as on the request path. A layer that
+        rewrites the answer (``on_response``) removes things from it, so passing the original on
+        its failure would show what it was to hide: with ``closed`` (enforced) the answer is
+        replaced by the layer's own error body (``response_failure``), or a short JSON error, and
+        later chunks are dropped. The status cannot change any more in every body mode (a
+        STREAMED answer's headers are already on their way), so the error is the body. With
+        ``open`` the original passes. A layer that only watches (``on_response_chunk``) changes
+        nothing in the answer, so its failure never withholds it. Every failure is logged and
+        counted, and the failed layer is not called again for this answer."""
+        if self.withheld:
+            return b""
         changed = None
-        for layer in self.response_layers:
+        for slot in self._response_slots:
+            layer = slot.layer
+            if slot.name in self.response_faults:
+                continue
             try:
                 if hasattr(layer, "on_response_chunk"):
                     layer.on_response_chunk(self.request, self.response_headers, body, end_of_stream)
                 if hasattr(layer, "on_response"):
                     rewritten = layer.on_response(self.request, self.response_status, self.response_headers,
-                                                  body if changed is None else changed)
+                                                  body if changed is None else changed, end_of_stream)
                     changed = rewritten if rewritten is not None else changed
-            except Exception:  # noqa: BLE001 - a broken filter must not break the response
-                log.exception("layer %s failed on the response", layer.name, extra={"request_id": self.request.request_id})
+            except Exception as exc:  # noqa: BLE001 - on_error decides, as on the request path
+                log.exception("layer %s failed on the response", slot.name,
+                              extra={"request_id": self.request.request_id})
+                self.response_faults.append(slot.name)
+                self.on_response_fault(slot.name)
+                if not hasattr(layer, "on_response"):
+                    continue
+                if slot.fail_closed and slot.mode is Mode.ENFORCE:
+                    self.withheld = True
+                    return self._withheld_body(slot)
+                # Fail open: what the layer held back from earlier chunks (an event cut in two)
+                # passes too, not only this chunk.
+                unfiltered = getattr(exc, "unfiltered", None)
+                changed = unfiltered if unfiltered is not None else changed
         return changed
+
+    def _withheld_body(self, slot: LayerSlot) -> bytes:
+        failure = getattr(slot.layer, "response_failure", None)
+        if failure is not None:
+            try:
+                return failure(self.request, self.response_status, self.response_headers)
+            except Exception:  # noqa: BLE001 - the generic error below still withholds the answer
+                log.exception("layer %s failed to write its error body", slot.name,
+                              extra={"request_id": self.request.request_id})
+        return orjson.dumps({"error": "unavailable", "request_id": self.request.request_id}) + b"\n"
 
     def decide(self) -> Decision:
         """The decision from the layers run so far."""

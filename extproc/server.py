@@ -38,6 +38,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         # The policy is taken once: a reload mid-request does not change this request's rules.
         stream = StreamProcessor(self.store.current)
         stream.on_decision = lambda decision: self._report(decision, stream, span, context, started)
+        # The decision was recorded before the answer came: a layer failing on it is counted here.
+        stream.on_response_fault = lambda layer: self.metrics.layer_faults.labels(layer, "response_error").inc()
         try:
             async for message in request_iterator:
                 reply = stream.handle(message)

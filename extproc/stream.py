@@ -36,9 +36,11 @@ class State(enum.Enum):
 
 
 class StreamProcessor:
-    def __init__(self, policy: Policy, on_decision: Callable[[Decision], None] = lambda _d: None) -> None:
+    def __init__(self, policy: Policy, on_decision: Callable[[Decision], None] = lambda _d: None,
+                 on_response_fault: Callable[[str], None] = lambda _layer: None) -> None:
         self.policy = policy
         self.on_decision = on_decision
+        self.on_response_fault = on_response_fault  # a layer raised on the answer (for metrics)
         self.state = State.EXPECT_HEADERS
         self.body_mode = BodySendMode.NONE
         self.transaction: Transaction | None = None
@@ -86,6 +88,7 @@ class StreamProcessor:
         if self.state is not State.EXPECT_HEADERS:
             raise ProtocolError("out_of_order", "request_headers twice on one stream")
         self.transaction = Transaction(self.policy, convert.request_from_headers(message))
+        self.transaction.on_response_fault = lambda layer: self.on_response_fault(layer)
         decision = self.transaction.on_headers()
         watch = self.transaction.watches_response
         if decision is not None:

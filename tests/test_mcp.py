@@ -245,3 +245,65 @@ def test_audit_command_filters_records(tmp_path, capsys):
     assert [(r["identity"], r["target"]) for r in found] == [("ana", "delete_repo"), ("bo", "add")]
     assert cli.main(["audit", str(log), "--identity", "ana"]) == 0
     assert [json.loads(x)["target"] for x in capsys.readouterr().out.splitlines()] == ["add", "delete_repo"]
+
+
+def list_transaction(policy, content_type="application/json", message_id=2):
+    transaction, decision = call(policy, rpc("tools/list", message_id=message_id), who("ana", "engineering"))
+    assert decision.allowed
+    assert transaction.on_response_headers("200", ((":status", "200"), ("content-type", content_type)))
+    return transaction
+
+
+def break_filter(transaction):
+    layer = transaction.response_layers[0]
+
+    def broken(*_args):
+        raise RuntimeError("policy lookup failed")
+
+    layer.permissions.permits = broken  # an instance attribute: only this test's layer breaks
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/event-stream"])
+def test_a_failing_list_filter_withholds_the_answer_by_default(policy, content_type):
+    # The pipeline caught the failure and sent the original answer on: every tool, delete_repo too.
+    transaction = list_transaction(policy, content_type)
+    faults = []
+    transaction.on_response_fault = faults.append
+    break_filter(transaction)
+    answer = orjson.dumps(TOOLS)
+    body = answer if content_type == "application/json" else b"event: message\ndata: " + answer + b"\n\n"
+    shown = transaction.on_response_body(body)
+    assert b"delete_repo" not in shown and faults == ["mcp"]
+    message = orjson.loads(shown if content_type == "application/json" else shown.split(b"data: ")[1])
+    assert message == {"jsonrpc": "2.0", "id": 2, "error": {
+        "code": -32603, "message": "List answer could not be filtered", "data": {"request_id": "rid-1"}}}
+    assert transaction.on_response_body(body) == b""  # nothing of the answer follows the error
+
+
+def test_a_failing_list_filter_set_to_fail_open_passes_the_answer_and_counts_it(tmp_path):
+    policy = parse_policy(f"""
+version: 1
+defaults:
+  layers:
+    mcp:
+      server: github
+      on_error: open
+      groups:
+        engineering: {{servers: [github], tools: {{allow: ["*"], deny: ["delete_*"]}}}}
+      audit: {{path: {tmp_path / 'mcp.jsonl'}}}
+""", "mcp")
+    transaction = list_transaction(policy)
+    faults = []
+    transaction.on_response_fault = faults.append
+    break_filter(transaction)
+    assert transaction.on_response_body(orjson.dumps(TOOLS)) is None  # the original, as configured
+    assert faults == ["mcp"]
+
+
+def test_a_withheld_batch_answer_has_an_error_per_request_id(policy):
+    batch = [rpc("tools/list", message_id=4), rpc("ping", message_id="p")]
+    transaction, decision = call(policy, batch, who("ana", "engineering"))
+    assert transaction.on_response_headers("200", ((":status", "200"), ("content-type", "application/json")))
+    break_filter(transaction)
+    errors = orjson.loads(transaction.on_response_body(orjson.dumps([TOOLS, {"jsonrpc": "2.0", "id": "p", "result": {}}])))
+    assert [(e["id"], e["error"]["code"]) for e in errors] == [(4, -32603), ("p", -32603)]

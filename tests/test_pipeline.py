@@ -517,3 +517,53 @@ def test_waiting_for_the_body_does_not_spend_the_deadline():
     decision = txn.on_body(b"hello")
     assert decision.allowed
     assert outcomes(decision) == [("head", Outcome.OK), ("body", Outcome.OK)]
+
+
+# -- faults on the response ------------------------------------------------------------------
+
+
+class Rewriting(Fixed):
+    """A response layer that removes b"secret" from the answer, or raises when told to."""
+
+    def __init__(self, name: str, *, broken: bool = False) -> None:
+        super().__init__(name)
+        self.broken = broken
+
+    def response_wanted(self, request, status, headers) -> bool:
+        return True
+
+    def on_response(self, request, status, headers, body, end_of_stream=True):
+        if self.broken:
+            raise RuntimeError("filter bug")
+        return body.replace(b"secret", b"")
+
+
+def answered(*slots: LayerSlot) -> Transaction:
+    transaction = Transaction(hand_policy(*slots), request(request_id="rid-9"))
+    assert transaction.on_headers().allowed
+    assert transaction.on_response_headers("200", ((":status", "200"),)) == "buffered"
+    return transaction
+
+
+def test_a_rewriting_layer_that_fails_closed_withholds_the_answer():
+    transaction = answered(slot(Rewriting("filter", broken=True)))
+    faults = []
+    transaction.on_response_fault = faults.append
+    body = transaction.on_response_body(b"public secret", end_of_stream=False)
+    assert body == b'{"error":"unavailable","request_id":"rid-9"}\n' and faults == ["filter"]
+    assert transaction.on_response_body(b"more secret") == b""  # the rest is dropped too
+
+
+def test_a_rewriting_layer_that_fails_open_passes_the_original_and_counts_it():
+    broken, working = Rewriting("broken", broken=True), Rewriting("working")
+    transaction = answered(slot(working), slot(broken, closed=False))
+    faults = []
+    transaction.on_response_fault = faults.append
+    assert transaction.on_response_body(b"public secret") == b"public "  # the working layer's rewrite stays
+    assert transaction.on_response_body(b"secret again") == b" again"
+    assert faults == ["broken"]  # counted once: a failed layer is not called again
+
+
+def test_a_layer_failing_closed_in_observe_mode_does_not_withhold():
+    transaction = answered(slot(Rewriting("filter", broken=True), Mode.OBSERVE))
+    assert transaction.on_response_body(b"answer") is None

@@ -548,3 +548,12 @@ def test_body_arriving_within_a_configured_deadline_is_inspected():
     time.sleep(0.02)
     assert_deny(sp.handle(body_msg(JNDI)), 403)
     assert sp.decision.reasons == ("rule:block-jndi",)
+
+
+def test_an_empty_replacement_clears_the_response_chunk():
+    # b"" from the pipeline (a withheld answer's later chunks, a held-back partial event) must
+    # clear the chunk: a reply without a mutation would pass it on as it is.
+    from extproc import convert
+
+    assert convert.response_body_reply(b"").response_body.response.body_mutation.clear_body
+    assert convert.response_body_reply(None).response_body == pb.BodyResponse()

@@ -20,7 +20,7 @@ from extproc.layers.base import Context, LayerSettings, LayerSpec
 from extproc.mcp import jsonrpc
 from extproc.mcp.audit import audit_writer
 from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, Message
-from extproc.mcp.listing import LISTS, filter_answer
+from extproc.mcp.listing import INTERNAL_ERROR, LISTS, filter_answer
 from extproc.mcp.policy import Grant, Permissions
 from extproc.mcp.ratelimit import RateLimiter
 from extproc.request import Request
@@ -98,7 +98,9 @@ class McpLayer:
         for message, (reason, _code, _wait) in zip(messages, judged):
             self._record(request, caller, message, "deny" if reason else "allow", reason, started)
         if not any(reason for reason, _, _ in judged):
-            request.scratch["mcp"] = (grants, [m.method for m in messages if m.method in LISTS], caller)
+            # The ids answer a withheld list answer with errors the client can match (response_failure).
+            request.scratch["mcp"] = (grants, [m.method for m in messages if m.method in LISTS], caller,
+                                      [m.id for m in messages if m.method and m.id is not None], batch)
             # Labels reach the decision audit and the trace (as the layer's span event), so a trace
             # shows who called which tool as the MCP audit file does.
             called = (f"{m.method} {m.target}".strip() for m in messages if m.method)
@@ -165,8 +167,8 @@ class McpLayer:
         pending = request.scratch.get("mcp")
         return bool(pending and pending[1]) and status == "200"
 
-    def on_response(self, request: Request, status: str, headers, body: bytes) -> bytes | None:
-        grants, methods, caller = request.scratch["mcp"]
+    def on_response(self, request: Request, status: str, headers, body: bytes, end_of_stream: bool = True) -> bytes | None:
+        grants, methods, caller, _ids, _batch = request.scratch["mcp"]
         content_type = next((v for k, v in headers if k == "content-type"), "application/json").lower()
         started = time.perf_counter()
         rewritten, listed, shown = filter_answer(
@@ -175,6 +177,18 @@ class McpLayer:
             self._record(request, caller, None, "filtered", ",".join(methods), started,
                          extra={"listed": listed, "shown": shown})
         return rewritten
+
+    def response_failure(self, request: Request, status: str, headers) -> bytes:
+        """The answer in place of a list answer the filter failed on (on_error: closed): a JSON-RPC
+        error per request id, as for an answer too deep to filter, in the answer's own framing."""
+        _grants, methods, caller, ids, batch = request.scratch["mcp"]
+        if self.audit is not None:
+            self._record(request, caller, None, "withheld", ",".join(methods), time.perf_counter())
+        errors = [jsonrpc.error(message_id, INTERNAL_ERROR, "List answer could not be filtered", request.request_id)
+                  for message_id in ids or [None]]  # null: JSON-RPC's id when it is not known
+        if next((v for k, v in headers if k == "content-type"), "").lower().startswith("text/event-stream"):
+            return b"".join(b"event: message\ndata: " + orjson.dumps(error) + b"\n\n" for error in errors)
+        return orjson.dumps(errors if batch else errors[0])
 
     # -- audit ----------------------------------------------------------------------------
 

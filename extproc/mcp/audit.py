@@ -3,7 +3,7 @@
 Schema (``v`` 1): ``time``, ``request_id``, ``trace_id``, ``route``, ``server``, ``identity``,
 ``groups``, ``client`` (``ip``, ``user_agent``, ``session``), ``method``, ``id`` (JSON-RPC),
 ``target`` (tool, resource or prompt), ``arguments`` (``sha256`` and ``bytes``; never the
-arguments themselves), ``decision`` (allow | deny | filtered), ``reason``, ``latency_us``; a
+arguments themselves), ``decision`` (allow | deny | filtered | withheld), ``reason``, ``latency_us``; a
 filtered list answer adds ``listed`` and ``shown``.
 
 Records go through a queue to a writer thread (``logging``'s QueueListener) so the request path
