@@ -193,3 +193,27 @@ def test_audit_close_writes_everything_still_queued(tmp_path):
         audit.write(Decision(f"id-{i}", "r", allowed=False), request, None, "digest", 1.0)
     audit.close()
     assert [r["request_id"] for r in read_records(log)] == [f"id-{i}" for i in range(20_000)]
+
+
+def test_decisions_verdicts_and_layer_latency_are_exported_as_prometheus_reads_them():
+    from prometheus_client import generate_latest
+
+    from extproc.verdict import Action, Decision, LayerResult, Mode, Outcome, Verdict
+
+    metrics = Metrics()
+    fast = LayerResult(Verdict("rules", Action.ALLOW), Mode.ENFORCE, Outcome.OK, 10.0)  # exactly on the 10 us bound
+    slow = LayerResult(Verdict("rules", Action.DENY, 403), Mode.ENFORCE, Outcome.OK, 300.0)
+    metrics.record(Decision("r1", "api", True, results=(fast,)))
+    metrics.record(Decision("r2", "api", False, 403, results=(slow,)))
+    get = metrics.registry.get_sample_value
+    assert get("extproc_decisions_total", {"route": "api", "action": "allow"}) == 1
+    assert get("extproc_decisions_total", {"route": "api", "action": "deny"}) == 1
+    assert get("extproc_layer_verdicts_total", {"layer": "rules", "action": "deny", "mode": "enforce"}) == 1
+    assert get("extproc_layer_duration_seconds_bucket", {"layer": "rules", "le": "1e-05"}) == 1  # le: bound included
+    assert get("extproc_layer_duration_seconds_bucket", {"layer": "rules", "le": "0.00025"}) == 1
+    assert get("extproc_layer_duration_seconds_bucket", {"layer": "rules", "le": "+Inf"}) == 2
+    assert get("extproc_layer_duration_seconds_count", {"layer": "rules"}) == 2
+    assert get("extproc_layer_duration_seconds_sum", {"layer": "rules"}) == pytest.approx(310e-6)
+    text = generate_latest(metrics.registry).decode()
+    assert "# TYPE extproc_decisions_total counter" in text
+    assert "# TYPE extproc_layer_duration_seconds histogram" in text
