@@ -247,6 +247,11 @@ def test_audit_command_filters_records(tmp_path, capsys):
     assert [json.loads(x)["target"] for x in capsys.readouterr().out.splitlines()] == ["add", "delete_repo"]
 
 
+def sent(chunk: bytes, reply: bytes | None) -> bytes:
+    """What the client gets for a chunk: None leaves it as it is."""
+    return chunk if reply is None else reply
+
+
 def list_transaction(policy, content_type="application/json", message_id=2):
     transaction, decision = call(policy, rpc("tools/list", message_id=message_id), who("ana", "engineering"))
     assert decision.allowed
@@ -296,7 +301,8 @@ defaults:
     faults = []
     transaction.on_response_fault = faults.append
     break_filter(transaction)
-    assert transaction.on_response_body(orjson.dumps(TOOLS)) is None  # the original, as configured
+    answer = orjson.dumps(TOOLS)
+    assert sent(answer, transaction.on_response_body(answer)) == answer  # the original, as configured
     assert faults == ["mcp"]
 
 
@@ -307,3 +313,87 @@ def test_a_withheld_batch_answer_has_an_error_per_request_id(policy):
     break_filter(transaction)
     errors = orjson.loads(transaction.on_response_body(orjson.dumps([TOOLS, {"jsonrpc": "2.0", "id": "p", "result": {}}])))
     assert [(e["id"], e["error"]["code"]) for e in errors] == [(4, -32603), ("p", -32603)]
+
+
+def client_reads(stream: bytes) -> list[object]:
+    """The JSON messages an SSE client dispatches: any line ending, data lines joined by "\\n"."""
+    text = stream.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    messages = []
+    for block in text.split(b"\n\n"):
+        data = [line[5:].removeprefix(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
+        if data and b"\n".join(data).strip():
+            messages.append(orjson.loads(b"\n".join(data)))
+    return messages
+
+
+def tool_names(messages) -> list[str]:
+    return [t["name"] for m in messages if "result" in m for t in m["result"]["tools"]]
+
+
+def spread(message: dict, ending: bytes) -> bytes:
+    """One event whose JSON spans several data lines (legal SSE: clients join them with "\\n")."""
+    lines = orjson.dumps(message, option=orjson.OPT_INDENT_2).split(b"\n")
+    return b"event: message" + ending + b"".join(b"data: " + line + ending for line in lines) + ending
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_an_event_spread_over_several_data_lines_is_filtered(policy, ending):
+    # Each data line was read on its own: none is JSON alone, so the event went out unfiltered.
+    stream = b": keep-alive" + ending + ending + spread(TOOLS, ending) + b"id: 7" + ending + b"data:" + ending + ending
+    transaction = list_transaction(policy, "text/event-stream")
+    shown = sent(stream, transaction.on_response_body(stream))
+    assert tool_names(client_reads(shown)) == ["search_code", "read_file", "add"]
+    assert b"delete_repo" not in shown and shown.startswith(b": keep-alive" + ending + ending + b"event: message" + ending)
+    assert shown.endswith(b"id: 7" + ending + b"data:" + ending + ending)  # other events pass as they came
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_an_event_cut_between_chunks_is_filtered_whole(policy, ending):
+    # Envoy STREAMED sends the body in pieces; an event cut anywhere (a CRLF too) is held back
+    # until its end arrives, then filtered.
+    stream = b"\xef\xbb\xbf" + spread(TOOLS, ending) + spread({"jsonrpc": "2.0", "method": "notifications/x"}, ending)
+    for cut in range(1, len(stream)):
+        transaction = list_transaction(policy, "text/event-stream")
+        parts = [stream[:cut], stream[cut:cut + 7], stream[cut + 7:]]
+        shown = b"".join(sent(part, transaction.on_response_body(part, end_of_stream=index == 2))
+                         for index, part in enumerate(parts))
+        assert b"delete_repo" not in shown, cut
+        assert tool_names(client_reads(shown)) == ["search_code", "read_file", "add"], cut
+        assert client_reads(shown)[1] == {"jsonrpc": "2.0", "method": "notifications/x"}
+
+
+def test_an_event_the_body_ends_inside_is_still_filtered(policy):
+    stream = b"event: message\ndata: " + orjson.dumps(TOOLS)  # no blank line: some clients read it anyway
+    transaction = list_transaction(policy, "text/event-stream")
+    assert b"delete_repo" not in sent(stream, transaction.on_response_body(stream))
+
+
+def test_a_json_answer_cut_between_chunks_is_filtered_whole(policy):
+    answer = orjson.dumps(TOOLS)
+    transaction = list_transaction(policy)
+    first = transaction.on_response_body(answer[:20], end_of_stream=False)
+    assert first == b""  # held back: half a JSON document cannot be judged
+    assert tool_names([orjson.loads(transaction.on_response_body(answer[20:]))]) == ["search_code", "read_file", "add"]
+
+
+def test_an_event_that_is_not_json_withholds_the_answer_unless_the_filter_fails_open(policy, tmp_path):
+    stream = b"event: message\ndata: " + orjson.dumps(TOOLS)[:-1] + b"\n\n"  # cut short: a client may still read names
+    transaction = list_transaction(policy, "text/event-stream")
+    shown = transaction.on_response_body(stream)
+    assert b"delete_repo" not in shown and client_reads(shown)[0]["error"]["code"] == -32603
+    open_policy = parse_policy(f"""
+version: 1
+defaults:
+  layers:
+    mcp:
+      server: github
+      on_error: open
+      groups:
+        engineering: {{servers: [github], tools: {{allow: ["*"], deny: ["delete_*"]}}}}
+      audit: {{path: {tmp_path / 'mcp.jsonl'}}}
+""", "mcp")
+    transaction = list_transaction(open_policy, "text/event-stream")
+    held = transaction.on_response_body(stream[:30], end_of_stream=False)
+    assert held == b""
+    # Failing open passes what was held back too, so the client gets the stream as the server sent it.
+    assert held + sent(stream[30:], transaction.on_response_body(stream[30:])) == stream

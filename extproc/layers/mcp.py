@@ -20,7 +20,7 @@ from extproc.layers.base import Context, LayerSettings, LayerSpec
 from extproc.mcp import jsonrpc
 from extproc.mcp.audit import audit_writer
 from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, Message
-from extproc.mcp.listing import INTERNAL_ERROR, LISTS, filter_answer
+from extproc.mcp.listing import INTERNAL_ERROR, LISTS, AnswerFilter
 from extproc.mcp.policy import Grant, Permissions
 from extproc.mcp.ratelimit import RateLimiter
 from extproc.request import Request
@@ -169,14 +169,17 @@ class McpLayer:
 
     def on_response(self, request: Request, status: str, headers, body: bytes, end_of_stream: bool = True) -> bytes | None:
         grants, methods, caller, _ids, _batch = request.scratch["mcp"]
-        content_type = next((v for k, v in headers if k == "content-type"), "application/json").lower()
+        answer = request.scratch.get("mcp_answer")
+        if answer is None:  # the first chunk (BUFFERED sends just one)
+            content_type = next((v for k, v in headers if k == "content-type"), "application/json").lower()
+            answer = request.scratch["mcp_answer"] = AnswerFilter(
+                content_type, lambda kind, name: self.permissions.permits(grants, self.server, kind, name))
         started = time.perf_counter()
-        rewritten, listed, shown = filter_answer(
-            body, content_type, lambda kind, name: self.permissions.permits(grants, self.server, kind, name))
-        if self.audit is not None:
+        rewritten = answer.feed(body, end_of_stream)  # raises Unfiltered: on_error decides
+        if end_of_stream and self.audit is not None:
             self._record(request, caller, None, "filtered", ",".join(methods), started,
-                         extra={"listed": listed, "shown": shown})
-        return rewritten
+                         extra={"listed": answer.listed, "shown": answer.shown})
+        return None if rewritten == body else rewritten
 
     def response_failure(self, request: Request, status: str, headers) -> bytes:
         """The answer in place of a list answer the filter failed on (on_error: closed): a JSON-RPC

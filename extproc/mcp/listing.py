@@ -1,8 +1,11 @@
 """Filtering list answers (tools/list, prompts/list, resources/list) down to what a caller may use.
 
 The answer is either one JSON-RPC message (``application/json``) or a server-sent-event stream
-(``text/event-stream``) whose ``data:`` lines carry messages; both are rewritten in place, other
-events and fields untouched.
+(``text/event-stream``) whose events carry messages; both are rewritten in place, other events
+and fields untouched. Events are read as clients read them (extproc.sse): a message spread over
+several ``data:`` lines, or cut between two chunks of the body, is filtered like any other. What
+cannot be read (data that is not JSON, an event or answer too long to hold) raises, and the
+layer's ``on_error`` decides: the answer is withheld (closed) or passed (open).
 """
 from __future__ import annotations
 
@@ -10,23 +13,86 @@ from typing import Callable
 
 import orjson
 
+from extproc.sse import Event, EventSplitter, field
+
 LISTS = {"tools/list": ("tools", "tool", "name"), "prompts/list": ("prompts", "prompt", "name"),
          "resources/list": ("resources", "resource", "uri")}
 
 INTERNAL_ERROR = -32603  # JSON-RPC
 Keep = Callable[[str, str], bool]  # (kind, name) -> may the caller see it
+MAX_PENDING = 8 << 20  # the longest answer (JSON) or event (SSE) held while the rest arrives
+
+
+class Unfiltered(Exception):
+    """Filtering failed; ``unfiltered`` is every byte not yet passed on (this chunk and what was
+    held back from earlier ones), which a layer set to fail open lets through."""
+
+    def __init__(self, unfiltered: bytes) -> None:
+        super().__init__("list answer could not be filtered")
+        self.unfiltered = unfiltered
+
+
+class AnswerFilter:
+    """Filters one answer fed chunk by chunk (BUFFERED sends it whole, STREAMED in pieces): the
+    bytes to send in place of each chunk, holding back what cannot be judged yet."""
+
+    def __init__(self, content_type: str, keep: Keep) -> None:
+        self.keep = keep
+        self.events = EventSplitter(MAX_PENDING) if content_type.startswith("text/event-stream") else None
+        self.held = b""  # a JSON answer waits for its end
+        self.listed = self.shown = 0
+
+    def feed(self, chunk: bytes, final: bool) -> bytes:
+        unsent = (self.events.pending if self.events else self.held) + chunk
+        try:
+            return self._feed(chunk, final)
+        except Exception as exc:
+            raise Unfiltered(unsent) from exc
+
+    def _feed(self, chunk: bytes, final: bool) -> bytes:
+        if self.events is None:
+            self.held += chunk
+            if len(self.held) > MAX_PENDING:
+                raise ValueError(f"a list answer longer than {MAX_PENDING} bytes")
+            if not final:
+                return b""
+            body, self.held = self.held, b""
+            message = orjson.loads(body)  # not JSON: raises, as the caller cannot be shown it unfiltered
+            changed, listed, shown = _filter_message(message, self.keep)
+            self.listed, self.shown = self.listed + listed, self.shown + shown
+            return _dump(message) if changed else body
+        events = self.events.feed(chunk, final)
+        if self.events.overflowed:
+            raise ValueError(f"an event longer than {MAX_PENDING} bytes")
+        return b"".join(self._event(event) for event in events)
+
+    def _event(self, event: Event) -> bytes:
+        data = event.data
+        if data is None or not data.strip():
+            return event.raw  # comments, ids, retry, an empty priming event: no message to filter
+        message = orjson.loads(data)
+        changed, listed, shown = _filter_message(message, self.keep)
+        self.listed, self.shown = self.listed + listed, self.shown + shown
+        if not changed:
+            return event.raw
+        # The same event with one data line holding the filtered message where its first was.
+        ending = event.lines[0][1] or b"\n"
+        out, placed = [], False
+        for text, line_ending in event.lines:
+            if field(text)[0] != b"data":
+                out.append(text + (line_ending or ending))
+            elif not placed:
+                out.append(b"data: " + _dump(message) + (line_ending or ending))
+                placed = True
+        blank = event.raw[len(b"".join(t + e for t, e in event.lines)):]  # the blank line, if it came
+        return b"".join(out) + blank
 
 
 def filter_answer(body: bytes, content_type: str, keep: Keep) -> tuple[bytes | None, int, int]:
-    """(new body or None when unchanged, items listed, items shown)."""
-    if content_type.startswith("text/event-stream"):
-        return _filter_events(body, keep)
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, 0, 0
-    changed, listed, shown = _filter_message(message, keep)
-    return (_dump(message) if changed else None), listed, shown
+    """A whole answer: (new body or None when unchanged, items listed, items shown)."""
+    answer = AnswerFilter(content_type, keep)
+    rewritten = answer.feed(body, True)
+    return (None if rewritten == body else rewritten), answer.listed, answer.shown
 
 
 def _dump(message: object) -> bytes:
@@ -58,19 +124,3 @@ def _filter_message(message: object, keep: Keep) -> tuple[bool, int, int]:
                 if len(kept) != len(entries):
                     result[key], changed = kept, True
     return changed, listed, shown
-
-
-def _filter_events(body: bytes, keep: Keep) -> tuple[bytes | None, int, int]:
-    lines, changed, listed, shown = body.split(b"\n"), False, 0, 0
-    for index, line in enumerate(lines):
-        if not line.startswith(b"data:"):
-            continue
-        try:
-            message = orjson.loads(line[5:])
-        except orjson.JSONDecodeError:
-            continue
-        did, seen, kept = _filter_message(message, keep)
-        listed, shown = listed + seen, shown + kept
-        if did:
-            lines[index], changed = b"data: " + _dump(message), True
-    return (b"\n".join(lines) if changed else None), listed, shown
