@@ -36,45 +36,60 @@ def field(line: bytes) -> tuple[bytes | None, bytes]:
 
 
 class EventSplitter:
-    """Cuts a chunked body into whole events; an event cut between chunks waits for its end."""
+    """Cuts a chunked body into whole events; an event cut between chunks waits for its end.
+
+    Work is linear in the body however it is cut: lines already read are not read again."""
 
     def __init__(self, max_pending: int) -> None:
         self.max_pending = max_pending  # the longest incomplete event kept in memory
-        self.pending = b""
         self.started = False
         self.overflowed = False  # an incomplete event grew past max_pending and was dropped
+        self._buffer = bytearray()  # the incomplete event
+        self._lines: list[tuple[bytes, bytes]] = []  # its lines read so far
+        self._scanned = 0  # where in the buffer reading resumes
+
+    @property
+    def pending(self) -> bytes:
+        """The bytes of the event not yet complete."""
+        return bytes(self._buffer)
 
     def feed(self, chunk: bytes, final: bool) -> list[Event]:
-        data, self.pending = self.pending + chunk, b""
-        events: list[Event] = []
+        buffer, events = self._buffer, []
+        buffer += chunk
         if not self.started:
-            if not final and len(data) < len(BOM) and BOM.startswith(data):
-                self.pending = data  # maybe the start of a BOM: wait to know
-                return events
+            if not final and len(buffer) < len(BOM) and BOM.startswith(buffer):
+                return events  # maybe the start of a BOM: wait to know
             self.started = True
-            if data.startswith(BOM):  # passed on as it is, read as nothing (as clients skip it)
+            if buffer.startswith(BOM):  # passed on as it is, read as nothing (as clients skip it)
                 events.append(Event(BOM, ()))
-                data = data[len(BOM):]
-        start, lines = 0, []
-        for match in LINE.finditer(data):
+                del buffer[:len(BOM)]
+        # Lines are matched only up to the last line ending: on an unterminated tail the pattern
+        # would be retried from every position of it, quadratic in a long partial line.
+        start, read = 0, self._scanned
+        end = max(buffer.rfind(b"\n", read), buffer.rfind(b"\r", read), read - 1) + 1
+        for match in LINE.finditer(buffer, read, end):
             text, ending = match.groups()
-            if ending == b"\r" and match.end() == len(data) and not final:
+            if ending == b"\r" and match.end() == len(buffer) and not final:
                 break  # the CR may be the first half of a CRLF in the next chunk
+            read = match.end()
             if text:
-                lines.append((text, ending))
+                self._lines.append((bytes(text), bytes(ending)))
                 continue
-            events.append(Event(data[start:match.end()], tuple(lines)))
-            start, lines = match.end(), []
-        rest = data[start:]
+            events.append(Event(bytes(buffer[start:read]), tuple(self._lines)))
+            start, self._lines = read, []
         if final:
-            if rest:  # the body ended inside an event: it is read as far as it goes
-                tail = LINE.sub(b"", rest)  # a last line with no ending
-                whole = [m.groups() for m in LINE.finditer(rest)] + ([(tail, b"")] if tail else [])
-                events.append(Event(rest, tuple((t, e) for t, e in whole if t)))
-        elif len(rest) > self.max_pending:
+            if start < len(buffer):  # the body ended inside an event: it is read as far as it goes
+                tail = bytes(buffer[read:])
+                events.append(Event(bytes(buffer[start:]), tuple(self._lines) + (((tail, b""),) if tail else ())))
+            buffer.clear()
+            self._lines, self._scanned = [], 0
+        elif len(buffer) - start > self.max_pending:
             # Memory stays bounded whatever the upstream sends; the caller decides what a lost
             # event means (the MCP filter withholds the answer, usage counting reads on).
             self.overflowed = True
+            buffer.clear()
+            self._lines, self._scanned = [], 0
         else:
-            self.pending = rest
+            del buffer[:start]
+            self._scanned = read - start
         return events

@@ -173,3 +173,64 @@ def test_bodies_nested_too_deep_to_read_are_refused_not_a_layer_failure(path, te
     decision = raw_call(policy, (template % nest(100, "4111 1111 1111 1111")).encode(), path)
     assert decision.allowed and decision.body is not None and b"4111" not in decision.body
     assert b"[REDACTED:card]" in decision.body
+
+
+BUDGET_POLICY = """
+version: 1
+defaults:
+  layers:
+    ai_gateway:
+      groups:
+        engineering: {models: ["gpt-4o*"], tokens_per_minute: 1000000, tokens_per_day: 10000000}
+      injection: {action: "off"}
+"""
+
+
+def streamed_call(who_name: str) -> tuple[Transaction, int]:
+    """An allowed streaming call of its own identity; (transaction, tokens it reserved)."""
+    request = Request("POST", "/v1/chat/completions", headers=(("content-type", "application/json"),),
+                      has_body=True, request_id="r")
+    request.identity = Identity(methods=frozenset({"jwt"}), email=f"{who_name}@corp.example",
+                                groups=frozenset({"engineering"}))
+    transaction = Transaction(parse_policy(BUDGET_POLICY, "ai"), request)
+    assert transaction.on_headers() is None
+    assert transaction.on_body(orjson.dumps({**chat("write a long story"), "stream": True, "max_tokens": 50})).allowed
+    assert transaction.on_response_headers("200", ((":status", "200"), ("content-type", "text/event-stream"))) \
+        == "streamed"
+    return transaction, request.scratch["ai"][1]
+
+
+def test_usage_at_the_end_of_a_stream_longer_than_8_mb_is_charged():
+    # After 8 MB the chunks were no longer kept, so the final usage event was never read and the
+    # call stayed charged at its estimate: a budget bypass by making the model talk a lot.
+    ai_gateway._budgets = None
+    transaction, estimated = streamed_call("long")
+    delta = b'data: {"choices": [{"delta": {"content": "' + b"word " * 200 + b'"}}]}\r\n\r\n'
+    chunk = delta * 50  # ~50 KB, cut mid-event below so events span chunks
+    sent = 0
+    while sent < 9 << 20:
+        transaction.on_response_body(chunk[:777], end_of_stream=False)
+        transaction.on_response_body(chunk[777:], end_of_stream=False)
+        sent += len(chunk)
+        assert len(transaction.request.scratch["ai_stream"].events.pending) < 2 * len(delta)  # bounded memory
+    usage = b'data: {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2400000,\r\n'
+    transaction.on_response_body(usage, end_of_stream=False)
+    transaction.on_response_body(b'data: "total_tokens": 2400009}}\r\n\r\ndata: [DONE]\r\n\r\n', end_of_stream=True)
+    assert ai_gateway.shared_budgets().used("long@corp.example", "minute") == 2_400_009 != estimated
+
+
+def test_a_stream_without_usage_stays_charged_at_the_estimate():
+    ai_gateway._budgets = None
+    transaction, estimated = streamed_call("quiet")
+    transaction.on_response_body(b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\n', end_of_stream=False)
+    transaction.on_response_body(b"data: [DONE]\n\n", end_of_stream=True)
+    assert ai_gateway.shared_budgets().used("quiet@corp.example", "minute") == estimated > 0
+
+
+def test_an_event_too_long_to_hold_is_skipped_and_usage_after_it_still_counts():
+    ai_gateway._budgets = None
+    transaction, _ = streamed_call("huge")
+    transaction.on_response_body(b'data: {"choices": [{"delta": {"content": "' + b"x" * (3 << 20), end_of_stream=False)
+    transaction.on_response_body(b'"}}]}\n\n', end_of_stream=False)
+    transaction.on_response_body(b'data: {"usage": {"total_tokens": 77}}\n\n', end_of_stream=True)
+    assert ai_gateway.shared_budgets().used("huge@corp.example", "minute") == 77

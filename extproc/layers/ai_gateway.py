@@ -21,7 +21,7 @@ from extproc.ai import sensitive
 from extproc.ai.budget import TokenBudgets
 from extproc.ai.calls import LlmCall, parse_call
 from extproc.ai.injection import DEFAULT_THRESHOLD, load_injection_model
-from extproc.ai.usage import tokens_used
+from extproc.ai.usage import StreamUsage, tokens_used
 from extproc.layers.base import Context, LayerSettings, LayerSpec
 from extproc.mcp.audit import audit_writer
 from extproc.mcp.ratelimit import RateLimiter
@@ -165,24 +165,34 @@ class AiGatewayLayer:
         return "ai" in request.scratch
 
     def on_response_chunk(self, request: Request, headers, chunk: bytes, end_of_stream: bool) -> None:
-        parts = request.scratch.setdefault("ai_response", [])
-        # A running total: summing the kept parts on every chunk was quadratic in the chunks of a
-        # stream (an SSE answer sends one per token).
-        kept = request.scratch.get("ai_response_bytes", 0)
-        if kept < 8 << 20:  # usage comes at the end; a runaway stream is not kept
-            parts.append(chunk)
-            request.scratch["ai_response_bytes"] = kept + len(chunk)
+        content_type = next((v for k, v in headers if k == "content-type"), "").lower()
+        if content_type.startswith("text/event-stream"):
+            # Read as it goes by, in bounded memory: the usage event comes last, however long the stream.
+            stream = request.scratch.get("ai_stream")
+            if stream is None:
+                stream = request.scratch["ai_stream"] = StreamUsage()
+            stream.feed(chunk, end_of_stream)
+        else:
+            parts = request.scratch.setdefault("ai_response", [])
+            # A running total: summing the kept parts on every chunk was quadratic in the chunks.
+            kept = request.scratch.get("ai_response_bytes", 0)
+            if kept < 8 << 20:  # one JSON document: a runaway body is not kept (and its usage not read)
+                parts.append(chunk)
+                request.scratch["ai_response_bytes"] = kept + len(chunk)
         if not end_of_stream:
             return
         who, estimated, call, started = request.scratch["ai"]
-        content_type = next((v for k, v in headers if k == "content-type"), "").lower()
-        used = tokens_used(b"".join(parts), content_type)
-        if used is not None:
-            self.budgets.correct(who, estimated, used)
+        if content_type.startswith("text/event-stream"):
+            used = request.scratch["ai_stream"].total
+        else:
+            used = tokens_used(b"".join(request.scratch["ai_response"]), content_type)
+        # No usage in the answer: the estimate reserved before the call stays charged.
+        charged = used if used is not None else estimated
+        self.budgets.correct(who, estimated, charged)
         if self.audit is not None:
             self.audit.write({"request_id": request.request_id, "kind": "llm_usage", "identity": who,
                               "model": call.model, "api": call.api, "estimated_tokens": estimated,
-                              "tokens": used, "stream": call.stream,
+                              "tokens": used, "charged_tokens": charged, "stream": call.stream,
                               "latency_us": round((time.perf_counter() - started) * 1e6, 1)})
 
     # -- audit ----------------------------------------------------------------------------
