@@ -190,12 +190,17 @@ def _join_path(prefix: str, loc: Iterable[Any]) -> str:
 
 def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
     problems: list[str] = []
-    base_sections = _validate_layers(document.defaults.layers, {}, "defaults.layers", problems)
+    directory = _directory(document, problems)
+    # An access block that failed to build has its problems listed already; the access layers
+    # that rely on it are not built, or each would add "needs the top-level 'access' block",
+    # which is untrue and hides the real error.
+    unbuilt = {"access"} if document.access is not None and directory is None else set()
+    base_sections = _validate_layers(document.defaults.layers, {}, "defaults.layers", problems, skip=unbuilt)
     # A defaults section that failed is reported once, not again for every route inheriting it.
-    broken = {name for name, section in document.defaults.layers.items() if section and name not in base_sections}
+    broken = unbuilt | {name for name, section in document.defaults.layers.items()
+                        if section and name not in base_sections}
     base_limits = document.defaults.inspection.apply(InspectionLimits())
     base_mode = Mode(document.defaults.mode)
-    directory = _directory(document, problems)
     policy_dir = str(Path(source).parent) if Path(source).is_file() else "."
 
     default_route = _route_policy(

@@ -304,6 +304,20 @@ def test_a_jwks_file_that_is_missing_or_not_a_jwks_fails_check_config_until_fixe
     assert cli.main(["check-config", str(policy_file)]) == 0  # the cached source reads the fixed file
 
 
+def test_a_broken_access_block_is_reported_alone_not_as_a_missing_one(tmp_path, capsys):
+    # Every route with the access layer also said "needs the top-level 'access' block", which the
+    # policy has: only the real error is printed.
+    from extproc import cli
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(f"version: 1\naccess: {{idps: {{corp: {{issuer: {ISSUER}, jwks: {{file: {tmp_path / 'no.json'}}}}}}}}}\n"
+                           "defaults: {layers: {access: {}}}\n"
+                           "routes: [{name: wiki, match: {path_prefix: /wiki}, layers: {access: {}}}]\n")
+    assert cli.main(["check-config", str(policy_file)]) == 1
+    problems = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"{policy_file}:")]
+    assert len(problems) == 1 and "access.idps.corp.jwks.file" in problems[0], problems
+
+
 def test_access_layer_without_the_access_block_is_an_error():
     with pytest.raises(ConfigError, match="needs the top-level 'access' block"):
         parse_policy("version: 1\ndefaults: {layers: {access: {}}}\n", "bad.yaml")
