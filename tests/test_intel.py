@@ -412,3 +412,12 @@ def test_bundles_polled_from_an_https_url_swap_when_a_new_signed_one_appears(tmp
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_invalid_utf8_is_searched_with_question_marks_in_its_place():
+    # The docstring said U+FFFD; a signature written for that would never match.
+    from extproc.intel.signatures import searchable
+
+    value = b"union\xffselect \xc3\xa9".decode("utf-8", "surrogateescape")
+    assert searchable(value) == "union?select \u00e9"
+    assert SignatureSet(literals=["union?select"]).search(searchable(value))

@@ -23,7 +23,8 @@ def compile_regex(pattern: str, ignore_case: bool = False):
 
 
 def searchable(value: str) -> str:
-    """RE2 reads UTF-8: bytes that were not (kept as surrogates) become U+FFFD, never a crash."""
+    """RE2 reads UTF-8: bytes that were not (kept as surrogates) become '?' (the "replace" of
+    str.encode), never a crash."""
     return value if value.isascii() or value.isprintable() else value.encode("utf-8", "replace").decode("utf-8")
 
 
