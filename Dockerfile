@@ -15,12 +15,13 @@ COPY extproc ./extproc
 # package is installed in place (editable) rather than copied into site-packages without them.
 COPY models ./models
 COPY deploy/bot ./deploy/bot
-# gcc only for the install: it compiles the attack model's C kernel (extproc/attack/_ngram_bag.c),
-# which the image must have (without it the model falls back to the slower onnxruntime engine).
+# gcc only for the install: it compiles the attack model's C kernel (extproc/attack/_ngram_bag.c)
+# and the bot model's tree walker (extproc/bot/_trees.c), which the image must have (without them
+# the models fall back to the slower onnxruntime engine).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --editable . \
-    && python -c "import extproc.attack._ngram_bag" \
+    && python -c "import extproc.attack._ngram_bag, extproc.bot._trees" \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* \
     && python -m compileall -q extproc \

@@ -67,7 +67,7 @@ def main() -> int:
     time_calls(requests_of(warm), lambda r: layer.evaluate(r, context))
     facts = []
     rows["features (UA, headers, behaviour)"] = time_calls(requests_of(measured), lambda r: facts.append(layer.featurizer.facts(r)))
-    rows["model inference (ONNX)"] = time_calls(facts, lambda f: layer.model.probability(f.vector))
+    rows[f"model inference ({layer.model.engine})"] = time_calls(facts, lambda f: layer.model.probability(f.vector))
     bot_layer._trackers.clear()
     time_calls(requests_of(warm), lambda r: layer.evaluate(r, context))
     rows["bot layer"] = time_calls(requests_of(measured), lambda r: layer.evaluate(r, context))

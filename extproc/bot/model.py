@@ -2,10 +2,16 @@
 
 Scores follow the convention 1 = automated, 99 = human; the metadata's calibration puts the
 default threshold (30) on the operating point the training run chose.
+
+Two engines compute the graph: a C tree walker (extproc.bot.native) when it was built and the graph
+is exactly the one it implements, else onnxruntime, the reference. EXTPROC_BOT_ENGINE forces one:
+``onnxruntime``, ``native`` (an error if it cannot run the model) or ``auto``.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -21,6 +27,10 @@ MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "bot.onnx"
 DEFAULT_THRESHOLD = 30
 BOT_INFERENCE = inference_clock("bot")
+ENGINE_VARIABLE = "EXTPROC_BOT_ENGINE"
+ENGINES = ("auto", "native", "onnxruntime")
+
+log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
@@ -31,14 +41,21 @@ class ModelError(Exception):
 class BotModel:
     path: Path
     metadata: dict
-    session: object
+    session: object  # None on the native engine
     input_name: str
     outputs: list[str]
     steps: list[float]  # ascending probabilities at which the score steps down
     run_options: object  # one for every run: onnxruntime makes a new one per run without it (2 us)
+    engine: str = "onnxruntime"  # or "native"
+    native: object = None  # the native engine's probability(vector) -> float
 
     def probability(self, vector: np.ndarray) -> float:
         """P(automated) of one float32 [1, features] vector."""
+        if self.native is not None:
+            started = time.perf_counter()
+            probability = self.native(vector)
+            BOT_INFERENCE.add(time.perf_counter() - started)
+            return probability
         started = time.perf_counter()
         result = self.session.run(self.outputs, {self.input_name: vector}, self.run_options)
         BOT_INFERENCE.add(time.perf_counter() - started)
@@ -48,9 +65,8 @@ class BotModel:
         return 99 - bisect_right(self.steps, probability)  # as scoring.scores, without numpy's overhead
 
 
-def _open(path: Path) -> BotModel:
-    import onnxruntime as ort  # only policies with the bot layer pay for it
-
+def open_model(path: Path, engine: str | None = None) -> BotModel:
+    """The model at path on one of ENGINES; None reads $EXTPROC_BOT_ENGINE (unset: auto)."""
     meta_path = path.with_suffix(".json")
     try:
         meta = json.loads(meta_path.read_text())
@@ -61,6 +77,13 @@ def _open(path: Path) -> BotModel:
     if version != FEATURE_VERSION or names != FEATURE_NAMES:
         raise ModelError(f"{meta_path}: built for feature version {version}; this build computes {FEATURE_VERSION} "
                          "(retrain with python -m extproc.bot.train)")
+    steps = score_steps(shift).tolist()
+    native = _native_engine(path, engine or os.environ.get(ENGINE_VARIABLE) or "auto")
+    if native is not None:
+        return BotModel(path, meta, None, "features", ["probabilities"], steps, None, "native", native.probability)
+
+    import onnxruntime as ort  # only policies with the bot layer on onnxruntime pay for it
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # one core per worker process; parallelism is processes
     options.inter_op_num_threads = 1
@@ -71,9 +94,31 @@ def _open(path: Path) -> BotModel:
     outputs = [o.name for o in session.get_outputs()]
     if "probabilities" not in outputs:
         raise ModelError(f"{path}: graph has no 'probabilities' output")
-    return BotModel(path, meta, session, session.get_inputs()[0].name, ["probabilities"], score_steps(shift).tolist(),
-                    ort.RunOptions())
+    return BotModel(path, meta, session, session.get_inputs()[0].name, ["probabilities"], steps, ort.RunOptions())
+
+
+def _native_engine(path: Path, requested: str):
+    """The native engine, or None for onnxruntime; logged with the reason."""
+    from extproc.bot.native import NativeEngine, Unsupported
+
+    if requested not in ENGINES:
+        raise ModelError(f"{ENGINE_VARIABLE}={requested!r}: expected one of {', '.join(ENGINES)}")
+    if requested == "onnxruntime":
+        log.info("bot model %s: onnxruntime engine (requested)", path)
+        return None
+    try:
+        engine = NativeEngine(path, len(FEATURE_NAMES))
+    except (ImportError, Unsupported) as exc:
+        reason = (f"the native tree walker is not built ({exc}); reinstall with a C compiler"
+                  if isinstance(exc, ImportError) else f"the native tree walker cannot run this graph: {exc}")
+        if requested == "native":
+            raise ModelError(f"{path}: {reason}") from None
+        log.log(logging.WARNING if isinstance(exc, ImportError) else logging.INFO,
+                "bot model %s: onnxruntime engine, %s", path, reason)
+        return None
+    log.info("bot model %s: native engine (C tree walker)", path)
+    return engine
 
 
 def load_model(path: str | Path | None = None) -> BotModel:
-    return load_once(Path(path) if path else DEFAULT_MODEL, _open, ModelError)
+    return load_once(Path(path) if path else DEFAULT_MODEL, open_model, ModelError)

@@ -43,13 +43,14 @@ class NodeProto(_message.Message):
     def __init__(self, input: _Optional[_Iterable[str]] = ..., output: _Optional[_Iterable[str]] = ..., name: _Optional[str] = ..., op_type: _Optional[str] = ..., attribute: _Optional[_Iterable[_Union[AttributeProto, _Mapping]]] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class AttributeProto(_message.Message):
-    __slots__ = ("name", "f", "i", "s", "floats", "ints", "type")
+    __slots__ = ("name", "f", "i", "s", "floats", "ints", "strings", "type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     F_FIELD_NUMBER: _ClassVar[int]
     I_FIELD_NUMBER: _ClassVar[int]
     S_FIELD_NUMBER: _ClassVar[int]
     FLOATS_FIELD_NUMBER: _ClassVar[int]
     INTS_FIELD_NUMBER: _ClassVar[int]
+    STRINGS_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     f: float
@@ -57,8 +58,9 @@ class AttributeProto(_message.Message):
     s: bytes
     floats: _containers.RepeatedScalarFieldContainer[float]
     ints: _containers.RepeatedScalarFieldContainer[int]
+    strings: _containers.RepeatedScalarFieldContainer[bytes]
     type: int
-    def __init__(self, name: _Optional[str] = ..., f: _Optional[float] = ..., i: _Optional[int] = ..., s: _Optional[bytes] = ..., floats: _Optional[_Iterable[float]] = ..., ints: _Optional[_Iterable[int]] = ..., type: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., f: _Optional[float] = ..., i: _Optional[int] = ..., s: _Optional[bytes] = ..., floats: _Optional[_Iterable[float]] = ..., ints: _Optional[_Iterable[int]] = ..., strings: _Optional[_Iterable[bytes]] = ..., type: _Optional[int] = ...) -> None: ...
 
 class TensorProto(_message.Message):
     __slots__ = ("dims", "data_type", "float_data", "int64_data", "name", "raw_data", "data_location")
