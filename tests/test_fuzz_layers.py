@@ -57,6 +57,9 @@ access:
       policies:
         - {{name: staff-or-robot, include: [{{group: [staff]}}, {{service_token: [robot]}}]}}
 defaults:
+  # Decisions here must not depend on how busy the machine is: with the default deadline (the
+  # layers' budgets) a slow moment skips the attack layer (503). Deadlines have tests of their own.
+  deadline_ms: 60000
   inspection: {{max_body_bytes: 262144, max_args: 256, max_json_depth: 24, max_multipart_parts: 16}}
   layers:
     access: {{}}
