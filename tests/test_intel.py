@@ -255,6 +255,21 @@ def test_signed_bundle_loads_and_bad_ones_never_replace_it(tmp_path):
     assert not run(policy, target="/x").allowed and run(policy, target="/z").allowed
 
 
+def test_a_feed_no_policy_uses_stops_polling(tmp_path):
+    import gc
+    import threading
+
+    key, public = keypair(tmp_path)
+    write_bundle(tmp_path, "intel", BLOCK_X, key)
+    before = set(threading.enumerate())
+    policy = feed_policy(tmp_path, public)
+    pollers = [t for t in threading.enumerate() if t.name == "rule-feed" and t not in before]
+    assert len(pollers) == 1 and not run(policy, target="/x").allowed
+    del policy  # a reload to a policy without the feed drops the last reference the same way
+    gc.collect()
+    wait_until(lambda: not any(t.is_alive() for t in pollers), timeout=5)
+
+
 def test_bundle_hot_swap_under_traffic(tmp_path):
     key, public = keypair(tmp_path)
     write_bundle(tmp_path, "intel", BLOCK_X, key)

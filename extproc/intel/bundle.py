@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import urllib.request
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,9 @@ class Feed:
         self.bundles: dict[str, LoadedBundle] = {}  # source name -> last good; replaced whole
         self._stamps: dict[str, tuple] = {}
         self.refresh()
-        threading.Thread(target=self._run, name="rule-feed", daemon=True).start()
+        interval = min(settings.poll_s, 5.0) if self.dir is not None else settings.poll_s
+        # The poller holds the feed weakly: once no policy uses the feed, the thread ends.
+        threading.Thread(target=_poll, args=(weakref.ref(self), interval), name="rule-feed", daemon=True).start()
 
     @property
     def rulesets(self) -> tuple[RuleSet, ...]:
@@ -147,7 +150,11 @@ class Feed:
         bundles = dict(self.bundles)
         if self.dir is not None:
             for path in sorted(self.dir.glob("*.bundle.yaml")):
-                self._consider(bundles, path.name, lambda p=path: _read_pair(p), _stamp(path))
+                try:
+                    stamp = _stamp(path)
+                except OSError:  # removed since the listing; the next poll sees the directory as it is
+                    continue
+                self._consider(bundles, path.name, lambda p=path: _read_pair(p), stamp)
         if self.settings.url:
             self._consider(bundles, self.settings.url, self._fetch, None)
         self.bundles = bundles
@@ -177,10 +184,18 @@ class Feed:
             signature = response.read(4096)
         return data, signature
 
-    def _run(self) -> None:
-        while True:
-            time.sleep(min(self.settings.poll_s, 5.0) if self.dir is not None else self.settings.poll_s)
-            self.refresh()
+
+def _poll(feed_ref: weakref.ref, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        feed = feed_ref()
+        if feed is None:
+            return
+        try:
+            feed.refresh()
+        except Exception:  # noqa: BLE001 - the poller outlives a surprise; the last good bundles stay
+            log.exception("rule feed refresh failed")
+        del feed  # not held while asleep
 
 
 def _read_pair(path: Path) -> tuple[bytes, bytes | None]:

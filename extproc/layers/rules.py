@@ -13,6 +13,7 @@ signed bundles (``feeds``) that replace each other whole when a new one verifies
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,15 +33,17 @@ class RulesSettings(LayerSettings, RuleDocument):
     feeds: list[FeedSettings] = []
 
 
-_feeds: dict[tuple, Feed] = {}
+_feeds: weakref.WeakValueDictionary[tuple, Feed] = weakref.WeakValueDictionary()
 
 
 def shared_feed(settings: FeedSettings, base_dir: Path) -> Feed:
-    """One per feed settings, kept across policy reloads (with its last good bundles)."""
+    """One per feed settings, kept across policy reloads (with its last good bundles) for as long
+    as a policy uses it: the old policy holds it while the new one is built."""
     key = (settings.model_dump_json(), str(base_dir))
-    if key not in _feeds:
-        _feeds[key] = Feed(settings, base_dir, on_event=_count_feed_event)
-    return _feeds[key]
+    feed = _feeds.get(key)
+    if feed is None:
+        feed = _feeds[key] = Feed(settings, base_dir, on_event=_count_feed_event)
+    return feed
 
 
 def _count_feed_event(event: str, name: str, detail: str) -> None:
