@@ -557,3 +557,25 @@ def test_an_empty_replacement_clears_the_response_chunk():
 
     assert convert.response_body_reply(b"").response_body.response.body_mutation.clear_body
     assert convert.response_body_reply(None).response_body == pb.BodyResponse()
+
+
+def test_cached_header_replies_carry_each_decisions_own_headers():
+    from extproc import convert
+    from extproc.verdict import Decision
+
+    def reply(*headers, **flags):
+        decision = Decision("rid", "r", True, set_headers=tuple(headers))
+        return convert.headers_reply(decision, **flags)
+
+    def header_set(response):
+        mutation = response.request_headers.response.header_mutation
+        return {(h.header.key, h.header.raw_value.decode()) for h in mutation.set_headers}
+
+    first = reply(("x-bot-score", "99"), ("x-waf-attack-score", "99"))
+    assert reply(("x-bot-score", "99"), ("x-waf-attack-score", "99")) is first  # reused
+    assert header_set(reply(("x-bot-score", "12"), ("x-waf-attack-score", "99"))) == {
+        ("x-bot-score", "12"), ("x-waf-attack-score", "99")}
+    asking = reply(("x-bot-score", "99"), ("x-waf-attack-score", "99"), ask_for_body=True)
+    assert asking is not first and asking.mode_override.request_body_mode and not first.HasField("mode_override")
+    identity = ("x-auth-assertion", "eyJ" + "a" * 200)  # varies per request: never kept
+    assert reply(identity) is not reply(identity) and header_set(reply(identity)) == {identity}
