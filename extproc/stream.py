@@ -81,14 +81,18 @@ class StreamProcessor:
             return convert.response_headers_reply(self.transaction.on_response_headers(status, headers))
         if kind == "response_body" and self.state is State.ALLOWED and self.transaction.response_layers:
             body = message.response_body
-            return convert.response_body_reply(self.transaction.on_response_body(body.body, body.end_of_stream))
+            transaction = self.transaction
+            faults_before = len(transaction.response_faults)
+            reply = convert.response_body_reply(transaction.on_response_body(body.body, body.end_of_stream))
+            for layer in transaction.response_faults[faults_before:]:
+                self.on_response_fault(layer)
+            return reply
         return convert.continue_reply(kind)
 
     def _on_request_headers(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
         if self.state is not State.EXPECT_HEADERS:
             raise ProtocolError("out_of_order", "request_headers twice on one stream")
         self.transaction = Transaction(self.policy, convert.request_from_headers(message))
-        self.transaction.on_response_fault = lambda layer: self.on_response_fault(layer)
         decision = self.transaction.on_headers()
         watch = self.transaction.watches_response
         if decision is not None:

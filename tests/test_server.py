@@ -547,3 +547,35 @@ def test_body_sent_a_little_after_headers_is_not_503():
             assert reply.WhichOneof("response") == "request_body", reply.immediate_response.body
 
     run(body())
+
+
+def test_the_server_leaves_no_reference_cycle_per_stream(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from extproc import server as server_module
+
+    streams = []
+
+    class Tracked(server_module.StreamProcessor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            streams.append(weakref.ref(self))
+
+    monkeypatch.setattr(server_module, "StreamProcessor", Tracked)
+
+    async def body():
+        async with running(policy_store(tmp_path)) as srv:
+            for path in ("/ok", "/a/denied"):
+                _replies, code = await srv.exchange(headers_msg(path=path))
+                assert code == grpc.StatusCode.OK
+            # Freed by reference counting once the RPC is over, not left to the cycle collector.
+            assert await poll(lambda: all(ref() is None for ref in streams))
+
+    gc.collect()
+    gc.disable()
+    try:
+        run(body())
+    finally:
+        gc.enable()
+    assert len(streams) == 2
