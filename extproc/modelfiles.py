@@ -3,6 +3,8 @@ is costly to build) unless the file on disk changed."""
 from __future__ import annotations
 
 import bisect
+import logging
+import os
 import threading
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -32,6 +34,39 @@ def validated_model_path(path: str | None, loader: Callable[[str | None], object
     except error as exc:
         raise ValueError(str(exc)) from None
     return path
+
+
+# -- engines: a native kernel of the graph, or onnxruntime ---------------------------------------
+
+ENGINES = ("auto", "native", "onnxruntime")
+
+
+def native_engine(name: str, path: Path, variable: str, requested: str | None, build: Callable[[], Model],
+                  unsupported: type[Exception], error: type[Exception], kernel: str, described: str,
+                  log: logging.Logger) -> Model | None:
+    """build()'s native engine for the model at path, or None for onnxruntime; logged with why.
+
+    requested (else $variable, else "auto") is one of ENGINES: "auto" falls back to onnxruntime
+    when the C extension was not built (no compiler at install) or cannot run this graph;
+    "native" makes that an error."""
+    requested = requested or os.environ.get(variable) or "auto"
+    if requested not in ENGINES:
+        raise error(f"{variable}={requested!r}: expected one of {', '.join(ENGINES)}")
+    if requested == "onnxruntime":
+        log.info("%s model %s: onnxruntime engine (requested)", name, path)
+        return None
+    try:
+        engine = build()
+    except (ImportError, unsupported) as exc:
+        built = isinstance(exc, ImportError)
+        reason = (f"the native {kernel} is not built ({exc}); reinstall with a C compiler" if built
+                  else f"the native {kernel} cannot run this graph: {exc}")
+        if requested == "native":
+            raise error(f"{path}: {reason}") from None
+        log.log(logging.WARNING if built else logging.INFO, "%s model %s: onnxruntime engine, %s", name, path, reason)
+        return None
+    log.info("%s model %s: native engine (%s)", name, path, described)
+    return engine
 
 
 # -- inference time, for ``extproc_model_inference_seconds{model}`` --------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 import time
 from bisect import bisect_right
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from extproc.attack.features import FeatureSpec, Scratch, featurize
-from extproc.modelfiles import inference_clock, load_once
+from extproc.modelfiles import inference_clock, load_once, native_engine
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "attack.onnx"
@@ -36,7 +35,6 @@ ATTACK_INFERENCE = inference_clock("attack")
 _Q_AT_THRESHOLD = 1 - 19 / 98
 OUTPUTS = ["probabilities"]  # named: run(None, ...) looks the names up on every call
 ENGINE_VARIABLE = "EXTPROC_ATTACK_ENGINE"
-ENGINES = ("auto", "native", "onnxruntime")
 
 log = logging.getLogger(__name__)
 
@@ -55,37 +53,24 @@ class ModelInfo:
 
 class AttackModel:
     def __init__(self, path: Path, engine: str | None = None) -> None:
-        """engine: one of ENGINES; None reads $EXTPROC_ATTACK_ENGINE (unset: auto)."""
+        """engine: one of modelfiles.ENGINES; None reads $EXTPROC_ATTACK_ENGINE (unset: auto)."""
         self.path = path
         self.info = _read_metadata(path)
         self._steps = score_steps(self.info.logit_shift).tolist()
         self._scratch_by_thread = threading.local()
         self._native = None
-        self.engine = self._choose_engine(engine or os.environ.get(ENGINE_VARIABLE) or "auto")
+        self.engine = self._choose_engine(engine)
         if self.engine == "onnxruntime":
             self.session = self._onnxruntime_session()
 
-    def _choose_engine(self, requested: str) -> str:
-        """'native' or 'onnxruntime', logged with the reason."""
+    def _choose_engine(self, requested: str | None) -> str:
         from extproc.attack.native import NativeEngine, Unsupported
 
-        if requested not in ENGINES:
-            raise ModelError(f"{ENGINE_VARIABLE}={requested!r}: expected one of {', '.join(ENGINES)}")
-        if requested == "onnxruntime":
-            log.info("attack model %s: onnxruntime engine (requested)", self.path)
-            return "onnxruntime"
-        try:
-            self._native = NativeEngine(self.path, self.info.spec, len(self.info.heads))
-        except (ImportError, Unsupported) as exc:
-            reason = (f"the native kernel is not built ({exc}); reinstall with a C compiler"
-                      if isinstance(exc, ImportError) else f"the native kernel cannot run this graph: {exc}")
-            if requested == "native":
-                raise ModelError(f"{self.path}: {reason}") from None
-            log.log(logging.WARNING if isinstance(exc, ImportError) else logging.INFO,
-                    "attack model %s: onnxruntime engine, %s", self.path, reason)
-            return "onnxruntime"
-        log.info("attack model %s: native engine (fused C kernel)", self.path)
-        return "native"
+        self._native = native_engine(
+            "attack", self.path, ENGINE_VARIABLE, requested,
+            lambda: NativeEngine(self.path, self.info.spec, len(self.info.heads)),
+            Unsupported, ModelError, "kernel", "fused C kernel", log)
+        return "onnxruntime" if self._native is None else "native"
 
     def _onnxruntime_session(self):
         import onnxruntime as ort  # imported here: only policies with the attack layer need it

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from extproc.bot.features import FEATURE_NAMES, FEATURE_VERSION
-from extproc.modelfiles import inference_clock, load_once
+from extproc.modelfiles import inference_clock, load_once, native_engine
 from extproc.scoring import score_steps
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
@@ -28,7 +27,6 @@ DEFAULT_MODEL = MODELS_DIR / "bot.onnx"
 DEFAULT_THRESHOLD = 30
 BOT_INFERENCE = inference_clock("bot")
 ENGINE_VARIABLE = "EXTPROC_BOT_ENGINE"
-ENGINES = ("auto", "native", "onnxruntime")
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ class BotModel:
 
 
 def open_model(path: Path, engine: str | None = None) -> BotModel:
-    """The model at path on one of ENGINES; None reads $EXTPROC_BOT_ENGINE (unset: auto)."""
+    """The model at path on one of modelfiles.ENGINES; None reads $EXTPROC_BOT_ENGINE (unset: auto)."""
     meta_path = path.with_suffix(".json")
     try:
         meta = json.loads(meta_path.read_text())
@@ -78,7 +76,7 @@ def open_model(path: Path, engine: str | None = None) -> BotModel:
         raise ModelError(f"{meta_path}: built for feature version {version}; this build computes {FEATURE_VERSION} "
                          "(retrain with python -m extproc.bot.train)")
     steps = score_steps(shift).tolist()
-    native = _native_engine(path, engine or os.environ.get(ENGINE_VARIABLE) or "auto")
+    native = _native_engine(path, engine)
     if native is not None:
         return BotModel(path, meta, None, "features", ["probabilities"], steps, None, "native", native.probability)
 
@@ -97,27 +95,11 @@ def open_model(path: Path, engine: str | None = None) -> BotModel:
     return BotModel(path, meta, session, session.get_inputs()[0].name, ["probabilities"], steps, ort.RunOptions())
 
 
-def _native_engine(path: Path, requested: str):
-    """The native engine, or None for onnxruntime; logged with the reason."""
+def _native_engine(path: Path, requested: str | None):
     from extproc.bot.native import NativeEngine, Unsupported
 
-    if requested not in ENGINES:
-        raise ModelError(f"{ENGINE_VARIABLE}={requested!r}: expected one of {', '.join(ENGINES)}")
-    if requested == "onnxruntime":
-        log.info("bot model %s: onnxruntime engine (requested)", path)
-        return None
-    try:
-        engine = NativeEngine(path, len(FEATURE_NAMES))
-    except (ImportError, Unsupported) as exc:
-        reason = (f"the native tree walker is not built ({exc}); reinstall with a C compiler"
-                  if isinstance(exc, ImportError) else f"the native tree walker cannot run this graph: {exc}")
-        if requested == "native":
-            raise ModelError(f"{path}: {reason}") from None
-        log.log(logging.WARNING if isinstance(exc, ImportError) else logging.INFO,
-                "bot model %s: onnxruntime engine, %s", path, reason)
-        return None
-    log.info("bot model %s: native engine (C tree walker)", path)
-    return engine
+    return native_engine("bot", path, ENGINE_VARIABLE, requested, lambda: NativeEngine(path, len(FEATURE_NAMES)),
+                         Unsupported, ModelError, "tree walker", "C tree walker", log)
 
 
 def load_model(path: str | Path | None = None) -> BotModel:
