@@ -285,8 +285,8 @@ def test_a_failing_list_filter_withholds_the_answer_by_default(policy, content_t
     assert transaction.on_response_body(body) == b""  # nothing of the answer follows the error
 
 
-def test_a_failing_list_filter_set_to_fail_open_passes_the_answer_and_counts_it(tmp_path):
-    policy = parse_policy(f"""
+def fail_open_policy(tmp_path):
+    return parse_policy(f"""
 version: 1
 defaults:
   layers:
@@ -297,6 +297,10 @@ defaults:
         engineering: {{servers: [github], tools: {{allow: ["*"], deny: ["delete_*"]}}}}
       audit: {{path: {tmp_path / 'mcp.jsonl'}}}
 """, "mcp")
+
+
+def test_a_failing_list_filter_set_to_fail_open_passes_the_answer_and_counts_it(tmp_path):
+    policy = fail_open_policy(tmp_path)
     transaction = list_transaction(policy)
     faults = []
     transaction.on_response_fault = faults.append
@@ -381,17 +385,7 @@ def test_an_event_that_is_not_json_withholds_the_answer_unless_the_filter_fails_
     transaction = list_transaction(policy, "text/event-stream")
     shown = transaction.on_response_body(stream)
     assert b"delete_repo" not in shown and client_reads(shown)[0]["error"]["code"] == -32603
-    open_policy = parse_policy(f"""
-version: 1
-defaults:
-  layers:
-    mcp:
-      server: github
-      on_error: open
-      groups:
-        engineering: {{servers: [github], tools: {{allow: ["*"], deny: ["delete_*"]}}}}
-      audit: {{path: {tmp_path / 'mcp.jsonl'}}}
-""", "mcp")
+    open_policy = fail_open_policy(tmp_path)
     transaction = list_transaction(open_policy, "text/event-stream")
     held = transaction.on_response_body(stream[:30], end_of_stream=False)
     assert held == b""
