@@ -93,12 +93,13 @@ def _reply_key(decision: Decision | None, *flags: bool) -> tuple | None:
     """Allowed requests mostly get the same reply (scores of 99, the same class and tags), so
     whole replies are kept: a cached one costs nothing, a new one with a dozen headers ~20 us.
     Replies are never changed once built (the server only serialises them). None: not cached,
-    for values that vary per request (identities, assertions)."""
+    for values that vary per request (identities, assertions) or that the client chose."""
     if decision is None:
         return flags
-    if any(len(value) > CACHED_VALUE_CHARS for _name, value in decision.set_headers):
+    # remove_headers lists owned headers the client sent itself, named by the client: never a key.
+    if decision.remove_headers or any(len(value) > CACHED_VALUE_CHARS for _name, value in decision.set_headers):
         return None
-    return decision.set_headers, decision.remove_headers, flags
+    return decision.set_headers, flags
 
 
 def _new_headers_reply(decision: Decision | None, ask_for_body: bool, watch_response: bool,

@@ -91,15 +91,15 @@ class Tallies:
     def collect(self):
         decisions = CounterMetricFamily("extproc_decisions", "Final decisions by route and action",
                                         labels=["route", "action"])
-        for labels, count in sorted(self.decisions.items()):
+        for labels, count in sorted(self.decisions.copy().items()):  # copied: the loop may add keys
             decisions.add_metric(list(labels), count)
         verdicts = CounterMetricFamily("extproc_layer_verdicts", "Layer verdicts by layer, action and mode",
                                        labels=["layer", "action", "mode"])
-        for labels, count in sorted(self.verdicts.items()):
+        for labels, count in sorted(self.verdicts.copy().items()):
             verdicts.add_metric(list(labels), count)
         latency = HistogramMetricFamily("extproc_layer_duration_seconds", "Time spent in each layer",
                                         labels=["layer"])
-        for layer, (counts, total) in sorted(self.latency.items()):
+        for layer, (counts, total) in sorted(self.latency.copy().items()):
             latency.add_metric([layer], cumulative_buckets(LATENCY_BUCKETS, counts), sum_value=total)
         yield from (decisions, verdicts, latency)
 

@@ -41,8 +41,12 @@ def validated_model_path(path: str | None, loader: Callable[[str | None], object
 ENGINES = ("auto", "native", "onnxruntime")
 
 
+class NativeUnsupported(Exception):
+    """A native engine cannot run this model file (the reason is the message): onnxruntime will."""
+
+
 def native_engine(name: str, path: Path, variable: str, requested: str | None, build: Callable[[], Model],
-                  unsupported: type[Exception], error: type[Exception], kernel: str, described: str,
+                  error: type[Exception], kernel: str, described: str,
                   log: logging.Logger) -> Model | None:
     """build()'s native engine for the model at path, or None for onnxruntime; logged with why.
 
@@ -57,7 +61,7 @@ def native_engine(name: str, path: Path, variable: str, requested: str | None, b
         return None
     try:
         engine = build()
-    except (ImportError, unsupported) as exc:
+    except (ImportError, NativeUnsupported) as exc:
         built = isinstance(exc, ImportError)
         reason = (f"the native {kernel} is not built ({exc}); reinstall with a C compiler" if built
                   else f"the native {kernel} cannot run this graph: {exc}")

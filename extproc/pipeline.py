@@ -36,7 +36,6 @@ class Transaction:
         self._response_slots: list[LayerSlot] = []
         self.response_faults: list[str] = []  # layers that raised on this answer; not called again
         self.withheld = False  # a fail-closed layer replaced the answer: the rest of it is dropped
-        self.on_response_fault: Callable[[str], None] = lambda _layer: None  # metrics, set by the stream
 
     @property
     def wants_body(self) -> bool:
@@ -109,8 +108,7 @@ class Transaction:
             except Exception as exc:  # noqa: BLE001 - on_error decides, as on the request path
                 log.exception("layer %s failed on the response", slot.name,
                               extra={"request_id": self.request.request_id})
-                self.response_faults.append(slot.name)
-                self.on_response_fault(slot.name)
+                self.response_faults.append(slot.name)  # the stream reports it to metrics
                 if not hasattr(layer, "on_response"):
                     continue
                 if slot.fail_closed and slot.mode is Mode.ENFORCE:

@@ -238,3 +238,16 @@ def test_weights_beyond_the_kernels_limits_are_unsupported(monkeypatch):
     monkeypatch.setattr(native_module, "read_weights", lambda *args: odd_width)
     with pytest.raises(Unsupported, match="weight shapes"):  # 6 dimensions: not a multiple of 4
         native_module.NativeEngine(DEFAULT_MODEL, spec, 12)
+
+
+def test_damaged_weights_are_refused_by_the_native_engine_not_a_crash(tmp_path):
+    def odd_table(graph):
+        (table,) = [t for t in graph.initializer if t.name == "table"]
+        table.raw_data = table.raw_data[:-1]  # not a whole number of float32s
+
+    path = edited_model(tmp_path, odd_table)
+    with pytest.raises(ModelError, match="cannot run this graph: unreadable weights"):
+        AttackModel(path, engine="native")
+    # auto: the native engine steps aside and onnxruntime, the reference, judges the file itself.
+    with pytest.raises(ModelError, match="cannot load the ONNX model"):
+        AttackModel(path)

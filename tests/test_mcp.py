@@ -272,8 +272,7 @@ def break_filter(transaction):
 def test_a_failing_list_filter_withholds_the_answer_by_default(policy, content_type):
     # The pipeline caught the failure and sent the original answer on: every tool, delete_repo too.
     transaction = list_transaction(policy, content_type)
-    faults = []
-    transaction.on_response_fault = faults.append
+    faults = transaction.response_faults  # what the stream reports to metrics
     break_filter(transaction)
     answer = orjson.dumps(TOOLS)
     body = answer if content_type == "application/json" else b"event: message\ndata: " + answer + b"\n\n"
@@ -302,8 +301,7 @@ defaults:
 def test_a_failing_list_filter_set_to_fail_open_passes_the_answer_and_counts_it(tmp_path):
     policy = fail_open_policy(tmp_path)
     transaction = list_transaction(policy)
-    faults = []
-    transaction.on_response_fault = faults.append
+    faults = transaction.response_faults  # what the stream reports to metrics
     break_filter(transaction)
     answer = orjson.dumps(TOOLS)
     assert sent(answer, transaction.on_response_body(answer)) == answer  # the original, as configured

@@ -547,8 +547,7 @@ def answered(*slots: LayerSlot) -> Transaction:
 
 def test_a_rewriting_layer_that_fails_closed_withholds_the_answer():
     transaction = answered(slot(Rewriting("filter", broken=True)))
-    faults = []
-    transaction.on_response_fault = faults.append
+    faults = transaction.response_faults  # what the stream reports to metrics
     body = transaction.on_response_body(b"public secret", end_of_stream=False)
     assert body == b'{"error":"unavailable","request_id":"rid-9"}\n' and faults == ["filter"]
     assert transaction.on_response_body(b"more secret") == b""  # the rest is dropped too
@@ -557,8 +556,7 @@ def test_a_rewriting_layer_that_fails_closed_withholds_the_answer():
 def test_a_rewriting_layer_that_fails_open_passes_the_original_and_counts_it():
     broken, working = Rewriting("broken", broken=True), Rewriting("working")
     transaction = answered(slot(working), slot(broken, closed=False))
-    faults = []
-    transaction.on_response_fault = faults.append
+    faults = transaction.response_faults  # what the stream reports to metrics
     assert transaction.on_response_body(b"public secret") == b"public "  # the working layer's rewrite stays
     assert transaction.on_response_body(b"secret again") == b" again"
     assert faults == ["broken"]  # counted once: a failed layer is not called again

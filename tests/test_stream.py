@@ -599,15 +599,32 @@ def test_a_finished_stream_is_freed_at_once_without_the_cycle_collector():
                 ("content-type", "application/json"), ("user-agent", "Mozilla/5.0"))]))),
         pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True)),
     ]
+    import weakref
+
     gc.collect()
     gc.disable()
     try:
+        left = []
         for _ in range(20):
-            stream = StreamProcessor(policy, on_decision=lambda _decision: None)
+            stream = StreamProcessor(policy)
             for message in messages:
                 stream.handle(message)
             assert stream.decision is not None
+            left += [weakref.ref(stream), weakref.ref(stream.transaction), weakref.ref(stream.transaction.request)]
         del stream
-        assert gc.collect() == 0
+        assert all(ref() is None for ref in left)  # gone by reference counting alone
     finally:
         gc.enable()
+
+
+def test_header_names_a_client_chose_never_key_the_reply_cache():
+    from extproc import convert
+    from extproc.verdict import Decision
+
+    before = len(convert._REPLIES)
+    for n in range(50):  # a client sending its own x-extproc-<long random> headers, stripped each time
+        decision = Decision("rid", "r", True, set_headers=(("x-bot-score", "99"),),
+                            remove_headers=(f"x-extproc-{n}-" + "a" * 10_000,))
+        reply = convert.headers_reply(decision)
+        assert list(reply.request_headers.response.header_mutation.remove_headers) == list(decision.remove_headers)
+    assert len(convert._REPLIES) <= before + 1

@@ -64,13 +64,15 @@ class AttackModel:
             self.session = self._onnxruntime_session()
 
     def _choose_engine(self, requested: str | None) -> str:
-        from extproc.attack.native import NativeEngine, Unsupported
-
         self._native = native_engine(
-            "attack", self.path, ENGINE_VARIABLE, requested,
-            lambda: NativeEngine(self.path, self.info.spec, len(self.info.heads)),
-            Unsupported, ModelError, "kernel", "fused C kernel", log)
+            "attack", self.path, ENGINE_VARIABLE, requested, self._native_engine,
+            ModelError, "kernel", "fused C kernel", log)
         return "onnxruntime" if self._native is None else "native"
+
+    def _native_engine(self):
+        from extproc.attack.native import NativeEngine  # only when asked: onnxruntime does not need it
+
+        return NativeEngine(self.path, self.info.spec, len(self.info.heads))
 
     def _onnxruntime_session(self):
         import onnxruntime as ort  # imported here: only policies with the attack layer need it

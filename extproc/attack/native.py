@@ -21,6 +21,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from extproc.attack.features import MULTIPLIER, ORDER_SALTS, FeatureSpec
+from extproc.modelfiles import NativeUnsupported
 from extproc.pb import onnx_subset_pb2
 
 # (op, inputs, outputs, attributes) of every node, in order: to_onnx's graph exactly. Equivalent
@@ -46,7 +47,7 @@ _INT, _INTS = 2, 7  # ONNX AttributeProto.INT, INTS
 _EXTERNAL = 1  # ONNX TensorProto.EXTERNAL
 
 
-class Unsupported(Exception):
+class Unsupported(NativeUnsupported):
     """The model is not the graph the kernel implements (the reason is the message)."""
 
 
@@ -56,7 +57,12 @@ class NativeEngine:
     def __init__(self, path: Path, spec: FeatureSpec, heads: int) -> None:
         from extproc.attack import _ngram_bag  # ImportError: not built (no compiler at install)
 
-        weights = read_weights(path, spec, heads)
+        try:
+            weights = read_weights(path, spec, heads)
+        except Unsupported:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged file (odd raw sizes, negative dims): onnxruntime judges it
+            raise Unsupported(f"unreadable weights: {exc}") from None
         try:
             self.kernel = _ngram_bag.Kernel(
                 orders=spec.orders, salts=[int(ORDER_SALTS[k]) for k in spec.orders], multiplier=int(MULTIPLIER),

@@ -96,10 +96,12 @@ def open_model(path: Path, engine: str | None = None) -> BotModel:
 
 
 def _native_engine(path: Path, requested: str | None):
-    from extproc.bot.native import NativeEngine, Unsupported
+    def build():
+        from extproc.bot.native import NativeEngine  # only when asked: onnxruntime does not need it
 
-    return native_engine("bot", path, ENGINE_VARIABLE, requested, lambda: NativeEngine(path, len(FEATURE_NAMES)),
-                         Unsupported, ModelError, "tree walker", "C tree walker", log)
+        return NativeEngine(path, len(FEATURE_NAMES))
+
+    return native_engine("bot", path, ENGINE_VARIABLE, requested, build, ModelError, "tree walker", "C tree walker", log)
 
 
 def load_model(path: str | Path | None = None) -> BotModel:

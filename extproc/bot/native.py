@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from extproc.modelfiles import NativeUnsupported
 from extproc.pb import onnx_subset_pb2
 
 ML_DOMAIN = "ai.onnx.ml"
@@ -45,7 +46,7 @@ REQUIRED = {
 OPTIONAL = {"nodes_missing_value_tracks_true": _INTS, "nodes_hitrates": _FLOATS}  # hit rates change nothing
 
 
-class Unsupported(Exception):
+class Unsupported(NativeUnsupported):
     """The model is not the graph the extension implements (the reason is the message)."""
 
 
@@ -57,7 +58,9 @@ class NativeEngine:
 
         try:
             self.trees = _trees.Trees(**read_trees(path), n_features=n_features)
-        except (ValueError, TypeError) as exc:  # feature ids beyond the vector, for one
+        except Unsupported:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ids beyond the vector or int32, damaged arrays: onnxruntime judges it
             raise Unsupported(str(exc)) from None
         self.probability = self.trees.probability  # P(class 1) of one float32 vector, as a float
 
