@@ -189,11 +189,14 @@ def test_a_list_answer_that_cannot_be_filtered_is_withheld_not_passed_unfiltered
 def test_a_call_without_an_id_is_judged_like_any_call(policy):
     # A JSON-RPC notification is still run by the server; it used to skip every check here.
     ana = who("ana", "engineering")
-    for params in ({"name": "delete_repo"}, {"name": "search_code", "arguments": {"q": "x" * 5000}}):
+    cases = (({"name": "delete_repo"}, -32001), ({"name": "search_code", "arguments": {"q": "x" * 5000}}, -32602))
+    for params, code in cases:
         message = {"jsonrpc": "2.0", "method": "tools/call", "params": params}
         _, decision = call(policy, message, ana)
         assert not decision.allowed and decision.reasons[0].startswith("mcp:")
-        assert error_of(decision) == {}  # no id, so no error object to answer with
+        # No id to answer with: an HTTP error status (Streamable HTTP) and an id-less error object.
+        assert decision.status == 403 and error_of(decision)["id"] is None
+        assert error_of(decision)["error"]["code"] == code
     _, anonymous = call(policy, {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "add"}})
     assert not anonymous.allowed
     assert call(policy, {"jsonrpc": "2.0", "method": "notifications/initialized"}, ana)[1].allowed

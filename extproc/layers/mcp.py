@@ -155,9 +155,18 @@ class McpLayer:
             wait = max(wait, delay)
             if reason:
                 reasons.append(f"mcp:{reason}:{message.method}:{message.target[:64]}")
-        body = orjson.dumps(errors if batch else (errors[0] if errors else {}))
         headers = (("retry-after", str(max(1, round(wait)))),) if wait else ()
         status = 429 if wait and self.settings.deny_status != 200 else self.settings.deny_status
+        if not errors:
+            # Only notifications were refused: no id to answer with. Streamable HTTP wants an HTTP
+            # error status for a notification it does not accept, with at most an id-less error.
+            code = next((code for reason, code, _ in judged if reason), FORBIDDEN) or FORBIDDEN
+            wait = max((delay for _, _, delay in judged), default=0.0)
+            headers = (("retry-after", str(max(1, round(wait)))),) if wait else ()
+            status = 429 if code == RATE_LIMITED else 403
+            errors = [jsonrpc.error(None, code, "Rate limit exceeded" if code == RATE_LIMITED
+                                    else "Forbidden by policy", request.request_id)]
+        body = orjson.dumps(errors if batch else errors[0])
         return Verdict(self.name, Action.DENY, status, reasons=tuple(reasons) or ("mcp:denied",),
                        reply=Reply(body, headers=headers))
 
