@@ -218,6 +218,8 @@ static void score_value(const Kernel *k, const unsigned char *value, Py_ssize_t 
         out[h] = 1.0f / (1.0f + expf(-out[h]));
 }
 
+#define RELEASE_GIL_BYTES (256 * 1024)
+
 static PyObject *kernel_run(Kernel *self, PyObject *args)
 {
     PyObject *framed, *out_obj;
@@ -229,8 +231,11 @@ static PyObject *kernel_run(Kernel *self, PyObject *args)
     if (!values)
         return NULL;
     const Py_ssize_t count = PyTuple_GET_SIZE(values);
+    Py_ssize_t total = 0;
     for (Py_ssize_t v = 0; v < count; v++) {
         PyObject *item = PyTuple_GET_ITEM(values, v);
+        if (PyBytes_Check(item))
+            total += PyBytes_GET_SIZE(item);
         if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) == 0) {  /* as featurize: 1/sqrt(0) */
             PyErr_Format(PyBytes_Check(item) ? PyExc_ValueError : PyExc_TypeError,
                          "framed[%zd] must be non-empty bytes", v);
@@ -250,13 +255,17 @@ static PyObject *kernel_run(Kernel *self, PyObject *args)
         return NULL;
     }
     float *probabilities = out.buf;
-    Py_BEGIN_ALLOW_THREADS
+    /* A request's values take microseconds: giving the GIL away for that gains nothing on the
+     * serving thread and risks waiting a switch interval (5 ms) to get it back from a scrape or
+     * reload thread. Only long inputs (batches, training) let other threads run meanwhile. */
+    PyThreadState *released = total >= RELEASE_GIL_BYTES ? PyEval_SaveThread() : NULL;
     for (Py_ssize_t v = 0; v < count; v++) {
         PyObject *item = PyTuple_GET_ITEM(values, v);  /* bytes are immutable: safe without the GIL */
         score_value(self, (const unsigned char *)PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item),
                     probabilities + v * self->heads);
     }
-    Py_END_ALLOW_THREADS
+    if (released)
+        PyEval_RestoreThread(released);
     PyBuffer_Release(&out);
     Py_DECREF(values);
     Py_RETURN_NONE;
