@@ -46,7 +46,7 @@ class Transaction:
         """Run the header-only layers; None means: wait for the body, then call on_body()."""
         if not self.wants_body:
             return self._run(self.route.slots)
-        decision = self._run(_phases(self.route.slots)[0])
+        decision = self._run(self.route.phases[0])
         return decision if not decision.allowed else None
 
     def on_body(self, body: bytes, total_size: int | None = None, complete: bool = True) -> Decision:
@@ -55,7 +55,7 @@ class Transaction:
             self.results.append(self._oversize_result())
             if self.results[-1].enforced_deny:
                 return self.decide()
-        return self._run(_phases(self.route.slots)[1])
+        return self._run(self.route.phases[1])
 
     # -- response phases (layers that look at the upstream's answer, e.g. to filter it) --------
 
@@ -206,18 +206,6 @@ class Transaction:
         # Not a layer: the inspection limits themselves, enforced as the route's mode says.
         verdict = Verdict("inspection", Action.DENY, 413, reasons=("inspection:body_too_large",))
         return LayerResult(verdict, self.route.mode, Outcome.OK, 0.0)
-
-
-def _phases(slots: tuple[LayerSlot, ...]) -> tuple[tuple[LayerSlot, ...], tuple[LayerSlot, ...]]:
-    """(slots run on the headers, slots run on the body) of a request with a body. A layer that
-    reads the verdicts before it (late_rules) waits with the body when a layer before it does:
-    run on the headers, it never saw the attack score of a request with a body."""
-    on_headers, on_body, waiting = [], [], False
-    for slot in slots:
-        later = slot.layer.needs_body or (waiting and getattr(slot.layer, "reads_verdicts", False))
-        (on_body if later else on_headers).append(slot)
-        waiting = waiting or slot.layer.needs_body
-    return tuple(on_headers), tuple(on_body)
 
 
 def _upstream_headers(results: tuple[LayerResult, ...]) -> tuple[tuple[str, str], ...]:

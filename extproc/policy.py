@@ -35,13 +35,32 @@ class RoutePolicy:
     needs_body: bool
     watches_response: bool = False  # a layer looks at responses (asks Envoy for them)
     rewrites_body: bool = False  # a layer may replace the request body
+    # (slots run on the headers, slots run on the body) of a request with a body
+    phases: tuple[tuple["LayerSlot", ...], tuple["LayerSlot", ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.phases is None:  # built by hand (tests): work them out here
+            object.__setattr__(self, "phases", body_phases(self.slots))
 
     @staticmethod
-    def traits(slots: tuple["LayerSlot", ...]) -> dict[str, bool]:
+    def traits(slots: tuple["LayerSlot", ...]) -> dict:
         """What a route's layers need from Envoy, worked out once when the route is compiled."""
         return {"needs_body": any(s.layer.needs_body for s in slots),
                 "watches_response": any(hasattr(s.layer, "response_wanted") for s in slots),
-                "rewrites_body": any(getattr(s.layer, "rewrites_body", False) for s in slots)}
+                "rewrites_body": any(getattr(s.layer, "rewrites_body", False) for s in slots),
+                "phases": body_phases(slots)}
+
+
+def body_phases(slots: tuple["LayerSlot", ...]) -> tuple[tuple["LayerSlot", ...], tuple["LayerSlot", ...]]:
+    """(slots run on the headers, slots run on the body) of a request with a body. A layer that
+    reads the verdicts before it (late_rules) waits with the body when a layer before it does:
+    run on the headers, it never saw the attack score of a request with a body."""
+    on_headers, on_body, waiting = [], [], False
+    for slot in slots:
+        later = slot.layer.needs_body or (waiting and getattr(slot.layer, "reads_verdicts", False))
+        (on_body if later else on_headers).append(slot)
+        waiting = waiting or slot.layer.needs_body
+    return tuple(on_headers), tuple(on_body)
 
 
 @dataclass(frozen=True, slots=True)
