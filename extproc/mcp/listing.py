@@ -43,11 +43,11 @@ class AnswerFilter:
         self.listed = self.shown = 0
 
     def feed(self, chunk: bytes, final: bool) -> bytes:
-        unsent = (self.events.pending if self.events else self.held) + chunk
+        before = self.events.pending if self.events else self.held  # joined with the chunk only on failure
         try:
             return self._feed(chunk, final)
         except Exception as exc:
-            raise Unfiltered(unsent) from exc
+            raise Unfiltered(before + chunk) from exc
 
     def _feed(self, chunk: bytes, final: bool) -> bytes:
         if self.events is None:
