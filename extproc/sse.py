@@ -53,6 +53,10 @@ class EventSplitter:
         """The bytes of the event not yet complete."""
         return bytes(self._buffer)
 
+    @property
+    def pending_size(self) -> int:
+        return len(self._buffer)
+
     def feed(self, chunk: bytes, final: bool) -> list[Event]:
         buffer, events = self._buffer, []
         buffer += chunk

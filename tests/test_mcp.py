@@ -392,3 +392,14 @@ def test_an_event_that_is_not_json_withholds_the_answer_unless_the_filter_fails_
     assert held == b""
     # Failing open passes what was held back too, so the client gets the stream as the server sent it.
     assert held + sent(stream[30:], transaction.on_response_body(stream[30:])) == stream
+
+
+def test_failing_open_mid_stream_passes_exactly_what_was_not_sent_wherever_the_chunks_are_cut(tmp_path):
+    good = b"event: message\r\ndata: " + orjson.dumps({"jsonrpc": "2.0", "method": "notifications/x"}) + b"\r\n\r\n"
+    bad = b": keep-alive\n\nevent: message\ndata: {not json\n\n"
+    stream = b"\xef\xbb\xbf" + good + bad
+    for cut in range(1, len(stream)):
+        transaction = list_transaction(fail_open_policy(tmp_path), "text/event-stream")
+        first = transaction.on_response_body(stream[:cut], end_of_stream=False)
+        rest = transaction.on_response_body(stream[cut:])
+        assert sent(stream[:cut], first) + sent(stream[cut:], rest) == stream, cut

@@ -40,14 +40,22 @@ class AnswerFilter:
         self.keep = keep
         self.events = EventSplitter(MAX_PENDING) if content_type.startswith("text/event-stream") else None
         self.held = b""  # a JSON answer waits for its end
+        self._read: tuple | list = ()  # the events the current chunk completed (for a failure)
         self.listed = self.shown = 0
 
     def feed(self, chunk: bytes, final: bool) -> bytes:
-        before = self.events.pending if self.events else self.held  # joined with the chunk only on failure
+        # What was not sent, for a filter that fails open. Copied ahead only when the splitter may
+        # drop it (an event about to outgrow the cap); otherwise it is rebuilt from the events read.
+        events = self.events
+        before = self.held if events is None else (
+            events.pending if events.pending_size + len(chunk) > MAX_PENDING else None)
+        self._read = ()
         try:
             return self._feed(chunk, final)
         except Exception as exc:
-            raise Unfiltered(before + chunk) from exc
+            unsent = before + chunk if before is not None else (
+                b"".join(event.raw for event in self._read) + events.pending)
+            raise Unfiltered(unsent) from exc
 
     def _feed(self, chunk: bytes, final: bool) -> bytes:
         if self.events is None:
@@ -61,7 +69,7 @@ class AnswerFilter:
             changed, listed, shown = _filter_message(message, self.keep)
             self.listed, self.shown = self.listed + listed, self.shown + shown
             return _dump(message) if changed else body
-        events = self.events.feed(chunk, final)
+        events = self._read = self.events.feed(chunk, final)
         if self.events.overflowed:
             raise ValueError(f"an event longer than {MAX_PENDING} bytes")
         return b"".join(self._event(event) for event in events)
