@@ -12,15 +12,21 @@ import threading
 
 import numpy as np
 import pytest
+from onnx_edit import edited_copy
 
 import extproc.attack
 from extproc.attack import datagen, payloads
 from extproc.attack.dataset import collect
-from extproc.attack.features import MULTIPLIER, ORDER_SALTS, FeatureSpec, featurize, frame
+from extproc.attack.features import (
+    MULTIPLIER,
+    ORDER_SALTS,
+    FeatureSpec,
+    featurize,
+    frame,
+)
 from extproc.attack.model import DEFAULT_MODEL, ENGINE_VARIABLE, AttackModel, ModelError
 from extproc.attack.native import Unsupported, read_weights
 from extproc.attack.placement import attack_records
-from extproc.pb import onnx_subset_pb2
 
 KERNEL_MODULE = "extproc.attack._ngram_bag"
 
@@ -174,14 +180,7 @@ def test_environment_chooses_the_engine(monkeypatch, caplog):
 
 
 def edited_model(tmp_path, edit) -> object:
-    """A copy of the shipped model (its .onnx edited through the subset schema) and metadata."""
-    model = onnx_subset_pb2.ModelProto()
-    model.ParseFromString(DEFAULT_MODEL.read_bytes())  # fields outside the subset are kept as unknown
-    edit(model.graph)
-    path = tmp_path / "attack.onnx"
-    path.write_bytes(model.SerializeToString())
-    path.with_suffix(".json").write_text(DEFAULT_MODEL.with_suffix(".json").read_text())
-    return path
+    return edited_copy(DEFAULT_MODEL, tmp_path, edit)
 
 
 def nonzero_row_zero(graph):

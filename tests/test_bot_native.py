@@ -12,8 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bot_requests import CHROME_UA, GOOGLEBOT_IP, GOOGLEBOT_UA, GPTBOT_UA, OPENAI_IP, SAFARI_UA, chrome_navigation, \
-    crawler, library, safari_navigation
+from bot_requests import (
+    CHROME_UA,
+    GOOGLEBOT_IP,
+    GOOGLEBOT_UA,
+    GPTBOT_UA,
+    OPENAI_IP,
+    SAFARI_UA,
+    chrome_navigation,
+    crawler,
+    library,
+    safari_navigation,
+)
+from onnx_edit import edited_copy
 
 import extproc.bot
 from extproc.bot.features import FEATURE_NAMES
@@ -21,7 +32,6 @@ from extproc.bot.model import DEFAULT_MODEL, ENGINE_VARIABLE, ModelError, open_m
 from extproc.bot.native import Unsupported, read_trees
 from extproc.config import parse_policy
 from extproc.layers import bot as bot_layer
-from extproc.pb import onnx_subset_pb2
 from extproc.records import read_records, request_from_record
 
 EXTENSION = "extproc.bot._trees"
@@ -153,14 +163,7 @@ def test_the_walk_only_moves_forward():
 
 
 def edited_model(tmp_path, edit) -> Path:
-    """A copy of the shipped model (its .onnx edited through the subset schema) and metadata."""
-    model = onnx_subset_pb2.ModelProto()
-    model.ParseFromString(DEFAULT_MODEL.read_bytes())  # fields outside the subset are kept as unknown
-    edit(model.graph)
-    path = tmp_path / "bot.onnx"
-    path.write_bytes(model.SerializeToString())
-    path.with_suffix(".json").write_text(DEFAULT_MODEL.with_suffix(".json").read_text())
-    return path
+    return edited_copy(DEFAULT_MODEL, tmp_path, edit)
 
 
 def attribute(graph, name):
