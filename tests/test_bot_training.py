@@ -117,3 +117,21 @@ def test_session_figures_count_when_each_client_was_first_caught():
     assert session_rates(outcomes) == {"automated_sessions_caught_rate": 0.5,
                                        "automated_sessions_first_flag_median": 2,
                                        "human_sessions_flagged_rate": 0.5}
+
+
+def test_misses_before_a_clients_second_page_are_counted_apart():
+    import numpy as np
+
+    from extproc.bot.train import Dataset, summarize
+
+    # A driven browser missed on its first page and once later; a human never flagged.
+    classes = ["automation-tool"] * 4 + ["human-browser"] * 2
+    detail = ["selenium"] * 4 + ["chrome"] * 2
+    first_page = [True, True, False, False, True, True]
+    flagged = np.array([False, False, True, False, False, False])
+    data = Dataset(np.zeros((6, 1)), np.array([1] * 4 + [0] * 2), classes, ["g"] * 6, detail, ["s"] * 4 + ["h"] * 2,
+                   first_page)
+    report = summarize(data, flagged.astype(float), flagged, 1.0)
+    assert report["automated_missed"] == 3
+    assert report["automated_missed_before_second_page"] == 2
+    assert report["automation_and_spoofed_caught_rate"] == 0.25

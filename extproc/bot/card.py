@@ -47,6 +47,11 @@ def model_card(metadata: dict) -> str:
                 "least one request flagged (half of them by request "
                 f"{metrics['automated_sessions_first_flag_median']}, counting from 0); "
                 f"{metrics['human_sessions_flagged_rate']:.2%} of human sessions have at least one.")
+        if metrics.get("automated_missed_before_second_page") is not None:
+            lines.append(
+                f"- Of the {metrics['automated_missed']} automated requests missed, "
+                f"{metrics['automated_missed_before_second_page']} came before their client's second page "
+                "(clients keyed as in serving), when there is at most one page of behaviour to judge.")
         lines += [
             "",
             "| class or source | flagged as automated | requests | sessions caught |",

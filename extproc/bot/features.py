@@ -28,6 +28,7 @@ class Facts:
     claim: Claim | None
     vector: np.ndarray  # float32 [1, len(FEATURE_NAMES)]
     client_requests: int
+    client_pages: int
 
 
 def client_key(request: Request, parts: tuple[str, ...], first: dict[str, str]) -> str:
@@ -70,4 +71,4 @@ class Featurizer:
         client = self.tracker.observe(client_key(request, self.key_parts, first), when, observation(path, first))
         vector = self.profiles.vector(request, first, path, agent, claim)
         vector[0, BEHAVIOUR_AT:] = client.features()
-        return Facts(agent, claim, vector, client.count)
+        return Facts(agent, claim, vector, client.count, client.pages)

@@ -18,7 +18,7 @@ import json
 import sys
 import zlib
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +61,14 @@ class Dataset:
     groups: list[str]  # held-out unit: user-agent family (+ major version for browsers)
     detail: list[str]  # finer provenance for reports only (spoofing technique, tool); never a feature
     sessions: list[str]  # ground-truth client session, for per-session reports only; never a feature
+    # The request came before its client's second page (clients keyed as in serving): one page
+    # of behaviour at most, so a driven browser can only be told from a person by its headers.
+    first_page: list[bool] = field(default_factory=list)
 
 
 def replay(records: list[dict]) -> Dataset:
     featurizer = Featurizer(load_catalogue(), ClientTracker(max_clients=10**7, ttl_s=1800.0), DEFAULT_CLIENT_KEY)
-    rows, bot, classes, groups, detail, sessions = [], [], [], [], [], []
+    rows, bot, classes, groups, detail, sessions, first_page = [], [], [], [], [], [], []
     for record in sorted(records, key=lambda r: (r.get("client") or {}).get("t", 0.0)):
         request, _body = request_from_record(record)
         facts = featurizer.facts(request)
@@ -76,7 +79,9 @@ def replay(records: list[dict]) -> Dataset:
         groups.append(f"{agent.family} {agent.major}" if agent.kind == "browser" else agent.family or "(none)")
         detail.append(_detail(record))
         sessions.append(str((record.get("client") or {}).get("session", record.get("id", ""))))
-    return Dataset(np.vstack(rows).astype(np.float32), np.asarray(bot), classes, groups, detail, sessions)
+        first_page.append(facts.client_pages <= 1)
+    return Dataset(np.vstack(rows).astype(np.float32), np.asarray(bot), classes, groups, detail, sessions,
+                   first_page)
 
 
 def _detail(record: dict) -> str:
@@ -163,11 +168,16 @@ def summarize(data: Dataset, predicted: np.ndarray, flagged: np.ndarray, auc: fl
     humans = by_class.get("human-browser", [0, 0])
     caught = [by_class.get(c, [0, 0]) for c in AUTOMATED]
     sessions = session_outcomes(data, flagged)
+    automated = np.isin(np.asarray(data.classes), AUTOMATED)
+    missed = automated & ~flagged
     return {
         "roc_auc": round(float(auc), 5),
         "human_flagged_rate": round(humans[0] / max(1, humans[1]), 5),
         "automation_and_spoofed_caught_rate": round(sum(c[0] for c in caught) / max(1, sum(c[1] for c in caught)), 5),
         **session_rates(sessions),
+        "automated_missed": int(missed.sum()),
+        "automated_missed_before_second_page": int((missed & np.asarray(data.first_page, dtype=bool)).sum())
+        if data.first_page else None,
         "per_class": {c: {"flagged": v[0], "total": v[1], "rate": round(v[0] / v[1], 4)} for c, v in sorted(by_class.items())},
         "per_source": {d: {"flagged": v[0], "total": v[1], "rate": round(v[0] / v[1], 4),
                            "sessions": len(sessions[d]), "sessions_caught": sum(f is not None for f in sessions[d])}
