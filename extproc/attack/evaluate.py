@@ -126,6 +126,7 @@ def render(report: dict) -> str:
     for fold in report["folds"]:
         families = "; ".join(
             f"{name} {f['detected']}/{f['total']} ({f['rate']:.1%})" + ("" if f["total"] >= MIN_FAMILY_SAMPLES else "*")
+            + (f" [{f['payload_not_scored']} not scored]" if f.get("payload_not_scored") else "")
             for name, f in fold["families"].items()
         ) or "-"
         rate = "-" if fold["fp_rate"] is None else f"{fold['fp_rate']:.2%}"
@@ -136,7 +137,8 @@ def render(report: dict) -> str:
         lines.append("ROC over all held-out requests: AUC {auc}; detection at 0.1% / 0.5% / 1% FP: "
                      "{a:.1%} / {b:.1%} / {c:.1%}".format(auc=roc["auc"], a=roc["detection_at_fp_0.001"],
                                                          b=roc["detection_at_fp_0.005"], c=roc["detection_at_fp_0.01"]))
-    lines.append(f"(* fewer than {MIN_FAMILY_SAMPLES} samples)")
+    lines.append(f"(* fewer than {MIN_FAMILY_SAMPLES} samples; not scored: the payload is a bare word or name, such "
+                 "as an event-handler name, which the layer skips as unable to carry an injection)")
     return "\n".join(lines)
 
 
