@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,22 +115,70 @@ def evaluate(values: list[RecordValues], generated: tuple[list[RecordValues], li
     return {
         "config": {"seed": config.seed, "epochs": config.epochs, "target_fp": config.target_fp,
                    "orders": list(config.spec.orders), "bits": config.spec.bits,
-                   "embedding_dim": config.embedding_dim, "hidden": config.hidden},
+                   "embedding_dim": config.embedding_dim, "hidden": config.hidden,
+                   "ngram_dropout": config.ngram_dropout},
         "folds": folds,
         "roc": roc_summary(np.concatenate(pooled_labels), np.concatenate(pooled_scores)),
     }
+
+
+def combine(reports: list[dict]) -> dict:
+    """One report from runs with different seeds: counts pooled, each rate's range across seeds.
+
+    The seed picks the validation templates that set the threshold and seeds the generated data;
+    held-out figures move by 10-50 points between seeds, so one seed cannot rank two models."""
+    if len(reports) == 1:
+        return reports[0]
+    folds = []
+    for name in [fold["held_out"] for fold in reports[0]["folds"]]:
+        runs = [next(f for f in report["folds"] if f["held_out"] == name) for report in reports]
+        benign, flagged = sum(f["benign"] for f in runs), sum(f["false_positives"] for f in runs)
+        rates = [f["fp_rate"] for f in runs if f["fp_rate"] is not None]
+        families = {}
+        for family in sorted({k for f in runs for k in f["families"]}):
+            entries = [f["families"][family] for f in runs if family in f["families"]]
+            detected, total = sum(e["detected"] for e in entries), sum(e["total"] for e in entries)
+            families[family] = {"detected": detected, "total": total, "rate": round(detected / total, 4),
+                                "rate_range": [min(e["rate"] for e in entries), max(e["rate"] for e in entries)],
+                                "payload_not_scored": sum(e["payload_not_scored"] for e in entries)}
+        folds.append({
+            "held_out": name,
+            "threshold_probability": [min(f["threshold_probability"] for f in runs),
+                                      max(f["threshold_probability"] for f in runs)],
+            "benign": benign, "false_positives": flagged,
+            "fp_rate": round(flagged / benign, 5) if benign else None,
+            "fp_rate_range": [min(rates), max(rates)] if rates else None,
+            "families": families,
+        })
+    roc = {key: round(float(np.mean([r["roc"][key] for r in reports])), 5) for key in reports[0]["roc"]}
+    roc_range = {key: [min(r["roc"][key] for r in reports), max(r["roc"][key] for r in reports)]
+                 for key in reports[0]["roc"]}
+    return {"config": {**reports[0]["config"], "seed": [r["config"]["seed"] for r in reports]},
+            "folds": folds, "roc": roc, "roc_range": roc_range}
+
+
+def _span(values: list[float] | None) -> str:
+    """'; a-b%' for a rate's range across seeds; '' for a single run or no spread."""
+    if not values or values[0] == values[1]:
+        return ""
+    return f"; {values[0] * 100:.0f}-{values[1] * 100:.0f}%"
+
+
+def _family_cell(name: str, f: dict) -> str:
+    cell = f"{name} {f['detected']}/{f['total']} ({f['rate']:.1%}{_span(f.get('rate_range'))})"
+    cell += "" if f["total"] >= MIN_FAMILY_SAMPLES else "*"
+    return cell + (f" [{f['payload_not_scored']} not scored]" if f.get("payload_not_scored") else "")
 
 
 def render(report: dict) -> str:
     lines = ["| held-out source | benign | false positives | FP rate | attack families: detected/total (rate) |",
              "|---|---:|---:|---:|---|"]
     for fold in report["folds"]:
-        families = "; ".join(
-            f"{name} {f['detected']}/{f['total']} ({f['rate']:.1%})" + ("" if f["total"] >= MIN_FAMILY_SAMPLES else "*")
-            + (f" [{f['payload_not_scored']} not scored]" if f.get("payload_not_scored") else "")
-            for name, f in fold["families"].items()
-        ) or "-"
+        families = "; ".join(_family_cell(name, f) for name, f in fold["families"].items()) or "-"
         rate = "-" if fold["fp_rate"] is None else f"{fold['fp_rate']:.2%}"
+        if fold.get("fp_rate_range"):
+            low, high = fold["fp_rate_range"]
+            rate += f" ({low:.2%}-{high:.2%})"
         lines.append(f"| {fold['held_out']} | {fold['benign']} | {fold['false_positives']} | {rate} | {families} |")
     roc = report["roc"]
     if roc:
@@ -137,6 +186,14 @@ def render(report: dict) -> str:
         lines.append("ROC over all held-out requests: AUC {auc}; detection at 0.1% / 0.5% / 1% FP: "
                      "{a:.1%} / {b:.1%} / {c:.1%}".format(auc=roc["auc"], a=roc["detection_at_fp_0.001"],
                                                          b=roc["detection_at_fp_0.005"], c=roc["detection_at_fp_0.01"]))
+        if report.get("roc_range"):
+            seeds = ", ".join(map(str, report["config"]["seed"]))
+            spans = report["roc_range"]
+            lines.append(f"(seeds {seeds}: counts pooled, rates in brackets range across seeds; AUC and the "
+                         "detection figures are means, ranging "
+                         + " / ".join(f"{spans[k][0]:.1%}-{spans[k][1]:.1%}" for k in
+                                      ("detection_at_fp_0.001", "detection_at_fp_0.005", "detection_at_fp_0.01"))
+                         + f"; AUC {spans['auc'][0]}-{spans['auc'][1]})")
     lines.append(f"(* fewer than {MIN_FAMILY_SAMPLES} samples; not scored: the payload is a bare word or name, such "
                  "as an event-handler name, which the layer skips as unable to carry an injection)")
     return "\n".join(lines)
@@ -151,14 +208,21 @@ def main(argv: list[str] | None = None) -> int:
     add_model_options(parser)
     parser.add_argument("--json", type=Path, help="write the full report here")
     parser.add_argument("--only", default="", help="comma-separated sources to hold out (default: every source)")
+    parser.add_argument("--seeds", default="",
+                        help="comma-separated seeds, e.g. 7,8,9: one evaluation each, reported together "
+                             "(default: --seed alone)")
     args = parser.parse_args(argv)
-    config = config_from(args)
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     values = collect(load_records(args.inputs) + benign_traffic(args.benign_traffic))
-    first, second = generated_halves(args.generated, args.seed)
-    always = collect(synthetic_values(args.grammar, args.seed))
     only = frozenset(filter(None, args.only.split(",")))
-    report = evaluate(values, (collect(first), collect(second)), config, log, always, only)
+    reports = []
+    for seed in [int(s) for s in args.seeds.split(",") if s] or [args.seed]:
+        config = replace(config_from(args), seed=seed)
+        first, second = generated_halves(args.generated, seed)
+        always = collect(synthetic_values(args.grammar, seed))
+        log(f"== seed {seed}")
+        reports.append(evaluate(values, (collect(first), collect(second)), config, log, always, only))
+    report = combine(reports)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))

@@ -1,0 +1,40 @@
+"""The held-out evaluation over several seeds: counts pooled, the spread across seeds shown."""
+from __future__ import annotations
+
+from extproc.attack.evaluate import combine, render
+
+
+def _run(seed: int, detected: int, false_positives: int, auc: float) -> dict:
+    return {
+        "config": {"seed": seed, "epochs": 3},
+        "folds": [
+            {"held_out": "patt", "threshold_probability": 0.9 + seed / 100, "benign": 0, "false_positives": 0,
+             "fp_rate": None,
+             "families": {"rce": {"detected": detected, "total": 100, "rate": detected / 100, "payload_not_scored": 2}}},
+            {"held_out": "traffic", "threshold_probability": 0.9, "benign": 1000, "false_positives": false_positives,
+             "fp_rate": false_positives / 1000, "families": {}},
+        ],
+        "roc": {"auc": auc, "detection_at_fp_0.001": 0.2, "detection_at_fp_0.005": 0.8, "detection_at_fp_0.01": 0.9},
+    }
+
+
+def test_seeds_are_pooled_and_their_spread_is_reported():
+    report = combine([_run(7, 48, 1, 0.97), _run(8, 32, 6, 0.96)])
+    patt, traffic = report["folds"]
+    assert patt["families"]["rce"] == {"detected": 80, "total": 200, "rate": 0.4, "rate_range": [0.32, 0.48],
+                                       "payload_not_scored": 4}
+    assert (traffic["false_positives"], traffic["fp_rate"], traffic["fp_rate_range"]) == (7, 0.0035, [0.001, 0.006])
+    assert report["roc"]["auc"] == 0.965 and report["roc_range"]["auc"] == [0.96, 0.97]
+    assert report["config"]["seed"] == [7, 8]
+    table = render(report)
+    assert "rce 80/200 (40.0%; 32-48%)" in table
+    assert "| traffic | 2000 | 7 | 0.35% (0.10%-0.60%) |" in table
+    assert "seeds 7, 8" in table
+
+
+def test_one_seed_is_reported_as_it_was():
+    run = _run(7, 48, 1, 0.97)
+    assert combine([run]) is run
+    table = render(run)
+    assert "rce 48/100 (48.0%) [2 not scored]" in table
+    assert "across seeds" not in table and "seeds 7" not in table
