@@ -26,8 +26,8 @@ def values():
     return collect([*attacks, *benign])
 
 
-def train_once(values, tmp_path, name):
-    config = replace(TrainConfig(), epochs=1, target_fp=0.05)
+def train_once(values, tmp_path, name, **options):
+    config = replace(TrainConfig(), epochs=1, target_fp=0.05, **options)
     train, validation = split_validation(values, 0.2, config.seed)
     trained = fit(train, validation, config, log=lambda _m: None)
     out = tmp_path / name / "attack.onnx"
@@ -41,6 +41,14 @@ def test_same_data_and_seed_give_the_same_model(values, tmp_path):
     assert first.read_bytes() == second.read_bytes()
     assert first.with_suffix(".json").read_text() == second.with_suffix(".json").read_text()
     assert "# Attack score model" in first.with_suffix(".md").read_text()
+
+
+def test_ngram_dropout_is_reproducible_and_changes_the_model(values, tmp_path):
+    _, plain = train_once(values, tmp_path, "plain")
+    _, first = train_once(values, tmp_path, "d1", ngram_dropout=0.3)
+    _, second = train_once(values, tmp_path, "d2", ngram_dropout=0.3)
+    assert first.read_bytes() == second.read_bytes()
+    assert first.read_bytes() != plain.read_bytes()
 
 
 def test_onnx_graph_matches_the_training_time_function(values, tmp_path):
