@@ -7,6 +7,7 @@ a layer or rule can act on it instead of it being skipped silently.
 """
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from dataclasses import dataclass, field
@@ -79,7 +80,8 @@ _GENERATOR = type(x for x in ())
 _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (built by the hundred)
 
 # Cached properties derived from the body: attach_body() drops them.
-BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args")
+BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args",
+              "declared_charset_text", "declared_charset_form")
 # A JSON string token; escapes are resolved afterwards only where a backslash occurs. The loop
 # is unrolled (runs of plain characters, then one escape) for 3x the speed of an alternation.
 JSON_STRING = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
@@ -176,11 +178,41 @@ class Request:
         self.body = body[:limit]
         for name in BODY_VIEWS:
             self.__dict__.pop(name, None)  # views of the body computed before it arrived
+        if body and "charset" in self.header("content-type").lower():
+            _ = self.declared_charset_text  # notes body_charset_unknown now, for rules on notes
 
     @cached_property
     def content_type(self) -> str:
         """Media type without parameters, lower-case."""
         return self.header("content-type").partition(";")[0].strip().lower()
+
+    @cached_property
+    def declared_charset_text(self) -> str | None:
+        """The body as its declared charset reads it, when that differs from reading it as UTF-8.
+
+        An application that honours ``charset=ibm037`` (EBCDIC), UTF-16/32 or UTF-7 sees text
+        that a UTF-8 reading of the same bytes does not: a payload can hide there. None when no
+        charset is declared, when the charset reads ASCII as ASCII, or when Python does not know
+        it (noted as body_charset_unknown)."""
+        charset = _media_param(self.header("content-type"), "charset")
+        if not self.body or not charset:
+            return None
+        try:
+            codec = codecs.lookup(charset).name
+        except LookupError:
+            self.notes.add("body_charset_unknown")
+            return None
+        if _reads_ascii_as_ascii(codec):
+            return None
+        return self.body.decode(codec, "replace")
+
+    @cached_property
+    def declared_charset_form(self) -> tuple[Arg, ...]:
+        """Form arguments as the declared charset reads the body; () when that reading is UTF-8's."""
+        text = self.declared_charset_text
+        if text is None or self.content_type != "application/x-www-form-urlencoded":
+            return ()
+        return tuple(self._split_pairs("form", text, self.limits.max_args))
 
     @cached_property
     def form(self) -> tuple[Arg, ...]:
@@ -346,6 +378,23 @@ def _json_scalar_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# Printable ASCII plus the sequences that make UTF-7 differ ('+ADw-' is '<').
+_ASCII_PROBE = bytes(range(0x20, 0x7F)) + b" +ADw- +AD4-"
+_TRANSPARENT: dict[str, bool] = {}
+
+
+def _reads_ascii_as_ascii(codec: str) -> bool:
+    """True when the codec decodes ASCII bytes to the same characters (UTF-8, Latin-1, ...)."""
+    known = _TRANSPARENT.get(codec)
+    if known is None:
+        try:
+            known = _ASCII_PROBE.decode(codec, "replace") == _ASCII_PROBE.decode("ascii")
+        except (LookupError, TypeError, ValueError):  # codecs that are not text encodings (base64, zlib)
+            known = True
+        _TRANSPARENT[codec] = known
+    return known
 
 
 def _media_param(content_type: str, wanted: str) -> str:

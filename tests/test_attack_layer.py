@@ -221,3 +221,25 @@ def test_value_memo_changes_nothing_but_work():
 def test_memo_setting_is_validated():
     with pytest.raises(ConfigError, match="memo_entries"):
         parse_policy("version: 1\ndefaults: {layers: {attack: {memo_entries: -1}}}\n")
+
+
+@pytest.mark.parametrize(("charset", "content_type", "text"), [
+    ("ibm037", "application/x-www-form-urlencoded", "q=' UNION SELECT password FROM users--"),
+    ("utf-16", "text/plain", "<script>alert(document.cookie)</script>"),
+    ("utf-16", "application/json", '{"comment": "<img src=x onerror=alert(1)>"}'),
+])
+def test_a_payload_in_a_declared_charset_is_scored_as_the_application_reads_it(policy, charset, content_type, text):
+    body = text.encode(charset)
+    req = request("POST", "/submit", f"{content_type}; charset={charset}", "")
+    transaction = Transaction(policy, req)
+    assert transaction.on_headers() is None
+    decision = transaction.on_body(body)
+    assert not decision.allowed and decision.denied_by == "attack"
+
+
+def test_an_ordinary_form_in_ebcdic_passes(policy):
+    body = "name=Ada Lovelace&city=London&note=please call after 5pm".encode("ibm037")
+    req = request("POST", "/contact", "application/x-www-form-urlencoded; charset=ibm037", "")
+    transaction = Transaction(policy, req)
+    assert transaction.on_headers() is None
+    assert transaction.on_body(body).allowed

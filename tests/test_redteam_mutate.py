@@ -152,10 +152,8 @@ def test_the_attack_layer_sees_through_these_mutations_of_a_sqli(attack_only, na
     assert outcome.result == "blocked" and outcome.layer == "attack", outcome
 
 
-def test_an_ebcdic_body_slips_past_the_attack_layer(attack_only):
-    """A known gap the harness exists to show: the sidecar does not decode charset=ibm037. (The
-    current model blocks an EBCDIC LFI payload, narrowly and for its odd bytes, not because it
-    decoded them, so only the SQLi case is asserted.)"""
+def test_an_ebcdic_body_is_read_as_the_application_would(attack_only):
+    """charset=ibm037: IIS/ASP.NET decode the form as EBCDIC, so the sidecar scores that reading too."""
     outcome = attack_only.send({"id": "ebcdic", "label": "attack", "request":
                                 mutate.mutated_request(SQLI, mutate.BY_NAME["charset-ibm037"])})
-    assert outcome.result == "allowed", outcome
+    assert outcome.result == "blocked" and outcome.layer == "attack", outcome

@@ -512,3 +512,38 @@ def test_truncated_body_is_inspected_as_far_as_it_goes():
 
 def test_arg_defaults():
     assert Arg("query", "a", "1") == Arg("query", "a", "1", "")
+
+
+@pytest.mark.parametrize("charset", ["ibm037", "cp500", "utf-16", "utf-32", "utf-7"])
+def test_a_form_in_a_charset_that_reads_ascii_differently_has_a_second_reading(charset):
+    # UTF-7 writes most ASCII as itself; '+ACc-' and '+AD0-' are its spellings of ' and =.
+    body = b"q=+ACc- OR 1+AD0-1--&page=2" if charset == "utf-7" else "q=' OR 1=1--&page=2".encode(charset)
+    request = make(method="POST", content_type=f"{FORM}; charset={charset}", body=body)
+    assert pairs(request.declared_charset_form) == [("q", "' OR 1=1--"), ("page", "2")]
+    assert ("q", "' OR 1=1--") not in pairs(request.form)  # the UTF-8 reading is noise
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "iso-8859-1", "windows-1252", "shift_jis", "us-ascii"])
+def test_charsets_that_read_ascii_as_ascii_need_no_second_reading(charset):
+    request = make(method="POST", content_type=f"{FORM}; charset={charset}", body=b"q=%27+OR+1%3D1--")
+    assert request.declared_charset_text is None and request.declared_charset_form == ()
+    assert pairs(request.form) == [("q", "' OR 1=1--")]
+
+
+def test_an_unknown_charset_is_noted_and_the_body_still_read_as_utf8():
+    request = make(method="POST", content_type=f"{FORM}; charset=x-made-up", body=b"q=hello")
+    assert request.declared_charset_text is None
+    assert "body_charset_unknown" in request.notes
+    assert pairs(request.form) == [("q", "hello")]
+
+
+def test_a_declared_charset_is_read_leniently():
+    # Odd UTF-16 length, invalid UTF-7: replaced, never raised.
+    for charset, body in (("utf-16", b"q=\xff"), ("utf-7", b"+\xff\xfe-")):
+        request = make(method="POST", content_type=f"text/plain; charset={charset}", body=body)
+        assert isinstance(request.declared_charset_text, str)
+
+
+def test_an_unknown_charset_is_noted_as_soon_as_the_body_arrives():
+    request = make(method="POST", content_type="text/plain; Charset=x-made-up", body=b"hello")
+    assert "body_charset_unknown" in request.notes

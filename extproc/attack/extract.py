@@ -121,12 +121,23 @@ def _add_headers(out: Extracted, request: Request, settings: ExtractSettings) ->
             out.add(f"header:{name}", value, settings)
 
 
+def _add_declared_charset(out: Extracted, request: Request, settings: ExtractSettings) -> None:
+    if request.content_type == "application/x-www-form-urlencoded":
+        _add_args(out, "form", request.declared_charset_form, settings)
+    else:
+        out.add("body-charset", request.declared_charset_text, settings)
+
+
 def _is_custom(name: str) -> bool:
     return name not in STRUCTURAL_HEADERS and not name.startswith(("sec-", "x-extproc-", "x-envoy-", "x-b3-"))
 
 
 def _add_body(out: Extracted, request: Request, settings: ExtractSettings) -> None:
     media = request.content_type
+    if request.declared_charset_text is not None:
+        # The application may decode the declared charset (EBCDIC, UTF-16, UTF-7): score what it
+        # would read as well as the UTF-8 reading, since either may be the one that reaches it.
+        _add_declared_charset(out, request, settings)
     if media == "application/x-www-form-urlencoded":
         _add_args(out, "form", request.form, settings)
     elif media == "application/json" or media.endswith("+json"):
