@@ -58,10 +58,28 @@ class Part:
     filename: str | None
     content_type: str
     data: bytes
+    disposition: str = ""  # the raw Content-Disposition value
 
     @property
     def text(self) -> str:
         return self.data.decode("utf-8", TEXT_ERRORS)
+
+    @property
+    def lenient_filename(self) -> str | None:
+        """The filename as a lenient parser reads it, when that differs from the strict reading.
+
+        The strict quoted-string ends at the first inner quote (filename="a"b" is 'a'); parsers
+        that take everything up to the last quote see 'a"b', so a payload can hide past it."""
+        if self.filename is None:
+            return None
+        lowered = self.disposition.lower()
+        start = lowered.rfind("filename=")
+        if start < 0:
+            return None
+        raw = self.disposition[start + len("filename="):].strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = raw[1:-1]
+        return raw if raw != self.filename else None
 
 
 class Arg(NamedTuple):
@@ -343,7 +361,7 @@ class Request:
                 if count == limit:
                     self.notes.add("multipart_parts_truncated")
                     return
-                yield Part(part.name or "", part.filename, part.content_type or "", part.raw)
+                yield Part(part.name or "", part.filename, part.content_type or "", part.raw, part.disposition or "")
         except multipart.MultipartError:
             self.notes.add("multipart_invalid")
 

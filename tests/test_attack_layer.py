@@ -243,3 +243,22 @@ def test_an_ordinary_form_in_ebcdic_passes(policy):
     transaction = Transaction(policy, req)
     assert transaction.on_headers() is None
     assert transaction.on_body(body).allowed
+
+
+def test_a_payload_split_over_repeated_parameters_is_scored_joined(policy):
+    # ASP.NET joins q=a&q=b as "a,b": the halves alone are harmless, the joined value is not.
+    from urllib.parse import urlencode
+
+    halves = urlencode([("q", "; cat /et"), ("q", "c/passwd")])
+    decision = decide(policy, request("GET", f"/search?{halves}"), None)
+    assert not decision.allowed and decision.denied_by == "attack"
+    repeated = decide(policy, request("GET", "/shop?size=XL&size=XL&size=M&colour=red"), None)
+    assert repeated.allowed
+
+
+def test_a_filename_payload_past_an_inner_quote_is_scored(policy):
+    # The strict reading is 'a.png'; a parser that reads to the last quote sees the tag.
+    body = ('--B\r\nContent-Disposition: form-data; name="f"; filename="a.png"><script>alert(1)</script>"\r\n'
+            'Content-Type: image/png\r\n\r\nPNG\r\n--B--\r\n')
+    decision = decide(policy, request("POST", "/upload", "multipart/form-data; boundary=B", body), body)
+    assert not decision.allowed and decision.denied_by == "attack"

@@ -405,7 +405,7 @@ def test_multipart_quoted_boundary():
 def test_multipart_part_text_keeps_invalid_utf8():
     request = make(method="POST", content_type=MULTIPART, body=multipart_body(("a", None, b"x\xffy")))
     (part,) = request.multipart_parts
-    assert part == Part("a", None, "text/plain", b"x\xffy")
+    assert part == Part("a", None, "text/plain", b"x\xffy", 'form-data; name="a"')
     assert part.text.encode("utf-8", "surrogateescape") == b"x\xffy"
 
 
@@ -547,3 +547,12 @@ def test_a_declared_charset_is_read_leniently():
 def test_an_unknown_charset_is_noted_as_soon_as_the_body_arrives():
     request = make(method="POST", content_type="text/plain; Charset=x-made-up", body=b"hello")
     assert "body_charset_unknown" in request.notes
+
+
+def test_a_filename_past_an_inner_quote_is_read_leniently_too():
+    body = multipart_body(("f", '<svg onload=alert("x")>.png', b"data"))
+    (part,) = make(method="POST", content_type=MULTIPART, body=body).multipart_parts
+    assert part.filename == "<svg onload=alert("  # the strict quoted string ends at the inner quote
+    assert part.lenient_filename == '<svg onload=alert("x")>.png'
+    (plain,) = make(method="POST", content_type=MULTIPART, body=multipart_body(("f", "report.pdf", b"x"))).multipart_parts
+    assert plain.filename == "report.pdf" and plain.lenient_filename is None

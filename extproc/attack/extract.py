@@ -105,11 +105,20 @@ def extract(request: Request, settings: ExtractSettings) -> Extracted:
 
 
 def _add_args(out: Extracted, source: str, args, settings: ExtractSettings) -> None:
+    seen: dict[str, list[str]] = {}
     for arg in args:
         if arg.name in settings.exclude_args:
             continue
         out.add(f"{source}-name", arg.name, settings)
         out.add(f"{source}:{arg.name}", arg.value, settings)
+        seen.setdefault(arg.name, []).append(arg.value)
+    if len(seen) < len(args):
+        # A repeated name: ASP.NET hands the application its values joined by commas, so a
+        # payload split over q=..&q=.. is whole again there. Score that joined value too.
+        for name, values in seen.items():
+            distinct = list(dict.fromkeys(values))  # size=XL&size=XL is one choice, not a text
+            if len(distinct) > 1:
+                out.add(f"{source}:{name}", ",".join(distinct), settings)
 
 
 def _add_headers(out: Extracted, request: Request, settings: ExtractSettings) -> None:
@@ -150,6 +159,9 @@ def _add_body(out: Extracted, request: Request, settings: ExtractSettings) -> No
             out.add("multipart-name", part.name, settings)
             if part.filename is not None:
                 out.add(f"multipart-filename:{part.name}", part.filename, settings)
+                lenient = part.lenient_filename
+                if lenient:
+                    out.add(f"multipart-filename:{part.name}", lenient, settings)
             if part.filename is None or part.content_type.startswith("text/"):
                 out.add(f"multipart:{part.name}", part.text, settings)
     elif media in XML_TYPES or media.endswith("+xml") or media in TEXT_TYPES or not media:
