@@ -105,20 +105,25 @@ def extract(request: Request, settings: ExtractSettings) -> Extracted:
 
 
 def _add_args(out: Extracted, source: str, args, settings: ExtractSettings) -> None:
-    seen: dict[str, list[str]] = {}
     for arg in args:
         if arg.name in settings.exclude_args:
             continue
         out.add(f"{source}-name", arg.name, settings)
         out.add(f"{source}:{arg.name}", arg.value, settings)
-        seen.setdefault(arg.name, []).append(arg.value)
-    if len(seen) < len(args):
-        # A repeated name: ASP.NET hands the application its values joined by commas, so a
-        # payload split over q=..&q=.. is whole again there. Score that joined value too.
-        for name, values in seen.items():
-            distinct = list(dict.fromkeys(values))  # size=XL&size=XL is one choice, not a text
-            if len(distinct) > 1:
-                out.add(f"{source}:{name}", ",".join(distinct), settings)
+    if len({arg.name for arg in args}) < len(args):
+        _add_joined_repeats(out, source, args, settings)
+
+
+def _add_joined_repeats(out: Extracted, source: str, args, settings: ExtractSettings) -> None:
+    """A repeated name: ASP.NET hands the application its values joined by commas, so a payload
+    split over q=..&q=.. is whole again there. Score that joined value too."""
+    values: dict[str, dict[str, None]] = {}
+    for arg in args:
+        if arg.name not in settings.exclude_args:
+            values.setdefault(arg.name, {})[arg.value] = None  # size=XL&size=XL is one choice
+    for name, distinct in values.items():
+        if len(distinct) > 1:
+            out.add(f"{source}:{name}", ",".join(distinct), settings)
 
 
 def _add_headers(out: Extracted, request: Request, settings: ExtractSettings) -> None:
