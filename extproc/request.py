@@ -100,6 +100,9 @@ _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (
 # Cached properties derived from the body: attach_body() drops them.
 BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args",
               "declared_charset_text", "declared_charset_form")
+# Declared types whose bodies are also read as JSON when shaped like a JSON document. (Text and
+# untyped bodies are scored whole already; their JSON strings alone flag short paths in beacons.)
+JSON_SNIFFED_TYPES = frozenset({"application/x-www-form-urlencoded"})
 # A JSON string token; escapes are resolved afterwards only where a backslash occurs. The loop
 # is unrolled (runs of plain characters, then one escape) for 3x the speed of an alternation.
 JSON_STRING = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
@@ -258,7 +261,7 @@ class Request:
         need (numbers and booleans carry no payload), it is several times faster on large
         bodies, and it still reads a body that is not valid JSON.
         """
-        if not self.body or not _is_json(self.content_type):
+        if not self.body or not (_is_json(self.content_type) or self.body_looks_like_json):
             return ()
         strings = JSON_STRING.findall(self.body.decode("utf-8", TEXT_ERRORS))
         if len(strings) > self.limits.max_args:
@@ -267,6 +270,13 @@ class Request:
         if b"\\" in self.body:  # escapes are rare: resolve them only where they occur
             strings = [_json_unescape(s) if "\\" in s else s for s in strings]
         return tuple(strings)
+
+    @property
+    def body_looks_like_json(self) -> bool:
+        """A body declared as a form that is a JSON document: many frameworks parse JSON whatever
+        the content type says, so its strings are what the application reads."""
+        return (self.content_type in JSON_SNIFFED_TYPES and self.body[:64].lstrip()[:1] in (b"{", b"[")
+                and self.body.rstrip()[-1:] in (b"}", b"]"))
 
     @cached_property
     def json_leaves(self) -> tuple[Arg, ...]:

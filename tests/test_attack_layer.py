@@ -262,3 +262,11 @@ def test_a_filename_payload_past_an_inner_quote_is_scored(policy):
             'Content-Type: image/png\r\n\r\nPNG\r\n--B--\r\n')
     decision = decide(policy, request("POST", "/upload", "multipart/form-data; boundary=B", body), body)
     assert not decision.allowed and decision.denied_by == "attack"
+
+
+def test_a_json_document_declared_as_a_form_is_read_as_json(policy):
+    # Frameworks that parse JSON whatever the content type read {"q": ...}; a form parser reads
+    # '{"q": "..."}' split at '&' and '=' into fragments.
+    body = json.dumps({"q": "-1 OR 0x1=1--", "page": 2})
+    decision = decide(policy, request("POST", "/search", "application/x-www-form-urlencoded", body), body)
+    assert not decision.allowed and decision.denied_by == "attack"

@@ -556,3 +556,12 @@ def test_a_filename_past_an_inner_quote_is_read_leniently_too():
     assert part.lenient_filename == '<svg onload=alert("x")>.png'
     (plain,) = make(method="POST", content_type=MULTIPART, body=multipart_body(("f", "report.pdf", b"x"))).multipart_parts
     assert plain.filename == "report.pdf" and plain.lenient_filename is None
+
+
+def test_a_json_document_declared_as_a_form_also_gives_its_strings():
+    request = make(method="POST", content_type=FORM, body=b' {"q": "a=b&c", "n": [1, "two"]} ')
+    assert request.body_looks_like_json and request.json_strings == ("q", "a=b&c", "n", "two")
+    plain = make(method="POST", content_type=FORM, body=b"q={x}&n=1")
+    assert not plain.body_looks_like_json and plain.json_strings == ()
+    text = make(method="POST", content_type="text/plain", body=b'{"q": "x"}')
+    assert not text.body_looks_like_json  # scored whole as text already

@@ -152,6 +152,9 @@ def _add_body(out: Extracted, request: Request, settings: ExtractSettings) -> No
         # The application may decode the declared charset (EBCDIC, UTF-16, UTF-7): score what it
         # would read as well as the UTF-8 reading, since either may be the one that reaches it.
         _add_declared_charset(out, request, settings)
+    if request.body_looks_like_json:
+        for text in dict.fromkeys(request.json_strings):
+            out.add("json", text, settings)
     if media == "application/x-www-form-urlencoded":
         _add_args(out, "form", request.form, settings)
     elif media == "application/json" or media.endswith("+json"):

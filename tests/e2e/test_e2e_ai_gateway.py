@@ -6,7 +6,7 @@ import json
 
 import pytest
 from access_keys import sha256_hex
-from e2e_support import request, started_stack
+from e2e_support import request, started_stack, wait_for
 from llm_upstream import COMPLETION_TOKENS, FakeLlm
 
 PROMPT_TOKENS = 1000
@@ -81,6 +81,12 @@ def test_token_budget_counts_real_usage_streaming_included_and_answers_429(stack
     refused = chat(stack, "tiny", "And one about wind.")
     assert refused.status == 429 and int(refused.header("retry-after")) >= 1
     assert chat(stack, "eng", "A haiku about fog, please.").status == 200  # another identity, its own budget
-    records = [json.loads(line) for line in stack.audit.read_text().splitlines()]
-    usage = [r for r in records if r.get("kind") == "llm_usage" and r["identity"] == "tiny-agent"]
+    # The audit is written by a background thread: wait for both usage records to land.
+    usage = wait_for(lambda: _usage_records(stack, "tiny-agent", 2), timeout=10, what="two llm_usage records")
     assert [r["tokens"] for r in usage] == [PROMPT_TOKENS + COMPLETION_TOKENS] * 2 and usage[0]["stream"] is True
+
+
+def _usage_records(stack, identity: str, wanted: int) -> list[dict] | None:
+    records = [json.loads(line) for line in stack.audit.read_text().splitlines()]
+    usage = [r for r in records if r.get("kind") == "llm_usage" and r["identity"] == identity]
+    return usage if len(usage) >= wanted else None
