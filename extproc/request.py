@@ -301,7 +301,9 @@ class Request:
             Arg("multipart", p.name, p.filename if p.filename is not None else p.text)
             for p in self.multipart_parts
         )
-        return self.form + self.json_leaves + parts
+        # A form in a charset that reads ASCII differently (EBCDIC, UTF-16) is also given as the
+        # application would decode it, so a virtual patch cannot be stepped around by re-encoding.
+        return self.form + self.declared_charset_form + self.json_leaves + parts
 
     @cached_property
     def args(self) -> tuple[Arg, ...]:

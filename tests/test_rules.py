@@ -164,6 +164,8 @@ JNDI = {"any_arg": {"regex": r"(?i)\$\{\s*jndi\s*:"}}
         (dict(method="POST", content_type=JSON, body=b'{"${jndi:x}": 1}'), False),  # keys are names, not values
         (dict(method="POST", content_type=MULTIPART, body=multipart(("a", None, b"${jndi:x}"))), True),
         (dict(method="POST", content_type=MULTIPART, body=multipart(("a", "${jndi:x}.txt", b"x"))), True),
+        (dict(method="POST", content_type=f"{FORM}; charset=ibm037", body="a=${jndi:x}".encode("cp037")), True),
+        (dict(method="POST", content_type=f"{FORM}; charset=utf-16", body="a=${jndi:x}".encode("utf-16")), True),
     ],
 )
 def test_any_arg(request_kwargs, hit):
