@@ -99,7 +99,7 @@ _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (
 
 # Cached properties derived from the body: attach_body() drops them.
 BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args",
-              "declared_charset_text", "declared_charset_form")
+              "declared_charset_text", "declared_charset_form", "body_looks_like_json")
 # Declared types whose bodies are also read as JSON when shaped like a JSON document. (Text and
 # untyped bodies are scored whole already; their JSON strings alone flag short paths in beacons.)
 JSON_SNIFFED_TYPES = frozenset({"application/x-www-form-urlencoded"})
@@ -271,12 +271,13 @@ class Request:
             strings = [_json_unescape(s) if "\\" in s else s for s in strings]
         return tuple(strings)
 
-    @property
+    @cached_property
     def body_looks_like_json(self) -> bool:
         """A body declared as a form that is a JSON document: many frameworks parse JSON whatever
         the content type says, so its strings are what the application reads."""
+        # Only the ends are looked at: rstrip() of the whole body would copy it.
         return (self.content_type in JSON_SNIFFED_TYPES and self.body[:64].lstrip()[:1] in (b"{", b"[")
-                and self.body.rstrip()[-1:] in (b"}", b"]"))
+                and self.body[-64:].rstrip()[-1:] in (b"}", b"]"))
 
     @cached_property
     def json_leaves(self) -> tuple[Arg, ...]:
