@@ -19,6 +19,7 @@ from extproc.intel.signatures import compile_regex, searchable
 from extproc.layers import REGISTRY, LayerSettings
 from extproc.layers.base import ModeName, RouteContext, StrictModel
 from extproc.matchers import host_matcher
+from extproc.paths import prefix_matcher
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import InspectionLimits, Request
 from extproc.verdict import Mode
@@ -44,6 +45,9 @@ class Inspection(StrictModel):
     max_json_depth: int | None = Field(default=None, ge=1, le=1_000)
     max_multipart_parts: int | None = Field(default=None, ge=1, le=10_000)
     oversize: Literal["deny", "inspect_prefix"] | None = None
+    over_limit: Literal["deny", "inspect_prefix"] | None = None
+    uninspectable: Literal["deny", "allow"] | None = None
+    uncanonical_path: Literal["deny", "allow"] | None = None
 
     def apply(self, base: InspectionLimits) -> InspectionLimits:
         given = {k: v for k, v in self.model_dump().items() if v is not None}
@@ -55,9 +59,12 @@ class RouteMatch(StrictModel):
 
     route_name: str | None = None  # Envoy's route name (request attribute xds.route_name)
     hosts: list[str] | None = None  # exact names or '*.example.com'
-    path_prefix: str | None = None  # against the percent-decoded path, like rules
-    path_regex: str | None = None  # searched in the percent-decoded path without query string
+    path_prefix: str | None = None  # against the canonical path (extproc.paths); '/x/' covers '/x'
+    path_regex: str | None = None  # searched in the canonical path without query string
     methods: list[str] | None = None
+    # Application servers that route case-insensitively (ASP.NET Core, Express) read /Internal/ as
+    # /internal/: paths are compared case-folded unless the route says its upstream never does.
+    case_sensitive: bool = False
 
     @field_validator("path_regex")
     @classmethod
@@ -336,12 +343,19 @@ def _route_matcher(match: RouteMatch):
     if match.hosts is not None:
         host = host_matcher(match.hosts)
         checks.append(lambda r: host(r.host))
+    fold = not match.case_sensitive
     if match.path_prefix is not None:
-        prefix = match.path_prefix
-        checks.append(lambda r: r.decoded_path.startswith(prefix))
+        covers = prefix_matcher(match.path_prefix, fold)
+        if fold:
+            checks.append(lambda r: covers(r.folded_path))
+        else:
+            checks.append(lambda r: covers(r.canonical_path))
     if match.path_regex is not None:
-        pattern = compile_regex(match.path_regex)
-        checks.append(lambda r: pattern.search(searchable(r.decoded_path)) is not None)
+        pattern = compile_regex(match.path_regex, ignore_case=fold)
+        if fold:
+            checks.append(lambda r: pattern.search(searchable(r.folded_path)) is not None)
+        else:
+            checks.append(lambda r: pattern.search(searchable(r.canonical_path)) is not None)
     if match.methods is not None:
         methods = frozenset(m.upper() for m in match.methods)
         checks.append(lambda r: r.method in methods)

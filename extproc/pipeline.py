@@ -13,6 +13,7 @@ from typing import Callable
 
 import orjson
 
+from extproc.inspection import shortfall_verdict
 from extproc.layers import OWNED_HEADERS, OWNED_PREFIX, Context
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import Request
@@ -51,10 +52,6 @@ class Transaction:
 
     def on_body(self, body: bytes, total_size: int | None = None, complete: bool = True) -> Decision:
         self.request.attach_body(body, total_size, complete)
-        if "body_truncated" in self.request.notes and self.request.limits.oversize == "deny":
-            self.results.append(self._oversize_result())
-            if self.results[-1].enforced_deny:
-                return self.decide()
         return self._run(self.route.phases[1])
 
     # -- response phases (layers that look at the upstream's answer, e.g. to filter it) --------
@@ -170,6 +167,9 @@ class Transaction:
         # The deadline runs per phase: time the client spends uploading the body is not ours.
         budget = self.route.deadline_ns or sum(slot.budget_ns for slot in slots)
         self.context = Context(route=self.route.name, deadline_ns=self.clock() + budget)
+        _ = self.request.canonical_form  # notes a path with no single reading
+        if self._shortfall():
+            return self.decide()
         first = True
         for slot in slots:
             if slot.name in self.skipped:
@@ -179,8 +179,18 @@ class Transaction:
             self.skipped.update(result.verdict.skip_layers)
             self.results.append(result)
             if result.enforced_deny:
-                break
+                return self.decide()
+        self._shortfall()  # a limit the layers ran into while reading the request
         return self.decide()
+
+    def _shortfall(self) -> bool:
+        """Record what the inspection settings say of the request's shortfalls; True on an
+        enforced deny. Not a layer: the route's limits, enforced as the route's mode says."""
+        verdict = shortfall_verdict(self.request, self.route.limits)
+        if verdict is None or any(r.verdict.reasons == verdict.reasons for r in self.results):
+            return False
+        self.results.append(LayerResult(verdict, self.route.mode, Outcome.OK, 0.0))
+        return self.results[-1].enforced_deny
 
     def _run_slot(self, slot: LayerSlot, first: bool = False) -> LayerResult:
         start = self.clock()
@@ -201,11 +211,6 @@ class Transaction:
         if outcome is Outcome.OK and elapsed > slot.budget_ns:
             outcome = Outcome.OVER_BUDGET
         return LayerResult(verdict, slot.mode, outcome, elapsed / 1000)
-
-    def _oversize_result(self) -> LayerResult:
-        # Not a layer: the inspection limits themselves, enforced as the route's mode says.
-        verdict = Verdict("inspection", Action.DENY, 413, reasons=("inspection:body_too_large",))
-        return LayerResult(verdict, self.route.mode, Outcome.OK, 0.0)
 
 
 def _upstream_headers(results: tuple[LayerResult, ...]) -> tuple[tuple[str, str], ...]:

@@ -17,6 +17,9 @@ from urllib.parse import unquote, unquote_plus
 import multipart
 import orjson
 
+from extproc.body import bom_codec, content_codings, decode_content, sniff
+from extproc.paths import CanonicalPath, canonical
+
 # Header values arrive as bytes; surrogateescape keeps invalid UTF-8 lossless and visible.
 TEXT_ERRORS = "surrogateescape"
 
@@ -45,9 +48,11 @@ class InspectionLimits:
     max_args: int = 512
     max_json_depth: int = 32
     max_multipart_parts: int = 64
-    # A body larger than inspected (cut here, or cut by Envoy's buffer): deny with 413, or
-    # inspect the prefix and let the request through (noted either way).
-    oversize: str = "deny"
+    # What a request that could not be inspected whole gets (extproc.inspection); noted either way.
+    oversize: str = "deny"  # a body larger than inspected (or than Envoy's buffer): deny 413 | inspect_prefix
+    over_limit: str = "deny"  # more args, parts, depth or scored values than the limits: deny 413 | inspect_prefix
+    uninspectable: str = "deny"  # a body no one can read (unknown coding or charset, broken gzip): deny 415 | allow
+    uncanonical_path: str = "deny"  # a path with no single reading (.. above the root, %252f): deny 400 | allow
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +104,14 @@ _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (
 
 # Cached properties derived from the body: attach_body() drops them.
 BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args",
-              "declared_charset_text", "declared_charset_form", "body_looks_like_json")
-# Declared types whose bodies are also read as JSON when shaped like a JSON document. (Text and
-# untyped bodies are scored whole already; their JSON strings alone flag short paths in beacons.)
-JSON_SNIFFED_TYPES = frozenset({"application/x-www-form-urlencoded"})
+              "declared_charset_text", "declared_charset_form", "body_shape", "body_syntax")
+# Declared text: scored whole (its JSON strings alone flagged short paths in beacon bodies).
+TEXT_TYPES = frozenset({"text/plain", "application/graphql", "application/javascript", "text/html",
+                        "application/x-yaml"})
+# JSON by another name: what frameworks register as JSON besides application/json and +json.
+JSON_TYPES = frozenset({"text/json", "application/x-json", "application/x-ndjson", "application/ndjson",
+                        "application/jsonl", "application/x-jsonlines", "application/json-seq"})
+UTF8_BOM = b"\xef\xbb\xbf"
 # A JSON string token; escapes are resolved afterwards only where a backslash occurs. The loop
 # is unrolled (runs of plain characters, then one escape) for 3x the speed of an alternation.
 JSON_STRING = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
@@ -127,7 +136,8 @@ class Request:
     peer: Mapping[str, str] = field(default_factory=dict)  # mTLS peer certificate facts
     has_body: bool = False  # the headers message said more follows
     limits: InspectionLimits = field(default_factory=InspectionLimits)
-    body: bytes = b""
+    body: bytes = b""  # as the application reads it: content codings (gzip, br, ...) undone
+    raw_body: bytes = b""  # as it arrived
     body_size: int = 0  # bytes received, including what was beyond the inspection limit
     notes: set[str] = field(default_factory=set)  # inspection limits hit, parse failures
 
@@ -169,6 +179,23 @@ class Request:
         return unquote(self.url_path, errors=TEXT_ERRORS)
 
     @cached_property
+    def canonical_form(self) -> CanonicalPath:
+        """The path as routes and rules read it (extproc.paths): one spelling for every server."""
+        result = canonical(self.url_path)
+        if result.problem:
+            self.notes.add("path_uncanonical")
+        return result
+
+    @cached_property
+    def canonical_path(self) -> str:
+        return self.canonical_form.path
+
+    @cached_property
+    def folded_path(self) -> str:
+        """The canonical path for case-insensitive matching."""
+        return canonical(self.url_path, fold=True).path
+
+    @cached_property
     def query_args(self) -> tuple[Arg, ...]:
         return tuple(self._split_pairs("query", self.query, self.limits.max_args))
 
@@ -188,7 +215,8 @@ class Request:
     # -- body ----------------------------------------------------------------------------
 
     def attach_body(self, body: bytes, total_size: int | None = None, complete: bool = True) -> None:
-        """Set the body once it has arrived; bytes beyond the limit are dropped and noted.
+        """Set the body once it has arrived: content codings undone (what the application reads),
+        bytes beyond the limit dropped and noted.
 
         ``complete`` is False when Envoy passed only the part that fit its buffer.
         """
@@ -196,7 +224,16 @@ class Request:
         limit = self.limits.max_body_bytes
         if self.body_size > limit or not complete:
             self.notes.add("body_truncated")
-        self.body = body[:limit]
+        self.raw_body = body = body[:limit]
+        codings = content_codings(self.header_map.get("content-encoding", ()))
+        if codings and body:
+            decoded = decode_content(body, codings, limit, complete and self.body_size <= limit)
+            body = decoded.body
+            if decoded.overflow:
+                self.notes.add("body_truncated")
+            if decoded.problem:
+                self.notes.add(decoded.problem)
+        self.body = body
         for name in BODY_VIEWS:
             self.__dict__.pop(name, None)  # views of the body computed before it arrived
         if body and "charset" in self.header("content-type").lower():
@@ -215,7 +252,7 @@ class Request:
         that a UTF-8 reading of the same bytes does not: a payload can hide there. None when no
         charset is declared, when the charset reads ASCII as ASCII, or when Python does not know
         it (noted as body_charset_unknown)."""
-        charset = _media_param(self.header("content-type"), "charset")
+        charset = _media_param(self.header("content-type"), "charset") or bom_codec(self.body)
         if not self.body or not charset:
             return None
         try:
@@ -237,21 +274,52 @@ class Request:
 
     @cached_property
     def form(self) -> tuple[Arg, ...]:
-        if self.content_type != "application/x-www-form-urlencoded":
+        if self.body_syntax != "form":
             return ()
         return tuple(self._split_pairs("form", self.body.decode("utf-8", TEXT_ERRORS), self.limits.max_args))
 
     @cached_property
+    def body_shape(self) -> str:
+        """What the body's bytes look like, whatever its declared type (extproc.body.sniff)."""
+        return sniff(self.body)
+
+    @cached_property
+    def body_syntax(self) -> str:
+        """How the application reads the body: json, form, multipart, xml, text or binary.
+
+        The bytes decide, not only the declared type: many frameworks parse JSON whatever the type
+        says (text/json, text/csv, octet-stream, none), so a payload cannot hide behind a label.
+        A declared form stays a form unless it is a JSON document (a form parser reads anything);
+        declared text stays text, scored whole."""
+        media = self.content_type
+        if not self.body:
+            return ""
+        if media == "multipart/form-data":
+            return "multipart"
+        shape = self.body_shape
+        if media == "application/x-www-form-urlencoded":
+            return "json" if shape == "json" else "form"
+        if media in TEXT_TYPES and shape != "binary":
+            return "text"
+        return shape
+
+    @cached_property
     def json(self) -> object | None:
         """The parsed JSON body, or None when absent or invalid (noted)."""
-        if not self.body or not _is_json(self.content_type):
+        if not self.body or not (_is_json(self.content_type) or self.body_shape == "json"):
             return None
+        text = self.body.removeprefix(UTF8_BOM)
         try:
-            return orjson.loads(self.body)
+            return orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             # orjson refuses nesting beyond 1024 levels: that is a depth problem, not bad syntax.
-            self.notes.add("json_depth_exceeded" if "depth limit" in str(exc) else "json_invalid")
-            return None
+            if "depth limit" in str(exc):
+                self.notes.add("json_depth_exceeded")
+                return None
+        lines = _json_lines(text)  # NDJSON / JSON Lines: one document per line
+        if lines is None:
+            self.notes.add("json_invalid")
+        return lines
 
     @cached_property
     def json_strings(self) -> tuple[str, ...]:
@@ -261,7 +329,7 @@ class Request:
         need (numbers and booleans carry no payload), it is several times faster on large
         bodies, and it still reads a body that is not valid JSON.
         """
-        if not self.body or not (_is_json(self.content_type) or self.body_looks_like_json):
+        if not self.body or self.body_syntax != "json" and not _is_json(self.content_type):
             return ()
         strings = JSON_STRING.findall(self.body.decode("utf-8", TEXT_ERRORS))
         if len(strings) > self.limits.max_args:
@@ -270,14 +338,6 @@ class Request:
         if b"\\" in self.body:  # escapes are rare: resolve them only where they occur
             strings = [_json_unescape(s) if "\\" in s else s for s in strings]
         return tuple(strings)
-
-    @cached_property
-    def body_looks_like_json(self) -> bool:
-        """A body declared as a form that is a JSON document: many frameworks parse JSON whatever
-        the content type says, so its strings are what the application reads."""
-        # Only the ends are looked at: rstrip() of the whole body would copy it.
-        return (self.content_type in JSON_SNIFFED_TYPES and self.body[:64].lstrip()[:1] in (b"{", b"[")
-                and self.body[-64:].rstrip()[-1:] in (b"}", b"]"))
 
     @cached_property
     def json_leaves(self) -> tuple[Arg, ...]:
@@ -391,7 +451,18 @@ def _children(node: dict | list, path: str, key: str, depth: int) -> Iterator[tu
 
 
 def _is_json(media_type: str) -> bool:
-    return media_type == "application/json" or media_type.endswith("+json")
+    return media_type == "application/json" or media_type.endswith("+json") or media_type in JSON_TYPES
+
+
+def _json_lines(text: bytes) -> list | None:
+    """The documents of a JSON Lines body, or None when it is not one."""
+    lines = [line for line in text.replace(b"\x1e", b"\n").splitlines() if line.strip()]
+    if len(lines) < 2:
+        return None
+    try:
+        return [orjson.loads(line) for line in lines]
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _json_unescape(raw: str) -> str:

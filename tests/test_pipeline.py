@@ -123,7 +123,12 @@ routes:
         (dict(authority="evilcdn.example.com"), "default"),
         (dict(authority="shop.example.com.evil"), "default"),
         (dict(path="/static/app.js"), "by-prefix"),
-        (dict(path="/static"), "default"),
+        (dict(path="/static"), "by-prefix"),  # '/static/' names the directory, itself included
+        (dict(path="/staticx"), "default"),
+        (dict(path="/STATIC/app.js"), "by-prefix"),  # servers that route case-insensitively
+        (dict(path="/static;v=1/app.js"), "by-prefix"),  # ';' parameters, as Tomcat drops them
+        (dict(path="/x/..;/static/app.js"), "by-prefix"),
+        (dict(path="/%73tatic\\app.js"), "by-prefix"),
         (dict(path="/x?next=/static/"), "default"),  # the query is not the path
         (dict(path="/v2/users"), "by-regex"),
         (dict(path="/api/v2/users"), "default"),
@@ -327,7 +332,7 @@ def test_oversize_body_is_denied_413_by_inspection():
     decision = txn.on_body(b"a=" + b"x" * 100)
     assert not decision.allowed
     assert (decision.status, decision.denied_by) == (413, "inspection")
-    assert decision.reasons == ("inspection:body_too_large",)
+    assert decision.reasons == ("inspection:body_truncated",)
     assert [r.verdict.layer for r in decision.results] == ["inspection"]  # rules did not run
 
 
@@ -585,3 +590,72 @@ def test_the_stream_reports_each_response_fault_once_for_the_metrics():
         reply = stream.handle(pb.ProcessingRequest(response_body=pb.HttpBody(body=chunk, end_of_stream=last)))
         assert not reply.response_body.response.HasField("body_mutation")  # failing open: the original passes
     assert faults == ["filter"]  # the server counts these as extproc_layer_faults{outcome="response_error"}
+
+
+# -- what could not be inspected: each shortfall is a decision the route's inspection block owns --
+
+SHORTFALL_POLICY = """
+version: 1
+defaults:
+  inspection: {{max_args: 4, max_body_bytes: 4096}}
+  layers:
+    rules:
+      rules:
+        - {{id: jndi, match: {{any_arg: {{contains: '${{jndi:'}}}}, action: deny}}
+routes:
+  - name: relaxed
+    match: {{path_prefix: /relaxed/}}
+    inspection: {{{relaxed}}}
+"""
+PADDED = "&".join(f"f{i}=a" for i in range(8)) + "&x=%24%7Bjndi%3Aldap%3A%2F%2Fe%2Fa%7D"
+
+
+@pytest.mark.parametrize(("path", "headers", "body", "status", "note", "relaxed"), [
+    (f"/p?{PADDED}", (), None, 413, "query_args_truncated", "over_limit: inspect_prefix"),
+    ("/p", FORM, PADDED.encode(), 413, "form_args_truncated", "over_limit: inspect_prefix"),
+    ("/p", (("content-type", "application/json"),), b"[" * 40 + b"]" * 40, 413, "json_depth_exceeded",
+     "over_limit: inspect_prefix"),
+    ("/p", (*FORM, ("content-encoding", "compress")), b"a=1", 415, "body_encoding_unsupported",
+     "uninspectable: allow"),
+    ("/p", (*FORM, ("content-encoding", "gzip")), b"a=1", 415, "body_encoding_invalid", "uninspectable: allow"),
+    ("/p", (("content-type", "text/plain; charset=x-unheard-of"),), b"a", 415, "body_charset_unknown",
+     "uninspectable: allow"),
+    ("/p", (("content-type", "multipart/form-data"),), b"--x\r\n", 415, "multipart_invalid", "uninspectable: allow"),
+    ("/..;/p", (), None, 400, "path_uncanonical", "uncanonical_path: allow"),
+    ("/p%252f..", (), None, 400, "path_uncanonical", "uncanonical_path: allow"),
+    ("/p%00", (), None, 400, "path_uncanonical", "uncanonical_path: allow"),
+])
+def test_a_request_not_inspected_whole_is_denied_unless_the_route_accepts_it(path, headers, body, status, note,
+                                                                            relaxed):
+    policy = policy_from(SHORTFALL_POLICY.format(relaxed=relaxed))
+    decision = run(policy, path, headers, body)
+    assert (decision.allowed, decision.status, decision.denied_by) == (False, status, "inspection")
+    assert decision.reasons == (f"inspection:{note}",)
+    relaxed = Request(method="GET", path="/relaxed" + path.removeprefix("/.."), headers=headers,
+                      has_body=body is not None)
+    relaxed.path = relaxed.path if note != "path_uncanonical" else "/relaxed/%252f"
+    txn = Transaction(policy, relaxed)
+    decision = txn.on_headers() if body is None else (txn.on_headers() or txn.on_body(body))
+    assert decision.route == "relaxed" and note in relaxed.notes
+    assert decision.allowed or decision.denied_by != "inspection", decision.reasons
+
+
+def run(policy, path, headers, body):
+    method = "GET" if body is None else "POST"
+    txn = Transaction(policy, request(path, method, headers=headers, has_body=body is not None))
+    decision = txn.on_headers()
+    return decision if body is None or decision is not None else txn.on_body(body)
+
+
+def test_a_padded_payload_is_still_found_on_a_relaxed_route():
+    # With over_limit relaxed, the cut arguments are noted and the rest still inspected.
+    policy = policy_from(SHORTFALL_POLICY.format(relaxed="over_limit: inspect_prefix, max_args: 100"))
+    decision = run(policy, f"/relaxed/p?{PADDED}", (), None)
+    assert (decision.allowed, decision.denied_by) == (False, "rules")
+
+
+def test_an_observed_route_records_the_shortfall_without_denying():
+    policy = policy_from(SHORTFALL_POLICY.format(relaxed="{}").replace("    inspection: {{}}\n", "")
+                         + "    mode: observe\n")
+    decision = run(policy, f"/relaxed/p?{PADDED}", (), None)
+    assert decision.allowed and "inspection:query_args_truncated" in decision.reasons

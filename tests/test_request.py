@@ -274,11 +274,23 @@ def test_json_media_types_are_parsed(content_type):
     assert leaves(make(method="POST", content_type=content_type, body=b'{"a": "1"}')) == [("a", "a", "1")]
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/jsonx", FORM, ""])
-def test_other_media_types_are_not_json(content_type):
-    request = make(method="POST", content_type=content_type, body=b'{"a": "1"}')
-    assert request.json is None
-    assert request.json_leaves == ()
+@pytest.mark.parametrize("content_type", ["text/plain", "application/jsonx", FORM, "", "text/json", "text/csv",
+                                          "application/octet-stream", "application/x-ndjson", "application/xml"])
+def test_a_json_document_is_json_whatever_its_declared_type(content_type):
+    # Frameworks parse JSON whatever the label says: the arguments are what the application reads.
+    request = make(method="POST", content_type=content_type, body=b' {"a": "1"}\n')
+    assert leaves(request) == [("a", "a", "1")]
+
+
+@pytest.mark.parametrize("body", [b"a=1&b=2", b"plain words", b"\x89PNG\r\n\x1a\n\x00\x00", b"<a>1</a>"])
+def test_a_body_that_is_not_json_is_not_read_as_json(body):
+    request = make(method="POST", content_type=JSON, body=body)
+    assert request.json is None and request.json_leaves == ()
+
+
+def test_json_lines_are_read_document_by_document():
+    request = make(method="POST", content_type="application/x-ndjson", body=b'{"a": "1"}\n{"b": "2"}\n')
+    assert [arg.value for arg in request.json_leaves] == ["1", "2"]
 
 
 def test_json_depth_limit_is_noted_and_shallow_leaves_kept():
@@ -560,8 +572,20 @@ def test_a_filename_past_an_inner_quote_is_read_leniently_too():
 
 def test_a_json_document_declared_as_a_form_also_gives_its_strings():
     request = make(method="POST", content_type=FORM, body=b' {"q": "a=b&c", "n": [1, "two"]} ')
-    assert request.body_looks_like_json and request.json_strings == ("q", "a=b&c", "n", "two")
+    assert request.body_syntax == "json" and request.json_strings == ("q", "a=b&c", "n", "two")
     plain = make(method="POST", content_type=FORM, body=b"q={x}&n=1")
-    assert not plain.body_looks_like_json and plain.json_strings == ()
+    assert plain.body_syntax == "form" and plain.json_strings == ()
     text = make(method="POST", content_type="text/plain", body=b'{"q": "x"}')
-    assert not text.body_looks_like_json  # scored whole as text already
+    assert text.body_syntax == "text"  # scored whole as text
+
+
+@pytest.mark.parametrize(("content_type", "body", "syntax"), [
+    ("application/octet-stream", b"id=1&name=x%27", "form"),
+    ("text/csv", b'{"id": "1"}', "json"),
+    ("", b"<?xml version='1.0'?><a/>", "xml"),
+    ("application/json", b"id=1&q=2", "form"),
+    ("application/json", b"1' or '1'='1", "text"),
+    ("image/png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+])
+def test_the_bytes_decide_the_syntax(content_type, body, syntax):
+    assert make(method="POST", content_type=content_type, body=body).body_syntax == syntax

@@ -14,6 +14,7 @@ from extproc.request import Request
 # Values made only of these characters cannot carry an injection: skipped without scoring.
 SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@-]{0,128}\Z")
 PARTS = ("path", "query", "cookies", "headers", "body")
+LIMIT_NOTES = frozenset({"attack_values_truncated", "attack_scan_truncated"})
 # Headers that carry user data and are commonly used as injection vectors.
 DEFAULT_HEADERS = (
     "user-agent", "referer", "origin", "x-forwarded-for", "x-forwarded-host", "x-real-ip",
@@ -27,8 +28,6 @@ STRUCTURAL_HEADERS = frozenset({
     "upgrade-insecure-requests", "x-request-id", "traceparent", "tracestate", "x-forwarded-proto",
     "x-envoy-external-address", "dnt", "sec-gpc", "range", "proxy-authorization", "keep-alive",
 })
-XML_TYPES = ("application/xml", "text/xml")
-TEXT_TYPES = ("text/plain", "application/graphql", "application/javascript", "text/html", "application/x-yaml")
 
 
 @dataclass(frozen=True)
@@ -39,9 +38,9 @@ class ExtractSettings:
     exclude_args: frozenset[str] = frozenset()  # argument names never scored (known noisy fields)
     exclude_headers: frozenset[str] = frozenset()
     exclude_cookies: frozenset[str] = frozenset()
-    max_values: int = 256
+    max_values: int = 4096
     max_value_chars: int = 4096  # longer values are scored in windows of this size
-    max_scan_chars: int = 65536  # total text scored per request
+    max_scan_chars: int = 262_144  # total text scored per request
 
 
 @dataclass
@@ -100,6 +99,8 @@ def extract(request: Request, settings: ExtractSettings) -> Extracted:
         _add_headers(out, request, settings)
     if "body" in parts and request.body:
         _add_body(out, request, settings)
+    # Values left unscored are the request's shortfall too: the route's over_limit setting decides.
+    request.notes.update(note for note in out.notes if note in LIMIT_NOTES)
     out.notes |= request.notes
     return out
 
@@ -147,32 +148,33 @@ def _is_custom(name: str) -> bool:
 
 
 def _add_body(out: Extracted, request: Request, settings: ExtractSettings) -> None:
-    media = request.content_type
     if request.declared_charset_text is not None:
         # The application may decode the declared charset (EBCDIC, UTF-16, UTF-7): score what it
         # would read as well as the UTF-8 reading, since either may be the one that reaches it.
         _add_declared_charset(out, request, settings)
-    if request.body_looks_like_json:
-        for text in dict.fromkeys(request.json_strings):
-            out.add("json", text, settings)
-    if media == "application/x-www-form-urlencoded":
+    syntax = request.body_syntax  # what the bytes are, whatever the declared type says
+    if syntax == "form":
         _add_args(out, "form", request.form, settings)
-    elif media == "application/json" or media.endswith("+json"):
+    elif syntax == "json":
         for text in dict.fromkeys(request.json_strings):  # arrays repeat values: score each once
             out.add("json", text, settings)
-    elif media == "multipart/form-data":
-        for part in request.multipart_parts:
-            if part.name in settings.exclude_args:
-                continue
-            out.add("multipart-name", part.name, settings)
-            if part.filename is not None:
-                out.add(f"multipart-filename:{part.name}", part.filename, settings)
-                lenient = part.lenient_filename
-                if lenient:
-                    out.add(f"multipart-filename:{part.name}", lenient, settings)
-            if part.filename is None or part.content_type.startswith("text/"):
-                out.add(f"multipart:{part.name}", part.text, settings)
-    elif media in XML_TYPES or media.endswith("+xml") or media in TEXT_TYPES or not media:
+    elif syntax == "multipart":
+        _add_parts(out, request, settings)
+    elif syntax in ("xml", "text"):
         out.add("body", request.body.decode("utf-8", "surrogateescape"), settings)
-    else:
-        out.notes.add("attack_body_not_inspected")  # binary media types: images, archives, ...
+    elif request.declared_charset_text is None:
+        out.notes.add("attack_body_not_inspected")  # binary: images, archives, ...
+
+
+def _add_parts(out: Extracted, request: Request, settings: ExtractSettings) -> None:
+    for part in request.multipart_parts:
+        if part.name in settings.exclude_args:
+            continue
+        out.add("multipart-name", part.name, settings)
+        if part.filename is not None:
+            out.add(f"multipart-filename:{part.name}", part.filename, settings)
+            lenient = part.lenient_filename
+            if lenient:
+                out.add(f"multipart-filename:{part.name}", lenient, settings)
+        if part.filename is None or part.content_type.startswith("text/"):
+            out.add(f"multipart:{part.name}", part.text, settings)

@@ -138,7 +138,7 @@ class Activations:
 _SCALAR_OF: dict[str, Callable[[Request, str], object]] = {
     "method": lambda r, _: r.method,
     "host": lambda r, _: r.host,
-    "path": lambda r, _: r.decoded_path,
+    "path": lambda r, _: r.canonical_path,
     "raw_path": lambda r, _: r.url_path,
     "query": lambda r, _: r.query,
     "source_ip": lambda r, _: r.source_ip,

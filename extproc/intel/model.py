@@ -25,7 +25,7 @@ class RuleMatch(StrictModel):
     """Declarative conditions; all given must hold."""
 
     methods: Methods | None = None
-    path: StringMatch | None = None  # against the percent-decoded path, without query
+    path: StringMatch | None = None  # against the canonical path (extproc.paths), without query
     headers: dict[str, StringMatch] = {}  # header name -> match on any of its values
     args: dict[str, StringMatch] = {}  # argument name -> match on any value (query and body)
     any_arg: StringMatch | None = None  # any argument value, query or body
@@ -62,7 +62,7 @@ class RuleWhen(StrictModel):
 
     methods: Methods | None = None
     hosts: list[str] | None = None  # exact or '*.suffix'
-    path_prefixes: list[str] | None = None  # percent-decoded path
+    path_prefixes: list[str] | None = None  # canonical path, case-folded; '/x/' covers '/x'
     headers: HeaderNames | None = None  # all present
 
 

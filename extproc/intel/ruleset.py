@@ -15,6 +15,7 @@ from extproc.intel.ipset import IPSet, read_list
 from extproc.intel.model import Rule, RuleDocument, RuleMatch, RuleWhen
 from extproc.intel.signatures import SignatureSet
 from extproc.matchers import compile_networks, host_matcher
+from extproc.paths import canonical, prefix_matcher
 from extproc.request import Request
 
 Condition = Callable[[Request], bool]
@@ -88,14 +89,14 @@ class RuleSet:
             order=order, id=rule.id, action=rule.action, status=rule.status, tags=tuple(rule.tags),
             skip=tuple(rule.skip), headers=tuple(rule.headers.items()), shadow=rule.mode == "shadow",
             expires=rule.expires.timestamp() if rule.expires else math.inf,
-            when=_when(rule.when), match=_match(rule.match) if rule.match else None, expr=expr,
+            when=_when(rule.when), match=_match(rule.match, rule.action in PROTECTIVE) if rule.match else None, expr=expr,
         )
 
     # -- evaluate --------------------------------------------------------------------------
 
     def candidates(self, request: Request) -> list[CompiledRule]:
         by_method = self.index
-        segment = request.decoded_path.split("/", 2)[1] if request.decoded_path.startswith("/") else ""
+        segment = request.folded_path.split("/", 2)[1]
         buckets = [bucket.get(key) for method in (request.method, ANY) if (bucket := by_method.get(method))
                    for key in (segment, ANY)]
         buckets = [b for b in buckets if b]
@@ -126,6 +127,10 @@ class RuleSet:
         return hits
 
 
+# Rules that only add protection may match any spelling of the path; the others only its canonical form.
+PROTECTIVE = frozenset({"deny", "log", "tag"})
+
+
 def _reads_body(rule: Rule, compiled: CompiledRule) -> bool:
     return bool((rule.match and rule.match.reads_body) or (compiled.expr and compiled.expr.reads_body))
 
@@ -145,8 +150,8 @@ def _index(rules: list[Rule], compiled: tuple[CompiledRule, ...]) -> dict[str, d
 
 def _segment_of(prefix: str) -> str:
     """The first path segment a prefix pins down, or ANY ('/ap' also matches '/apple')."""
-    parts = prefix.split("/", 2)
-    return parts[1] if len(parts) == 3 and parts[1] else ANY
+    first, slash, _ = canonical(prefix, fold=True).path[1:].partition("/")
+    return first if first and (slash or prefix.endswith("/")) else ANY
 
 
 def _when(when: RuleWhen | None) -> Condition | None:
@@ -160,22 +165,25 @@ def _when(when: RuleWhen | None) -> Condition | None:
         host = host_matcher(when.hosts)
         checks.append(lambda r: host(r.host))
     if when.path_prefixes:
-        prefixes = tuple(when.path_prefixes)
-        checks.append(lambda r: r.decoded_path.startswith(prefixes))
+        covers = tuple(prefix_matcher(prefix, fold=True) for prefix in when.path_prefixes)
+        checks.append(lambda r: any(cover(r.folded_path) for cover in covers))
     if when.headers:
         names = tuple(when.headers)
         checks.append(lambda r: all(name in r.header_map for name in names))
     return _all(checks) if checks else None
 
 
-def _match(match: RuleMatch) -> Condition:
+def _match(match: RuleMatch, any_spelling: bool = False) -> Condition:
     conditions: list[Condition] = []
     if match.methods is not None:
         methods = frozenset(match.methods)
         conditions.append(lambda r: r.method in methods)
     if match.path is not None:
         path = match.path.compile()
-        conditions.append(lambda r: path(r.decoded_path))
+        if any_spelling:  # '/a/../etc/passwd' is an attack even though the upstream reads '/etc/passwd'
+            conditions.append(lambda r: path(r.canonical_path) or path(r.decoded_path))
+        else:  # a rule that grants (skip, set_headers) holds only for the path the upstream reads
+            conditions.append(lambda r: path(r.canonical_path))
     for name, spec in match.headers.items():
         conditions.append(_header_condition(name, spec.compile()))
     for name, spec in match.args.items():

@@ -43,9 +43,9 @@ class AttackSettings(LayerSettings):
     headers: list[str] = list(DEFAULT_HEADERS)  # user-data headers to score
     custom_headers: bool = True  # also score non-standard headers (x-foo)
     exclude: Exclusions = Exclusions()
-    max_values: int = Field(default=256, ge=1, le=10_000)
+    max_values: int = Field(default=4096, ge=1, le=100_000)
     max_value_chars: int = Field(default=4096, ge=64, le=1_048_576)
-    max_scan_chars: int = Field(default=65536, ge=256, le=16_777_216)
+    max_scan_chars: int = Field(default=262_144, ge=256, le=16_777_216)
     forward_scores: bool = True  # x-waf-attack-score and x-waf-<family>-score upstream
     memo_entries: int = Field(default=20_000, ge=0, le=1_000_000)  # values remembered per worker; 0: off
     model: str | None = None  # path to an .onnx file; default: models/attack.onnx
