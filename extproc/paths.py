@@ -14,8 +14,11 @@ policy that matched the spelling Envoy passed would protect ``/internal/`` and n
    dotless ``ı`` or the Kelvin sign match what .NET's invariant comparison matches.
 
 A path with no single reading is not canonical (``CanonicalPath.problem`` says why): ``..``
-above the root, a NUL or control character, or a structural character (``/ \\ ; . %``) still
-percent-encoded after the one decoding, which a server that decodes twice reads differently.
+above the root, a NUL or control character, a structural character (``/ \\ ; . %``) still
+percent-encoded after the one decoding, which a server that decodes twice reads differently, or a
+dot segment at all. Envoy resolves plain ``.`` and ``..`` before the sidecar sees the path, so
+one that is left was disguised (``..;``, ``%2e%2e``, ``..\\``): Envoy routed the request on a path
+the application will not read (``/api/..;/internal/report`` takes the ``/api/`` route there).
 The policy decides what happens to those (``inspection.uncanonical_path``, deny by default).
 """
 from __future__ import annotations
@@ -49,12 +52,11 @@ def canonical(raw_path: str, fold: bool = False) -> CanonicalPath:
     segments: list[str] = []
     for segment in decoded.replace("\\", "/").split("/"):
         segment = segment.partition(";")[0]
-        if segment in ("", "."):
+        if segment == "":
             continue
-        if segment == "..":
-            if not segments:
-                problem = problem or "above_root"
-            else:
+        if segment in (".", ".."):
+            problem = problem or ("above_root" if segment == ".." and not segments else "dot_segment")
+            if segment == ".." and segments:
                 segments.pop()
             continue
         segments.append(segment)

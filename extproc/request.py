@@ -45,7 +45,7 @@ class cached_property:  # noqa: N801 - used like functools.cached_property
 @dataclass(frozen=True, slots=True)
 class InspectionLimits:
     max_body_bytes: int = 1024 * 1024
-    max_args: int = 512
+    max_args: int = 4096
     max_json_depth: int = 32
     max_multipart_parts: int = 64
     # What a request that could not be inspected whole gets (extproc.inspection); noted either way.

@@ -127,7 +127,6 @@ routes:
         (dict(path="/staticx"), "default"),
         (dict(path="/STATIC/app.js"), "by-prefix"),  # servers that route case-insensitively
         (dict(path="/static;v=1/app.js"), "by-prefix"),  # ';' parameters, as Tomcat drops them
-        (dict(path="/x/..;/static/app.js"), "by-prefix"),
         (dict(path="/%73tatic\\app.js"), "by-prefix"),
         (dict(path="/x?next=/static/"), "default"),  # the query is not the path
         (dict(path="/v2/users"), "by-regex"),
