@@ -35,6 +35,16 @@ STRUCTURAL_HEADERS = frozenset({
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 # What protocol tokens are made of; a quote, '$', '|', '<', '{' or a backslash is not among them.
 PROTOCOL_VALUE = re.compile(r'[\w \t,;=./*+:()?"!#%&@~\[\]-]*\Z')
+# The commonest protocol headers with a grammar of their own, tighter than PROTOCOL_VALUE: a path,
+# a URL or SQL words in Accept-Language are not a language.
+_WEIGHTED = r"(?:\s*;\s*q=[0-9.]{1,5})?"
+_LIST = r"\s*(?:{item}{weight}(?:\s*,\s*{item}{weight})*)?\s*\Z"
+HEADER_GRAMMARS = {
+    "accept-language": re.compile(_LIST.format(item=r"(?:[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*|\*)", weight=_WEIGHTED)),
+    "accept-encoding": re.compile(_LIST.format(item=r"[A-Za-z0-9*-]{1,32}", weight=_WEIGHTED)),
+    "accept": re.compile(_LIST.format(item=r"[\w.+*-]{1,64}/[\w.+*-]{1,128}", weight=r"(?:\s*;\s*[\w.-]{1,32}=[\w.\"-]{1,64})*")),
+    "content-length": re.compile(r"\d{1,19}\Z"),
+}
 URL_HEADERS = frozenset({"referer", "x-original-url", "x-rewrite-url"})
 MAX_URL_ARGS = 64
 
@@ -150,7 +160,10 @@ def _add_headers(out: Extracted, request: Request, settings: ExtractSettings) ->
 def _off_grammar(name: str, value: str) -> bool:
     """A protocol header whose value is not made of protocol tokens: the application may still
     read it (a language, an ETag, a cache key), so it is scored like any other header."""
-    return name in STRUCTURAL_HEADERS and name not in CREDENTIAL_HEADERS and not PROTOCOL_VALUE.match(value)
+    if name not in STRUCTURAL_HEADERS or name in CREDENTIAL_HEADERS:
+        return False
+    grammar = HEADER_GRAMMARS.get(name)
+    return not (grammar or PROTOCOL_VALUE).match(value)
 
 
 def _add_url(out: Extracted, name: str, value: str, settings: ExtractSettings) -> None:

@@ -16,11 +16,15 @@ themselves draw nothing at random.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 from urllib.parse import quote, urlencode
+
+import brotli
 
 from extproc.attack import payloads
 from extproc.attack.normalize import normalize
@@ -41,6 +45,7 @@ CLIENT_HEADERS = (("user-agent", "python-requests/2.32.3"), ("accept", "*/*"), (
 class Mutation:
     name: str
     cls: str  # encoding | case | comment | whitespace | pollution | wrapping | content-type | placement | transport
+    #         | compression | padding
     description: str
     value: Callable[[str], str | None] | None = None  # rewrites the value; None: not applicable
     carry: Callable[[str], dict] | None = None  # builds the record's "request" around the value
@@ -192,6 +197,48 @@ def _chunked(value: str) -> dict:
     return {**_form(value), "chunk_size": CHUNK_SIZE}
 
 
+def _compressed(value: str, coding: str, compress: Callable[[bytes], bytes]) -> dict:
+    """The JSON body compressed: the application's server undoes the coding before it parses."""
+    body = compress(json.dumps({PARAM: value}).encode())
+    return {**_request("POST", headers=(("content-type", "application/json"), ("content-encoding", coding))),
+            "body": "", "body_b64": base64.b64encode(body).decode()}
+
+
+def _json_labelled(value: str, content_type: str) -> dict:
+    """A JSON body under another label: frameworks that parse JSON whatever the type read it."""
+    return _request("POST", body=json.dumps({PARAM: value}), headers=(("content-type", content_type),))
+
+
+def _ndjson(value: str) -> dict:
+    lines = [json.dumps({"id": 1, PARAM: DECOY}), json.dumps({"id": 2, PARAM: value})]
+    return _request("POST", body="\n".join(lines) + "\n", headers=(("content-type", "application/x-ndjson"),))
+
+
+def _padded(value: str, count: int) -> dict:
+    """Harmless parameters first: a scanner that stops after N values never reaches the payload."""
+    padding = [(f"f{i}", f"a {i}") for i in range(count)]
+    return _request(query=urlencode([*padding, (PARAM, value)]))
+
+
+def _referer(value: str) -> dict:
+    return _request(headers=(("referer", f"https://{HOST}/list?{urlencode({PARAM: value})}"),))
+
+
+def _protocol_header(value: str) -> dict:
+    """A header with a protocol grammar (a language tag list): applications still read it."""
+    return _request(headers=(("accept-language", value.replace("\r", " ").replace("\n", " ")),))
+
+
+def _path_parameter(value: str) -> dict:
+    """The value as a ';' path parameter, which Tomcat and Spring hand to the application."""
+    return _request(path=f"{PATH};{PARAM}={quote(value, safe='')}")
+
+
+# mtime=0: gzip stamps the time otherwise, and records must be the same on every run
+COMPRESSED = (("gzip", lambda data: gzip.compress(data, mtime=0)), ("deflate", zlib.compress), ("br", brotli.compress))
+RELABELLED = (("text-json", "text/json"), ("x-json", "application/x-json"), ("octet-stream", "application/octet-stream"),
+              ("text-csv", "text/csv"))
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("none", "reference", "the value in a query parameter", carry=_query),
     Mutation("url-encode", "encoding", "special characters percent-encoded once more", value=_each_special(_pct)),
@@ -234,6 +281,18 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("charset-ibm037", "content-type", "a form body in EBCDIC, charset=ibm037", carry=_ibm037),
     Mutation("chunked", "transport", "the form body in 3-byte chunks (differs from form only through Envoy)",
              carry=_chunked),
+    *(Mutation(f"json-{coding}", "compression", f"a JSON body with content-encoding: {coding}",
+               carry=lambda value, coding=coding, fn=fn: _compressed(value, coding, fn)) for coding, fn in COMPRESSED),
+    *(Mutation(f"json-as-{name}", "content-type", f"a JSON body declared {label}",
+               carry=lambda value, label=label: _json_labelled(value, label)) for name, label in RELABELLED),
+    Mutation("ndjson", "content-type", "the value in the second document of a JSON Lines body", carry=_ndjson),
+    Mutation("padding-300", "padding", "300 harmless parameters before the value",
+             carry=lambda value: _padded(value, 300)),
+    Mutation("padding-5000", "padding", "5,000 harmless parameters before the value (past max_args)",
+             carry=lambda value: _padded(value, 5000)),
+    Mutation("referer-query", "placement", "a query argument of the Referer URL", carry=_referer),
+    Mutation("protocol-header", "placement", "an Accept-Language header", carry=_protocol_header),
+    Mutation("path-parameter", "placement", "a ';' parameter of the path", carry=_path_parameter),
 )
 BY_NAME = {mutation.name: mutation for mutation in MUTATIONS}
 
