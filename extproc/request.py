@@ -7,8 +7,10 @@ a layer or rule can act on it instead of it being skipped silently.
 """
 from __future__ import annotations
 
+import binascii
 import codecs
 import io
+import quopri
 import re
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, NamedTuple
@@ -434,7 +436,11 @@ class Request:
                 if count == limit:
                     self.notes.add("multipart_parts_truncated")
                     return
-                yield Part(part.name or "", part.filename, part.content_type or "", part.raw, part.disposition or "")
+                data = _transfer_decoded(part.raw, part.headers.get("Content-Transfer-Encoding", ""))
+                if data is None:
+                    self.notes.add("multipart_invalid")
+                    data = part.raw
+                yield Part(part.name or "", part.filename, part.content_type or "", data, part.disposition or "")
         except multipart.MultipartError:
             self.notes.add("multipart_invalid")
 
@@ -448,6 +454,20 @@ def _children(node: dict | list, path: str, key: str, depth: int) -> Iterator[tu
     else:
         for i, v in enumerate(node):
             yield v, f"{path}[{i}]", key, depth
+
+
+def _transfer_decoded(raw: bytes, encoding: str) -> bytes | None:
+    """A part's content as parsers that honour Content-Transfer-Encoding read it; None when it
+    does not decode (the parser that honours it reads something the sidecar cannot)."""
+    encoding = encoding.strip().lower()
+    try:
+        if encoding == "base64":
+            return binascii.a2b_base64(raw, strict_mode=False)
+        if encoding == "quoted-printable":
+            return quopri.decodestring(raw)
+    except (binascii.Error, ValueError):
+        return None
+    return raw
 
 
 def _is_json(media_type: str) -> bool:

@@ -104,6 +104,7 @@ CARRIER_CHECKS = {
     "referer-query": lambda s: parse_qs(urlsplit(_header(s, "referer")).query)[mutate.PARAM][0],
     "protocol-header": lambda s: _header(s, "accept-language"),
     "path-parameter": lambda s: unquote(s["path"].split(f";{mutate.PARAM}=")[1]),
+    "multipart-base64": lambda s: base64.b64decode(re.search(r"base64\r\n\r\n(.*?)\r\n--", s["body"])[1]).decode(),
 }
 
 
@@ -180,7 +181,7 @@ def test_the_attack_layer_sees_through_these_mutations_of_a_sqli(attack_only, na
 
 @pytest.mark.parametrize("name", ["json-gzip", "json-deflate", "json-br", "json-as-text-json", "json-as-x-json",
                                   "json-as-octet-stream", "json-as-text-csv", "ndjson", "padding-300",
-                                  "referer-query", "protocol-header", "path-parameter"])
+                                  "referer-query", "protocol-header", "path-parameter", "multipart-base64"])
 def test_the_outside_tests_bypass_classes_are_closed(attack_only, name):
     # Each carried the same SQL injection past the sidecar before (scored 94: never read).
     outcome = attack_only.send({"id": name, "label": "attack", "request":

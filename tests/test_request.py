@@ -589,3 +589,16 @@ def test_a_json_document_declared_as_a_form_also_gives_its_strings():
 ])
 def test_the_bytes_decide_the_syntax(content_type, body, syntax):
     assert make(method="POST", content_type=content_type, body=body).body_syntax == syntax
+
+
+@pytest.mark.parametrize(("encoding", "content", "read"), [
+    ("base64", b"JyBPUiAxPTEtLQ==", b"' OR 1=1--"),
+    ("BASE64", b"JyBPUiAx\r\nPTEtLQ==", b"' OR 1=1--"),
+    ("quoted-printable", b"=27 OR 1=3D1--", b"' OR 1=1--"),
+    ("8bit", b"plain", b"plain"),
+])
+def test_a_part_is_read_through_its_transfer_encoding(encoding, content, read):
+    body = (b'--b\r\nContent-Disposition: form-data; name="q"\r\nContent-Transfer-Encoding: ' + encoding.encode()
+            + b"\r\n\r\n" + content + b"\r\n--b--\r\n")
+    (part,) = make(method="POST", content_type="multipart/form-data; boundary=b", body=body).multipart_parts
+    assert part.data == read

@@ -166,6 +166,16 @@ def _multipart(value: str, filename: bool = False) -> dict:
                     headers=(("content-type", f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"),))
 
 
+def _multipart_base64(value: str) -> dict:
+    """The field's content in base64 with Content-Transfer-Encoding: parsers that honour it decode."""
+    encoded = base64.b64encode(value.encode()).decode()
+    part = (f'Content-Disposition: form-data; name="{PARAM}"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            f"{encoded}\r\n")
+    body = f"--{MULTIPART_BOUNDARY}\r\n{part}--{MULTIPART_BOUNDARY}--\r\n"
+    return _request("POST", body=body,
+                    headers=(("content-type", f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"),))
+
+
 def _json_as_form(value: str) -> dict:
     """A JSON body declared as a form: a WAF that trusts the header parses the wrong grammar."""
     body = json.dumps({PARAM: value})
@@ -275,6 +285,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("multipart-field", "wrapping", "a multipart/form-data field", carry=_multipart),
     Mutation("multipart-filename", "wrapping", "the filename of a multipart file part",
              carry=lambda value: _multipart(value, filename=True)),
+    Mutation("multipart-base64", "wrapping", "a multipart field in base64 (Content-Transfer-Encoding)",
+             carry=_multipart_base64),
     Mutation("form-as-text-plain", "content-type", "a form body declared text/plain",
              carry=lambda value: _form(value, "text/plain")),
     Mutation("json-declared-as-form", "content-type", "a JSON body declared as a urlencoded form", carry=_json_as_form),
