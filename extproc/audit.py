@@ -19,6 +19,7 @@ from typing import NamedTuple
 import orjson
 
 from extproc.request import Request
+from extproc.text import library_value
 from extproc.verdict import Decision
 
 log = logging.getLogger(__name__)
@@ -125,18 +126,8 @@ def render(entry: Entry) -> bytes:
     }
     try:
         return orjson.dumps(record) + b"\n"
-    except TypeError:  # invalid UTF-8 from a request, kept as lone surrogates: show it as \\xNN
-        return orjson.dumps(_escape_surrogates(record)) + b"\n"
-
-
-def _escape_surrogates(value):
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if isinstance(value, dict):
-        return {key: _escape_surrogates(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_escape_surrogates(item) for item in value]
-    return value
+    except TypeError:  # invalid UTF-8 from a request (path, reasons): shown as in every library
+        return orjson.dumps(library_value(record)) + b"\n"
 
 
 def _layer(result) -> dict:

@@ -15,13 +15,14 @@ from pydantic import Field, ValidationError, field_validator
 
 from extproc.access.directory import Directory, compile_directory
 from extproc.access.settings import AccessBlock
-from extproc.intel.signatures import compile_regex, searchable
+from extproc.intel.signatures import compile_regex
 from extproc.layers import REGISTRY, LayerSettings
 from extproc.layers.base import ModeName, RouteContext, StrictModel
 from extproc.matchers import host_matcher
 from extproc.paths import prefix_matcher
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import InspectionLimits, Request
+from extproc.text import library_text
 from extproc.verdict import Mode
 
 ROUTE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -353,9 +354,9 @@ def _route_matcher(match: RouteMatch):
     if match.path_regex is not None:
         pattern = compile_regex(match.path_regex, ignore_case=fold)
         if fold:
-            checks.append(lambda r: pattern.search(searchable(r.folded_path)) is not None)
+            checks.append(lambda r: pattern.search(library_text(r.folded_path)) is not None)
         else:
-            checks.append(lambda r: pattern.search(searchable(r.canonical_path)) is not None)
+            checks.append(lambda r: pattern.search(library_text(r.canonical_path)) is not None)
     if match.methods is not None:
         methods = frozenset(m.upper() for m in match.methods)
         checks.append(lambda r: r.method in methods)

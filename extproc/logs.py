@@ -8,6 +8,8 @@ import time
 
 import orjson
 
+from extproc.text import library_text, library_value
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -25,8 +27,13 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         try:
             return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        except TypeError:  # lone surrogates from invalid UTF-8 in a request: escape them
-            return json.dumps(entry, default=str, ensure_ascii=True)
+        except TypeError:  # client bytes that were not UTF-8 (path, reasons), or a value orjson cannot write
+            return json.dumps(library_value(entry), default=_shown, ensure_ascii=False)
+
+
+def _shown(value: object) -> str:
+    """Objects orjson cannot write (str() of them may hold client bytes too)."""
+    return library_text(str(value))
 
 
 def setup(level: str = "info") -> None:

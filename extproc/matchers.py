@@ -8,8 +8,9 @@ import re2
 from pydantic import model_validator
 
 from extproc.intel.ipset import IPSet
-from extproc.intel.signatures import CASELESS, OPTIONS, compile_regex, searchable
+from extproc.intel.signatures import CASELESS, OPTIONS, compile_regex
 from extproc.strict import StrictModel
+from extproc.text import library_text
 
 StrPredicate = Callable[[str], bool]
 OPERATORS = ("exact", "prefix", "suffix", "contains", "regex")
@@ -39,7 +40,7 @@ class StringMatch(StrictModel):
             return _regex_predicate(self.regex, self.ignore_case)
         operator = next(op for op in OPERATORS if getattr(self, op) is not None)
         wanted: str = getattr(self, operator)
-        fold = str.casefold if self.ignore_case else _same
+        fold = _caseless if self.ignore_case else library_text  # bytes that were not UTF-8 read as RE2 reads them
         wanted = fold(wanted)
         if operator == "exact":
             return lambda value: fold(value) == wanted
@@ -71,7 +72,7 @@ class StringMatch(StrictModel):
                 return None  # whole-text anchors do not carry over to the joined text
             return _regex_predicate("(?m)" + self.regex, self.ignore_case)
         wanted = next(getattr(self, op) for op in OPERATORS if getattr(self, op) is not None)
-        fold = str.casefold if self.ignore_case else _same
+        fold = _caseless if self.ignore_case else library_text
         wanted = fold(wanted)
         return lambda text: wanted in fold(text)  # exact, prefix and suffix hits contain it too
 
@@ -83,11 +84,11 @@ def _regex_predicate(pattern: str, ignore_case: bool) -> StrPredicate:
     matcher = re2.Set.SearchSet(CASELESS if ignore_case else OPTIONS)
     matcher.Add(pattern)
     matcher.Compile()
-    return lambda value: bool(matcher.Match(searchable(value)))
+    return lambda value: bool(matcher.Match(library_text(value)))
 
 
-def _same(value: str) -> str:
-    return value
+def _caseless(value: str) -> str:
+    return library_text(value).casefold()
 
 
 def compile_networks(cidrs: list[str]) -> Callable[[str], bool]:

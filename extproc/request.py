@@ -21,9 +21,7 @@ import orjson
 
 from extproc.body import bom_codec, content_codings, decode_content, sniff
 from extproc.paths import CanonicalPath, canonical
-
-# Header values arrive as bytes; surrogateescape keeps invalid UTF-8 lossless and visible.
-TEXT_ERRORS = "surrogateescape"
+from extproc.text import TEXT_ERRORS  # surrogateescape: invalid UTF-8 kept lossless (extproc/text.py)
 
 
 class cached_property:  # noqa: N801 - used like functools.cached_property
@@ -259,12 +257,12 @@ class Request:
             return None
         try:
             codec = codecs.lookup(charset).name
-        except LookupError:
+            if _reads_ascii_as_ascii(codec):
+                return None
+            return self.body.decode(codec, "replace")
+        except (LookupError, ValueError):  # also a name with NUL or non-UTF-8 bytes, a codec refusing "replace"
             self.notes.add("body_charset_unknown")
             return None
-        if _reads_ascii_as_ascii(codec):
-            return None
-        return self.body.decode(codec, "replace")
 
     @cached_property
     def declared_charset_form(self) -> tuple[Arg, ...]:
@@ -427,8 +425,11 @@ class Request:
 
     def _parse_multipart(self, boundary: str) -> Iterator[Part]:
         limit = self.limits.max_multipart_parts
+        # Part headers are read as Latin-1, which reads any byte, then given in the one
+        # representation: a byte that is not UTF-8 in a part's name must not end the parsing
+        # (every later part would go uninspected) nor fault the layer reading it.
         parser = multipart.MultipartParser(
-            io.BytesIO(self.body), boundary, part_limit=limit + 1,
+            io.BytesIO(self.body), boundary.encode("utf-8", TEXT_ERRORS), part_limit=limit + 1, charset="latin-1",
             memory_limit=self.limits.max_body_bytes * 2, disk_limit=0, spool_limit=self.limits.max_body_bytes + 1,
         )
         try:
@@ -440,7 +441,8 @@ class Request:
                 if data is None:
                     self.notes.add("multipart_invalid")
                     data = part.raw
-                yield Part(part.name or "", part.filename, part.content_type or "", data, part.disposition or "")
+                yield Part(_from_latin1(part.name or ""), None if part.filename is None else _from_latin1(part.filename),
+                           _part_type(part), data, _from_latin1(part.disposition or ""))
         except multipart.MultipartError:
             self.notes.add("multipart_invalid")
 
@@ -468,6 +470,17 @@ def _transfer_decoded(raw: bytes, encoding: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return raw
+
+
+def _from_latin1(text: str) -> str:
+    """Text read as Latin-1 (byte for character) in the one representation of client bytes."""
+    return text if text.isascii() else text.encode("latin-1").decode("utf-8", TEXT_ERRORS)
+
+
+def _part_type(part: multipart.MultipartPart) -> str:
+    """The part's media type, lower-case (Latin-1 lower-casing would change bytes), or the default."""
+    declared = _from_latin1(part.headers.get("Content-Type", "")).partition(";")[0].strip().lower()
+    return declared or ("application/octet-stream" if part.filename else "text/plain")
 
 
 def _is_json(media_type: str) -> bool:

@@ -18,6 +18,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from extproc.request import Request
+from extproc.text import library_value
 from extproc.verdict import Decision
 
 TRACER_NAME = "extproc"
@@ -50,9 +51,11 @@ class Tracing:
     def finish(self, span: trace.Span, decision: Decision, request: Request, policy_digest: str) -> None:
         if span.is_recording():  # an unsampled span: skip building attributes nobody keeps
             span.update_name(f"{SPAN_NAME} {decision.route}")
-            span.set_attributes(_span_attributes(decision, request, policy_digest))
+            # The exporter writes protobuf, which takes valid UTF-8 only: the path and reasons may
+            # hold client bytes that were not.
+            span.set_attributes(library_value(_span_attributes(decision, request, policy_digest)))
             for result in decision.results:
-                span.add_event(f"layer {result.verdict.layer}", _layer_attributes(result))
+                span.add_event(f"layer {result.verdict.layer}", library_value(_layer_attributes(result)))
             if not decision.allowed:
                 span.set_status(Status(StatusCode.ERROR, f"denied by {decision.denied_by}"))
         span.end()

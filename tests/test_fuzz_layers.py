@@ -219,7 +219,7 @@ def check_deny(immediate: pb.ImmediateResponse, decision) -> None:
     body = immediate.body
     assert not any(leak in body for leak in LEAKS), body[:300]
     for reason in decision.reasons:
-        assert reason.encode() not in body, (reason, body[:300])
+        assert reason.encode("utf-8", "surrogateescape") not in body, (reason, body[:300])
     if headers["content-type"] == "application/json":
         orjson.loads(body)  # well-formed, whatever the request was
 

@@ -89,13 +89,14 @@ def test_cel_rules_deny_tag_and_shadow():
 def test_cel_rules_read_requests_that_are_not_utf8():
     """Invalid UTF-8 in a path, header, cookie or argument used to fail the whole rules layer
     (CEL refuses such strings): a 503 for a legitimate request, and a scanner that appended one
-    \\xff byte to its user agent was not matched. Now every rule still runs and matches."""
+    \\xff byte to its user agent was not matched. Now every rule still runs and matches, and reads
+    such a byte as its Latin-1 character (0xFF is 'ÿ'), as every library is shown it (extproc/text.py)."""
     policy = policy_with("""\
       signatures:
         scanners: {literals: [sqlmap]}
       rules:
         - {id: scanner, expr: 'sig("scanners", user_agent) || rx(header("x-tool"), "sqlmap")', action: deny}
-        - {id: env, expr: 'path.endsWith("/.env") || cookie("c") == "x?" || arg("q") == "?"', action: deny}
+        - {id: env, expr: 'path.endsWith("/.env") || cookie("c") == "xÿ" || arg("q") == "ÿ"', action: deny}
 """)
     assert run(policy, target="/caf%E9/%ff").allowed
     assert run(policy, headers=[("cookie", "a=\udcff"), ("x-other", "\udcfe")]).allowed
@@ -429,10 +430,10 @@ def test_bundles_polled_from_an_https_url_swap_when_a_new_signed_one_appears(tmp
         server.server_close()
 
 
-def test_invalid_utf8_is_searched_with_question_marks_in_its_place():
-    # The docstring said U+FFFD; a signature written for that would never match.
-    from extproc.intel.signatures import searchable
-
+def test_invalid_utf8_is_searched_as_its_latin1_characters():
+    """Literals and regexes see a byte that is not UTF-8 as the same character (0xFF is 'ÿ'), the
+    one rule of extproc/text.py; it is never ASCII, so it cannot stand in for '?' any more."""
     value = b"union\xffselect \xc3\xa9".decode("utf-8", "surrogateescape")
-    assert searchable(value) == "union?select \u00e9"
-    assert SignatureSet(literals=["union?select"]).search(searchable(value))
+    assert SignatureSet(literals=["union\u00ffselect"]).search(value)
+    assert SignatureSet(regexes=["union\u00ffselect \u00e9$"]).search(value)
+    assert not SignatureSet(literals=["union?select"], regexes=[r"union\?select"]).search(value)

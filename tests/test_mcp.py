@@ -202,7 +202,7 @@ def test_a_call_without_an_id_is_judged_like_any_call(policy):
     assert call(policy, {"jsonrpc": "2.0", "method": "notifications/initialized"}, ana)[1].allowed
 
 
-def test_invalid_utf8_in_client_headers_is_audited_escaped_not_a_layer_failure(policy, tmp_path):
+def test_invalid_utf8_in_client_headers_is_audited_as_latin1_not_a_layer_failure(policy, tmp_path):
     from extproc.mcp.audit import _writers
 
     headers = (("user-agent", "agent/1 \udcff"), ("mcp-session-id", "s\udcfe"))
@@ -213,7 +213,7 @@ def test_invalid_utf8_in_client_headers_is_audited_escaped_not_a_layer_failure(p
         writer.close()
     _writers.clear()
     record = list(query([str(tmp_path / "mcp.jsonl")]))[-1]
-    assert record["client"]["user_agent"] == "agent/1 \\xff" and record["client"]["session"] == "s\\xfe"
+    assert record["client"]["user_agent"] == "agent/1 \u00ff" and record["client"]["session"] == "s\u00fe"
 
 
 def test_every_message_has_an_audit_record(policy, tmp_path):

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from extproc.access.identity import Identity
 from extproc.access.settings import Assertion
+from extproc.text import library_value
 
 
 class AssertionKeyError(ValueError):
@@ -46,7 +47,8 @@ class Signer:
             "idp": identity.idp, "methods": sorted(identity.methods), "service_token": identity.service_token,
         }
         claims = {k: v for k, v in claims.items() if v not in ("", [])}
-        return jwt.encode(claims, self.private_key, algorithm=self.algorithm, headers={"kid": self.kid})
+        # An identity from a client certificate header may hold bytes that were not UTF-8.
+        return jwt.encode(library_value(claims), self.private_key, algorithm=self.algorithm, headers={"kid": self.kid})
 
     def jwks(self) -> dict:
         return {"keys": [self.jwk]}

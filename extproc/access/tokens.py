@@ -101,7 +101,7 @@ class TokenVerifier:
 def _peek(token: str) -> tuple[dict, dict]:
     """Header and claims before any check, only to pick the IdP and key; nothing else is trusted."""
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts[:2]):
+    if len(parts) != 3 or not all(parts[:2]) or not token.isascii():  # base64url and dots, nothing else
         raise TokenError("malformed_token")
     try:
         header, claims = (json.loads(_b64(part)) for part in parts[:2])

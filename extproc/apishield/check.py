@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from extproc.apishield.operations import Body, CompiledSpec, Operation, Param
 from extproc.request import Request
+from extproc.text import TEXT_ERRORS, library_text
 
 MAX_VIOLATIONS = 8
 
@@ -60,13 +61,17 @@ def _check_params(operation: Operation, request: Request, path_params: dict[str,
 
 
 def _raw_values(param: Param, request: Request, query: dict[str, list[str]], path_params: dict[str, str]) -> list[str]:
+    """The parameter's values as the validator reads them: bytes that are not UTF-8 as the Latin-1
+    text a legacy application reads (``?q=Jam%F3n`` is 'Jamón'), judged by the schema like any."""
     if param.location == "query":
-        return query.get(param.name, [])
-    if param.location == "path":
-        return [unquote(path_params[param.name])] if param.name in path_params else []
-    if param.location == "header":
-        return list(request.header_map.get(param.name, ()))
-    return [value for name, value in request.cookies if name == param.name]
+        values = query.get(param.name, [])
+    elif param.location == "path":
+        values = [unquote(path_params[param.name], errors=TEXT_ERRORS)] if param.name in path_params else []
+    elif param.location == "header":
+        values = request.header_map.get(param.name, ())
+    else:
+        values = [value for name, value in request.cookies if name == param.name]
+    return [library_text(value) for value in values]
 
 
 def coerce(param: Param, raw: list[str]) -> object:

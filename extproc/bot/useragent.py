@@ -13,6 +13,8 @@ from functools import lru_cache
 import ua_parser
 from ua_parser import Domain
 
+from extproc.text import library_text
+
 
 class CaseInsensitive:
     """re.IGNORECASE search of a lower-case pattern. ASCII text (user-agents, nearly always) is
@@ -69,8 +71,7 @@ def parse_agent(text: str) -> Agent:
 def _parse(text: str) -> Agent:
     if not text.strip():
         return Agent(text, "", "empty", "", 0, 0, "", False, False)
-    parseable = text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
-    result = ua_parser.parser(parseable, Domain.USER_AGENT | Domain.OS)  # devices are not needed
+    result = ua_parser.parser(library_text(text), Domain.USER_AGENT | Domain.OS)  # devices are not needed
     family = result.user_agent.family if result.user_agent else "Other"
     os_name = OS_NAMES.get(result.os.family, "") if result.os else ""
     chromium = CHROMIUM_TOKEN.search(text)

@@ -22,8 +22,9 @@ from typing import Callable, Mapping
 import cel
 
 from extproc.intel.ipset import IPSet
-from extproc.intel.signatures import SignatureSet, compile_regex, searchable
+from extproc.intel.signatures import SignatureSet, compile_regex
 from extproc.request import Request
+from extproc.text import library_decode, library_text, library_value
 
 SCALARS = ("method", "host", "path", "raw_path", "query", "source_ip", "route", "content_type", "user_agent",
            "body_size", "protocol")
@@ -119,13 +120,13 @@ class Activations:
             return next((value for key, value in pairs if key == name), "")
 
         return {
-            "header": lambda name: searchable(request.header(str(name).lower())),
-            "arg": lambda name: searchable(first(((a.name, a.value) for a in request.args), name)),
-            "cookie": lambda name: searchable(first(request.cookies, name)),
+            "header": lambda name: library_text(request.header(str(name).lower())),
+            "arg": lambda name: library_text(first(((a.name, a.value) for a in request.args), name)),
+            "cookie": lambda name: library_text(first(request.cookies, name)),
             "in_list": lambda name, address: name in lists and str(address) in lists[name],
             "sig": lambda name, value: name in sets and sets[name].search(str(value)),
             "any_arg_sig": lambda name: name in sets and any(sets[name].search(a.value) for a in request.args),
-            "rx": lambda value, pattern: self._regex(str(pattern)).search(searchable(str(value))) is not None,
+            "rx": lambda value, pattern: self._regex(str(pattern)).search(library_text(str(value))) is not None,
         }
 
     def _regex(self, pattern: str):
@@ -153,15 +154,9 @@ _SCALAR_OF: dict[str, Callable[[Request, str], object]] = {
 def _cel_value(value: object) -> object:
     """A value CEL accepts. Invalid UTF-8 from the client (path, headers, cookies, args) is kept as
     surrogates, which CEL refuses to convert: one %ff in a path failed the whole rules layer (a
-    503, or with on_error: open every rule skipped). Such characters become '?', as the signature
-    sets see them (``searchable``)."""
-    if type(value) is str:
-        return searchable(value)
-    if type(value) is dict:
-        return {searchable(key): _cel_value(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_cel_value(item) for item in value]
-    return value
+    503, or with on_error: open every rule skipped). Such bytes read as Latin-1 characters, as in
+    every library (extproc/text.py)."""
+    return library_value(value)
 
 
 def _first_values(pairs) -> dict[str, str]:
@@ -183,7 +178,7 @@ _MAP_OF: dict[str, Callable[[Request, tuple], object]] = {
     "headers": lambda r, _: _first_values(r.headers),
     "args": lambda r, _: _first_values((a.name, a.value) for a in r.args),
     "cookies": lambda r, _: _first_values(r.cookies),
-    "body": lambda r, _: r.body.decode("utf-8", "replace"),
+    "body": lambda r, _: library_decode(r.body),
     "scores": lambda _, verdicts: _scores(verdicts),
     "labels": lambda _, verdicts: [label for v in verdicts for label in v.labels],
 }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ahocorasick
 import re2
 
+from extproc.text import library_text
+
 OPTIONS = re2.Options()
 OPTIONS.log_errors = False  # a bad pattern is reported as a config error, not on stderr
 CASELESS = re2.Options()
@@ -20,12 +22,6 @@ def compile_regex(pattern: str, ignore_case: bool = False):
     except re2.error as exc:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ValueError(f"regex {pattern!r} is not accepted (RE2, linear time): {detail}") from None
-
-
-def searchable(value: str) -> str:
-    """RE2 reads UTF-8: bytes that were not (kept as surrogates) become '?' (the "replace" of
-    str.encode), never a crash."""
-    return value if value.isascii() or value.isprintable() else value.encode("utf-8", "replace").decode("utf-8")
 
 
 class SignatureSet:
@@ -52,8 +48,9 @@ class SignatureSet:
     def search(self, value: str) -> bool:
         if not value:
             return False
+        value = library_text(value)  # RE2 reads UTF-8; literals see undecodable bytes as RE2 does
         if self._automaton is not None:
             text = value.lower() if self.ignore_case else value
             for _ in self._automaton.iter(text):
                 return True
-        return self._regexes is not None and bool(self._regexes.Match(searchable(value)))
+        return self._regexes is not None and bool(self._regexes.Match(value))

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import orjson
 
-from extproc.audit import _escape_surrogates
+from extproc.text import library_value
 
 SCHEMA_VERSION = 1
 
@@ -56,7 +56,7 @@ class McpAudit:
         try:
             line = orjson.dumps(record, default=str).decode()
         except TypeError:  # invalid UTF-8 in a client's header (user agent, session), kept as surrogates
-            line = orjson.dumps(_escape_surrogates(record), default=str).decode()
+            line = orjson.dumps(library_value(record), default=str).decode()
         self._queue.put(logging.makeLogRecord({"msg": line, "levelno": logging.INFO, "levelname": "INFO"}))
 
     def close(self) -> None:
