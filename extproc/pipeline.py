@@ -144,12 +144,9 @@ class Transaction:
             )
         to_set = _upstream_headers(results)
         setting = {name for name, _ in to_set}
-        to_remove = tuple(
-            dict.fromkeys(
-                name for name, _ in request.headers
-                if (name in OWNED_HEADERS or name.startswith(OWNED_PREFIX)) and name not in setting
-            )
-        )
+        owned = [name for name, _ in request.headers if name in OWNED_HEADERS or name.startswith(OWNED_PREFIX)]
+        asked = [name for r in results for name in r.verdict.remove_headers]  # e.g. a checked credential
+        to_remove = tuple(dict.fromkeys(name for name in owned + asked if name not in setting))
         rewritten = [r.verdict.rewrite_body for r in results if r.verdict.rewrite_body is not None]
         return Decision(
             request_id=request.request_id,

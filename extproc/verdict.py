@@ -52,6 +52,9 @@ class Verdict:
     scores: Mapping[str, int] = field(default_factory=lambda: EMPTY)
     labels: tuple[str, ...] = ()
     upstream_headers: tuple[tuple[str, str], ...] = ()  # set on the request when it is allowed
+    # Request headers the upstream must not get (a credential once checked), whatever the action:
+    # an observed deny lets the request through, and it goes without them too.
+    remove_headers: tuple[str, ...] = ()
     skip_layers: tuple[str, ...] = ()  # layers this request does not run (a rule's `skip` action)
     reply: Reply | None = None  # the deny response body, when the layer speaks the app's protocol
     rewrite_body: bytes | None = None  # the request body to send upstream instead (e.g. redacted)

@@ -191,6 +191,31 @@ def test_service_tokens_are_checked_against_the_stored_hash(policy):
         assert (denied.status, reason(denied)) == (401, "access:bad_service_token")
 
 
+def test_the_service_token_secret_is_never_sent_upstream(policy, keys):
+    """Issue 18, 8b: the secret is the sidecar's to check; the upstream never needs it, verified or not."""
+    good = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple")]
+    allowed = call(policy, "/wiki", good)
+    assert allowed.allowed and allowed.remove_headers == ("x-access-client-secret",)
+    wrong = call(policy, "/wiki", [good[0], ("x-access-client-secret", "wrong")])
+    assert not wrong.allowed  # a deny never reaches the upstream; its verdict asks the same anyway
+    (access,) = [r.verdict for r in wrong.results if r.verdict.layer == "access"]
+    assert access.remove_headers == ("x-access-client-secret",)
+    public = call(policy, "/status", good)  # not checked on a public route, and not passed on either
+    assert public.allowed and public.remove_headers == ("x-access-client-secret",)
+    # A token holder sends no secret: nothing to remove, and the reply stays cacheable.
+    assert call(policy, "/wiki", bearer(keys["rsa"].token(claims(ISSUER, "wiki")))).remove_headers == ()
+
+
+def test_the_configured_secret_header_is_removed_even_when_a_deny_is_only_observed(policy_text):
+    text = policy_text.replace("  service_tokens:", "  service_token_headers: [x-robot-id, x-robot-key]\n  service_tokens:")
+    text = text.replace("- {name: wiki, match: {path_prefix: /wiki}}", "- {name: wiki, match: {path_prefix: /wiki}, mode: observe}")
+    observed = parse_policy(text, "access.yaml")
+    decision = call(observed, "/wiki", [("x-robot-id", "deployer.access"), ("x-robot-key", "wrong"),
+                                        ("x-access-client-secret", "not ours to judge")])
+    assert decision.allowed and decision.would_deny == ("access",)
+    assert decision.remove_headers == ("x-robot-key",)
+
+
 def test_mtls_identity_from_envoy_attributes(policy):
     peer = {"uri_san": "spiffe://mesh.example/ns/billing/sa/api", "subject": "CN=billing"}
     assert call(policy, "/partners", mtls=True, peer=peer).allowed
