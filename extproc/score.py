@@ -16,6 +16,7 @@ from extproc.config import parse_policy
 from extproc.pipeline import Transaction
 from extproc.policy import Policy
 from extproc.records import RecordError, iter_records, request_from_record
+from extproc.text import library_value
 from extproc.verdict import Decision, LayerResult
 
 # Without --config: every layer that works without settings of its own. The bot layer only logs,
@@ -34,7 +35,8 @@ def score_records(path: Path, policy: Policy, out: IO[bytes]) -> int:
             errors += 1
             out.write(orjson.dumps({"line": number, "error": str(record)}) + b"\n")
             continue
-        out.write(orjson.dumps(score_record(record, policy)) + b"\n")
+        # Reasons may name client text that was not UTF-8 (an argument's name): shown as in records.
+        out.write(orjson.dumps(library_value(score_record(record, policy))) + b"\n")
     return 1 if errors else 0
 
 

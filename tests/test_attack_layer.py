@@ -172,6 +172,20 @@ def test_score_command_writes_one_line_per_record(tmp_path):
     assert third["line"] == 3 and "not JSON" in third["error"]
 
 
+def test_score_command_writes_records_whose_reasons_hold_bytes_that_are_not_utf8(tmp_path):
+    """The attack layer names the worst argument in its reasons; a Latin-1 name (%F3) used to
+    stop `extproc score` with a TypeError from orjson, on the first such record."""
+    records = tmp_path / "records.jsonl"
+    attack = {"id": "a", "request": {"method": "GET", "path": "/x",
+                                     "query": "Jam%F3n=1%27%20UNION%20SELECT%20password%20FROM%20users--"}}
+    records.write_text(json.dumps(attack) + "\n" + json.dumps({"id": "b", "request": {"method": "GET", "path": "/"}}))
+    out = io.BytesIO()
+    assert score.score_records(records, score.default_policy(), out) == 0
+    first, second = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert first["action"] == "deny" and "attack:worst=query:Jam\u00f3n" in first["layers"]["attack"]["reasons"]
+    assert second["id"] == "b"
+
+
 def test_hostile_input_gets_a_defined_verdict():
     # Invalid UTF-8 everywhere, a 2 MB text body, a 20000-deep JSON body, broken escapes: no
     # exception, bounded work, and what was cut is reported in the reasons.
