@@ -16,12 +16,16 @@ To search further: EXTPROC_FUZZ_EXAMPLES=2000 EXTPROC_FUZZ_RANDOM=1 python -m py
 """
 from __future__ import annotations
 
+import gzip
 import logging
 import os
+import zlib
 from urllib.parse import quote_from_bytes
 
+import brotli
 import orjson
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -161,7 +165,7 @@ def test_query_bytes(sink, path, pairs):
 HEADER_NAMES = ["user-agent", "authorization", "content-type", "x-scan", "idempotency-key", "x-partner-key",
                 "x-access-client-id", "x-access-client-secret", "x-request-id", "sec-ch-ua", "sec-ch-ua-platform",
                 "accept-language", "referer", "x-forwarded-for", "mcp-session-id", "mcp-method", "mcp-name",
-                "x-extproc-user-email", "accept", "origin"]
+                "x-extproc-user-email", "accept", "origin", "content-encoding", "x-forwarded-client-cert"]
 # Header names reach us as a protobuf string (valid UTF-8): Envoy only passes tokens, but a name
 # is still read by rules (headers map, CEL) and written to records.
 header_name = st.one_of(st.sampled_from(HEADER_NAMES), st.text(min_size=1, max_size=12).map(str.lower))
@@ -266,6 +270,27 @@ def test_multipart_bytes(sink, path, parts):
     policy, token = sink
     headers = [("authorization", f"Bearer {token}"), ("content-type", b"multipart/form-data; boundary=fuzz")]
     send(policy, "POST", path, headers, multipart_body(parts))
+
+
+CODERS = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
+          "zstd": lambda data: zstandard.ZstdCompressor().compress(data)}
+
+
+@FUZZ
+@given(path=st.sampled_from([b"/api/v1/auth/login", b"/upload", b"/mcp", b"/v1/chat/completions"]),
+       value=octets, coding=st.sampled_from(sorted(CODERS)) | octets, compressed=st.booleans(),
+       shape=st.sampled_from(["form", "json", "text"]))
+def test_encoded_body_bytes(sink, path, value, coding, compressed, shape):
+    """A body with a content coding (real, claimed but absent, or bytes), around fuzzed text."""
+    policy, token = sink
+    body, content_type = {"form": (b"username=" + value, b"application/x-www-form-urlencoded"),
+                          "json": (json_bodies(path, [b"k"], [value], "escaped"), b"application/json"),
+                          "text": (value or b"x", b"text/plain; charset=" + value[:8])}[shape]
+    if compressed and isinstance(coding, str):
+        body = CODERS[coding](body)
+    coding = coding.encode() if isinstance(coding, str) else coding
+    headers = [("authorization", f"Bearer {token}"), ("content-type", content_type), ("content-encoding", coding)]
+    send(policy, "POST", path, headers, body)
 
 
 # -- everything at once ---------------------------------------------------------------------
