@@ -441,8 +441,9 @@ class Request:
                 if data is None:
                     self.notes.add("multipart_invalid")
                     data = part.raw
-                yield Part(_from_latin1(part.name or ""), None if part.filename is None else _from_latin1(part.filename),
-                           _part_type(part), data, _from_latin1(part.disposition or ""))
+                filename = None if part.filename is None else _from_latin1(part.filename)
+                yield Part(_from_latin1(part.name or ""), filename, _part_type(part), data,
+                           _from_latin1(part.disposition or ""))
         except multipart.MultipartError:
             self.notes.add("multipart_invalid")
 

@@ -207,8 +207,10 @@ def test_the_service_token_secret_is_never_sent_upstream(policy, keys):
 
 
 def test_the_configured_secret_header_is_removed_even_when_a_deny_is_only_observed(policy_text):
-    text = policy_text.replace("  service_tokens:", "  service_token_headers: [x-robot-id, x-robot-key]\n  service_tokens:")
-    text = text.replace("- {name: wiki, match: {path_prefix: /wiki}}", "- {name: wiki, match: {path_prefix: /wiki}, mode: observe}")
+    text = policy_text.replace("  service_tokens:",
+                               "  service_token_headers: [x-robot-id, x-robot-key]\n  service_tokens:")
+    text = text.replace("- {name: wiki, match: {path_prefix: /wiki}}",
+                        "- {name: wiki, match: {path_prefix: /wiki}, mode: observe}")
     observed = parse_policy(text, "access.yaml")
     decision = call(observed, "/wiki", [("x-robot-id", "deployer.access"), ("x-robot-key", "wrong"),
                                         ("x-access-client-secret", "not ours to judge")])

@@ -32,7 +32,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_fuzz_layers import SECRET, Driver, sink  # noqa: F401 - sink is the shared kitchen-sink fixture
+from test_fuzz_layers import SECRET, Driver, credentials, sink  # noqa: F401 - sink: the kitchen-sink fixture
 
 from extproc.audit import Entry, render
 from extproc.logs import JsonFormatter
@@ -126,14 +126,8 @@ def assert_defined(driver: Driver, decision, span) -> None:
     SPANS.clear()
 
 
-def credentials(token: str, kind: str) -> list[tuple[str, str]]:
-    return {"jwt": [("authorization", f"Bearer {token}")],
-            "robot": [("x-access-client-id", "robot.access"), ("x-access-client-secret", SECRET)],
-            "none": []}[kind]
-
-
 JSON = ("content-type", b"application/json")
-# (method, path): one per layer that reads the field, on the routes of the kitchen-sink policy.
+# API Shield operations with query, path and header parameters of every type (tests/data/shop-openapi.yaml).
 API_PATHS = [b"/api/v1/search", b"/api/v1/products", b"/api/v1/orders", b"/api/v1/partner/stock",
              b"/api/v1/admin/reports/sales", b"/api/v1/categories/shoes", b"/api/v1/health"]
 QUERY_NAMES = [b"q", b"sort", b"tags", b"limit", b"min_price", b"in_stock", b"from", b"sku", b"debug"]
@@ -201,7 +195,8 @@ def test_credential_bytes(sink, token_at, raw, replace, where):
 
 @FUZZ
 @given(path=st.sampled_from(API_PATHS + [b"/mcp", b"/"]),
-       cookies=st.lists(st.tuples(octets, octets), min_size=1, max_size=5), separator=st.sampled_from([b"; ", b";", b",", b"\n"]))
+       cookies=st.lists(st.tuples(octets, octets), min_size=1, max_size=5),
+       separator=st.sampled_from([b"; ", b";", b",", b"\n"]))
 def test_cookie_bytes(sink, path, cookies, separator):
     policy, token = sink
     header = separator.join(name + b"=" + value for name, value in cookies)
@@ -298,7 +293,8 @@ def test_encoded_body_bytes(sink, path, value, coding, compressed, shape):
 
 @FUZZ
 @given(path=st.sampled_from(API_PATHS + [b"/mcp", b"/v1/chat/completions", b"/upload", b"/"]), segment=octets,
-       query=st.lists(st.tuples(octets, octets), max_size=3), headers=st.lists(st.tuples(header_name, octets), max_size=3),
+       query=st.lists(st.tuples(octets, octets), max_size=3),
+       headers=st.lists(st.tuples(header_name, octets), max_size=3),
        cookie=octets, body_kind=st.sampled_from(["none", "form", "json", "multipart"]), name=octets, value=octets,
        how=url_encoding, who=st.sampled_from(["jwt", "robot", "none"]))
 def test_every_field_at_once(sink, path, segment, query, headers, cookie, body_kind, name, value, how, who):
