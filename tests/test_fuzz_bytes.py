@@ -244,7 +244,8 @@ def test_json_bytes(sink, path, keys, values, how, content_type):
     send(policy, method, path, [("authorization", f"Bearer {token}"), ("content-type", content_type)], body)
 
 
-def multipart_body(parts: list[tuple[bytes, bytes | None, bytes, bytes]], boundary: bytes = b"fuzz") -> bytes:
+def multipart_body(parts: list[tuple[bytes, bytes | None, bytes, bytes]], boundary: bytes = b"fuzz",
+                   transfer: bytes = b"") -> bytes:
     out = b""
     for name, filename, content_type, data in parts:
         disposition = b'form-data; name="' + name + b'"'
@@ -253,6 +254,8 @@ def multipart_body(parts: list[tuple[bytes, bytes | None, bytes, bytes]], bounda
         out += b"--" + boundary + b"\r\nContent-Disposition: " + disposition + b"\r\n"
         if content_type:
             out += b"Content-Type: " + content_type + b"\r\n"
+        if transfer:
+            out += b"Content-Transfer-Encoding: " + transfer + b"\r\n"
         out += b"\r\n" + data + b"\r\n"
     return out + b"--" + boundary + b"--\r\n"
 
@@ -260,11 +263,12 @@ def multipart_body(parts: list[tuple[bytes, bytes | None, bytes, bytes]], bounda
 @FUZZ
 @given(path=st.sampled_from([b"/api/v1/uploads/avatar", b"/upload", b"/mcp"]),
        parts=st.lists(st.tuples(octets, st.none() | octets, st.sampled_from([b"", b"text/plain", b"image/png"]) | short,
-                                octets), min_size=1, max_size=4))
-def test_multipart_bytes(sink, path, parts):
+                                octets), min_size=1, max_size=4),
+       transfer=st.sampled_from([b"", b"base64", b"quoted-printable"]) | short)
+def test_multipart_bytes(sink, path, parts, transfer):
     policy, token = sink
     headers = [("authorization", f"Bearer {token}"), ("content-type", b"multipart/form-data; boundary=fuzz")]
-    send(policy, "POST", path, headers, multipart_body(parts))
+    send(policy, "POST", path, headers, multipart_body(parts, transfer=transfer))
 
 
 CODERS = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
