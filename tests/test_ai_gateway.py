@@ -9,33 +9,36 @@ import pytest
 from extproc.access.identity import Identity
 from extproc.ai import sensitive
 from extproc.ai.budget import TokenBudgets
-from extproc.ai.calls import parse_call
+from extproc.ai.calls import BadShape, endpoint, parse_call
 from extproc.ai.injection import DEFAULT_MODEL, load_injection_model
 from extproc.ai.usage import tokens_used
 from extproc.config import parse_policy
+from extproc.json_body import read
 from extproc.layers import ai_gateway
 from extproc.pipeline import Transaction
 from extproc.request import Request
 
 
+def shape(path: str, body: bytes):
+    return parse_call(endpoint(path), read(body))
+
+
 def test_request_shapes_of_openai_and_anthropic():
-    chat = parse_call("/v1/chat/completions", orjson.dumps({
+    chat = shape("/v1/chat/completions", orjson.dumps({
         "model": "gpt-4o", "stream": True, "max_tokens": 100,
         "messages": [{"role": "system", "content": "Be brief."},
                      {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "image_url"}]},
                      {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": '{"q": 1}'}}]}]}))
     assert (chat.api, chat.stream, chat.texts[:2], chat.tool_arguments) == (
         "openai.chat", True, [("system", "Be brief."), ("user", "Hi\n")], ['{"q": 1}'])
-    responses = parse_call("/v1/responses", orjson.dumps({"model": "gpt-4.1", "instructions": "x", "input": [
+    responses = shape("/v1/responses", orjson.dumps({"model": "gpt-4.1", "instructions": "x", "input": [
         {"role": "user", "content": "a"}, {"type": "function_call_output", "output": "page text"}]}))
     assert responses.texts == [("system", "x"), ("user", "a"), ("tool", "page text")]
-    assert parse_call("/v1/embeddings", b'{"model": "e", "input": ["a", "b"]}').texts == [("user", "a"), ("user", "b")]
-    anthropic = parse_call("/v1/messages", orjson.dumps({"model": "claude-x", "max_tokens": 10, "system": "s", "messages": [
+    assert shape("/v1/embeddings", b'{"model": "e", "input": ["a", "b"]}').texts == [("user", "a"), ("user", "b")]
+    anthropic = shape("/v1/messages", orjson.dumps({"model": "claude-x", "max_tokens": 10, "system": "s", "messages": [
         {"role": "user", "content": [{"type": "tool_result", "content": "tool says hi"}, {"type": "text", "text": "q"}]}]}))
     assert anthropic.texts == [("system", "s"), ("tool", "tool says hi"), ("user", "q")]
-    for path, body in (("/v1/chat/completions", b"not json"), ("/v1/other", b'{"model": "m"}'),
-                       ("/v1/chat/completions", b'{"messages": []}')):
-        assert parse_call(path, body) is None  # unknown shapes pass to the generic layers
+    assert endpoint("/v1/other") is None and endpoint("/v1/models") is None and endpoint("/") is None
 
 
 def test_sensitive_data_detection_and_redaction():
@@ -125,7 +128,8 @@ def test_policy_per_group_limits_and_scans():
     ai_gateway._budgets = None
     fresh = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 50"), "ai")
     assert call(fresh, tool_call).reasons[0] == "ai:tool_arguments_attack"
-    assert call(fresh, chat("hi"), path="/v1/unknown").allowed  # not an LLM call this layer knows
+    # Not an LLM call this layer reads: the policy decides, refused unless unknown_shapes: pass.
+    assert call(fresh, chat("hi"), path="/v1/unknown").reasons[0] == "ai:unknown_shape"
 
 
 def test_sensitive_data_is_found_whatever_content_type_the_client_claims():
@@ -155,7 +159,7 @@ def nest(levels: int, leaf: str) -> str:
     ("/v1/chat/completions", '{"model": "gpt-4o", "messages": [{"role": "user", "content": [%s]}]}'),
     ("/v1/chat/completions", '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "metadata": %s}'),
     ("/v1/responses", '{"model": "gpt-4o", "input": [{"type": "function_call_output", "output": [%s]}]}'),
-    ("/v1/embeddings", '{"model": "gpt-4o", "input": [%s]}'),
+    ("/v1/embeddings", '{"model": "gpt-4o", "input": "hi", "metadata": %s}'),
     ("/v1/messages", '{"model": "claude-3", "max_tokens": 9, "messages": [{"role": "assistant", '
                      '"content": [{"type": "tool_use", "input": %s}]}]}'),
 ])

@@ -1,13 +1,23 @@
-"""LLM API request bodies: OpenAI-compatible (chat completions, responses, embeddings) and
-Anthropic-compatible (messages). What the gateway needs from each: the model, the texts by role,
-tool-call arguments, the stream flag, and a token estimate. Unknown shapes are not an error:
-they are left to the generic layers.
+"""LLM API requests: which API a path serves, and what the gateway needs from the body.
+
+OpenAI-compatible (chat completions, legacy completions, responses, embeddings) and
+Anthropic-compatible (messages, legacy complete) APIs. The endpoint is the end of the path as a
+lenient upstream routes it (any prefix, percent-decoded, any case, trailing slashes, dot segments
+resolved), so ``/proxy/V1/chat/completions/`` is a chat completion; Azure OpenAI's
+``/openai/deployments/NAME/...`` and the old ``/engines/NAME/...`` name the model in the path, which is
+the model those upstreams use. From the body (read by extproc.json_body): the model, the texts by
+role, tool-call arguments, prompts given as token ids, the stream flag and a token estimate. A body
+whose shape the gateway cannot read the way the upstream would raises BadShape.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import orjson
+
+from extproc.json_body import MISSING, AmbiguousName, member
 
 # LLM API bodies nest a few levels (messages, content blocks, tool schemas); deeper than this
 # they are refused: reading, redacting and re-serialising them recurses (Python stops near 1000
@@ -16,40 +26,97 @@ MAX_DEPTH = 128
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text; corrected from `usage` afterwards
 DEFAULT_OUTPUT_TOKENS = 256
 
+# The last segments of the path -> the API; two-segment endpoints are matched first.
+ENDPOINTS = {("chat", "completions"): "openai.chat", ("completions",): "openai.completions",
+             ("responses",): "openai.responses", ("embeddings",): "openai.embeddings",
+             ("messages",): "anthropic.messages", ("complete",): "anthropic.complete"}
+MODEL_SEGMENTS = frozenset({"deployments", "engines"})  # .../deployments/NAME/chat/completions
+SEPARATORS = re.compile(r"[/\\]")
+
+
+class BadShape(ValueError):
+    """The body does not have the shape of its endpoint's API, so the gateway cannot tell what the
+    upstream would read from it."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    api: str
+    path_model: str | None = None  # the model the path names (Azure deployments), which the upstream uses
+
 
 @dataclass
 class LlmCall:
-    api: str  # openai.chat | openai.responses | openai.embeddings | anthropic.messages
-    model: str
+    api: str  # openai.chat | openai.completions | openai.responses | openai.embeddings | anthropic.messages | ...
+    model: str  # "" when the body names none (the upstream's default model)
     texts: list[tuple[str, str]] = field(default_factory=list)  # (role, text): system, user, assistant, tool
     tool_arguments: list[str] = field(default_factory=list)
+    token_prompts: int = 0  # prompt tokens given as token ids: counted, not readable as text
     stream: bool = False
     max_output_tokens: int = 0
     too_deep: bool = False  # nested beyond MAX_DEPTH: not read, to be refused
 
     @property
     def prompt_chars(self) -> int:
-        return sum(len(text) for _, text in self.texts)
+        """Characters of text, and CHARS_PER_TOKEN for each token given as an id."""
+        return sum(len(text) for _, text in self.texts) + self.token_prompts * CHARS_PER_TOKEN
 
     def estimated_tokens(self) -> int:
         output = 0 if self.api == "openai.embeddings" else (self.max_output_tokens or DEFAULT_OUTPUT_TOKENS)
         return self.prompt_chars // CHARS_PER_TOKEN + 1 + output
 
 
-def parse_call(path: str, body: bytes) -> LlmCall | None:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(document, dict) or not isinstance(document.get("model"), str):
-        return None
-    path = path.partition("?")[0].rstrip("/")
-    for suffix, reader in READERS.items():
-        if path.endswith(suffix):
-            if _nested_beyond(document, MAX_DEPTH):
-                return LlmCall(API_OF[reader], document["model"], too_deep=True)
-            return reader(document)
+def endpoint(path: str) -> Endpoint | None:
+    """The LLM API a request path serves, or None when it is none the gateway reads."""
+    segments = _segments(path)
+    lowered = [segment.lower() for segment in segments]
+    for size in (2, 1):
+        api = ENDPOINTS.get(tuple(lowered[-size:])) if len(lowered) >= size else None
+        if api is not None:
+            named = [i for i in range(len(lowered) - size - 1) if lowered[i] in MODEL_SEGMENTS]
+            return Endpoint(api, segments[named[-1] + 1] if named else None)
     return None
+
+
+def _segments(path: str) -> list[str]:
+    """The path's segments as the most lenient server routes it: query and fragment cut,
+    percent-decoded, backslashes as slashes, ';' parameters dropped, empty and '.' segments
+    skipped, '..' resolved."""
+    resolved: list[str] = []
+    for segment in SEPARATORS.split(unquote(path.partition("?")[0].partition("#")[0])):
+        segment = segment.partition(";")[0]
+        if segment == "..":
+            if resolved:
+                resolved.pop()
+        elif segment not in ("", "."):
+            resolved.append(segment)
+    return resolved
+
+
+def parse_call(where: Endpoint, document: object) -> LlmCall:
+    """The call a JSON document makes on an endpoint; raises BadShape when its shape is not the
+    API's (a member name in another case included: a case-insensitive upstream reads it)."""
+    try:
+        return _read(where, document)
+    except AmbiguousName as exc:
+        raise BadShape(f"member {exc} in another case") from exc
+
+
+def _read(where: Endpoint, document: object) -> LlmCall:
+    if not isinstance(document, dict):
+        raise BadShape("not an object")
+    model = member(document, "model")
+    if model is not None and not isinstance(model, str):
+        raise BadShape("model")
+    if where.path_model is not None:
+        if model is not None and model != where.path_model:
+            raise BadShape("the path and the body name different models")
+        model = where.path_model
+    if _nested_beyond(document, MAX_DEPTH):
+        return LlmCall(where.api, model or "", too_deep=True)
+    call = LlmCall(where.api, model or "", stream=member(document, "stream") in (True, "true"))
+    READERS[where.api](document, call)
+    return call
 
 
 def _nested_beyond(document: object, limit: int) -> bool:
@@ -70,74 +137,155 @@ def _text_of(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(_text_of(part.get("text", part.get("content", ""))) if isinstance(part, dict) else str(part)
-                         for part in content)
+        return "\n".join(_text_of(_part_text(part)) if isinstance(part, dict) else str(part) for part in content)
     return ""
 
 
-def _openai_chat(document: dict) -> LlmCall:
-    call = LlmCall("openai.chat", document["model"], stream=bool(document.get("stream")),
-                   max_output_tokens=_int(document.get("max_completion_tokens") or document.get("max_tokens")))
-    for message in document.get("messages") or ():
-        if isinstance(message, dict):
-            call.texts.append((str(message.get("role", "user")), _text_of(message.get("content"))))
-            for tool_call in message.get("tool_calls") or ():
-                arguments = (tool_call.get("function") or {}).get("arguments") if isinstance(tool_call, dict) else None
-                if isinstance(arguments, str):
-                    call.tool_arguments.append(arguments)
-    return call
+def _part_text(part: dict) -> object:
+    text = member(part, "text", MISSING)
+    return member(part, "content", "") if text is MISSING else text
 
 
-def _openai_responses(document: dict) -> LlmCall:
-    call = LlmCall("openai.responses", document["model"], stream=bool(document.get("stream")),
-                   max_output_tokens=_int(document.get("max_output_tokens")))
-    if isinstance(document.get("instructions"), str):
-        call.texts.append(("system", document["instructions"]))
-    items = document.get("input")
+def _list(obj: dict, name: str) -> list:
+    """A member that must be an array when present."""
+    value = member(obj, name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadShape(name)
+    return value
+
+
+def _objects(obj: dict, name: str) -> list[dict]:
+    """A member that must be an array of objects when present (messages, input items)."""
+    items = _list(obj, name)
+    if not all(isinstance(item, dict) for item in items):
+        raise BadShape(name)
+    return items
+
+
+def _role(message: dict) -> str:
+    role = member(message, "role", "user")
+    if not isinstance(role, str):
+        raise BadShape("role")
+    return role.casefold()  # "User" is compared as "user": a lenient template may read it so
+
+
+def _arguments(value: object) -> str | None:
+    """Tool-call arguments as JSON text: a string as sent, an object or array written out (a
+    lenient upstream serialises it rather than refusing it)."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _openai_chat(document: dict, call: LlmCall) -> None:
+    call.max_output_tokens = _int(member(document, "max_completion_tokens")) or _int(member(document, "max_tokens"))
+    for message in _objects(document, "messages"):
+        call.texts.append((_role(message), _text_of(member(message, "content"))))
+        for tool_call in _list(message, "tool_calls"):
+            function = member(tool_call, "function") if isinstance(tool_call, dict) else None
+            arguments = _arguments(member(function, "arguments")) if isinstance(function, dict) else None
+            if arguments is not None:
+                call.tool_arguments.append(arguments)
+
+
+def _openai_responses(document: dict, call: LlmCall) -> None:
+    call.max_output_tokens = _int(member(document, "max_output_tokens"))
+    instructions = member(document, "instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise BadShape("instructions")
+    if instructions:
+        call.texts.append(("system", instructions))
+    items = member(document, "input")
     if isinstance(items, str):
         call.texts.append(("user", items))
-    for item in items if isinstance(items, list) else ():
-        if not isinstance(item, dict):
-            continue
-        if item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
-            call.tool_arguments.append(item["arguments"])
-        elif item.get("type") == "function_call_output":
-            call.texts.append(("tool", _text_of(item.get("output"))))
+        return
+    for item in _objects(document, "input"):
+        kind = member(item, "type")
+        if kind == "function_call":
+            arguments = _arguments(member(item, "arguments"))
+            if arguments is not None:
+                call.tool_arguments.append(arguments)
+        elif kind == "function_call_output":
+            call.texts.append(("tool", _text_of(member(item, "output"))))
         else:
-            call.texts.append((str(item.get("role", "user")), _text_of(item.get("content"))))
-    return call
+            call.texts.append((_role(item), _text_of(member(item, "content"))))
 
 
-def _openai_embeddings(document: dict) -> LlmCall:
-    inputs = document.get("input")
-    texts = [inputs] if isinstance(inputs, str) else [t for t in inputs or () if isinstance(t, str)]
-    return LlmCall("openai.embeddings", document["model"], texts=[("user", t) for t in texts])
+def _openai_completions(document: dict, call: LlmCall) -> None:
+    call.max_output_tokens = _int(member(document, "max_tokens"))
+    _prompt(member(document, "prompt"), call)
+    suffix = member(document, "suffix")
+    if suffix is not None and not isinstance(suffix, str):
+        raise BadShape("suffix")
+    if suffix:
+        call.texts.append(("user", suffix))
 
 
-def _anthropic_messages(document: dict) -> LlmCall:
-    call = LlmCall("anthropic.messages", document["model"], stream=bool(document.get("stream")),
-                   max_output_tokens=_int(document.get("max_tokens")))
-    if document.get("system"):
-        call.texts.append(("system", _text_of(document["system"])))
-    for message in document.get("messages") or ():
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        for block in content if isinstance(content, list) else ():
-            if isinstance(block, dict) and block.get("type") == "tool_use":
-                call.tool_arguments.append(orjson.dumps(block.get("input")).decode())
-            elif isinstance(block, dict) and block.get("type") == "tool_result":
-                call.texts.append(("tool", _text_of(block.get("content"))))
-        call.texts.append((str(message.get("role", "user")), _text_of(
-            [b for b in content if isinstance(b, dict) and b.get("type") == "text"] if isinstance(content, list) else content)))
-    return call
+def _openai_embeddings(document: dict, call: LlmCall) -> None:
+    _prompt(member(document, "input"), call)
+
+
+def _prompt(value: object, call: LlmCall) -> None:
+    """A prompt or embedding input: a string, strings, token ids, or lists of token ids."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        call.texts.append(("user", value))
+    elif not isinstance(value, list):
+        raise BadShape("prompt")
+    elif all(isinstance(item, str) for item in value):
+        call.texts.extend(("user", item) for item in value)
+    elif all(_is_token(item) for item in value):
+        call.token_prompts += len(value)
+    elif all(isinstance(item, list) and all(_is_token(token) for token in item) for item in value):
+        call.token_prompts += sum(len(item) for item in value)
+    else:
+        raise BadShape("prompt")
+
+
+def _is_token(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _anthropic_messages(document: dict, call: LlmCall) -> None:
+    call.max_output_tokens = _int(member(document, "max_tokens"))
+    system = member(document, "system")
+    if system:
+        call.texts.append(("system", _text_of(system)))
+    for message in _objects(document, "messages"):
+        content = member(message, "content")
+        blocks = content if isinstance(content, list) else ()
+        for block in blocks:
+            kind = member(block, "type") if isinstance(block, dict) else None
+            if kind == "tool_use":
+                call.tool_arguments.append(orjson.dumps(member(block, "input")).decode())
+            elif kind == "tool_result":
+                call.texts.append(("tool", _text_of(member(block, "content"))))
+        text = [block for block in blocks if isinstance(block, dict) and member(block, "type") == "text"] \
+            if isinstance(content, list) else content
+        call.texts.append((_role(message), _text_of(text)))
+
+
+def _anthropic_complete(document: dict, call: LlmCall) -> None:
+    call.max_output_tokens = _int(member(document, "max_tokens_to_sample"))
+    prompt = member(document, "prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        raise BadShape("prompt")
+    if prompt:
+        call.texts.append(("user", prompt))
 
 
 def _int(value: object) -> int:
+    """A positive count as lenient upstreams (pydantic's lax mode) read it: 100, 100.0 or "100"."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-READERS = {"/chat/completions": _openai_chat, "/responses": _openai_responses, "/embeddings": _openai_embeddings,
-           "/messages": _anthropic_messages}
-API_OF = {_openai_chat: "openai.chat", _openai_responses: "openai.responses", _openai_embeddings: "openai.embeddings",
-          _anthropic_messages: "anthropic.messages"}
+READERS = {"openai.chat": _openai_chat, "openai.completions": _openai_completions,
+           "openai.responses": _openai_responses, "openai.embeddings": _openai_embeddings,
+           "anthropic.messages": _anthropic_messages, "anthropic.complete": _anthropic_complete}

@@ -1,12 +1,19 @@
 """AI gateway: identity, budgets, scanning and visibility for LLM API calls.
 
-On routes that carry an LLM API (OpenAI-compatible chat completions, responses, embeddings;
-Anthropic-compatible messages), every call is checked against its caller's group: which models,
+On routes that carry an LLM API (OpenAI-compatible chat completions, legacy completions,
+responses, embeddings; Anthropic-compatible messages and legacy complete), every call is checked
+against its caller's group: which models,
 how many tokens a minute and a day (estimated before the call, corrected from the response's
 ``usage``, streaming included), how long a prompt, how many calls a minute. User and tool
 messages are scored for prompt injection, tool-call arguments by the attack model, and prompts
 are searched for sensitive data, which is blocked or redacted before it leaves. Every call gets
 an audit record with its token counts, scores and decision.
+
+The body is read as the upstream reads it (extproc.json_body, extproc.ai.calls), and what cannot
+be read that way is refused: a body on an LLM endpoint that is not one readable JSON document of
+the API's shape gets 400. A request with a body (or a POST) on any other path of the route is a
+shape the gateway does not know: refused unless ``unknown_shapes: pass`` hands it to the generic
+layers. Prompts given as token ids cannot be scanned: refused unless ``token_prompts: allow``.
 """
 from __future__ import annotations
 
@@ -17,9 +24,10 @@ from typing import ClassVar, Literal
 import orjson
 from pydantic import Field
 
+from extproc import json_body
 from extproc.ai import sensitive
 from extproc.ai.budget import TokenBudgets
-from extproc.ai.calls import LlmCall, parse_call
+from extproc.ai.calls import BadShape, LlmCall, endpoint, parse_call
 from extproc.ai.injection import DEFAULT_THRESHOLD, load_injection_model
 from extproc.ai.usage import StreamUsage, tokens_used
 from extproc.layers.base import Context, LayerSettings, LayerSpec
@@ -59,6 +67,12 @@ class AiSettings(LayerSettings):
     scan_tool_arguments: bool = True
     scan_threshold: int = Field(default=20, ge=1, le=99)
     sensitive_data: SensitiveSpec = SensitiveSpec()
+    # A request with a body (or a POST) on a path that is no LLM API the gateway reads (images,
+    # audio, files, another vendor's API): deny, or pass it to the generic layers unchecked here.
+    unknown_shapes: Literal["deny", "pass"] = "deny"
+    # Prompts and embedding inputs given as token ids: their text cannot be scanned. allow: the
+    # model, size, rate and budget checks apply (4 characters a token), the scans do not.
+    token_prompts: Literal["deny", "allow"] = "deny"
     audit_path: str | None = None  # JSON Lines, one record per call; - for stdout
 
 
@@ -71,6 +85,7 @@ class AiGatewayLayer:
         self.rewrites_body = settings.sensitive_data.action == "redact"
         self.injection = load_injection_model(settings.injection.model) if settings.injection.action != "off" else None
         self.sensitive_kinds = frozenset(settings.sensitive_data.kinds)
+        self.injection_roles = frozenset(role.casefold() for role in settings.injection.roles)
         self.budgets = shared_budgets()
         self.request_limiters = {group: RateLimiter(limits.requests_per_minute, 60.0)
                                  for group, limits in settings.groups.items() if limits.requests_per_minute}
@@ -83,25 +98,51 @@ class AiGatewayLayer:
                                                       forward_scores=False))
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
-        call = parse_call(request.url_path, request.body) if request.method == "POST" else None
-        if call is None:
-            return Verdict(self.name)  # not an LLM call this layer knows: the generic layers judge it
+        if request.method.upper() != "POST" and not request.body_size:
+            return Verdict(self.name)  # GET /v1/models and the like: no call to govern
         started = time.perf_counter()
         who, groups = _caller(request)
+        where = endpoint(request.url_path)
+        if where is None:
+            return self._unknown_shape(request, who, groups, started)
+        document = json_body.read(request.body, request.header_map.get("content-type", ()))
+        if isinstance(document, json_body.Unreadable):
+            return self._unreadable(request, where.api, f"unreadable_body:{document.reason}", who, groups, started)
+        try:
+            call = parse_call(where, document)
+        except BadShape:
+            return self._unreadable(request, where.api, "bad_shape", who, groups, started)
         limits = [self.settings.groups[g] for g in (*groups, EVERYONE) if g in self.settings.groups]
         scores: dict[str, int] = {}
         refusal = self._policy(call, who, groups, limits) or self._scan(call, scores)
         body = None
         if refusal is None and self.settings.sensitive_data.action != "off":
-            refusal, body = self._sensitive(request, scores)
+            refusal, body = self._sensitive(document, scores)
         if refusal is None:
             refusal = self._budget(call, who, limits)
         self._audit(request, call, who, groups, scores, refusal, started)
         if refusal is not None:
             return refusal
         request.scratch["ai"] = (who, call.estimated_tokens(), call, started)
+        # A redacted body is new plain JSON and Envoy forwards it as it is: the client's
+        # content-encoding no longer describes it, so it goes too.
         return Verdict(self.name, scores=scores, labels=(call.api, call.model[:64]), rewrite_body=body,
+                       remove_headers=("content-encoding",) if body is not None else (),
                        reasons=(f"ai:model={call.model[:64]}",))
+
+    def _unknown_shape(self, request: Request, who: str, groups, started: float) -> Verdict:
+        """A path that is no LLM API the gateway reads: the policy decides, refused by default."""
+        passing = self.settings.unknown_shapes == "pass"
+        refusal = None if passing else _refuse(403, "unknown_shape", "Forbidden")
+        self._audit(request, LlmCall("unknown", ""), who, groups, {}, refusal, started,
+                    reason="unknown_shape" if passing else "")
+        return Verdict(self.name, labels=("unknown_shape",)) if passing else refusal
+
+    def _unreadable(self, request: Request, api: str, reason: str, who: str, groups, started: float) -> Verdict:
+        """A body on an LLM endpoint that cannot be read as the upstream reads it: never passed."""
+        refusal = _refuse(400, reason, "Request body could not be read")
+        self._audit(request, LlmCall(api, ""), who, groups, {}, refusal, started)
+        return refusal
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -110,6 +151,8 @@ class AiGatewayLayer:
             return _refuse(403, "no_group", "Forbidden")
         if call.too_deep:  # its texts and tool arguments were not read, so they cannot be scanned
             return _refuse(400, "too_deep", "Request nested too deeply")
+        if call.token_prompts and self.settings.token_prompts == "deny":
+            return _refuse(403, "token_prompt", "Forbidden")  # token ids: no text to scan
         if not any(fnmatchcase(call.model, pattern) for limit in limits for pattern in limit.models):
             return _refuse(403, "model_not_allowed", "Forbidden")
         caps = [limit.max_prompt_chars for limit in limits]
@@ -123,7 +166,7 @@ class AiGatewayLayer:
 
     def _scan(self, call: LlmCall, scores: dict[str, int]) -> Verdict | None:
         if self.injection is not None:
-            texts = [text for role, text in call.texts if role in self.settings.injection.roles and text]
+            texts = [text for role, text in call.texts if role in self.injection_roles and text]
             worst = min((self.injection.score(text) for text in texts), default=99)
             scores["injection"] = worst
             if worst <= self.settings.injection.threshold and self.settings.injection.action == "deny":
@@ -137,10 +180,10 @@ class AiGatewayLayer:
                 return _refuse(403, "tool_arguments_attack", "Forbidden")
         return None
 
-    def _sensitive(self, request: Request, scores: dict[str, int]) -> tuple[Verdict | None, bytes | None]:
-        # Parsed as the call was, whatever content-type the client claims: a text/plain label
-        # must not carry a card number past the scan.
-        document = orjson.loads(request.body)
+    def _sensitive(self, document: object, scores: dict[str, int]) -> tuple[Verdict | None, bytes | None]:
+        # The document the call was read from, whatever content-type the client claims: a
+        # text/plain label must not carry a card number past the scan. A redacted body goes as
+        # plain JSON (no BOM, no content-encoding).
         redacted, found = sensitive.redact_json(document, self.sensitive_kinds)
         scores["sensitive_findings"] = found
         if not found:
@@ -197,7 +240,8 @@ class AiGatewayLayer:
 
     # -- audit ----------------------------------------------------------------------------
 
-    def _audit(self, request: Request, call: LlmCall, who: str, groups, scores, refusal, started: float) -> None:
+    def _audit(self, request: Request, call: LlmCall, who: str, groups, scores, refusal, started: float,
+               reason: str = "") -> None:
         if self.audit is None:
             return
         self.audit.write({
@@ -205,7 +249,7 @@ class AiGatewayLayer:
             "api": call.api, "model": call.model, "stream": call.stream, "prompt_chars": call.prompt_chars,
             "estimated_tokens": call.estimated_tokens(), "scores": scores,
             "decision": "deny" if refusal else "allow",
-            "reason": refusal.reasons[0].removeprefix("ai:") if refusal else "",
+            "reason": refusal.reasons[0].removeprefix("ai:") if refusal else reason,
             "latency_us": round((time.perf_counter() - started) * 1e6, 1),
         })
 

@@ -19,7 +19,7 @@ from pydantic import Field
 from extproc.layers.base import Context, LayerSettings, LayerSpec
 from extproc.mcp import jsonrpc
 from extproc.mcp.audit import audit_writer
-from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, Message
+from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, TARGETS, Message
 from extproc.mcp.listing import INTERNAL_ERROR, LISTS, AnswerFilter
 from extproc.mcp.policy import Grant, Permissions
 from extproc.mcp.ratelimit import RateLimiter
@@ -29,8 +29,6 @@ from extproc.verdict import Action, Reply, Verdict
 
 ALWAYS = frozenset({"initialize", "server/discover", "ping", "logging/setLevel", "completion/complete",
                     "resources/templates/list", *LISTS})  # allowed to anyone who may reach the server; lists are filtered
-TARGETS = {"tools/call": "tool", "resources/read": "resource", "resources/subscribe": "resource",
-           "resources/unsubscribe": "resource", "prompts/get": "prompt"}
 
 
 class RateLimit(StrictModel):
@@ -86,7 +84,7 @@ class McpLayer:
             self._record(request, caller, None, "allow" if allowed else "deny", "" if allowed else "server_not_allowed",
                          started)
             return Verdict(self.name) if allowed else Verdict(self.name, Action.DENY, 403, reasons=("mcp:server_not_allowed",))
-        parsed = jsonrpc.parse(request.body)
+        parsed = jsonrpc.parse(request.body, request.header_map.get("content-type", ()))
         if isinstance(parsed, jsonrpc.Malformed):
             self._record(request, caller, None, "deny", "malformed", started)
             body = orjson.dumps(jsonrpc.error(None, parsed.code, parsed.message, request.request_id))
@@ -117,9 +115,9 @@ class McpLayer:
         # not answer them. Exempting every notification let tools/call of any tool through unchecked.
         if message.method == "" or message.method in ALWAYS:
             return "", 0, 0.0
-        kind = TARGETS.get(message.method)
-        if kind is None:
+        if message.method not in TARGETS:
             return "", 0, 0.0  # other methods: the server answers them (or says it does not know them)
+        kind = TARGETS[message.method][0]
         if not self.permissions.permits(grants, self.server, kind, message.target):
             return f"{kind}_not_allowed", FORBIDDEN, 0.0
         return self._check_arguments(message, caller)
