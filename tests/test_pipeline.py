@@ -426,6 +426,27 @@ def test_later_layers_header_values_win():
     assert decision.set_headers == (("x-extproc-h", "from-b"),)
 
 
+class BodyRewriting(Fixed):
+    def evaluate(self, request: Request, context) -> Verdict:
+        return Verdict(self.name, rewrite_body=b'{"redacted": true}')
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "gzip, identity"])
+def test_a_rewritten_body_goes_without_the_clients_content_encoding(encoding):
+    # A layer writes the new body as plain bytes, and Envoy forwards it as it is: the upstream must
+    # not try to decompress it.
+    headers = (("content-type", "application/json"), ("content-encoding", encoding))
+    rewritten = Transaction(hand_policy(slot(BodyRewriting("r", needs_body=True))), request(method="POST", headers=headers,
+                                                                                      has_body=True))
+    assert rewritten.on_headers() is None
+    decision = rewritten.on_body(b"{}")
+    assert decision.body == b'{"redacted": true}' and decision.remove_headers == ("content-encoding",)
+    untouched = Transaction(hand_policy(slot(Fixed("f", needs_body=True))), request(method="POST", headers=headers,
+                                                                                  has_body=True))
+    untouched.on_headers()
+    assert untouched.on_body(b"{}").remove_headers == ()  # the body passes as it came, encoded
+
+
 def test_owned_headers_are_removed_even_on_a_route_without_layers():
     decision = Transaction(policy_from("version: 1\n"), request(headers=(("x-extproc-tags", "forged"),))).on_headers()
     assert decision.allowed
