@@ -1,7 +1,10 @@
 """A fake OpenAI-compatible upstream for the AI-gateway tests: echoes what it received (so tests
-see redaction) and reports usage, as one JSON body or as a server-sent-event stream."""
+see redaction) and reports usage, as one JSON body or as a server-sent-event stream. It reads
+bodies as a lenient Python server does: a gzip content-encoding undone, a UTF-8 BOM skipped
+(``json.loads`` of bytes), chat messages or a legacy completions prompt."""
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -14,6 +17,7 @@ class FakeLlm:
     def __init__(self, prompt_tokens: int = 1000) -> None:
         self.prompt_tokens = prompt_tokens
         self.received: list[dict] = []
+        self.received_headers: list[dict[str, str]] = []  # lower-case names, one per request
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -22,11 +26,15 @@ class FakeLlm:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else self._read_chunked()
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                if headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
                 request = json.loads(body)
                 fake.received.append(request)
+                fake.received_headers.append(headers)
                 usage = {"prompt_tokens": fake.prompt_tokens, "completion_tokens": COMPLETION_TOKENS,
                          "total_tokens": fake.prompt_tokens + COMPLETION_TOKENS}
-                echo = request["messages"][-1]["content"]
+                echo = request["messages"][-1]["content"] if "messages" in request else str(request.get("prompt"))
                 if request.get("stream"):
                     return self._stream(echo, usage)
                 data = json.dumps({"id": "c1", "object": "chat.completion", "model": request["model"],

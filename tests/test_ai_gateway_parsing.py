@@ -7,8 +7,10 @@ from __future__ import annotations
 import gzip
 import zlib
 
+import brotli
 import orjson
 import pytest
+import zstandard
 
 from extproc.access.identity import Identity
 from extproc.config import parse_policy
@@ -36,8 +38,9 @@ def fresh_budgets():
 
 
 def send(body: bytes, path: str = "/v1/chat/completions", method: str = "POST", headers=(), policy: str = POLICY):
-    request = Request(method, path, headers=(("content-type", "application/json"), *headers), has_body=bool(body),
-                      request_id="r")
+    typed = headers if any(name == "content-type" for name, _ in headers) else (("content-type", "application/json"),
+                                                                                 *headers)
+    request = Request(method, path, headers=typed, has_body=bool(body), request_id="r")
     request.identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
     transaction = Transaction(parse_policy(policy, "ai"), request)
     decision = transaction.on_headers()
@@ -70,10 +73,25 @@ def test_bytes_after_the_json_value_are_refused_not_passed_unchecked(tail):
     assert send(chat() + b"\r\n \t").allowed  # JSON whitespace is no trailing data
 
 
+CODINGS = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
+           "zstd": lambda data: zstandard.ZstdCompressor().compress(data)}
+
+
+@pytest.mark.parametrize("coding", sorted(CODINGS))
+def test_a_compressed_body_is_judged_as_the_upstream_decompresses_it(coding):
+    compress, encoded = CODINGS[coding], (("content-encoding", coding),)
+    assert reason(send(compress(chat(model="o1-preview")), headers=encoded)) == "ai:model_not_allowed"
+    assert reason(send(compress(chat(INJECTION)), headers=encoded)) == "ai:prompt_injection"
+    # Redacted, the body goes plain: Envoy forwards the new bytes as they are, so the coding goes too.
+    redacted = send(compress(chat(f"pay with {CARD}")), headers=encoded)
+    assert redacted.allowed and orjson.loads(redacted.body)["messages"][0]["content"] == "pay with [REDACTED:card]"
+    assert "content-encoding" in redacted.remove_headers
+
+
 @pytest.mark.parametrize("compress", [gzip.compress, zlib.compress, lambda data: zlib.compress(data)[2:-4]])
-def test_a_compressed_body_the_gateway_cannot_read_is_refused(compress):
-    body = compress(chat(INJECTION, "o1-preview"))
-    assert reason(send(body, headers=(("content-encoding", "gzip"),))) == "ai:unreadable_body:syntax"
+def test_a_compressed_body_without_its_content_encoding_is_refused(compress):
+    # The upstream does not decompress it either, so no LLM reads it; unread, it is not passed.
+    assert reason(send(compress(chat(INJECTION, "o1-preview")))) == "ai:unreadable_body:syntax"
 
 
 @pytest.mark.parametrize("body", [
@@ -107,11 +125,18 @@ def test_member_names_in_another_case_are_refused(body):
     (chat("caf\xe9").replace(b"\xc3\xa9", b"\xe9"), "application/json"),
     (chat(), "application/json; charset=utf-16"),
     (chat(), "application/json; charset=utf-7"),
-    (chat(), "application/json; charset=x-unknown"),
+    (chat(), "application/json; charset=iso-8859-1"),
 ])
 def test_bodies_that_are_not_utf_8_are_refused(body, content_type):
+    # Python's json reads UTF-16 and UTF-32 by their BOM; a server may honour the declared charset.
     request = send(body, headers=(("content-type", content_type),))
     assert reason(request) in ("ai:unreadable_body:syntax", "ai:unreadable_body:charset")
+
+
+def test_a_second_content_type_declaring_another_charset_is_refused():
+    # A server may read either header; the inspection limits read the first.
+    two = (("content-type", "application/json"), ("content-type", "application/json; charset=utf-16"))
+    assert reason(send(chat(), headers=two)) == "ai:unreadable_body:charset"
 
 
 @pytest.mark.parametrize("body", [

@@ -148,7 +148,7 @@ def test_bytes_after_the_json_value_are_a_parse_error(policy, tail):
     (rpc("tools/call", {"name": "delete_repo"}).decode().encode("utf-32"), "application/json"),
     (rpc("tools/call", {"name": "search_code"}), "application/json; charset=utf-16"),
     (rpc("tools/call", {"name": "search_code"}), "application/json; charset=ibm037"),
-    (rpc("tools/call", {"name": "search_code"}), "application/json; charset=no-such-charset"),
+    (rpc("tools/call", {"name": "search_code"}), "application/json; charset=windows-1252"),
     (rpc("tools/call", {"name": "search_code\xe9"}).replace(b"\xc3\xa9", b"\xe9"), "application/json"),
 ])
 def test_bodies_that_are_not_utf_8_are_a_parse_error(policy, body, content_type):

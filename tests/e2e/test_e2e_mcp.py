@@ -20,6 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from extproc.mcp.audit import query
 
 ISSUER = "https://idp.corp.example"
+PUBLIC, SECRET, SECRET_TEXT = "repo://public/readme", "repo://private/secrets", "db-password=hunter2"
 
 
 def tools_server() -> MCPServer:
@@ -39,6 +40,14 @@ def tools_server() -> MCPServer:
     def delete_repo(name: str) -> str:
         """Delete a repository."""
         return f"deleted {name}"
+
+    @server.resource(PUBLIC)
+    def readme() -> str:
+        return "public readme"
+
+    @server.resource(SECRET)
+    def secrets() -> str:
+        return SECRET_TEXT
 
     return server
 
@@ -87,7 +96,8 @@ routes:
         server: tools
         budget_ms: 200
         groups:
-          engineering: {{servers: [tools], tools: {{allow: ["*"], deny: ["delete_*"]}}}}
+          engineering: {{servers: [tools], tools: {{allow: ["*"], deny: ["delete_*"]}},
+                         resources: {{allow: ["repo://public/*"]}}}}
           sales: {{servers: [tools], tools: {{allow: [add]}}}}
         audit: {{path: {audit}}}
 """
@@ -162,3 +172,27 @@ def test_every_message_is_audited(stack, idp_key):
     assert record["decision"] == "allow" and record["server"] == "tools" and record["arguments"]["bytes"] > 0
     methods = {r["method"] for r in query([str(stack.audit)], identity="audited@corp.example")}
     assert {"server/discover", "tools/call"} <= methods
+
+
+def test_a_resource_is_judged_by_the_uri_the_server_reads(stack, idp_key):
+    headers = [("authorization", f"Bearer {token(idp_key, 'engineering')}"), ("content-type", "application/json"),
+               ("accept", "application/json, text/event-stream")]
+
+    def read(params: dict, prefix: bytes = b""):
+        message = {"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": params}
+        return request(stack.listen_port, "POST", "/mcp", headers=headers, body=prefix + json.dumps(message).encode())
+
+    public = read({"uri": PUBLIC})
+    assert public.status == 200 and public.json()["result"]["contents"][0]["text"] == "public readme"
+    assert read({"uri": SECRET}).json()["error"]["message"] == "Forbidden by policy"
+    # The finding: a public name beside the private uri was allowed, and the server read the uri.
+    for smuggled in ({"name": PUBLIC, "uri": SECRET}, {"uri": SECRET, "name": PUBLIC}, {"uri": PUBLIC + "/../../private/secrets"}):
+        refused = read(smuggled)
+        assert refused.status == 400 and refused.json()["error"]["code"] == -32602
+        assert SECRET_TEXT not in refused.body.decode()
+    duplicated = request(stack.listen_port, "POST", "/mcp", headers=headers, body=(
+        b'{"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {"uri": "%s", "uri": "%s"}}'
+        % (SECRET.encode(), PUBLIC.encode())))
+    assert duplicated.json()["error"]["code"] == -32700 and SECRET_TEXT not in duplicated.body.decode()
+    # A BOM is skipped as lenient servers skip it: the message is judged, not waved through.
+    assert read({"uri": SECRET}, prefix=b"\xef\xbb\xbf").json()["error"]["message"] == "Forbidden by policy"
