@@ -105,6 +105,13 @@ CARRIER_CHECKS = {
     "protocol-header": lambda s: _header(s, "accept-language"),
     "path-parameter": lambda s: unquote(s["path"].split(f";{mutate.PARAM}=")[1]),
     "multipart-base64": lambda s: base64.b64decode(re.search(r"base64\r\n\r\n(.*?)\r\n--", s["body"])[1]).decode(),
+    # JSON bodies, read back as the lenient parser the mutation names reads them
+    "json-bom": lambda s: json.loads(_body(s))[mutate.PARAM] if _body(s).startswith(b"\xef\xbb\xbf") else None,
+    "json-first-of-two": lambda s: _first_document(s, b'{"q": "shoes"}'),
+    "json-trailing-garbage": lambda s: _first_document(s, b"//"),
+    "json-duplicate-first": lambda s: json.loads(_body(s), object_pairs_hook=lambda pairs: pairs[0][1])
+    if json.loads(_body(s))[mutate.PARAM] == mutate.DECOY else None,
+    "json-utf16": lambda s: json.loads(_body(s))[mutate.PARAM] if _body(s)[:2] == b"\xff\xfe" else None,
 }
 
 
@@ -116,6 +123,17 @@ def _compressed_json(spec: dict, coding: str, decompress) -> str | None:
 
 def _labelled_json(spec: dict, content_type: str) -> str | None:
     return json.loads(spec["body"])[mutate.PARAM] if _header(spec, "content-type") == content_type else None
+
+
+def _body(spec: dict) -> bytes:
+    return base64.b64decode(spec["body_b64"])
+
+
+def _first_document(spec: dict, rest: bytes) -> str | None:
+    """The first document's value, as Go's json.Decoder reads it, when `rest` follows it."""
+    text = _body(spec).decode()
+    document, end = json.JSONDecoder().raw_decode(text)
+    return document[mutate.PARAM] if text[end:].strip().encode() == rest else None
 
 
 def test_every_mutation_has_a_check_of_what_its_name_says():

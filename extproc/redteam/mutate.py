@@ -45,7 +45,7 @@ CLIENT_HEADERS = (("user-agent", "python-requests/2.32.3"), ("accept", "*/*"), (
 class Mutation:
     name: str
     cls: str  # encoding | case | comment | whitespace | pollution | wrapping | content-type | placement | transport
-    #         | compression | padding
+    #         | compression | padding | parser
     description: str
     value: Callable[[str], str | None] | None = None  # rewrites the value; None: not applicable
     carry: Callable[[str], dict] | None = None  # builds the record's "request" around the value
@@ -249,6 +249,51 @@ COMPRESSED = (("gzip", lambda data: gzip.compress(data, mtime=0)), ("deflate", z
 RELABELLED = (("text-json", "text/json"), ("x-json", "application/x-json"), ("octet-stream", "application/octet-stream"),
               ("text-csv", "text/csv"))
 
+# -- JSON documents that parsers read differently (issue 18: parse as the upstream parses) -------
+
+
+def _json_body(body: bytes) -> dict:
+    return {**_request("POST", headers=(("content-type", "application/json"),)),
+            "body": "", "body_b64": base64.b64encode(body).decode()}
+
+
+def _json_bom(value: str) -> dict:
+    """A UTF-8 byte order mark before the document: Python's json skips it, strict parsers refuse."""
+    return _json_body(b"\xef\xbb\xbf" + json.dumps({PARAM: value}).encode())
+
+
+def _json_first_of_two(value: str) -> dict:
+    """The value in a first document, a harmless second after it: Go's json.Decoder reads the first
+    and ignores the rest, a strict parser refuses the whole body."""
+    return _json_body(json.dumps({PARAM: value}).encode() + b"\n" + json.dumps({PARAM: DECOY}).encode())
+
+
+def _json_trailing_garbage(value: str) -> dict:
+    """Bytes after the document that json.Decoder never reads and a strict parser refuses."""
+    return _json_body(json.dumps({PARAM: value}).encode() + b" //")
+
+
+def _json_duplicate_first(value: str) -> dict:
+    """The value in the first of two equal names: cJSON and simdjson keep the first, most the last."""
+    return _json_body(b'{"%s": %s, "%s": %s}' % (PARAM.encode(), json.dumps(value).encode(), PARAM.encode(),
+                                                 json.dumps(DECOY).encode()))
+
+
+def _json_utf16(value: str) -> dict:
+    """The document in UTF-16 with its BOM: Python's json.loads of bytes reads it."""
+    return _json_body(json.dumps({PARAM: value}).encode("utf-16"))
+
+
+PARSER_MUTATIONS: tuple[Mutation, ...] = (
+    Mutation("json-bom", "parser", "a JSON body behind a UTF-8 byte order mark", carry=_json_bom),
+    Mutation("json-first-of-two", "parser", "a JSON body followed by a second, harmless document",
+             carry=_json_first_of_two),
+    Mutation("json-trailing-garbage", "parser", "bytes after the JSON document", carry=_json_trailing_garbage),
+    Mutation("json-duplicate-first", "parser", "the value in the first of two equal JSON names, a harmless last",
+             carry=_json_duplicate_first),
+    Mutation("json-utf16", "parser", "a JSON body in UTF-16 with a byte order mark", carry=_json_utf16),
+)
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("none", "reference", "the value in a query parameter", carry=_query),
     Mutation("url-encode", "encoding", "special characters percent-encoded once more", value=_each_special(_pct)),
@@ -306,6 +351,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("protocol-header", "placement", "an Accept-Language header", carry=_protocol_header),
     Mutation("path-parameter", "placement", "a ';' parameter of the path", carry=_path_parameter),
 )
+MUTATIONS += PARSER_MUTATIONS
 BY_NAME = {mutation.name: mutation for mutation in MUTATIONS}
 
 
