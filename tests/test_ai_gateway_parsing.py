@@ -5,6 +5,7 @@ paths whose shape the gateway does not know (refused unless the policy passes th
 from __future__ import annotations
 
 import gzip
+import time
 import zlib
 
 import brotli
@@ -153,6 +154,11 @@ def test_roles_are_matched_whatever_their_case():
     assert reason(send(body)) == "ai:prompt_injection"
 
 
+def test_one_content_block_outside_a_list_is_read_as_lenient_upstreams_read_it():
+    block = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": {"type": "text", "text": INJECTION}}]})
+    assert reason(send(block)) == "ai:prompt_injection"
+
+
 def test_a_missing_model_is_the_upstreams_default_and_needs_a_pattern_that_allows_it():
     body = orjson.dumps({"messages": [{"role": "user", "content": "hi"}]})
     assert reason(send(body)) == "ai:model_not_allowed"
@@ -259,3 +265,27 @@ def test_a_redacted_body_drops_the_content_encoding_it_no_longer_has():
     assert redacted.allowed and b"[REDACTED:card]" in redacted.body and "content-encoding" in redacted.remove_headers
     untouched = send(chat("nothing to redact"), headers=encoded)
     assert untouched.allowed and untouched.body is None and "content-encoding" not in untouched.remove_headers
+
+
+def test_requests_the_gateway_does_not_read_as_calls_are_audited_with_why(tmp_path):
+    audit = tmp_path / "llm.jsonl"
+    policy = POLICY.replace("sensitive_data:", f"audit_path: {audit}\n      sensitive_data:")
+    send(chat() + b"x", policy=policy)
+    send(chat(), "/v1/images/generations", policy=policy)
+    send(chat(), "/v1/images/generations", policy=policy.replace("audit_path:", "unknown_shapes: pass\n      audit_path:"))
+    records = wait_for_lines(audit, 3)  # three policies, three writer threads: in any order
+    assert sorted((r["api"], r["decision"], r["reason"]) for r in records) == [
+        ("openai.chat", "deny", "unreadable_body:syntax"), ("unknown", "allow", "unknown_shape"),
+        ("unknown", "deny", "unknown_shape")]
+    assert all("model" not in r and "estimated_tokens" not in r for r in records)
+
+
+def wait_for_lines(path, count: int) -> list[dict]:
+    """The audit is written by a background thread: wait (bounded) for its lines to land."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return [orjson.loads(line) for line in lines]
+        time.sleep(0.02)
+    raise AssertionError(f"{count} audit records expected in {path}")

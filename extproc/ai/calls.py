@@ -133,9 +133,12 @@ def _nested_beyond(document: object, limit: int) -> bool:
 
 
 def _text_of(content: object) -> str:
-    """Message content as text: a string, or the text parts of a list of content blocks."""
+    """Message content as text: a string, the text parts of a list of content blocks, or of one
+    block on its own (which lenient upstreams take for a list of one)."""
     if isinstance(content, str):
         return content
+    if isinstance(content, dict):
+        return _text_of(_part_text(content))
     if isinstance(content, list):
         return "\n".join(_text_of(_part_text(part)) if isinstance(part, dict) else str(part) for part in content)
     return ""

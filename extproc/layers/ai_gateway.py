@@ -102,16 +102,10 @@ class AiGatewayLayer:
             return Verdict(self.name)  # GET /v1/models and the like: no call to govern
         started = time.perf_counter()
         who, groups = _caller(request)
-        where = endpoint(request.url_path)
-        if where is None:
-            return self._unknown_shape(request, who, groups, started)
-        document = json_body.read(request.body, request.header_map.get("content-type", ()))
-        if isinstance(document, json_body.Unreadable):
-            return self._unreadable(request, where.api, f"unreadable_body:{document.reason}", who, groups, started)
-        try:
-            call = parse_call(where, document)
-        except BadShape:
-            return self._unreadable(request, where.api, "bad_shape", who, groups, started)
+        read = self._read(request, who, groups, started)
+        if isinstance(read, Verdict):
+            return read
+        call, document = read
         limits = [self.settings.groups[g] for g in (*groups, EVERYONE) if g in self.settings.groups]
         scores: dict[str, int] = {}
         refusal = self._policy(call, who, groups, limits) or self._scan(call, scores)
@@ -130,18 +124,31 @@ class AiGatewayLayer:
                        remove_headers=("content-encoding",) if body is not None else (),
                        reasons=(f"ai:model={call.model[:64]}",))
 
+    def _read(self, request: Request, who: str, groups, started: float) -> tuple[LlmCall, object] | Verdict:
+        """(the call, the JSON document) as the upstream reads them, or the verdict on a request
+        the gateway cannot read that way."""
+        where = endpoint(request.url_path)
+        if where is None:
+            return self._unknown_shape(request, who, groups, started)
+        document = json_body.read(request.body, request.header_map.get("content-type", ()))
+        if isinstance(document, json_body.Unreadable):
+            return self._unreadable(request, where.api, f"unreadable_body:{document.reason}", who, groups, started)
+        try:
+            return parse_call(where, document), document
+        except BadShape:
+            return self._unreadable(request, where.api, "bad_shape", who, groups, started)
+
     def _unknown_shape(self, request: Request, who: str, groups, started: float) -> Verdict:
         """A path that is no LLM API the gateway reads: the policy decides, refused by default."""
         passing = self.settings.unknown_shapes == "pass"
         refusal = None if passing else _refuse(403, "unknown_shape", "Forbidden")
-        self._audit(request, LlmCall("unknown", ""), who, groups, {}, refusal, started,
-                    reason="unknown_shape" if passing else "")
+        self._audit_unread(request, "unknown", who, groups, refusal, started, "unknown_shape")
         return Verdict(self.name, labels=("unknown_shape",)) if passing else refusal
 
     def _unreadable(self, request: Request, api: str, reason: str, who: str, groups, started: float) -> Verdict:
         """A body on an LLM endpoint that cannot be read as the upstream reads it: never passed."""
         refusal = _refuse(400, reason, "Request body could not be read")
-        self._audit(request, LlmCall(api, ""), who, groups, {}, refusal, started)
+        self._audit_unread(request, api, who, groups, refusal, started)
         return refusal
 
     # -- checks ---------------------------------------------------------------------------
@@ -240,15 +247,24 @@ class AiGatewayLayer:
 
     # -- audit ----------------------------------------------------------------------------
 
-    def _audit(self, request: Request, call: LlmCall, who: str, groups, scores, refusal, started: float,
-               reason: str = "") -> None:
+    def _audit(self, request: Request, call: LlmCall, who: str, groups, scores, refusal, started: float) -> None:
         if self.audit is None:
             return
+        self._write(request, who, groups, refusal, started, {
+            "api": call.api, "model": call.model, "stream": call.stream, "prompt_chars": call.prompt_chars,
+            "estimated_tokens": call.estimated_tokens(), "scores": scores})
+
+    def _audit_unread(self, request: Request, api: str, who: str, groups, refusal, started: float,
+                      reason: str = "") -> None:
+        """A request the gateway did not read as a call: no model, no tokens, no scores."""
+        if self.audit is not None:
+            self._write(request, who, groups, refusal, started, {"api": api}, reason)
+
+    def _write(self, request: Request, who: str, groups, refusal, started: float, call_fields: dict,
+               reason: str = "") -> None:
         self.audit.write({
             "request_id": request.request_id, "kind": "llm_call", "identity": who, "groups": sorted(groups),
-            "api": call.api, "model": call.model, "stream": call.stream, "prompt_chars": call.prompt_chars,
-            "estimated_tokens": call.estimated_tokens(), "scores": scores,
-            "decision": "deny" if refusal else "allow",
+            **call_fields, "decision": "deny" if refusal else "allow",
             "reason": refusal.reasons[0].removeprefix("ai:") if refusal else reason,
             "latency_us": round((time.perf_counter() - started) * 1e6, 1),
         })
