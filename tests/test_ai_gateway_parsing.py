@@ -220,10 +220,17 @@ def test_every_llm_endpoint_is_judged_under_any_prefix_suffix_or_query(path, spe
 
 
 @pytest.mark.parametrize("path", ["/V1/CHAT/COMPLETIONS", "/v1/Chat/Completions", "/v1/chat/completion%73",
-                                  "/v1/chat%2Fcompletions", "/v1/x/../chat/completions", "/v1//chat//completions",
-                                  "/v1/chat/./completions", "/v1\\chat\\completions"])
+                                  "/v1/chat%2Fcompletions", "/v1//chat//completions", "/v1\\chat\\completions"])
 def test_a_path_an_upstream_routes_to_chat_completions_however_it_is_spelled_is_judged(path):
     assert reason(send(chat(model="o1-preview"), path)) == "ai:model_not_allowed"
+
+
+@pytest.mark.parametrize("path", ["/v1/x/../chat/completions", "/v1/chat/./completions", "/v1/x/%2e%2e/chat/completions"])
+def test_dot_segments_are_resolved_as_an_upstream_resolves_them(path):
+    # Refused before any layer by default (a path Envoy should have normalised); allowed, it is judged.
+    assert reason(send(chat(model="o1-preview"), path)) == "inspection:path_uncanonical"
+    allowing = POLICY.replace("defaults:", "defaults:\n  inspection: {uncanonical_path: allow}")
+    assert reason(send(chat(model="o1-preview"), path, policy=allowing)) == "ai:model_not_allowed"
 
 
 def test_chat_and_messages_bodies_sent_with_another_method_are_still_judged():
