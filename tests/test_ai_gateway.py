@@ -238,3 +238,26 @@ def test_an_event_too_long_to_hold_is_skipped_and_usage_after_it_still_counts():
     transaction.on_response_body(b'"}}]}\n\n', end_of_stream=False)
     transaction.on_response_body(b'data: {"usage": {"total_tokens": 77}}\n\n', end_of_stream=True)
     assert ai_gateway.shared_budgets().used("huge@corp.example", "minute") == 77
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/event-stream"])
+def test_an_answer_whose_declared_length_arrived_is_counted_once_without_an_end_of_stream(content_type):
+    # Envoy 1.40 sometimes passes the last bytes of a content-length answer without end_of_stream,
+    # and sends nothing after: the usage was never counted, the call stayed charged at its estimate.
+    ai_gateway._budgets = None
+    request = Request("POST", "/v1/chat/completions", headers=(("content-type", "application/json"),),
+                      has_body=True, request_id="r")
+    request.identity = Identity(methods=frozenset({"jwt"}), email="len@corp.example", groups=frozenset({"engineering"}))
+    transaction = Transaction(parse_policy(BUDGET_POLICY, "ai"), request)
+    transaction.on_headers()
+    assert transaction.on_body(orjson.dumps(chat("hello"))).allowed
+    usage = {"usage": {"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000}}
+    answer = orjson.dumps(usage) if content_type == "application/json" else b"data: " + orjson.dumps(usage) + b"\n\n"
+    headers = ((":status", "200"), ("content-type", content_type), ("content-length", str(len(answer))))
+    assert transaction.on_response_headers("200", headers) == "streamed"
+    transaction.on_response_body(answer[:10], end_of_stream=False)
+    assert ai_gateway.shared_budgets().used("len@corp.example", "minute") == request.scratch["ai"][1]  # not yet
+    transaction.on_response_body(answer[10:], end_of_stream=False)
+    assert ai_gateway.shared_budgets().used("len@corp.example", "minute") == 1000
+    transaction.on_response_body(b"", end_of_stream=True)  # when it does come, it is not counted again
+    assert ai_gateway.shared_budgets().used("len@corp.example", "minute") == 1000

@@ -215,13 +215,19 @@ class AiGatewayLayer:
         return "ai" in request.scratch
 
     def on_response_chunk(self, request: Request, headers, chunk: bytes, end_of_stream: bool) -> None:
+        if request.scratch.get("ai_counted"):
+            return  # counted when the declared length arrived; Envoy's end of stream came after
         content_type = next((v for k, v in headers if k == "content-type"), "").lower()
+        received = request.scratch["ai_received"] = request.scratch.get("ai_received", 0) + len(chunk)
+        # Envoy 1.40 sometimes passes the last bytes of a content-length answer without an end of
+        # stream, and none after (seen about once in 30 answers): the length says it is whole.
+        whole = end_of_stream or _reached_length(headers, received)
         if content_type.startswith("text/event-stream"):
             # Read as it goes by, in bounded memory: the usage event comes last, however long the stream.
             stream = request.scratch.get("ai_stream")
             if stream is None:
                 stream = request.scratch["ai_stream"] = StreamUsage()
-            stream.feed(chunk, end_of_stream)
+            stream.feed(chunk, whole)
         else:
             parts = request.scratch.setdefault("ai_response", [])
             # A running total: summing the kept parts on every chunk was quadratic in the chunks.
@@ -229,8 +235,11 @@ class AiGatewayLayer:
             if kept < 8 << 20:  # one JSON document: a runaway body is not kept (and its usage not read)
                 parts.append(chunk)
                 request.scratch["ai_response_bytes"] = kept + len(chunk)
-        if not end_of_stream:
-            return
+        if whole:
+            request.scratch["ai_counted"] = True
+            self._count_usage(request, content_type)
+
+    def _count_usage(self, request: Request, content_type: str) -> None:
         who, estimated, call, started = request.scratch["ai"]
         if content_type.startswith("text/event-stream"):
             used = request.scratch["ai_stream"].total
@@ -275,6 +284,11 @@ def _refuse(status: int, reason: str, message: str, wait: float = 0.0, score: in
     headers = (("retry-after", str(max(1, round(wait)))),) if wait else ()
     reasons = (f"ai:{reason}",) + ((f"ai:injection_score={score}",) if score is not None else ())
     return Verdict("ai_gateway", Action.DENY, status, reasons=reasons, reply=Reply(body, headers=headers))
+
+
+def _reached_length(headers, received: int) -> bool:
+    declared = next((v for k, v in headers if k == "content-length"), "")
+    return declared.isdigit() and received >= int(declared)
 
 
 def _caller(request: Request) -> tuple[str, frozenset[str]]:

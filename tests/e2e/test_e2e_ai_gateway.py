@@ -99,7 +99,8 @@ def test_token_budget_counts_real_usage_streaming_included_and_answers_429(stack
 
 
 def _usage_records(stack, identity: str, wanted: int) -> list[dict] | None:
-    records = [json.loads(line) for line in stack.audit.read_text().splitlines()]
+    # Whole lines only: the writer thread may be halfway through the last one.
+    records = [json.loads(line) for line in stack.audit.read_text().split("\n")[:-1]]
     usage = [r for r in records if r.get("kind") == "llm_usage" and r["identity"] == identity]
     return usage if len(usage) >= wanted else None
 
