@@ -155,7 +155,8 @@ def test_roles_are_matched_whatever_their_case():
 
 
 def test_one_content_block_outside_a_list_is_read_as_lenient_upstreams_read_it():
-    block = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": {"type": "text", "text": INJECTION}}]})
+    block = orjson.dumps({"model": "gpt-4o",
+                          "messages": [{"role": "user", "content": {"type": "text", "text": INJECTION}}]})
     assert reason(send(block)) == "ai:prompt_injection"
 
 
@@ -175,8 +176,10 @@ def test_legacy_completions_are_scanned(prompt):
 
 
 def test_legacy_completions_check_the_model_and_redact_the_prompt_and_suffix():
-    assert reason(send(orjson.dumps({"model": "o1-preview", "prompt": "hi"}), "/v1/completions")) == "ai:model_not_allowed"
-    redacted = send(orjson.dumps({"model": "gpt-4o", "prompt": f"card {CARD}", "suffix": f"{CARD}."}), "/v1/completions")
+    outside = orjson.dumps({"model": "o1-preview", "prompt": "hi"})
+    assert reason(send(outside, "/v1/completions")) == "ai:model_not_allowed"
+    paid = orjson.dumps({"model": "gpt-4o", "prompt": f"card {CARD}", "suffix": f"{CARD}."})
+    redacted = send(paid, "/v1/completions")
     assert redacted.allowed and CARD.encode() not in redacted.body and redacted.body.count(b"[REDACTED:card]") == 2
     injected_suffix = orjson.dumps({"model": "gpt-4o", "prompt": "def f():", "suffix": INJECTION})
     assert reason(send(injected_suffix, "/v1/completions")) == "ai:prompt_injection"
@@ -225,7 +228,8 @@ def test_a_path_an_upstream_routes_to_chat_completions_however_it_is_spelled_is_
     assert reason(send(chat(model="o1-preview"), path)) == "ai:model_not_allowed"
 
 
-@pytest.mark.parametrize("path", ["/v1/x/../chat/completions", "/v1/chat/./completions", "/v1/x/%2e%2e/chat/completions"])
+@pytest.mark.parametrize("path", ["/v1/x/../chat/completions", "/v1/chat/./completions",
+                                  "/v1/x/%2e%2e/chat/completions"])
 def test_dot_segments_are_resolved_as_an_upstream_resolves_them(path):
     # Refused before any layer by default (a path Envoy should have normalised); allowed, it is judged.
     assert reason(send(chat(model="o1-preview"), path)) == "inspection:path_uncanonical"
@@ -239,11 +243,13 @@ def test_chat_and_messages_bodies_sent_with_another_method_are_still_judged():
 
 
 @pytest.mark.parametrize("path", ["/v1/images/generations", "/v1/audio/speech", "/v1/moderations",
-                                  "/v1/messages/count_tokens", "/v1/threads/runs", "/api/chat", "/v1beta/models/x:generateContent"])
+                                  "/v1/messages/count_tokens", "/v1/threads/runs", "/api/chat",
+                                  "/v1beta/models/x:generateContent"])
 def test_a_post_of_a_shape_the_gateway_does_not_know_is_refused_unless_the_policy_passes_it(path):
     body = orjson.dumps({"model": "o1-preview", "prompt": INJECTION, "input": INJECTION})
     assert (send(body, path).status, reason(send(body, path))) == (403, "ai:unknown_shape")
-    assert send(body, path, policy=POLICY.replace("sensitive_data:", "unknown_shapes: pass\n      sensitive_data:")).allowed
+    passing = POLICY.replace("sensitive_data:", "unknown_shapes: pass\n      sensitive_data:")
+    assert send(body, path, policy=passing).allowed
 
 
 def test_requests_without_a_body_other_than_post_pass():
@@ -279,7 +285,8 @@ def test_requests_the_gateway_does_not_read_as_calls_are_audited_with_why(tmp_pa
     policy = POLICY.replace("sensitive_data:", f"audit_path: {audit}\n      sensitive_data:")
     send(chat() + b"x", policy=policy)
     send(chat(), "/v1/images/generations", policy=policy)
-    send(chat(), "/v1/images/generations", policy=policy.replace("audit_path:", "unknown_shapes: pass\n      audit_path:"))
+    passing = policy.replace("audit_path:", "unknown_shapes: pass\n      audit_path:")
+    send(chat(), "/v1/images/generations", policy=passing)
     records = wait_for_lines(audit, 3)  # three policies, three writer threads: in any order
     assert sorted((r["api"], r["decision"], r["reason"]) for r in records) == [
         ("openai.chat", "deny", "unreadable_body:syntax"), ("unknown", "allow", "unknown_shape"),

@@ -94,7 +94,8 @@ def test_uris_with_dots_that_are_not_segments_are_judged_as_usual(policy, uri):
 
 @pytest.mark.parametrize("body", [
     b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete_repo", "name": "search_code"}}',
-    b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_code", "n\\u0061me": "delete_repo"}}',
+    b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_code", '
+    b'"n\\u0061me": "delete_repo"}}',
     b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "method": "tools/list", "params": {"name": "delete_repo"}}',
     b'{"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": "' + SECRET.encode()
     + b'", "uri": "' + PUBLIC.encode() + b'"}}',
@@ -113,7 +114,8 @@ def test_duplicate_member_names_are_a_parse_error_whichever_value_a_server_keeps
 @pytest.mark.parametrize("body", [
     b'{"jsonrpc": "2.0", "id": 1, "Method": "tools/call", "params": {"name": "delete_repo"}}',
     b'{"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"URI": "' + SECRET.encode() + b'"}}',
-    b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_code", "Arguments": {"q": 1}}}',
+    b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_code", '
+    b'"Arguments": {"q": 1}}}',
     # Go folds the long s with s: "argumentſ" fills the arguments the scanner would not have read.
     '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_code", '
     '"argument\u017f": {"q": "../../../../etc/passwd"}}}'.encode(),

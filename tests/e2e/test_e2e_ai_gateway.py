@@ -31,8 +31,8 @@ access:
     tiny-agent: {{client_id: tiny-agent.access, secret_sha256: {sha256_hex('tiny-secret')}}}
     probe-agent: {{client_id: probe-agent.access, secret_sha256: {sha256_hex('probe-secret')}}}
     zip-agent: {{client_id: zip-agent.access, secret_sha256: {sha256_hex('zip-secret')}}}
-  apps: [{{name: llm, routes: [llm], policies: [{{name: agents, include: [{{service_token: [eng-agent, tiny-agent,
-                                                                                         probe-agent, zip-agent]}}]}}]}}]
+  apps: [{{name: llm, routes: [llm], policies: [{{name: agents, include: [{{service_token: [
+    eng-agent, tiny-agent, probe-agent, zip-agent]}}]}}]}}]
 defaults:
   layers:
     access: {{budget_ms: 50}}

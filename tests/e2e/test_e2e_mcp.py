@@ -186,7 +186,9 @@ def test_a_resource_is_judged_by_the_uri_the_server_reads(stack, idp_key):
     assert public.status == 200 and public.json()["result"]["contents"][0]["text"] == "public readme"
     assert read({"uri": SECRET}).json()["error"]["message"] == "Forbidden by policy"
     # The finding: a public name beside the private uri was allowed, and the server read the uri.
-    for smuggled in ({"name": PUBLIC, "uri": SECRET}, {"uri": SECRET, "name": PUBLIC}, {"uri": PUBLIC + "/../../private/secrets"}):
+    smuggled_params = ({"name": PUBLIC, "uri": SECRET}, {"uri": SECRET, "name": PUBLIC},
+                       {"uri": PUBLIC + "/../../private/secrets"})
+    for smuggled in smuggled_params:
         refused = read(smuggled)
         assert refused.status == 400 and refused.json()["error"]["code"] == -32602
         assert SECRET_TEXT not in refused.body.decode()
