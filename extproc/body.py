@@ -120,6 +120,12 @@ def bom_codec(body: bytes) -> str:
     return ""
 
 
+def opens_like_json(body: bytes) -> bool:
+    """The body starts as a JSON document does, whatever follows (Go's decoder reads the first
+    value and ignores trailing bytes)."""
+    return body[:SNIFF_BYTES].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
+
+
 def sniff(body: bytes) -> str:
     """What a body is, by its bytes: json, xml, form, text or binary ("" when empty).
 

@@ -19,7 +19,7 @@ from urllib.parse import unquote, unquote_plus
 import multipart
 import orjson
 
-from extproc.body import bom_codec, content_codings, decode_content, sniff
+from extproc.body import bom_codec, content_codings, decode_content, opens_like_json, sniff
 from extproc.paths import CanonicalPath, canonical
 from extproc.text import TEXT_ERRORS  # surrogateescape: invalid UTF-8 kept lossless (extproc/text.py)
 
@@ -259,7 +259,7 @@ class Request:
             codec = codecs.lookup(charset).name
             if _reads_ascii_as_ascii(codec):
                 return None
-            return self.body.decode(codec, "replace")
+            return self.body.decode(codec, "replace").removeprefix("\ufeff")  # the BOM is no text
         except (LookupError, ValueError):  # also a name with NUL or non-UTF-8 bytes, a codec refusing "replace"
             self.notes.add("body_charset_unknown")
             return None
@@ -329,14 +329,15 @@ class Request:
         need (numbers and booleans carry no payload), it is several times faster on large
         bodies, and it still reads a body that is not valid JSON.
         """
-        if not self.body or self.body_syntax != "json" and not _is_json(self.content_type):
+        if not self.body or not (self.body_syntax == "json" or _is_json(self.content_type)
+                                  or opens_like_json(self.body)):
             return ()
         strings = JSON_STRING.findall(self.body.decode("utf-8", TEXT_ERRORS))
         if len(strings) > self.limits.max_args:
             self.notes.add("json_args_truncated")
             del strings[self.limits.max_args:]
         if b"\\" in self.body:  # escapes are rare: resolve them only where they occur
-            strings = [_json_unescape(s) if "\\" in s else s for s in strings]
+            strings = [json_unescape(s) if "\\" in s else s for s in strings]
         return tuple(strings)
 
     @cached_property
@@ -499,7 +500,7 @@ def _json_lines(text: bytes) -> list | None:
         return None
 
 
-def _json_unescape(raw: str) -> str:
+def json_unescape(raw: str) -> str:
     try:
         return orjson.loads(('"' + raw + '"').encode("utf-8", TEXT_ERRORS))
     except orjson.JSONDecodeError:  # invalid escape: keep the raw text, it is what was sent

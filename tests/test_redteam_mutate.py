@@ -199,7 +199,8 @@ def test_the_attack_layer_sees_through_these_mutations_of_a_sqli(attack_only, na
 
 @pytest.mark.parametrize("name", ["json-gzip", "json-deflate", "json-br", "json-as-text-json", "json-as-x-json",
                                   "json-as-octet-stream", "json-as-text-csv", "ndjson", "padding-300",
-                                  "referer-query", "protocol-header", "path-parameter", "multipart-base64"])
+                                  "referer-query", "protocol-header", "path-parameter", "multipart-base64",
+                                  "json-trailing-garbage", "json-utf16", "json-first-of-two"])
 def test_the_outside_tests_bypass_classes_are_closed(attack_only, name):
     # Each carried the same SQL injection past the sidecar before (scored 94: never read).
     outcome = attack_only.send({"id": name, "label": "attack", "request":

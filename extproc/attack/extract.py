@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlsplit
 
-from extproc.request import Request
+from extproc.body import opens_like_json
+from extproc.request import JSON_STRING, Request, json_unescape
 
 # Values made only of these characters cannot carry an injection: skipped without scoring.
 SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@-]{0,128}\Z")
@@ -180,10 +181,14 @@ def _add_url(out: Extracted, name: str, value: str, settings: ExtractSettings) -
 
 
 def _add_declared_charset(out: Extracted, request: Request, settings: ExtractSettings) -> None:
+    text = request.declared_charset_text
     if request.content_type == "application/x-www-form-urlencoded":
         _add_args(out, "form", request.declared_charset_form, settings)
-    else:
-        out.add("body-charset", request.declared_charset_text, settings)
+        return
+    out.add("body-charset", text, settings)
+    if text.lstrip()[:1] in ("{", "["):  # a JSON document in UTF-16 or EBCDIC: its strings too
+        for string in dict.fromkeys(JSON_STRING.findall(text)):
+            out.add("json", json_unescape(string) if "\\" in string else string, settings)
 
 
 def _is_custom(name: str) -> bool:
@@ -205,6 +210,9 @@ def _add_body(out: Extracted, request: Request, settings: ExtractSettings) -> No
         _add_parts(out, request, settings)
     elif syntax in ("xml", "text"):
         out.add("body", request.body.decode("utf-8", "surrogateescape"), settings)
+        if opens_like_json(request.body):  # a document with bytes after it: its strings as JSON too
+            for text in dict.fromkeys(request.json_strings):
+                out.add("json", text, settings)
     elif request.declared_charset_text is None:
         out.notes.add("attack_body_not_inspected")  # binary: images, archives, ...
 
