@@ -38,6 +38,10 @@ BENIGN = [
     ("POST", "/contact", "application/x-www-form-urlencoded",
      "name=Ana&message=Please+select+the+blue+one+and+update+my+order%2C+thanks%21"),
     ("GET", "/articles/how-to-choose-a-tent?utm_source=newsletter&utm_medium=email", None, None),
+    # A beacon (sendBeacon posts text/plain): scored whole, not string by string, where short paths
+    # alone look like traversal to the model.
+    ("POST", "/api/v1/events", "text/plain;charset=UTF-8", '{"e":"page_view","p":"/c/cameras","ts":1718008321}'),
+    ("POST", "/api/v1/events", "text/plain", '{"e":"page_view","p":"/c/lighting","ts":1718023480} '),
 ]
 
 
