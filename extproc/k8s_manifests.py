@@ -53,15 +53,6 @@ def _traced(config: dict) -> dict:
 def _envoy_filter(config: dict) -> dict:
     """An Istio EnvoyFilter carrying the bootstrap's HTTP filters, sidecar cluster and request limits."""
     cluster = copy.deepcopy(harness.find_cluster(config, harness.EXTPROC_CLUSTER))
-    inbound_manager = {"context": "SIDECAR_INBOUND", "listener": {"filterChain": {"filter": {"name": harness.HCM_FILTER}}}}
-    before_router = copy.deepcopy(inbound_manager)
-    before_router["listener"]["filterChain"]["filter"]["subFilter"] = {"name": "envoy.filters.http.router"}
-    filters = [{"applyTo": "HTTP_FILTER", "match": copy.deepcopy(before_router),
-                "patch": {"operation": "INSERT_BEFORE",
-                          "value": {"name": name, "typed_config": harness.http_filter(config, name)}}}
-               for name in MESH_HTTP_FILTERS]  # each goes just before the router, so they keep this order
-    manager = harness.http_connection_manager(config)
-    settings = {"@type": manager["@type"], **{key: manager[key] for key in MESH_HCM_SETTINGS}}
     return {
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",
@@ -71,12 +62,34 @@ def _envoy_filter(config: dict) -> dict:
             "configPatches": [
                 {"applyTo": "CLUSTER", "match": {"context": "SIDECAR_INBOUND"},
                  "patch": {"operation": "ADD", "value": cluster}},
-                *filters,
-                {"applyTo": "NETWORK_FILTER", "match": inbound_manager,
-                 "patch": {"operation": "MERGE", "value": {"typed_config": settings}}},
+                *_http_filter_patches(config),
+                _connection_manager_patch(config),
             ],
         },
     }
+
+
+def _inbound_connection_manager(sub_filter: str | None = None) -> dict:
+    """The match for the inbound listeners' connection manager (or one of its HTTP filters)."""
+    target = {"name": harness.HCM_FILTER}
+    if sub_filter is not None:
+        target["subFilter"] = {"name": sub_filter}
+    return {"context": "SIDECAR_INBOUND", "listener": {"filterChain": {"filter": target}}}
+
+
+def _http_filter_patches(config: dict) -> list[dict]:
+    # Each goes just before the router, so they keep MESH_HTTP_FILTERS' order.
+    return [{"applyTo": "HTTP_FILTER", "match": _inbound_connection_manager("envoy.filters.http.router"),
+             "patch": {"operation": "INSERT_BEFORE",
+                       "value": {"name": name, "typed_config": harness.http_filter(config, name)}}}
+            for name in MESH_HTTP_FILTERS]
+
+
+def _connection_manager_patch(config: dict) -> dict:
+    manager = harness.http_connection_manager(config)
+    settings = {"@type": manager["@type"], **{key: manager[key] for key in MESH_HCM_SETTINGS}}
+    return {"applyTo": "NETWORK_FILTER", "match": _inbound_connection_manager(),
+            "patch": {"operation": "MERGE", "value": {"typed_config": settings}}}
 
 
 def _dump(document: dict) -> str:
