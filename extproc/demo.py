@@ -69,6 +69,11 @@ REQUESTS = (
     ),
     DemoRequest("Observe mode on /legacy/: the same probe is logged as a would-be deny, not blocked.",
                 "GET", "/legacy/.git/config", 200),
+    DemoRequest(
+        "Refused by Envoy (400): a header name with '_', which an app that folds '_' into '-' would read "
+        "as the identity header the sidecar sets.",
+        "GET", "/hello", 400, {"x_extproc_user_email": "admin@corp.example"},
+    ),
 )
 
 

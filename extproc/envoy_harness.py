@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "envoy" / "envoy.yaml"
 EXTPROC_FILTER = "envoy.filters.http.ext_proc"
+BUFFER_FILTER = "envoy.filters.http.buffer"
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 PLAIN_LISTENER = "ingress"
@@ -113,10 +114,12 @@ def render_envoy_config(
     tls_port: int | None = None,
     template: Path = DEFAULT_TEMPLATE,
     message_timeout: float | str | None = None,
+    request_timeout: float | str | None = None,
 ) -> dict:
     """The template with every address moved to 127.0.0.1 and the given ports.
 
-    The HTTPS listener gets tls_port, or a free port when it is not given.
+    The HTTPS listener gets tls_port, or a free port when it is not given. message_timeout and
+    request_timeout, when given, replace the ext_proc filter's and the connection manager's.
     """
     config = load_config(template)
     _set_socket(config["admin"]["address"], admin_port)
@@ -126,6 +129,8 @@ def render_envoy_config(
     _set_socket(cluster_address(config, UPSTREAM_CLUSTER), upstream_port)
     if message_timeout is not None:
         extproc_filter(config)["message_timeout"] = _duration(message_timeout)
+    if request_timeout is not None:
+        http_connection_manager(config)["request_timeout"] = _duration(request_timeout)
     return config
 
 
@@ -192,10 +197,21 @@ def http_connection_manager(config: dict) -> dict:
 
 def extproc_filter(config: dict) -> dict:
     """typed_config of the ext_proc HTTP filter (ExternalProcessor)."""
-    for http_filter in http_connection_manager(config)["http_filters"]:
-        if http_filter["name"] == EXTPROC_FILTER:
-            return http_filter["typed_config"]
-    raise KeyError(f"no {EXTPROC_FILTER} filter in the connection manager")
+    return http_filter(config, EXTPROC_FILTER)
+
+
+def http_filter(config: dict, name: str) -> dict:
+    """typed_config of the connection manager's HTTP filter called name."""
+    for candidate in http_connection_manager(config)["http_filters"]:
+        if candidate["name"] == name:
+            return candidate["typed_config"]
+    raise KeyError(f"no {name} filter in the connection manager")
+
+
+def remove_http_filter(config: dict, name: str) -> None:
+    """Drop the connection manager's HTTP filter called name (tests that need Envoy without it)."""
+    filters = http_connection_manager(config)["http_filters"]
+    filters[:] = [f for f in filters if f["name"] != name]
 
 
 def routes(config: dict) -> list[dict]:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -99,8 +100,10 @@ class Stack:
 
     def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, tls_port: int = 0,
                  workdir: Path | None = None, sidecar_args: list[str] = (),
-                 message_timeout: float | None = None, sidecar_env: dict[str, str] | None = None,
-                 otlp_port: int | None = None, upstream_port: int | None = None) -> None:
+                 message_timeout: float | None = None, request_timeout: float | None = None,
+                 sidecar_env: dict[str, str] | None = None,
+                 otlp_port: int | None = None, upstream_port: int | None = None,
+                 envoy_changes: Callable[[dict], None] | None = None) -> None:
         self._own_workdir = workdir is None  # a temporary one is removed on stop()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="extproc-"))
         self.policy = Path(policy)
@@ -108,9 +111,11 @@ class Stack:
         self.tls_port = tls_port or free_port()
         self.sidecar_args = list(sidecar_args)
         self.message_timeout = message_timeout
+        self.request_timeout = request_timeout
         self.sidecar_env = sidecar_env
         self.otlp_port = otlp_port  # Envoy traces every request to an OTLP/gRPC receiver here
         self.upstream_port = upstream_port  # an app the caller runs; None: the echo upstream
+        self.envoy_changes = envoy_changes  # edits the rendered Envoy config before Envoy starts
         self.upstream: EchoUpstream | None = None
         self.sidecar: SidecarProcess | None = None
         self.envoy: EnvoyProcess | None = None
@@ -138,10 +143,12 @@ class Stack:
                 listen_port=self.listen_port, tls_port=self.tls_port, admin_port=free_port(),
                 extproc_port=self.sidecar.port,
                 upstream_port=self.upstream_port if self.upstream_port is not None else self.upstream.port,
-                message_timeout=self.message_timeout,
+                message_timeout=self.message_timeout, request_timeout=self.request_timeout,
             )
             if self.otlp_port is not None:
                 use_opentelemetry_tracing(config, "127.0.0.1", self.otlp_port)
+            if self.envoy_changes is not None:
+                self.envoy_changes(config)
             self.envoy = EnvoyProcess(config, workdir=self.workdir).start()
         except BaseException:
             self.stop()

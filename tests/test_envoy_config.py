@@ -89,6 +89,7 @@ def test_render_keeps_named_routes_and_policy():
     assert [route["name"] for route in eh.routes(config)] == ROUTE_NAMES
     assert all(route["route"]["cluster"] == "app" for route in routes.values())
     assert _per_route_extproc(routes["static"])["disabled"] is True
+    assert routes["static"]["typed_per_filter_config"][eh.BUFFER_FILTER]["disabled"] is True
     upload_mode = _per_route_extproc(routes["upload"])["overrides"]["processing_mode"]
     assert upload_mode["request_body_mode"] == "BUFFERED"
     assert _per_route_extproc(routes["api"]) == {}
@@ -106,9 +107,78 @@ def test_render_keeps_extproc_settings():
     assert "mutation_rules" not in ext
 
 
-def test_extproc_filter_runs_before_router():
+def test_extproc_filter_runs_after_the_buffer_filter_and_before_router():
     names = [f["name"] for f in eh.http_connection_manager(_render())["http_filters"]]
-    assert names == [eh.EXTPROC_FILTER, "envoy.filters.http.router"]
+    assert names == [eh.BUFFER_FILTER, eh.EXTPROC_FILTER, "envoy.filters.http.router"]
+
+
+# -- slow clients (issue 18) ---------------------------------------------------------------------
+
+
+def test_buffer_filter_holds_at_most_the_listener_buffer():
+    # A larger limit would be cut short by the connection's own buffer; a smaller one would refuse
+    # bodies the sidecar is meant to inspect.
+    config = eh.load_config()
+    limit = eh.find_listener(config, eh.PLAIN_LISTENER)["per_connection_buffer_limit_bytes"]
+    assert eh.http_filter(config, eh.BUFFER_FILTER)["max_request_bytes"] == limit
+
+
+def test_slow_clients_are_timed_out():
+    manager = eh.http_connection_manager(eh.load_config())
+    assert manager["request_headers_timeout"] == "10s"
+    assert manager["request_timeout"] == "30s"
+    assert "stream_idle_timeout" not in manager  # Envoy's 5 minutes: responses may pause longer than a body
+    assert manager["http2_protocol_options"] == {"max_concurrent_streams": 100}
+
+
+def test_extproc_cluster_circuit_breakers_match_one_stream_per_connection():
+    cluster = eh.find_cluster(eh.load_config(), eh.EXTPROC_CLUSTER)
+    (threshold,) = cluster["circuit_breakers"]["thresholds"]
+    assert threshold == {"priority": "DEFAULT", "max_connections": 1024, "max_requests": 1024,
+                         "max_pending_requests": 1024, "track_remaining": True}
+    http2 = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    assert http2["explicit_http_config"]["http2_protocol_options"]["max_concurrent_streams"] == 1
+
+
+# -- request spellings (issue 18) -----------------------------------------------------------------
+
+
+def test_headers_with_underscores_are_refused():
+    manager = eh.http_connection_manager(eh.load_config())
+    assert manager["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
+
+
+PLAIN_ASSET_PATHS = ["/static/app.css", "/static/img/logo.png", "/static/js/app-1.2_min.js", "/static/a..b/c"]
+OTHER_SPELLINGS = [
+    "/static/..;/internal/report", "/static/.;/x.css", "/static/a;b/x.css", "/static/x.css;.js",
+    "/static/%2e%2e/x", "/static/..%5cinternal", "/static/a\\b.css", "/static/.git/config", "/static/.x",
+    "/static/PROGRA~1/x.css", "/static/x y.css", "/static/x:y.css", "/STATIC/x.css", "/Static/x.css",
+    "/static/", "/static", "/static/a/", "/static//a.css", "/staticx/a.css", "/x/static/a.css",
+]
+
+
+def _sidecar_skipping_routes(config: dict) -> list[dict]:
+    return [route for route in eh.routes(config) if _per_route_extproc(route).get("disabled")]
+
+
+def test_routes_that_skip_the_sidecar_match_only_plain_paths():
+    import re2
+
+    skipping = _sidecar_skipping_routes(eh.load_config())
+    assert [route["name"] for route in skipping] == ["static"]
+    for route in skipping:
+        # A regex over the whole path only: a prefix would also take '/static/..;/internal'.
+        assert set(route["match"]) == {"safe_regex"}, route["match"]
+        pattern = re2.compile(route["match"]["safe_regex"]["regex"])
+        assert [path for path in PLAIN_ASSET_PATHS if not pattern.fullmatch(path)] == []
+        assert [path for path in OTHER_SPELLINGS if pattern.fullmatch(path)] == []
+
+
+def test_named_prefix_routes_match_in_any_case():
+    routes = {route["name"]: route["match"] for route in eh.routes(eh.load_config())}
+    assert routes["api"] == {"prefix": "/api/", "case_sensitive": False}
+    assert routes["upload"] == {"prefix": "/upload", "case_sensitive": False}
+    assert routes["default"] == {"prefix": "/"}
 
 
 def test_render_overrides_message_timeout_only_when_asked():

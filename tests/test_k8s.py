@@ -2,6 +2,7 @@
 the Kubernetes schemas, and the wiring agrees (ports, ConfigMap keys, mount paths, flags, user)."""
 from __future__ import annotations
 
+import copy
 import json
 import shlex
 import shutil
@@ -224,15 +225,88 @@ def test_istio_envoy_filter_carries_the_bootstraps_ext_proc_filter_to_the_sideca
     assert envoy_filter["apiVersion"] == "networking.istio.io/v1alpha3"
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert envoy_filter["spec"]["workloadSelector"]["labels"].items() <= labels.items()
-    cluster, ext_proc = (patch["patch"]["value"] for patch in envoy_filter["spec"]["configPatches"])
+    patches = envoy_filter["spec"]["configPatches"]
+    assert all(patch["match"]["context"] == "SIDECAR_INBOUND" for patch in patches)
+    (cluster,) = [p["patch"]["value"] for p in patches if p["applyTo"] == "CLUSTER"]
+    filters = [p for p in patches if p["applyTo"] == "HTTP_FILTER"]
     bootstrap = harness.load_config()
-    assert ext_proc["typed_config"] == harness.extproc_filter(bootstrap)
+    # Each is inserted just before the router, in this order: the buffer filter, then ext_proc.
+    assert [f["patch"]["value"]["name"] for f in filters] == [harness.BUFFER_FILTER, harness.EXTPROC_FILTER]
+    for patch in filters:
+        assert patch["patch"]["operation"] == "INSERT_BEFORE"
+        assert patch["match"]["listener"]["filterChain"]["filter"]["subFilter"] == {"name": "envoy.filters.http.router"}
+        value = patch["patch"]["value"]
+        assert value["typed_config"] == harness.http_filter(bootstrap, value["name"])
+    ext_proc = filters[1]["patch"]["value"]
     cluster_name = ext_proc["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"]
-    assert cluster["name"] == cluster_name
+    assert cluster == harness.find_cluster(bootstrap, cluster_name)  # circuit breakers included
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
     assert endpoint["socket_address"]["port_value"] == named_port(container(deployment, "extproc"), "grpc")
     (service_port,) = find(objects, "Service", "extproc-app")["spec"]["ports"]
     assert service_port["targetPort"] == "app-http"
+
+
+def test_istio_envoy_filter_merges_the_bootstraps_request_limits_into_the_sidecars_connection_manager():
+    envoy_filter = find(render("istio"), "EnvoyFilter")
+    (merge,) = [p for p in envoy_filter["spec"]["configPatches"] if p["applyTo"] == "NETWORK_FILTER"]
+    assert merge["patch"]["operation"] == "MERGE"
+    assert merge["match"]["listener"]["filterChain"]["filter"] == {"name": harness.HCM_FILTER}
+    merged = merge["patch"]["value"]["typed_config"]
+    manager = harness.http_connection_manager(harness.load_config())
+    assert merged["@type"] == manager["@type"]
+    assert merged["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
+    for key in ("request_headers_timeout", "request_timeout", "common_http_protocol_options"):
+        assert merged[key] == manager[key], key
+
+
+def _mesh_inbound_config() -> dict:
+    """The bootstrap as a mesh sidecar has it before our EnvoyFilter: no extproc cluster, only the
+    router, and none of the settings the filter merges in."""
+    config = harness.load_config()
+    config["static_resources"]["clusters"] = [
+        c for c in config["static_resources"]["clusters"] if c["name"] != harness.EXTPROC_CLUSTER]
+    manager = harness.http_connection_manager(config)
+    manager["http_filters"] = [f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.router"]
+    for key in k8s_manifests.MESH_HCM_SETTINGS:
+        manager.pop(key)
+    for route in harness.routes(config):
+        route.pop("typed_per_filter_config", None)
+    return config
+
+
+def _apply(config: dict, patch: dict) -> None:
+    """One configPatch as Istio applies it, for the three kinds the EnvoyFilter uses."""
+    operation, value = patch["patch"]["operation"], copy.deepcopy(patch["patch"]["value"])
+    if patch["applyTo"] == "CLUSTER" and operation == "ADD":
+        config["static_resources"]["clusters"].append(value)
+    elif patch["applyTo"] == "HTTP_FILTER" and operation == "INSERT_BEFORE":
+        filters = harness.http_connection_manager(config)["http_filters"]
+        before = patch["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"]
+        filters.insert([f["name"] for f in filters].index(before), value)
+    elif patch["applyTo"] == "NETWORK_FILTER" and operation == "MERGE":
+        _merge(harness.http_connection_manager(config), value["typed_config"])
+    else:
+        raise AssertionError(f"unexpected patch {patch['applyTo']} {operation}")
+
+
+def _merge(target: dict, source: dict) -> None:
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def test_the_istio_patches_make_a_valid_envoy_config_with_the_bootstraps_filters():
+    if harness_missing():
+        pytest.skip("no Envoy binary")
+    config = _mesh_inbound_config()
+    for patch in find(render("istio"), "EnvoyFilter")["spec"]["configPatches"]:
+        _apply(config, patch)
+    names = [f["name"] for f in harness.http_connection_manager(config)["http_filters"]]
+    assert names == [harness.BUFFER_FILTER, harness.EXTPROC_FILTER, "envoy.filters.http.router"]
+    result = harness.validate_config(config)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # -- the Dockerfile ----------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """End to end through a real Envoy: Envoy alone, with a do-nothing ext_proc server, with the sidecar.
 
 Every configuration runs the same Envoy bootstrap (deploy/envoy/envoy.yaml) changed only where a
-benchmark must: the routes answer themselves (direct_response after a buffer filter that reads the
-whole request, as an app would) so that no upstream competes for the two cores; Envoy trusts one
-X-Forwarded-For hop, so each simulated client has its own address as behind a load balancer; the
+benchmark must: the routes answer themselves (direct_response after the bootstrap's buffer filter,
+which reads the whole request, as an app would) so that no upstream competes for the two cores;
+Envoy trusts one X-Forwarded-For hop, so each simulated client has its own address as behind a load balancer; the
 per-request stdout access log is off. "Envoy alone" also drops the ext_proc filter.
 """
 from __future__ import annotations
@@ -24,17 +24,11 @@ from extproc.envoy_harness import (
     EnvoyProcess,
     free_port,
     http_connection_manager,
+    remove_http_filter,
     render_envoy_config,
     routes,
 )
 from extproc.stack import SidecarProcess
-
-BUFFER_FILTER = {
-    "name": "envoy.filters.http.buffer",
-    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-                     "max_request_bytes": 1048576},
-}
-
 
 @dataclass(frozen=True)
 class Setup:
@@ -56,10 +50,8 @@ def envoy_config(extproc_port: int, with_extproc: bool) -> dict:
     manager = http_connection_manager(config)
     manager.pop("access_log", None)
     manager["xff_num_trusted_hops"] = 1
-    filters = manager["http_filters"]
     if not with_extproc:
-        filters[:] = [f for f in filters if f["name"] != EXTPROC_FILTER]
-    filters.insert(len(filters) - 1, BUFFER_FILTER)  # just before the router
+        remove_http_filter(config, EXTPROC_FILTER)  # the bootstrap's buffer filter stays: it reads the whole request
     for route in routes(config):
         route.pop("route", None)
         route.pop("request_headers_to_remove", None)

@@ -31,6 +31,7 @@ from e2e_support import (
     write_policy,
 )
 
+from extproc.envoy_harness import BUFFER_FILTER, remove_http_filter
 from extproc.pb import core_pb2
 from extproc.pb import external_processor_pb2 as pb
 from extproc.pb import external_processor_pb2_grpc as pb_grpc
@@ -42,18 +43,21 @@ DRAIN_SECONDS = 5.0
 MSGS_RECEIVED = "http.ingress.ext_proc.stream_msgs_received"
 
 
-def _stack(tmp_path, label: str, sidecar_args: list[str]):
+def _stack(tmp_path, label: str, sidecar_args: list[str], **stack_options):
     require_envoy()
     # The policy file name is unique to this test: it finds the sidecar's processes in /proc.
     config = write_policy(tmp_path / f"policy-{label}-{marker()}.yaml", POLICY)
-    s = Stack(config, workdir=tmp_path, sidecar_args=sidecar_args)
+    s = Stack(config, workdir=tmp_path, sidecar_args=sidecar_args, **stack_options)
     register_stack(f"{label} stack", s)
     return s
 
 
 @pytest.fixture
 def drain_stack(tmp_path):
-    s = _stack(tmp_path, "drain", ["--drain-seconds", str(DRAIN_SECONDS)])
+    # Without the buffer filter, so that a request whose body is still on its way keeps its stream
+    # open at the sidecar: the in-flight request below is held there as long as the test needs.
+    s = _stack(tmp_path, "drain", ["--drain-seconds", str(DRAIN_SECONDS)],
+               envoy_changes=lambda config: remove_http_filter(config, BUFFER_FILTER))
     try:
         s.start()
         yield s
