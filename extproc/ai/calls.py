@@ -159,6 +159,15 @@ def _list(obj: dict, name: str) -> list:
     return value
 
 
+def _optional_text(obj: dict, name: str, role: str, call: LlmCall) -> None:
+    """A member that must be a string when present, read as the given role's text."""
+    value = member(obj, name)
+    if value is not None and not isinstance(value, str):
+        raise BadShape(name)
+    if value:
+        call.texts.append((role, value))
+
+
 def _objects(obj: dict, name: str) -> list[dict]:
     """A member that must be an array of objects when present (messages, input items)."""
     items = _list(obj, name)
@@ -195,11 +204,7 @@ def _openai_chat(document: dict, call: LlmCall) -> None:
 
 def _openai_responses(document: dict, call: LlmCall) -> None:
     call.max_output_tokens = _int(member(document, "max_output_tokens"))
-    instructions = member(document, "instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise BadShape("instructions")
-    if instructions:
-        call.texts.append(("system", instructions))
+    _optional_text(document, "instructions", "system", call)
     items = member(document, "input")
     if isinstance(items, str):
         call.texts.append(("user", items))
@@ -219,11 +224,7 @@ def _openai_responses(document: dict, call: LlmCall) -> None:
 def _openai_completions(document: dict, call: LlmCall) -> None:
     call.max_output_tokens = _int(member(document, "max_tokens"))
     _prompt(member(document, "prompt"), call)
-    suffix = member(document, "suffix")
-    if suffix is not None and not isinstance(suffix, str):
-        raise BadShape("suffix")
-    if suffix:
-        call.texts.append(("user", suffix))
+    _optional_text(document, "suffix", "user", call)
 
 
 def _openai_embeddings(document: dict, call: LlmCall) -> None:
@@ -273,11 +274,7 @@ def _anthropic_messages(document: dict, call: LlmCall) -> None:
 
 def _anthropic_complete(document: dict, call: LlmCall) -> None:
     call.max_output_tokens = _int(member(document, "max_tokens_to_sample"))
-    prompt = member(document, "prompt")
-    if prompt is not None and not isinstance(prompt, str):
-        raise BadShape("prompt")
-    if prompt:
-        call.texts.append(("user", prompt))
+    _optional_text(document, "prompt", "user", call)
 
 
 def _int(value: object) -> int:

@@ -10,7 +10,7 @@ import resource
 from collections import Counter
 
 import pytest
-from e2e_support import get, marker, request, started_stack, upstream_saw, wait_for
+from e2e_support import BLOCKING_POLICY, get, marker, request, started_stack, upstream_saw, wait_for
 from idle_uploads import Http1IdleUploads, Http2IdleUploads
 
 IDLE_HTTP1 = 600           # one connection each
@@ -20,18 +20,7 @@ BATCH = 100                # opened at a time; the next batch waits until Envoy 
 REQUEST_TIMEOUT = 15.0     # shipped: 30 s; shorter here so the test ends sooner
 FILES_NEEDED = 2 * IDLE_HTTP1 + 400  # ours and Envoy's, which inherits our limit
 
-POLICY = """
-version: 1
-defaults:
-  layers:
-    rules:
-      rules:
-        - id: deny-blocked
-          match: {path: {regex: '/blocked(/|$)'}}
-          action: deny
-        - id: body-probe
-          match: {any_arg: {contains: EVIL-PAYLOAD}}
-          action: deny
+POLICY = BLOCKING_POLICY + """\
         - id: checked
           match: {path: {regex: '.'}}
           action: tag
