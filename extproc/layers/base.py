@@ -45,7 +45,7 @@ class Context:
     """Per-request facts shared by the layers of one evaluation."""
 
     route: str
-    deadline_ns: int  # perf_counter_ns() value after which expensive work should degrade
+    deadline_ns: int  # extproc.worktime.work_ns() value after which expensive work should degrade
     verdicts: tuple = ()  # earlier layers' verdicts, for layers that read them (late_rules)
 
 
