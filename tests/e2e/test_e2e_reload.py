@@ -443,6 +443,7 @@ def test_a_churning_policy_file_under_steady_load_never_changes_a_decision(tmp_p
         for thread in load:
             thread.stop()
         metrics = scrape(metrics_port)
+        envoy_5xx = [line for line in stack.envoy.log_text().splitlines() if '"response_code":5' in line]
     finally:
         for thread in load:
             if thread.ident is not None:
@@ -452,7 +453,8 @@ def test_a_churning_policy_file_under_steady_load_never_changes_a_decision(tmp_p
 
     failures = Counter(failure for thread in load for failure in thread.failures)
     sent = sum(thread.sent for thread in load)
-    assert not failures, f"{failures.total()} of {sent} requests failed or were misjudged: {dict(failures)}"
+    assert not failures, (f"{failures.total()} of {sent} requests failed or were misjudged: {dict(failures)}; "
+                          f"Envoy's 5xx: {envoy_5xx[:5]}")
     assert sent >= 1000, f"only {sent} requests were sent"
     assert metric_value(metrics, "extproc_layer_faults_total", outcome="skipped") == 0  # fault:deadline
     assert metric_value(metrics, "extproc_layer_faults_total", outcome="error") == 0
