@@ -6,7 +6,9 @@ Errors name the YAML path of the offending value, e.g.
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -15,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from extproc.access.directory import Directory, compile_directory
 from extproc.access.settings import AccessBlock
+from extproc.inherit import merge_section
 from extproc.intel.signatures import compile_regex
 from extproc.layers import REGISTRY, LayerSettings
 from extproc.layers.base import ModeName, RouteContext, StrictModel
@@ -168,17 +171,20 @@ def _parse_yaml(raw: bytes, source: str) -> Any:
 # -- errors ---------------------------------------------------------------------------------
 
 
-def _describe(exc: ValidationError, prefix: str) -> list[str]:
+def _describe(exc: ValidationError, prefix: str, origins: dict[tuple[str, int], str] | None = None) -> list[str]:
     problems = []
     for error in exc.errors():
         loc = list(error["loc"])
+        where = prefix
+        if origins and len(loc) >= 2 and (loc[0], loc[1]) in origins:  # an entry of a merged list
+            where, loc = origins[(loc[0], loc[1])], loc[2:]
         if error["type"] == "extra_forbidden":
             message = f"unknown key '{loc.pop()}'"
         elif error["type"] == "missing":
             message = f"missing required key '{loc.pop()}'"
         else:
             message = error["msg"].removeprefix("Value error, ")
-        path = _join_path(prefix, loc)
+        path = _join_path(where, loc)
         problems.append(f"{path}: {message}" if path else message)
     return problems
 
@@ -256,34 +262,39 @@ def _validate_layers(
     path: str,
     problems: list[str],
     skip: set[str] = frozenset(),
-) -> dict[str, LayerSettings]:
-    """Merge a route's layer sections over the defaults' and validate each with its layer's model."""
+) -> dict[str, Section]:
+    """Merge a route's layer sections over the defaults' (extproc/inherit.py) and validate each
+    with its layer's model."""
     for name in overrides:
         if name not in REGISTRY:
             problems.append(f"{path}: unknown layer '{name}' (known: {', '.join(REGISTRY)})")
-    sections: dict[str, LayerSettings] = {}
+    sections: dict[str, Section] = {}
     for name, spec in REGISTRY.items():
         if name in skip or (name in overrides and overrides[name] is None):
             continue  # `rules: null` turns the layer off on this route
         if name not in overrides and base.get(name) is None:
             continue
-        merged = _deep_merge(base.get(name) or {}, overrides.get(name) or {})
+        merged = merge_section(base.get(name) or {}, overrides.get(name) or {}, spec.settings.inherit,
+                               f"defaults.layers.{name}", f"{path}.{name}")
+        problems.extend(merged.problems)
         try:
-            sections[name] = spec.settings.model_validate(merged)
+            settings = spec.settings.model_validate(merged.section)
         except ValidationError as exc:
-            problems.extend(_describe(exc, f"{path}.{name}"))
+            problems.extend(_describe(exc, f"{path}.{name}", merged.origins))
+            continue
+        if not merged.problems:
+            changes = tuple(merged.changes) if base.get(name) is not None else ()
+            sections[name] = Section(settings, merged.origins, changes)
     return sections
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
-    """Mappings merge key by key; any other value (lists included) replaces the base value."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+@dataclass(frozen=True)
+class Section:
+    """A layer's validated settings on one route, and where its merged list entries came from."""
+
+    settings: LayerSettings
+    origins: dict[tuple[str, int], str]  # (key, merged index) -> YAML path of the entry
+    changes: tuple[str, ...]  # what the route changed in the inherited section (check-config)
 
 
 def _route_policy(
@@ -292,13 +303,14 @@ def _route_policy(
     mode: Mode,
     limits: InspectionLimits,
     deadline_ms: float | None,
-    sections: dict[str, LayerSettings],
+    sections: dict[str, Section],
     context: RouteContext,
     problems: list[str],
     path: str = "defaults.layers",
 ) -> RoutePolicy:
     slots = []
-    for layer_name, settings in sections.items():
+    for layer_name, section in sections.items():
+        settings = section.settings
         layer_mode = _layer_mode(mode, settings.mode)
         if layer_mode is Mode.OFF:
             continue
@@ -306,7 +318,7 @@ def _route_policy(
         try:
             layer = spec.build(settings, context) if spec.route_aware else spec.build(settings)
         except Exception as exc:  # noqa: BLE001 - a model or key file that fails to load is a config error
-            problems.append(f"{path}.{layer_name}: {exc}")
+            problems.append(_build_problem(f"{path}.{layer_name}", str(exc), section.origins))
             continue
         slots.append(
             LayerSlot(
@@ -325,8 +337,19 @@ def _route_policy(
         limits=limits,
         slots=tuple(slots),
         deadline_ns=deadline_ns,
+        inherited_changes=tuple((name, change) for name, section in sections.items() for change in section.changes),
         **RoutePolicy.traits(tuple(slots)),
     )
+
+
+LIST_ENTRY = re.compile(r"^(\w+)\[(\d+)\]")
+
+
+def _build_problem(path: str, message: str, origins: dict[tuple[str, int], str]) -> str:
+    """A layer's build error; one about an entry of a merged list names where that entry is written."""
+    entry = LIST_ENTRY.match(message)
+    origin = origins.get((entry.group(1), int(entry.group(2)))) if entry else None
+    return f"{origin}{message[entry.end():]}" if origin else f"{path}: {message}"
 
 
 def _layer_mode(route_mode: Mode, layer_mode: str | None) -> Mode:

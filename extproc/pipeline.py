@@ -18,17 +18,24 @@ from extproc.layers import OWNED_HEADERS, OWNED_PREFIX, Context
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import Request
 from extproc.verdict import Action, Decision, LayerResult, Mode, Outcome, Verdict
+from extproc.worktime import work_ns
 
 log = logging.getLogger(__name__)
 
 
 class Transaction:
-    def __init__(self, policy: Policy, request: Request, clock: Callable[[], int] = time.perf_counter_ns) -> None:
+    def __init__(self, policy: Policy, request: Request, clock: Callable[[], int] | None = None) -> None:
         self.route: RoutePolicy = policy.route_for(request)
         request.limits = self.route.limits
         self.request = request
-        self.clock = clock
+        # Layer latency is wall time; deadlines and budgets count this thread's own work, so a
+        # reload, a scrape or the collector never spends them (extproc/worktime.py). A clock
+        # given here (tests, the replay's stopped clock) stands for both.
+        self.clock = clock or time.perf_counter_ns
+        self.work = clock or work_ns
         self.context = Context(route=self.route.name, deadline_ns=0)
+        self._budget = 0  # of the phase running: its deadline, in work nanoseconds
+        self._phase = self._mark = (0, 0)  # (wall, work) when the phase began / the work clock was last read
         self.results: list[LayerResult] = []
         self.skipped: set[str] = set()  # layers a rule took out of this request
         self.response_status = ""
@@ -162,8 +169,9 @@ class Transaction:
 
     def _run(self, slots: tuple[LayerSlot, ...]) -> Decision:
         # The deadline runs per phase: time the client spends uploading the body is not ours.
-        budget = self.route.deadline_ns or sum(slot.budget_ns for slot in slots)
-        self.context = Context(route=self.route.name, deadline_ns=self.clock() + budget)
+        self._budget = self.route.deadline_ns or sum(slot.budget_ns for slot in slots)
+        self._phase = self._mark = (self.clock(), self.work())  # (wall, work) when the phase began
+        self.context = Context(route=self.route.name, deadline_ns=self._phase[1] + self._budget)
         _ = self.request.canonical_form  # notes a path with no single reading
         if self._shortfall():
             return self.decide()
@@ -191,9 +199,9 @@ class Transaction:
 
     def _run_slot(self, slot: LayerSlot, first: bool = False) -> LayerResult:
         start = self.clock()
-        # Only work of this phase spends its deadline: the first layer always runs, however long
-        # the thread waited to be scheduled (another thread holding the GIL is not our work).
-        if start >= self.context.deadline_ns and not first:
+        # The first layer of a phase always runs, however short the deadline. The thread cannot
+        # have worked longer than the time that passed, so the work clock is read only past it.
+        if not first and start - self._phase[0] >= self._budget and self._worked(start) >= self._budget:
             return LayerResult(_fault_verdict(slot, "deadline"), slot.mode, Outcome.SKIPPED, 0.0)
         context = self.context
         if getattr(slot.layer, "reads_verdicts", False):
@@ -204,10 +212,29 @@ class Transaction:
         except Exception:  # a broken layer must not break the stream: on_error decides
             log.exception("layer %s failed", slot.name, extra={"request_id": self.request.request_id})
             verdict, outcome = _fault_verdict(slot, "error"), Outcome.ERROR
-        elapsed = self.clock() - start
-        if outcome is Outcome.OK and elapsed > slot.budget_ns:
+        end = self.clock()
+        if outcome is Outcome.OK and end - start > slot.budget_ns and self._overran(slot.budget_ns, start, end):
             outcome = Outcome.OVER_BUDGET
-        return LayerResult(verdict, slot.mode, outcome, elapsed / 1000)
+        return LayerResult(verdict, slot.mode, outcome, (end - start) / 1000)
+
+    # The work clock costs a system call (extproc/worktime.py), the wall clock does not: the work
+    # clock is read at the start of a phase, then only when the wall clock says the deadline or a
+    # budget may be spent.
+
+    def _worked(self, now: int) -> int:
+        """The phase's work so far."""
+        worked = self.work()
+        self._mark = (now, worked)
+        return worked - self._phase[1]
+
+    def _overran(self, budget_ns: int, start: int, end: int) -> bool:
+        """Whether a layer that ran from start to end (wall) worked longer than budget_ns. The
+        work since the last reading, less the wall time before the layer began, is what the
+        layer did at least: a wait before it never makes it look slow."""
+        marked_wall, marked_work = self._mark
+        worked = self.work()
+        self._mark = (end, worked)
+        return (worked - marked_work) - (start - marked_wall) > budget_ns
 
 
 def _upstream_headers(results: tuple[LayerResult, ...]) -> tuple[tuple[str, str], ...]:

@@ -37,6 +37,8 @@ class RoutePolicy:
     rewrites_body: bool = False  # a layer may replace the request body
     # (slots run on the headers, slots run on the body) of a request with a body
     phases: tuple[tuple["LayerSlot", ...], tuple["LayerSlot", ...]] | None = None
+    # (layer, change) for what this route changed in the sections it inherits: "added x", ...
+    inherited_changes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.phases is None:  # built by hand (tests): work them out here
@@ -88,10 +90,23 @@ class Policy:
         return replace(self, routes=tuple(keep(r) for r in self.routes), default=keep(self.default))
 
     def summary(self) -> list[str]:
-        """One line per route: what runs there, for check-config and startup logs."""
+        """Per route, what runs there, and the effective rules of layers that describe their
+        contents (indented), for check-config and startup logs."""
         lines = []
         for route in (*self.routes, self.default):
             layers = ", ".join(f"{s.name}({s.mode.value})" for s in route.slots) or "none"
             public = " PUBLIC (no access protection)" if route.name in self.public_routes else ""
             lines.append(f"route {route.name}: mode={route.mode.value} layers={layers}{public}")
+            lines.extend(f"    {line}" for line in route_contents(route))
         return lines
+
+
+def route_contents(route: RoutePolicy) -> list[str]:
+    lines = []
+    for slot in route.slots:
+        describe = getattr(slot.layer, "describe", None)
+        lines.extend(describe() if describe is not None else ())
+        changes = [change for layer, change in route.inherited_changes if layer == slot.name]
+        if changes:
+            lines.append(f"{slot.name} changed from the defaults here: {', '.join(changes)}")
+    return lines

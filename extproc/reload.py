@@ -3,19 +3,30 @@
 Kubernetes updates a mounted ConfigMap by swapping a ``..data`` symlink, so the file is
 polled through the symlink (stat follows it) rather than watched by inode. On any error the
 last good policy keeps serving; the error is logged and counted.
+
+A reload never changes the decision of a request: a stream keeps the policy it started on, the
+compile runs in a worker thread, and deadlines count only the serving thread's own work
+(extproc/worktime.py), so the GIL the compile holds is not spent from them. A changed file is
+compiled only once it has stayed the same for one poll interval and did not change while it
+was read, so a file caught mid-write (an editor saving in place, a copy in progress) is never
+compiled, even when its first half happens to be a valid policy.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from extproc.config import ConfigError, load_policy
+from extproc.config import ConfigError, parse_policy
 from extproc.policy import Policy
 
 log = logging.getLogger(__name__)
+UNSEEN = ("unseen",)  # no change is waiting to settle
 
 
 class PolicyStore:
@@ -24,20 +35,56 @@ class PolicyStore:
     def __init__(self, policy: Policy, path: Path | None = None) -> None:
         self.current = policy
         self.path = path
-        self._signature = _signature(path) if path else None
+        self._signature = _signature(path) if path else None  # of the file as last read
+        self._pending: tuple | None = UNSEEN  # a changed signature seen at the previous poll
 
     def changed(self) -> bool:
-        return self.path is not None and _signature(self.path) != self._signature
-
-    def reload(self) -> bool:
-        """Load the file again; True when a new policy now serves."""
-        assert self.path is not None
-        self._signature = _signature(self.path)
-        policy = load_policy(self.path)  # raises ConfigError; the caller keeps the old one
-        if policy.digest == self.current.digest:
+        """True when the file differs from the one last read and has not changed since the
+        previous poll."""
+        if self.path is None:
             return False
+        signature = _signature(self.path)
+        if signature == self._signature:
+            self._pending = UNSEEN
+            return False
+        settled, self._pending = signature == self._pending, signature
+        return settled
+
+    def reload(self) -> str:
+        """Read and compile the file: "ok" when a new policy now serves, "unchanged" when its
+        content is the serving policy's, "moving" when it changed while being read (tried again
+        once it settles). Raises ConfigError; the serving policy stays."""
+        assert self.path is not None
+        signature = _signature(self.path)
+        self._pending = UNSEEN
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            self._signature = signature
+            raise ConfigError(str(self.path), [f"cannot read: {exc.strerror or exc}"]) from None
+        if _signature(self.path) != signature:
+            return "moving"  # the signature kept is the old one: the next polls see the change
+        self._signature = signature
+        if hashlib.sha256(raw).hexdigest() == self.current.digest:
+            return "unchanged"  # the same bytes (a touch, a rewrite): nothing to compile
+        with _sharing_the_gil():
+            policy = parse_policy(raw, str(self.path))
         self.current = policy  # one reference assignment: atomic for readers
-        return True
+        return "ok"
+
+
+@contextmanager
+def _sharing_the_gil(interval_s: float = 0.0005):
+    """While a policy compiles, a thread waiting for the GIL (the serving thread, after each
+    wait on the network) gets it after 0.5 ms instead of Python's 5 ms. The compile is pure Python
+    for 100 ms and more; in tests/e2e/test_e2e_reload.py's churn, request latency p50 went from
+    13-16 ms to 6-7 ms (three runs each). The setting is the process's, restored after."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, interval_s))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 async def watch(store: PolicyStore, interval: float, on_result: Callable[[str], None]) -> None:
@@ -47,7 +94,7 @@ async def watch(store: PolicyStore, interval: float, on_result: Callable[[str], 
         if not store.changed():
             continue
         try:
-            swapped = await asyncio.to_thread(store.reload)
+            result = await asyncio.to_thread(store.reload)
         except ConfigError as exc:
             log.error("policy reload failed, keeping the last good policy", extra={"problems": exc.problems})
             on_result("error")
@@ -56,11 +103,10 @@ async def watch(store: PolicyStore, interval: float, on_result: Callable[[str], 
             log.exception("policy reload crashed, keeping the last good policy")
             on_result("error")
             continue
-        if swapped:
+        if result == "ok":
             log.info("policy reloaded", extra={"digest": store.current.digest[:12]})
-            on_result("ok")
-        else:
-            on_result("unchanged")
+        if result != "moving":
+            on_result(result)
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:

@@ -84,16 +84,25 @@ def test_changed_ranges_file_is_picked_up_and_a_broken_one_ignored(tmp_path):
     path.write_text(json.dumps({"crawlers": {"googlebot": {"user_agent_tokens": ["Googlebot"],
                                                             "cidrs": ["192.0.2.0/24"]}}}))
     refreshing = RefreshingCatalogue(str(path), interval_s=0.0001)
+
+    def refreshed():
+        if refreshing.refresher is not None:
+            refreshing.refresher.join(10)  # a check that may have run before the file changed
+        time.sleep(0.001)
+        before = refreshing.refresher
+        refreshing.get()  # starts a check in its own thread; the request does not wait for it
+        assert refreshing.refresher is not before
+        refreshing.refresher.join(10)
+        return refreshing.current
+
     assert refreshing.get().claim(GOOGLEBOT_UA, "192.0.2.5").status == VERIFIED
     path.write_text(json.dumps({"crawlers": {"googlebot": {"user_agent_tokens": ["Googlebot"],
                                                             "cidrs": ["198.51.100.0/24"]}}}))
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
-    time.sleep(0.001)
-    assert refreshing.get().claim(GOOGLEBOT_UA, "192.0.2.5").status == SPOOFED
+    assert refreshed().claim(GOOGLEBOT_UA, "192.0.2.5").status == SPOOFED
     path.write_text("{broken")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
-    time.sleep(0.001)
-    assert refreshing.get().claim(GOOGLEBOT_UA, "198.51.100.5").status == VERIFIED  # last good ranges stay
+    assert refreshed().claim(GOOGLEBOT_UA, "198.51.100.5").status == VERIFIED  # last good ranges stay
 
 
 def _seen(path="/", page=True, cookie="", ua="UA", referer=False) -> Observation:

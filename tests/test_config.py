@@ -121,9 +121,9 @@ def test_route_overriding_budget_keeps_defaults_rules(policy):
     assert [rule.id for rule in slot.layer.static.rules] == ["d1", "d2"]
 
 
-def test_route_rules_list_replaces_defaults_list(policy):
+def test_route_rules_add_to_the_defaults_rules(policy):
     (slot,) = routes_by_name(policy)["replaced"].slots
-    assert [rule.id for rule in slot.layer.static.rules] == ["only"]
+    assert [rule.id for rule in slot.layer.static.rules] == ["d1", "d2", "only"]  # see tests/test_inherit.py
     assert slot.budget_ns == 2_000_000  # the rest of the section still merges
 
 
@@ -181,7 +181,7 @@ def test_summary_lists_every_route(policy):
     assert "route api: mode=enforce layers=rules(enforce)" in summary
     assert "route health: mode=enforce layers=none" in summary
     assert "route legacy: mode=observe layers=rules(observe)" in summary
-    assert summary[-1] == "route default: mode=enforce layers=rules(enforce)"
+    assert summary[-2:] == ["route default: mode=enforce layers=rules(enforce)", "    rules: d1, d2"]
 
 
 def test_demo_policy_loads():

@@ -1,7 +1,10 @@
 """Transaction: route selection, combining verdicts, phases, owned headers and fault handling."""
 from __future__ import annotations
 
+import gc
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -521,6 +524,94 @@ def test_waiting_for_the_body_does_not_spend_the_deadline():
     decision = txn.on_body(b"hello")
     assert decision.allowed
     assert outcomes(decision) == [("head", Outcome.OK), ("body", Outcome.OK)]
+
+
+# -- the deadline counts the serving thread's own work (issue 18) ----------------------------
+
+
+class Waiting(Fixed):
+    """Off the CPU for a while, as a thread is while another one holds the GIL."""
+
+    def __init__(self, name: str, wait) -> None:
+        super().__init__(name)
+        self.wait = wait
+
+    def evaluate(self, request: Request, context) -> Verdict:
+        self.wait()
+        return super().evaluate(request, context)
+
+
+class Working(Fixed):
+    """Works on this thread's CPU for ``cpu_ms``."""
+
+    def __init__(self, name: str, cpu_ms: float) -> None:
+        super().__init__(name)
+        self.cpu_ns = int(cpu_ms * MS)
+
+    def evaluate(self, request: Request, context) -> Verdict:
+        end = time.thread_time_ns() + self.cpu_ns
+        while time.thread_time_ns() < end:
+            pass
+        return super().evaluate(request, context)
+
+
+def run_tight(first) -> tuple:
+    """``first``, then a layer that denies unless it is skipped for the deadline (fail open)."""
+    later = Fixed("later", Action.DENY)
+    policy = hand_policy(slot(first, budget_ms=1), slot(later, closed=False), deadline_ms=1)
+    return Transaction(policy, request()).on_headers(), later
+
+
+def compile_big_policy() -> None:
+    rules = "".join(f"\n        - {{id: r{i}, match: {{path: {{regex: '^/p{i}/[a-z]+$'}}}}, action: deny}}"
+                    for i in range(400))
+    parse_policy(f"version: 1\ndefaults:\n  layers:\n    rules:\n      rules:{rules}\n")
+
+
+@pytest.mark.parametrize("wait", [
+    lambda: time.sleep(0.03),
+    # A policy compiling in another thread while this one waits, as a reload does.
+    lambda: (compiler := threading.Thread(target=compile_big_policy), compiler.start(), compiler.join()),
+], ids=["off-cpu", "another-thread-compiles"])
+def test_time_the_thread_does_not_run_does_not_spend_the_deadline(wait):
+    decision, later = run_tight(Waiting("waiting", wait))
+    assert later.calls == 1 and decision.status == 403
+    assert outcomes(decision) == [("waiting", Outcome.OK), ("later", Outcome.OK)]
+    assert decision.results[0].elapsed_us >= 1000  # the layer's latency is still wall time
+
+
+def test_the_garbage_collector_does_not_spend_the_deadline():
+    heap = [[n] for n in range(400_000)]  # a full pass visits every one of them
+    decision, later = run_tight(Waiting("collecting", gc.collect))
+    assert later.calls == 1 and decision.status == 403
+    assert outcomes(decision) == [("collecting", Outcome.OK), ("later", Outcome.OK)]
+    del heap
+
+
+def test_the_layers_own_work_still_spends_the_deadline_and_the_budget():
+    decision, later = run_tight(Working("busy", cpu_ms=3))
+    assert later.calls == 0 and decision.allowed  # skipped; on_error open lets it through
+    assert outcomes(decision) == [("busy", Outcome.OVER_BUDGET), ("later", Outcome.SKIPPED)]
+
+
+def test_a_layer_is_not_blamed_for_the_work_of_the_layers_before_it():
+    busy = Working("busy", cpu_ms=0.8)
+    late_worker = Working("late-worker", cpu_ms=0.5)
+    waits_then_works = Waiting("waits-then-works", lambda: (time.sleep(0.005), late_worker.evaluate(request(), None)))
+    policy = hand_policy(slot(busy, budget_ms=1), slot(waits_then_works, budget_ms=1), deadline_ms=10)
+    decision = Transaction(policy, request()).on_headers()
+    assert outcomes(decision) == [("busy", Outcome.OK), ("waits-then-works", Outcome.OK)]
+
+
+def test_work_excludes_the_collectors_passes_of_this_thread():
+    from extproc.worktime import work_ns
+
+    heap = [[n] for n in range(400_000)]
+    cpu, work = time.thread_time_ns(), work_ns()
+    gc.collect()
+    cpu, work = time.thread_time_ns() - cpu, work_ns() - work
+    del heap
+    assert work < cpu / 10, (work, cpu)
 
 
 # -- faults on the response ------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import socket
 import time
@@ -439,6 +440,63 @@ def test_stream_opened_before_reload_finishes_on_its_policy(tmp_path):
             assert _decided_status(replies) == 403
 
     run(body())
+
+
+# -- what the store compiles ------------------------------------------------------------------
+
+
+def test_a_file_caught_mid_write_is_not_compiled_until_it_settles(tmp_path):
+    path = tmp_path / "policy.yaml"
+    store = store_for(path, POLICY_A)
+    serving = store.current
+    # B's first part is a valid policy that denies /b but not bodies with evil-b.
+    cut = POLICY_B.index("        - id: deny-body-b")
+    path.write_text(POLICY_B[:cut])  # in place, as an editor saves
+    assert not store.changed()  # first sight of a change: wait one poll
+    path.write_text(POLICY_B)  # the rest arrives
+    assert not store.changed()  # it changed again: wait again
+    assert store.current is serving
+    assert store.changed()  # the same as at the previous poll: settled
+    assert store.reload() == "ok"
+    assert [rule.id for rule in store.current.default.slots[0].layer.static.rules] == [
+        "deny-path-b", "deny-body-b", "tag-curl"]
+    assert not store.changed()
+
+
+def test_a_file_that_changes_while_it_is_read_is_read_again(tmp_path):
+    path = tmp_path / "policy.yaml"
+    store = store_for(path, POLICY_A)
+
+    class Growing(type(path)):
+        """The writer appends while the store reads."""
+
+        def read_bytes(self) -> bytes:
+            data = super().read_bytes()
+            with open(self, "a") as handle:
+                handle.write("# still writing\n")
+            return data
+
+    write_policy(path, POLICY_B)
+    store.path = Growing(path)
+    assert not store.changed() and store.changed()
+    assert store.reload() == "moving"  # not compiled: what was read may be half a file
+    assert store.current.digest == hashlib.sha256(POLICY_A.encode()).hexdigest()
+    store.path = path
+    assert not store.changed() and store.changed()  # the change is still seen, once settled
+    assert store.reload() == "ok"
+    assert store.current.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_same_bytes_written_again_are_not_compiled_again(tmp_path, monkeypatch):
+    from extproc import reload as reload_module
+
+    path = tmp_path / "policy.yaml"
+    store = store_for(path, POLICY_A)
+    serving = store.current
+    monkeypatch.setattr(reload_module, "parse_policy", lambda *_a: pytest.fail("compiled the same bytes"))
+    write_policy(path, POLICY_A)  # a new inode, the same content
+    assert not store.changed() and store.changed()
+    assert store.reload() == "unchanged" and store.current is serving
 
 
 # -- graceful stop --------------------------------------------------------------------------

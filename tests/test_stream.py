@@ -43,6 +43,7 @@ routes:
     match: {route_name: static}
     layers:
       rules:
+        remove: [block-admin, block-jndi, tag-curl]
         rules:
           - id: static-admin
             match: {path: {prefix: /admin}}

@@ -18,8 +18,21 @@ def _off_from_yaml(value: object) -> object:
 ModeName = Annotated[Literal["enforce", "observe", "off"], BeforeValidator(_off_from_yaml)]
 
 
+@dataclass(frozen=True, slots=True)
+class Inheritance:
+    """How a route's section inherits list and mapping keys from the defaults' section where
+    the plain merge (mappings key by key, any other value replaced) would drop protection that
+    the route never named (extproc/inherit.py applies it)."""
+
+    by_id: tuple[str, str] | None = None  # (key, id field): entries merge by id; `remove` drops inherited ids
+    whole: frozenset[str] = frozenset()  # mappings whose entries a route replaces whole, by name
+    accumulate: frozenset[str] = frozenset()  # lists a route adds to, never replaces
+
+
 class LayerSettings(StrictModel):
     """Keys every layer section accepts; layers subclass this with their own keys."""
+
+    inherit: ClassVar[Inheritance] = Inheritance()
 
     mode: ModeName | None = None  # None: the route's mode
     on_error: Literal["open", "closed"] = "closed"
@@ -32,7 +45,7 @@ class Context:
     """Per-request facts shared by the layers of one evaluation."""
 
     route: str
-    deadline_ns: int  # perf_counter_ns() value after which expensive work should degrade
+    deadline_ns: int  # extproc.worktime.work_ns() value after which expensive work should degrade
     verdicts: tuple = ()  # earlier layers' verdicts, for layers that read them (late_rules)
 
 

@@ -84,7 +84,10 @@ class BotSettings(LayerSettings):
 
 
 class RefreshingCatalogue:
-    """The crawler ranges, re-read when the file changes (checked at most every interval)."""
+    """The crawler ranges, re-read when the file changes (checked at most every interval).
+
+    The check and the re-read run in a thread of their own: parsing the file takes milliseconds,
+    which the request that happened to come at the interval would otherwise pay."""
 
     def __init__(self, path: str | None, interval_s: float) -> None:
         self.path = Path(path) if path else None
@@ -92,19 +95,25 @@ class RefreshingCatalogue:
         self.current: Catalogue = load_catalogue(path)
         self._stamp = self._mtime()
         self._checked = time.monotonic()
+        self.refresher: threading.Thread | None = None  # the last check started (tests join it)
 
     def get(self) -> Catalogue:
         now = time.monotonic()
-        if now - self._checked >= self.interval_s:
+        if now - self._checked >= self.interval_s and not (self.refresher and self.refresher.is_alive()):
             self._checked = now
-            stamp = self._mtime()
-            if stamp != self._stamp:
-                self._stamp = stamp
-                try:
-                    self.current = load_catalogue(self.path)
-                except RangesError as exc:  # keep the ranges we have; say why the new ones are ignored
-                    log.error("crawler ranges not refreshed: %s", exc)
+            self.refresher = threading.Thread(target=self._refresh, name="crawler-ranges", daemon=True)
+            self.refresher.start()
         return self.current
+
+    def _refresh(self) -> None:
+        stamp = self._mtime()
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            self.current = load_catalogue(self.path)
+        except RangesError as exc:  # keep the ranges we have; say why the new ones are ignored
+            log.error("crawler ranges not refreshed: %s", exc)
 
     def _mtime(self) -> int:
         from extproc.bot.crawlers import DEFAULT_RANGES

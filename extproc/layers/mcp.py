@@ -16,7 +16,7 @@ from typing import ClassVar, NamedTuple
 import orjson
 from pydantic import Field
 
-from extproc.layers.base import Context, LayerSettings, LayerSpec
+from extproc.layers.base import Context, Inheritance, LayerSettings, LayerSpec
 from extproc.mcp import jsonrpc
 from extproc.mcp.audit import audit_writer
 from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, TARGETS, Message
@@ -43,6 +43,8 @@ class AuditSpec(StrictModel):
 
 
 class McpSettings(LayerSettings):
+    # A route's grant for a group replaces the inherited one whole (extproc/inherit.py).
+    inherit: ClassVar[Inheritance] = Inheritance(whole=frozenset({"groups"}))
     budget_ms: float = Field(default=20.0, gt=0, le=10_000)
     server: str | None = None  # the MCP server this route carries; none: every message is refused
     groups: dict[str, Grant] = {}  # identity group ("*": any caller) -> servers, tools, resources, prompts

@@ -20,7 +20,7 @@ from typing import ClassVar
 from extproc.intel.bundle import Feed, FeedSettings
 from extproc.intel.model import RuleDocument
 from extproc.intel.ruleset import CompiledRule, Hits, RuleSet
-from extproc.layers.base import Context, LayerSettings, LayerSpec, RouteContext
+from extproc.layers.base import Context, Inheritance, LayerSettings, LayerSpec, RouteContext
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
 
@@ -30,6 +30,10 @@ RULES_HEADER = "x-extproc-rules"
 
 
 class RulesSettings(LayerSettings, RuleDocument):
+    # A route's rules merge with the inherited ones by id (``remove`` drops some); its lists and
+    # signature sets replace inherited ones of the same name whole; its feeds add to theirs.
+    inherit: ClassVar[Inheritance] = Inheritance(by_id=("rules", "id"), whole=frozenset({"lists", "signatures"}),
+                                                 accumulate=frozenset({"feeds"}))
     feeds: list[FeedSettings] = []
 
 
@@ -63,6 +67,18 @@ class RulesLayer:
         self.feeds = tuple(shared_feed(feed, base_dir) for feed in settings.feeds)
         # Feed bundles change while serving, so with feeds the layer waits for the body.
         self.needs_body = self.static.reads_body or bool(self.feeds)
+
+    def describe(self) -> list[str]:
+        """The effective rules in the order they run, and the named sets and feeds they use."""
+        static = self.static
+        rules = ", ".join(f"{rule.id} (shadow)" if rule.shadow else rule.id for rule in static.rules) or "none"
+        lines = [f"{self.name}: {rules}"]
+        if static.lists or static.sets:
+            lines.append(f"{self.name} lists: {', '.join(static.lists) or 'none'}; "
+                         f"signatures: {', '.join(static.sets) or 'none'}")
+        if self.feeds:
+            lines.append(f"{self.name} feeds: {len(self.feeds)} (their rules change while serving)")
+        return lines
 
     def rulesets(self) -> tuple[RuleSet, ...]:
         return (self.static, *(ruleset for feed in self.feeds for ruleset in feed.rulesets))

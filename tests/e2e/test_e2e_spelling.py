@@ -38,13 +38,13 @@ routes:
       rules:
         rules:
           - {id: api-no-delete, match: {methods: [DELETE]}, action: deny}
-          - {id: seen-api, match: {path: {regex: '.'}}, action: tag, tags: [api]}
+          - {id: seen, match: {path: {regex: '.'}}, action: tag, tags: [api]}  # in place of the site tag
   - name: upload
     match: {route_name: upload}
     layers:
       rules:
         rules:
-          - {id: seen-upload, match: {path: {regex: '.'}}, action: tag, tags: [upload]}
+          - {id: seen, match: {path: {regex: '.'}}, action: tag, tags: [upload]}
 """
 STREAMS_STARTED = "http.ingress.ext_proc.streams_started"
 
