@@ -146,3 +146,16 @@ def test_a_payload_in_any_header_is_scored(demo, name):
         value = "https://shop.example/p?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users--"
     resp, reached = send(demo, "GET", "/products", [(name, value)])
     assert resp.status == 403 and not reached, resp
+
+
+@pytest.mark.parametrize("path", ["/.GIT/config", "/.Git/HEAD", "/api/.git/config", "/API/.git/config",
+                                  "/api;x/.git/config", "/static/.git/config"])
+def test_a_dotfile_probe_is_denied_in_any_spelling_on_any_route(demo, path):
+    resp, reached = send(demo, "GET", path)
+    assert resp.status == 403 and not reached, resp
+
+
+@pytest.mark.parametrize("path", ["/api;x/orders", "/API/orders", "/Api/orders/"])
+def test_the_api_routes_policy_follows_the_path_the_app_reads(demo, path):
+    resp, reached = send(demo, "TRACE", path)  # TRACE is refused on the API route only (405)
+    assert resp.status == 405 and not reached, resp
