@@ -249,8 +249,11 @@ def test_signed_bundle_loads_and_bad_ones_never_replace_it(tmp_path):
             path.with_name(path.name + ".sig").unlink()
         time.sleep(2.5)  # the feed re-reads the directory every second here
         assert not run(policy, target="/x").allowed and run(policy, target="/y").allowed
-    path = write_bundle(tmp_path, "intel", BLOCK_Y, key, version="3")
-    path.write_text(path.read_text().replace("/y", "/z"))  # tampered after signing
+    # Tampered after signing: the signature of version 3 lands first, then the changed text (the
+    # poller may read the folder at any moment in between, and must never see a valid pair).
+    signed = f"bundle: intel\nversion: '3'\nrules:\n{BLOCK_Y}".encode()
+    path.with_name(path.name + ".sig").write_bytes(sign(signed, key))
+    path.write_bytes(signed.replace(b"/y", b"/z"))
     os.utime(path, ns=(time.time_ns() + 5 * 10**9,) * 2)
     time.sleep(2.5)
     assert not run(policy, target="/x").allowed and run(policy, target="/z").allowed
