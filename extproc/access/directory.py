@@ -20,10 +20,12 @@ class Directory:
     apps: tuple[CompiledApp, ...]
     app_by_route: dict[str, CompiledApp]
     token_rules: dict[str, tuple[TokenRule, ...]]  # per app
+    token_sources: tuple[tuple[str, str, str], ...]  # of every IdP: a token anywhere is verified
     verifier: TokenVerifier
     service_tokens: dict[str, tuple[str, bytes]]  # client_id -> (name, sha256 of the secret)
     service_token_headers: tuple[str, str]
     mtls_source: str | None
+    mtls_require_cert: bool
     posture_header: str
     posture_sources: tuple
     signer: Signer | None
@@ -32,7 +34,7 @@ class Directory:
         """Every credential of the request, verified and merged; CredentialError when one fails or none is given."""
         now = time.time() if now is None else now
         facts: dict = {"methods": set(), "source_ip": request.source_ip}
-        token = ids.from_tokens(request, self.token_rules[app.name], self.verifier, now)
+        token = ids.from_tokens(request, self.token_rules[app.name], self.verifier, now, self.token_sources)
         if token is not None:
             facts.update(token)
             facts["methods"].add("jwt")
@@ -40,7 +42,7 @@ class Directory:
         if service is not None:
             facts["service_token"] = service
             facts["methods"].add("service_token")
-        certificate = ids.from_mtls(request, self.mtls_source)
+        certificate = ids.from_mtls(request, self.mtls_source, self.mtls_require_cert)
         if certificate is not None:
             facts["mtls_sans"], facts["mtls_subject"] = certificate
             facts["methods"].add("mtls")
@@ -78,10 +80,12 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
         apps=apps,
         app_by_route={route: app for app in apps for route in app.routes},
         token_rules={app.name: _token_rules(block, app) for app in block.apps},
+        token_sources=tuple(dict.fromkeys(s for idp in block.idps.values() for s in _sources(idp))),
         verifier=TokenVerifier(issuers),
         service_tokens={t.client_id: (name, bytes.fromhex(t.secret_sha256)) for name, t in block.service_tokens.items()},
         service_token_headers=tuple(h.lower() for h in block.service_token_headers),
         mtls_source=block.mtls.source if block.mtls else None,
+        mtls_require_cert=block.mtls.require_cert if block.mtls else True,
         posture_header=block.posture.header.lower() if block.posture else "",
         posture_sources=tuple(ipaddress.ip_network(c, strict=False) for c in block.posture.trusted_sources)
         if block.posture else (),
@@ -93,10 +97,13 @@ def _token_rules(block: AccessBlock, app: App) -> tuple[TokenRule, ...]:
     rules = []
     for name in app.idps if app.idps is not None else block.idps:
         idp = block.idps[name]
-        sources = tuple(("cookie", s.cookie, "") if s.cookie else ("header", s.header.lower(), s.scheme or "")
-                        for s in idp.token_sources)
-        rules.append(TokenRule(name, sources, app.audience or idp.audience, idp.email_claim, idp.groups_claim))
+        rules.append(TokenRule(name, _sources(idp), app.audience or idp.audience, idp.email_claim, idp.groups_claim))
     return tuple(rules)
+
+
+def _sources(idp) -> tuple[tuple[str, str, str], ...]:
+    return tuple(("cookie", s.cookie, "") if s.cookie else ("header", s.header.lower(), s.scheme or "")
+                 for s in idp.token_sources)
 
 
 def _check_apps(block: AccessBlock, route_names: set[str], problems: list[str]) -> None:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from extproc.access import xfcc
 from extproc.access.tokens import TokenError, TokenVerifier
 from extproc.request import Request
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,10 @@ class TokenRule:
     groups_claim: str
 
 
-def tokens_in(request: Request, rule: TokenRule) -> list[str]:
+def tokens_in(request: Request, sources: tuple[tuple[str, str, str], ...]) -> list[str]:
+    """Every token in these places, in order, each once."""
     found = []
-    for kind, name, scheme in rule.sources:
+    for kind, name, scheme in sources:
         if kind == "cookie":
             found.extend(value for cookie, value in request.cookies if cookie == name and value)
             continue
@@ -69,25 +74,40 @@ def tokens_in(request: Request, rule: TokenRule) -> list[str]:
                     continue
             if value.strip():
                 found.append(value.strip())
-    return found
+    return list(dict.fromkeys(found))
 
 
-def from_tokens(request: Request, rules: tuple[TokenRule, ...], verifier: TokenVerifier, now: float) -> dict | None:
-    """The identity facts of the first token, None when there is no token at all."""
+def from_tokens(request: Request, rules: tuple[TokenRule, ...], verifier: TokenVerifier, now: float,
+                sources: tuple[tuple[str, str, str], ...] = ()) -> dict | None:
+    """The identity facts of the request's tokens, None when there is none. Every token found in any
+    token source (this app's IdPs' and, given ``sources``, every IdP's) must verify, be of an IdP the
+    app accepts and name its audience; tokens that name different people are refused."""
     by_idp = {rule.idp: rule for rule in rules}
-    for token in dict.fromkeys(token for rule in rules for token in tokens_in(request, rule)):
-        try:
-            verified = verifier.verify(token, now)
-        except TokenError as exc:
-            raise CredentialError(exc.reason) from None
-        rule = by_idp.get(verified.idp)
-        if rule is None:
-            raise CredentialError("idp_not_accepted")  # a valid token of an IdP this app does not trust
-        audiences = verified.claims.get("aud")
-        if rule.audience not in (audiences if isinstance(audiences, list) else [audiences]):
-            raise CredentialError("wrong_audience")
-        return _token_facts(verified.idp, verified.claims, rule)
-    return None
+    everywhere = tuple(dict.fromkeys((*(s for rule in rules for s in rule.sources), *sources)))
+    facts = None
+    for token in tokens_in(request, everywhere):
+        found = _token_identity(token, by_idp, verifier, now)
+        if facts is not None and (found["idp"], found["subject"]) != (facts["idp"], facts["subject"]):
+            raise CredentialError("conflicting_tokens")
+        facts = facts or found
+    return facts
+
+
+def _token_identity(token: str, by_idp: dict[str, TokenRule], verifier: TokenVerifier, now: float) -> dict:
+    try:
+        verified = verifier.verify(token, now)
+    except TokenError as exc:
+        raise CredentialError(exc.reason) from None
+    except Exception as exc:  # noqa: BLE001 - a client's bytes must never fault the layer
+        log.warning("token refused by an unexpected %s", type(exc).__name__)
+        raise CredentialError("token_unreadable") from None
+    rule = by_idp.get(verified.idp)
+    if rule is None:
+        raise CredentialError("idp_not_accepted")  # a valid token of an IdP this app does not trust
+    audiences = verified.claims.get("aud")
+    if rule.audience not in (audiences if isinstance(audiences, list) else [audiences]):
+        raise CredentialError("wrong_audience")
+    return _token_facts(verified.idp, verified.claims, rule)
 
 
 def _token_facts(idp: str, claims: dict, rule: TokenRule) -> dict:
@@ -105,9 +125,12 @@ def _token_facts(idp: str, claims: dict, rule: TokenRule) -> dict:
 
 def from_service_token(request: Request, headers: tuple[str, str], tokens: dict[str, tuple[str, bytes]]) -> str | None:
     """The service token's name, None when none is presented; tokens: client_id -> (name, sha256)."""
-    client_id, secret = request.header(headers[0]), request.header(headers[1])
-    if not client_id and not secret:
+    ids, secrets = request.header_map.get(headers[0], ()), request.header_map.get(headers[1], ())
+    if not ids and not secrets:
         return None
+    if len(ids) > 1 or len(secrets) > 1:
+        raise CredentialError("bad_service_token")  # a second one would go unchecked
+    client_id, secret = request.header(headers[0]), request.header(headers[1])
     entry = tokens.get(client_id)
     offered = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
     if entry is None or not secret or not hmac.compare_digest(offered, entry[1]):
@@ -115,44 +138,19 @@ def from_service_token(request: Request, headers: tuple[str, str], tokens: dict[
     return entry[0]
 
 
-def from_mtls(request: Request, source: str | None) -> tuple[tuple[str, ...], str] | None:
+def from_mtls(request: Request, source: str | None, require_cert: bool = True) -> tuple[tuple[str, ...], str] | None:
     """(SANs, subject) of a verified client certificate, None when there is none."""
     if source == "attributes" and request.mtls:
         sans = tuple(request.peer[key] for key in ("uri_san", "dns_san") if request.peer.get(key))
         return sans, request.peer.get("subject", "")
     if source == "xfcc":
-        return parse_xfcc(request.header("x-forwarded-client-cert"))
+        header = ",".join(request.header_map.get("x-forwarded-client-cert", ()))  # repeated = one list
+        try:
+            certificate = xfcc.parse(header, require_cert)
+        except xfcc.XfccError as exc:
+            raise CredentialError(exc.reason) from None
+        return (certificate.sans, certificate.subject) if certificate is not None else None
     return None
-
-
-def parse_xfcc(header: str) -> tuple[tuple[str, ...], str] | None:
-    """The client element (the last, added by the proxy next to the client) of an XFCC header."""
-    if not header:
-        return None
-    element = _split_quoted(header, ",")[-1]
-    sans, subject = [], ""
-    for pair in _split_quoted(element, ";"):
-        key, _, value = pair.partition("=")
-        value = value.strip('"')
-        if key.lower() in ("uri", "dns"):
-            sans.append(value)
-        elif key.lower() == "subject":
-            subject = value
-    return (tuple(sans), subject) if sans or subject else None
-
-
-def _split_quoted(text: str, separator: str) -> list[str]:
-    parts, current, quoted = [], [], False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        if char == separator and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
 
 
 def posture_of(request: Request, header: str, trusted: tuple[ipaddress._BaseNetwork, ...]) -> str:

@@ -21,6 +21,7 @@ from extproc.access.settings import Jwks
 
 log = logging.getLogger(__name__)
 MAX_JWKS_BYTES = 1 << 20
+MIN_RSA_BITS = 2048
 
 
 class KeySource:
@@ -81,15 +82,27 @@ def parse_jwks(document: object) -> dict[str | None, jwt.PyJWK]:
         raise ValueError("not a JWKS document (no 'keys' list)")
     keys: dict[str | None, jwt.PyJWK] = {}
     for entry in document["keys"]:
-        if not isinstance(entry, dict) or entry.get("kty") == "oct" or "d" in entry:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kid", ""), str):
+            continue  # a kid that is not text could never be named by a token's (text) kid
+        if entry.get("kty") == "oct" or "d" in entry:
             continue  # symmetric or private key material has no place in a JWKS
         if entry.get("use", "sig") != "sig":
             continue
         try:
-            keys[entry.get("kid")] = jwt.PyJWK(entry)
+            key = jwt.PyJWK(entry)
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
             log.warning("JWKS key %r skipped: %s", entry.get("kid"), exc)
+            continue
+        if too_weak(key):
+            log.warning("JWKS key %r refused: RSA keys need at least %d bits", entry.get("kid"), MIN_RSA_BITS)
+            continue
+        keys[entry.get("kid")] = key
     return keys
+
+
+def too_weak(key: jwt.PyJWK) -> bool:
+    """RSA under 2048 bits (NIST SP 800-131A); tokens naming such a key get unknown_key."""
+    return key.key_type == "RSA" and key.key.key_size < MIN_RSA_BITS
 
 
 _sources: dict[tuple, KeySource] = {}

@@ -76,6 +76,10 @@ class Mtls(StrictModel):
     # attributes: Envoy's connection.* request attributes (its own TLS listener verified the
     # certificate); xfcc: x-forwarded-client-cert set by a proxy in front that Envoy trusts.
     source: Literal["attributes", "xfcc"] = "attributes"
+    # xfcc only: the element must carry Cert (Envoy: set_current_client_cert_details.cert), from
+    # which the SANs are read; Envoy writes URI and DNS SANs unescaped, so without it a SAN
+    # holding ';' or ',' could pose as another one.
+    require_cert: bool = True
 
 
 class Posture(StrictModel):

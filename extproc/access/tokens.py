@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from extproc.access.settings import IdentityProvider
 
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+MAX_TOKEN_BYTES = 65_536  # the largest max_token_bytes an IdP may set
+MAX_CLAIM_CHARS = 4_096
+MAX_LIST_ITEMS = 1_024
+MAX_NUMERIC_DATE = 1e11  # seconds: year 5138; beyond is no date, and floats lose the second
 
 
 class TokenError(Exception):
@@ -99,17 +104,74 @@ class TokenVerifier:
 
 
 def _peek(token: str) -> tuple[dict, dict]:
-    """Header and claims before any check, only to pick the IdP and key; nothing else is trusted."""
+    """Header and claims before any check, only to pick the IdP and key; nothing else is trusted.
+    Every field read before the signature check has the type it must have, or the token is refused."""
     parts = token.split(".")
     if len(parts) != 3 or not all(parts[:2]) or not token.isascii():  # base64url and dots, nothing else
         raise TokenError("malformed_token")
+    if len(token) > MAX_TOKEN_BYTES:  # before decoding: no IdP accepts more
+        raise TokenError("token_too_large")
     try:
         header, claims = (json.loads(_b64(part)) for part in parts[:2])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise TokenError("malformed_token") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise TokenError("malformed_token")
+    check_header(header)
+    if not _is_text(claims.get("iss")):
+        raise TokenError("malformed_claim")
     return header, claims
+
+
+def check_header(header: dict) -> None:
+    """alg, kid and typ are text; crit names extensions we must understand, and we know none."""
+    if "crit" in header:
+        raise TokenError("unsupported_header")
+    if not _is_text(header.get("alg")):
+        raise TokenError("malformed_header")
+    for name in ("kid", "typ", "cty"):
+        if name in header and not _is_text(header[name]):
+            raise TokenError("malformed_header")
+
+
+def check_claims(claims: dict, settings: IdentityProvider) -> None:
+    """Types of every claim the layer reads, after the signature: a signed token of the wrong shape
+    is refused with a reason, never half-read."""
+    for name in ("exp", "nbf", "iat"):
+        if name in claims and not _is_time(claims[name]):
+            raise TokenError("malformed_claim")
+    aud = claims.get("aud")
+    if aud is not None and not (_is_text(aud) or _is_text_list(aud)):
+        raise TokenError("malformed_claim")
+    for name in ("sub", settings.email_claim):
+        if name in claims and not _is_text(claims[name]):
+            raise TokenError("malformed_claim")
+    groups = claims.get(settings.groups_claim)
+    if groups is not None and not (_is_text(groups) or _is_text_list(groups)):
+        raise TokenError("malformed_claim")
+    if "amr" in claims and not _is_text_list(claims["amr"]):
+        raise TokenError("malformed_claim")
+
+
+def _is_text(value: object) -> bool:
+    """A string that is valid Unicode (JSON escapes can make lone surrogates) and not absurdly long."""
+    if not isinstance(value, str) or len(value) > MAX_CLAIM_CHARS:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_text_list(value: object) -> bool:
+    return isinstance(value, list) and len(value) <= MAX_LIST_ITEMS and all(_is_text(item) for item in value)
+
+
+def _is_time(value: object) -> bool:
+    """NumericDate: a finite number of seconds (bool is an int to Python, not to JSON)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and abs(value) < MAX_NUMERIC_DATE
 
 
 def _b64(part: str) -> bytes:
@@ -131,10 +193,8 @@ def _decode_at(token: str, key: jwt.PyJWK, algorithm: str, settings: IdentityPro
         options={"require": ["exp", "iss"], "verify_aud": False, "verify_exp": False, "verify_nbf": False,
                  "verify_iat": False},
     )
+    check_claims(claims, settings)  # TokenError: a claim of the wrong type
     skew = settings.max_skew_s
-    for name in ("exp", "nbf", "iat"):
-        if name in claims and not isinstance(claims[name], (int, float)):
-            raise jwt.MissingRequiredClaimError(name)
     if claims["exp"] + skew < now:
         raise jwt.ExpiredSignatureError()
     if claims.get("nbf", now) - skew > now or claims.get("iat", now) - skew > now:
