@@ -303,14 +303,16 @@ class ClientCA:
     key: ec.EllipticCurvePrivateKey
 
     def issue(self, directory: Path, name: str, *, uris: tuple[str, ...] = (),
-              dns_names: tuple[str, ...] = (), days: int = 30) -> tuple[Path, Path]:
-        """A client certificate for `name` with these SANs and its key; returns (cert, key) paths.
+              dns_names: tuple[str, ...] = (), days: int = 30,
+              common_name: str | None = None) -> tuple[Path, Path]:
+        """A client certificate for `name` (its CN, unless common_name is given) with these SANs and
+        its key; returns (cert, key) paths.
 
         The files are `<name>.crt` / `<name>.key` in directory, ready for SSLContext.load_cert_chain.
         """
         key = _new_key()
         sans = [x509.UniformResourceIdentifier(uri) for uri in uris] + [x509.DNSName(dns) for dns in dns_names]
-        builder = _certificate(_name(name), key.public_key(), self.cert.subject, days)
+        builder = _certificate(_name(common_name or name), key.public_key(), self.cert.subject, days)
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.add_extension(
