@@ -304,6 +304,7 @@ def test_a_repeated_service_token_header_is_refused(policy):
 # -- weak keys ----------------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # signing with it is the point
 def test_rsa_keys_under_2048_bits_are_refused_at_load(caplog, tmp_path):
     weak = new_key("ec", "weak")
     weak.kind, weak.private = "rsa", rsa.generate_private_key(public_exponent=65537, key_size=1024)
