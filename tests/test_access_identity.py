@@ -264,7 +264,8 @@ def test_deeply_nested_and_huge_tokens_are_malformed_or_too_large(policy):
     assert reason(call(policy, [("authorization", f"Bearer {deep}")])) == "access:token_too_large"
     deep = f"{b64(('[' * 5000 + ']' * 5000).encode())}.{b64(b'{}')}.x"
     assert reason(call(policy, [("authorization", f"Bearer {deep}")])) == "access:malformed_token"
-    not_utf8 = f"{b64(b'{\"alg\": \"\xff\"}')}.{b64(b'{}')}.x"
+    raw_header = b'{"alg": "' + bytes([0xFF]) + b'"}'
+    not_utf8 = f"{b64(raw_header)}.{b64(b'{}')}.x"
     assert reason(call(policy, [("authorization", f"Bearer {not_utf8}")])) == "access:malformed_token"
     huge_int = b'{"alg": "ES256"}', f'{{"iss": {"9" * 5000}}}'.encode()
     token = f"{b64(huge_int[0])}.{b64(huge_int[1])}.x"
