@@ -34,7 +34,8 @@ def policy_for(jwks_file: Path):
 version: 1
 access:
   idps:
-    corp: {{issuer: {ISSUER}, audience: app, jwks: {{file: {jwks_file}}}, algorithms: [RS256, ES256, EdDSA]}}
+    corp: {{issuer: {ISSUER}, audience: app, jwks: {{file: {jwks_file}}}, algorithms: [RS256, ES256, EdDSA],
+           email_domains: [corp.example, contractors.example]}}
   apps:
     - name: app
       routes: [app]

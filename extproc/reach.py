@@ -2,7 +2,8 @@
 
 The red team's lateral-reach check, computed from the policy with the serving code path: a token
 or service token is verified exactly as a request carrying it would be, per app (audiences
-differ); claims are judged by the apps' policies directly. Routes without the access layer and
+differ); claims are judged by the apps' policies, held first to what their ``idp`` may assert (an
+email outside its ``email_domains`` is dropped, as from a token). Routes without the access layer and
 public routes are reachable by anyone, and are listed as such.
 
     extproc reach --config policy.yaml --token eyJ...
@@ -73,13 +74,11 @@ def reach(policy: Policy, identity: Identity | None = None, request: Request | N
         if app is None:
             results.append(Reach(route.name, False, "no_app"))
             continue
-        who = identity
-        if request is not None:
-            try:
-                who = directory.identify(request, app)
-            except CredentialError as exc:
-                results.append(Reach(route.name, False, exc.reason))
-                continue
+        try:
+            who = directory.identify(request, app) if request is not None else directory.as_asserted(identity, app)
+        except CredentialError as exc:
+            results.append(Reach(route.name, False, exc.reason))
+            continue
         decision = app.decide(who)
         why = f"policy:{decision.policy}" if decision.policy else decision.reason
         results.append(Reach(route.name, decision.allowed, why if decision.allowed else f"{decision.reason}:{decision.policy or '-'}"))

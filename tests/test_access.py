@@ -40,10 +40,12 @@ access:
       jwks: {{file: {folder / 'corp.json'}}}
       algorithms: [RS256, ES256, EdDSA]
       token_sources: [{{header: authorization, scheme: Bearer}}, {{cookie: corp_session}}]
+      email_domains: [corp.example, contractors.example]
     partner:
       issuer: {PARTNER}
       jwks: {{file: {folder / 'partner.json'}}}
       algorithms: [ES256]
+      email_domains: [partner.example]
   service_tokens:
     deployer: {{client_id: deployer.access, secret_sha256: {sha256_hex('correct horse battery staple')}}}
   mtls: {{source: attributes}}
@@ -58,7 +60,7 @@ access:
           action: deny
           include: [{{email_domain: [contractors.example]}}]
         - name: staff
-          include: [{{group: [staff]}}, {{service_token: [deployer]}}]
+          include: [{{group: [staff], idp: [corp]}}, {{service_token: [deployer]}}]
           exclude: [{{group: [suspended]}}]
     - name: admin
       routes: [admin]

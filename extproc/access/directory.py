@@ -1,6 +1,7 @@
 """The compiled ``access`` block: identity sources and apps, immutable, built once per policy load."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from extproc.access.apps import CompiledApp, compile_app
 from extproc.access.assertion import AssertionKeyError, Signer
 from extproc.access.identity import CredentialError, Identity, TokenRule
 from extproc.access.jwks import key_source
-from extproc.access.settings import AccessBlock, App
+from extproc.access.settings import AccessBlock, App, Rule
 from extproc.access.tokens import Issuer, TokenVerifier
 from extproc.request import Request
 
@@ -52,6 +53,21 @@ class Directory:
             facts["posture"] = ids.posture_of(request, self.posture_header, self.posture_sources)
         facts["methods"] = frozenset(facts["methods"])
         return Identity(**facts)
+
+
+    def as_asserted(self, identity: Identity, app: CompiledApp) -> Identity:
+        """A hypothetical identity (``reach --claims``) held to what its IdP may assert for this app,
+        as a token of that IdP would be: no email outside its ``email_domains``."""
+        if not identity.idp:
+            return identity
+        rule = next((r for r in self.token_rules[app.name] if r.idp == identity.idp), None)
+        if rule is None:
+            raise CredentialError("idp_not_accepted")
+        email = ids.asserted_email(identity.email, rule.email_domains)
+        if email:
+            return identity
+        claims = {name: value for name, value in identity.claims.items() if name != rule.email_claim}
+        return dataclasses.replace(identity, email="", claims=claims)
 
 
 def compile_directory(block: AccessBlock, route_names: set[str], problems: list[str]) -> Directory | None:
@@ -97,7 +113,8 @@ def _token_rules(block: AccessBlock, app: App) -> tuple[TokenRule, ...]:
     rules = []
     for name in app.idps if app.idps is not None else block.idps:
         idp = block.idps[name]
-        rules.append(TokenRule(name, _sources(idp), app.audience or idp.audience, idp.email_claim, idp.groups_claim))
+        rules.append(TokenRule(name, _sources(idp), app.audience or idp.audience, idp.email_claim, idp.groups_claim,
+                               frozenset(idp.email_domains)))
     return tuple(rules)
 
 
@@ -139,7 +156,30 @@ def _check_rule_references(block: AccessBlock, app: App, path: str, problems: li
                 for idp in rule.idp or ():
                     if idp not in block.idps:
                         problems.append(f"{where}.idp: no identity provider named {idp!r}")
+                _check_assertable(block, app, rule, policy.action == "allow" and part != "exclude", where, problems)
                 if rule.device_posture and block.posture is None:
                     problems.append(f"{where}.device_posture: needs access.posture (which sources to trust)")
                 if (rule.mtls or rule.mtls_san) and block.mtls is None:
                     problems.append(f"{where}: mTLS rules need access.mtls")
+
+
+def _check_assertable(block: AccessBlock, app: App, rule: Rule, grants: bool, where: str, problems: list[str]) -> None:
+    """A rule may only ask for what an IdP it accepts may assert: an address in one of that IdP's
+    ``email_domains``; and a rule that grants on groups or claims of an app with several IdPs
+    names the IdP whose groups it means (group names are each IdP's own)."""
+    idps = [n for n in (rule.idp or (app.idps if app.idps is not None else block.idps)) if n in block.idps]
+    asserted = {domain: name for name in idps for domain in block.idps[name].email_domains}
+    wanted = [("email", v, v.lower().rpartition("@")[2]) for v in rule.email or ()]
+    wanted += [("email_domain", v, v.lower().lstrip("@")) for v in rule.email_domain or ()]
+    for key, value, domain in wanted:
+        if domain not in asserted:
+            problems.append(f"{where}.{key}: no IdP this rule accepts may assert addresses in {domain!r} "
+                            f"({_assertions(block, idps)}); add it to the email_domains of the IdP that owns it")
+    if grants and (rule.group or rule.claim) and rule.idp is None and len(idps) > 1:
+        problems.append(f"{where}: group and claim names are each IdP's own, and this app accepts "
+                        f"{', '.join(map(repr, idps))}: name the IdP whose groups this rule means (idp: [...])")
+
+
+def _assertions(block: AccessBlock, idps: list[str]) -> str:
+    return "; ".join(f"{name!r} asserts " + (", ".join(block.idps[name].email_domains) or "no email address "
+                                             "(it has no email_domains)") for name in idps) or "it accepts no IdP"

@@ -58,6 +58,7 @@ class TokenRule:
     audience: str
     email_claim: str
     groups_claim: str
+    email_domains: frozenset[str] = frozenset()  # whose addresses this IdP may assert
 
 
 def tokens_in(request: Request, sources: tuple[tuple[str, str, str], ...]) -> list[str]:
@@ -113,14 +114,26 @@ def _token_identity(token: str, by_idp: dict[str, TokenRule], verifier: TokenVer
 def _token_facts(idp: str, claims: dict, rule: TokenRule) -> dict:
     groups = claims.get(rule.groups_claim) or []
     amr = claims.get("amr") or []
+    email = asserted_email(claims.get(rule.email_claim), rule.email_domains)
+    if not email:  # an address this IdP may not assert is no fact: no rule may read it, raw or not
+        claims = {name: value for name, value in claims.items() if name != rule.email_claim}
     return {
         "idp": idp,
         "subject": str(claims.get("sub", "")),
-        "email": str(claims.get(rule.email_claim, "")).lower(),
+        "email": email,
         "groups": frozenset(str(g) for g in groups) if isinstance(groups, list) else frozenset({str(groups)}),
         "claims": claims,
         "auth_methods": frozenset(str(m) for m in amr) if isinstance(amr, list) else frozenset(),
     }
+
+
+def asserted_email(value: object, domains: frozenset[str]) -> str:
+    """The address, lower-cased, when it is in a domain the IdP may assert; "" otherwise."""
+    if not isinstance(value, str):
+        return ""
+    email = value.strip().lower()
+    local, at, domain = email.rpartition("@")
+    return email if at and local and domain in domains else ""
 
 
 def from_service_token(request: Request, headers: tuple[str, str], tokens: dict[str, tuple[str, bytes]]) -> str | None:

@@ -1,7 +1,8 @@
 """Signing keys of an identity provider, from a JWKS file or URL, cached and kept current.
 
 Keys are fetched when the policy is compiled, re-fetched every ``refresh_s`` in a background
-thread (key rotation without restart), and re-fetched early when a token names a key we do not
+thread (key rotation without restart), a JWKS file also within a second of it changing (a key
+removed from the file is revoked at once), and re-fetched early when a token names a key we do not
 have, at most once per ``min_refetch_s`` (so a flood of made-up key ids cannot turn the sidecar
 into a load generator against the IdP). Fetching never happens on the request path: a token
 whose key is still unknown is rejected, and the next one after the refresh passes.
@@ -22,6 +23,7 @@ from extproc.access.settings import Jwks
 log = logging.getLogger(__name__)
 MAX_JWKS_BYTES = 1 << 20
 MIN_RSA_BITS = 2048
+FILE_POLL_S = 1.0  # a JWKS file is a stat() a second: a key taken out of it stops working this soon
 
 
 class KeySource:
@@ -29,6 +31,9 @@ class KeySource:
         self.name = name
         self.settings = settings
         self.keys: dict[str | None, jwt.PyJWK] = {}  # replaced whole, never mutated: readers need no lock
+        self.generation = 0  # bumped when the key set changes: verified tokens cached before are re-checked
+        self._fingerprint = ""
+        self._file_stamp: tuple = ()
         self.last_error = ""
         self._last_fetch = 0.0
         self._kick = threading.Event()
@@ -55,25 +60,40 @@ class KeySource:
                 self.last_error = str(exc)
                 log.error("JWKS of %s not refreshed: %s", self.name, exc)
                 return False
+            fingerprint = json.dumps({str(kid): key._jwk_data for kid, key in keys.items()}, sort_keys=True)  # noqa: SLF001
             self.keys, self.last_error = keys, ""
+            if fingerprint != self._fingerprint:
+                self._fingerprint = fingerprint
+                self.generation += 1  # after the keys: a reader that sees the new generation sees the new keys
             return True
 
     def _read(self) -> bytes:
         if self.settings.file:
+            self._file_stamp = self._stamp()
             return Path(self.settings.file).read_bytes()[:MAX_JWKS_BYTES]
         request = urllib.request.Request(self.settings.url, headers={"accept": "application/json"})
         with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:  # noqa: S310 - https or loopback only
             return response.read(MAX_JWKS_BYTES)
 
+    def _stamp(self) -> tuple:
+        try:
+            stat = Path(self.settings.file).stat()
+        except OSError:
+            return ()
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
     def _run(self) -> None:
+        poll = FILE_POLL_S if self.settings.file else self.settings.refresh_s
         while True:
-            kicked = self._kick.wait(self.settings.refresh_s)
+            kicked = self._kick.wait(poll)
             if kicked:
                 wait = self.settings.min_refetch_s - (time.monotonic() - self._last_fetch)
                 if wait > 0:
                     time.sleep(wait)
             self._kick.clear()
-            self.refresh()
+            due = time.monotonic() - self._last_fetch >= self.settings.refresh_s
+            if kicked or due or self._stamp() != self._file_stamp:
+                self.refresh()
 
 
 def parse_jwks(document: object) -> dict[str | None, jwt.PyJWK]:

@@ -63,8 +63,22 @@ class IdentityProvider(StrictModel):
     token_sources: list[TokenSource] = [TokenSource(header="authorization", scheme="Bearer")]
     max_skew_s: float = Field(default=60.0, ge=0, le=300)
     max_token_bytes: int = Field(default=8192, ge=256, le=65536)
+    # exp - iat (exp - now without iat) above this is refused: a token must not outlive a revocation by years
+    max_token_lifetime_s: float = Field(default=86_400, ge=60, le=30 * 86_400)
     email_claim: str = "email"
+    # The domains whose addresses this IdP may assert. An email claim outside them is not trusted:
+    # the identity has no email. Not given: this IdP asserts no email address at all.
+    email_domains: list[str] = []
     groups_claim: str = "groups"
+
+    @field_validator("email_domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        domains = [v.strip().lower().lstrip("@") for v in values]
+        for domain in domains:
+            if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", domain):
+                raise ValueError(f"{domain!r} is not a domain name (like corp.example)")
+        return domains
 
 
 class ServiceToken(StrictModel):

@@ -3,7 +3,9 @@
 Only the IdP's allowed asymmetric algorithms are accepted, and only with a key of the matching
 type, so ``none`` and the HS256-with-a-public-key confusion cannot happen. The issuer picks the
 IdP before anything else is trusted. A token that verified is cached by its digest until it
-expires, so a client's next requests cost a hash and a dictionary lookup.
+expires or its IdP's key set changes (a revoked key's tokens fail on their next request), so a
+client's next requests cost a hash and a dictionary lookup. A token may live at most the IdP's
+``max_token_lifetime_s``: a leaked token with ``exp`` years away is not a key for years.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class Verified:
     idp: str
     claims: dict
     expires: float
+    key_generation: int  # of the IdP's key set that verified it
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,13 @@ class TokenVerifier:
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         cached = self.cache.get(digest)
         if cached is not None:
-            if cached.expires + self.by_issuer[cached.claims["iss"]].settings.max_skew_s < now:
-                del self.cache[digest]
-                raise TokenError("token_expired")
-            return cached
+            issuer = self.by_issuer[cached.claims["iss"]]
+            if issuer.keys.generation == cached.key_generation:
+                if cached.expires + issuer.settings.max_skew_s < now:
+                    del self.cache[digest]
+                    raise TokenError("token_expired")
+                return cached
+            del self.cache[digest]  # the keys changed since: verify again against the current ones
         verified = self._verify(token, now)
         self.cache[digest] = verified
         if len(self.cache) > self.cache_entries:
@@ -83,6 +89,7 @@ class TokenVerifier:
         algorithm = header.get("alg")
         if algorithm not in settings.algorithms:
             raise TokenError("algorithm_not_allowed")
+        generation = issuer.keys.generation  # read before the keys: a change in between re-verifies later
         key = issuer.keys.key(header.get("kid"))
         if key is None:
             raise TokenError("unknown_key")
@@ -100,7 +107,7 @@ class TokenVerifier:
             raise TokenError("missing_claim") from None
         except jwt.PyJWTError:
             raise TokenError("malformed_token") from None
-        return Verified(issuer.name, verified, float(verified["exp"]))
+        return Verified(issuer.name, verified, float(verified["exp"]), generation)
 
 
 def _peek(token: str) -> tuple[dict, dict]:
@@ -199,4 +206,6 @@ def _decode_at(token: str, key: jwt.PyJWK, algorithm: str, settings: IdentityPro
         raise jwt.ExpiredSignatureError()
     if claims.get("nbf", now) - skew > now or claims.get("iat", now) - skew > now:
         raise jwt.ImmatureSignatureError()
+    if claims["exp"] - claims.get("iat", now) > settings.max_token_lifetime_s:
+        raise TokenError("token_lifetime_too_long")
     return claims
