@@ -32,7 +32,8 @@ def policy_text(jwks_url: str, assertion_key: str) -> str:
 version: 1
 access:
   idps:
-    corp: {{issuer: {ISSUER}, jwks: {{url: {jwks_url}, min_refetch_s: 1}}, algorithms: [RS256, EdDSA]}}
+    corp: {{issuer: {ISSUER}, jwks: {{url: {jwks_url}, min_refetch_s: 1}}, algorithms: [RS256, EdDSA],
+           email_domains: [corp.example]}}
   assertion: {{key_file: {assertion_key}, issuer: extproc-e2e}}
   apps:
     - name: wiki

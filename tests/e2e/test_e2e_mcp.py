@@ -83,7 +83,8 @@ def stack(mcp_port, idp_key, tmp_path_factory):
     policy = f"""
 version: 1
 access:
-  idps: {{corp: {{issuer: {ISSUER}, audience: agents, jwks: {{file: {workdir / 'jwks.json'}}}, algorithms: [ES256]}}}}
+  idps: {{corp: {{issuer: {ISSUER}, audience: agents, jwks: {{file: {workdir / 'jwks.json'}}}, algorithms: [ES256],
+                 email_domains: [corp.example]}}}}
   apps: [{{name: tools, routes: [mcp], policies: [{{name: agents, include: [{{group: [engineering, sales]}}]}}]}}]
 defaults:
   layers:
