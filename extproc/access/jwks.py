@@ -2,8 +2,8 @@
 
 Keys are fetched when the policy is compiled, re-fetched every ``refresh_s`` in a background
 thread (key rotation without restart), a JWKS file also within a second of it changing (a key
-removed from the file is revoked at once), and re-fetched early when a token names a key we do not
-have, at most once per ``min_refetch_s`` (so a flood of made-up key ids cannot turn the sidecar
+removed from the file is revoked at once), and a URL re-fetched early when a token names a key we
+do not have, at most once per ``min_refetch_s`` (so a flood of made-up key ids cannot turn the sidecar
 into a load generator against the IdP). Fetching never happens on the request path: a token
 whose key is still unknown is rejected, and the next one after the refresh passes.
 """
@@ -46,7 +46,7 @@ class KeySource:
         if kid is None and len(keys) == 1:
             return next(iter(keys.values()))
         found = keys.get(kid)
-        if found is None:
+        if found is None and not self.settings.file:  # a file is watched already
             self._kick.set()  # maybe rotated: refetch soon (rate-limited in the thread)
         return found
 
@@ -86,14 +86,20 @@ class KeySource:
         poll = FILE_POLL_S if self.settings.file else self.settings.refresh_s
         while True:
             kicked = self._kick.wait(poll)
+            if self.settings.file:  # never kicked: made-up kids cannot delay the watch
+                if self._file_due():
+                    self.refresh()
+                continue
             if kicked:
                 wait = self.settings.min_refetch_s - (time.monotonic() - self._last_fetch)
                 if wait > 0:
                     time.sleep(wait)
             self._kick.clear()
-            due = time.monotonic() - self._last_fetch >= self.settings.refresh_s
-            if kicked or due or self._stamp() != self._file_stamp:
-                self.refresh()
+            self.refresh()
+
+    def _file_due(self) -> bool:
+        return (time.monotonic() - self._last_fetch >= self.settings.refresh_s
+                or self._stamp() != self._file_stamp)
 
 
 def parse_jwks(document: object) -> dict[str | None, jwt.PyJWK]:
