@@ -55,6 +55,7 @@ access:
     - name: wiki
       routes: [wiki]
       audience: wiki
+      idps: [corp, partner]
       policies:
         - name: no-contractors
           action: deny
@@ -73,6 +74,7 @@ access:
     - name: partners
       routes: [partners]
       audience: partner-portal
+      idps: [corp, partner]
       policies:
         - name: partner-idp
           include: [{{idp: [partner]}}]

@@ -21,6 +21,7 @@ APPS = """
     - name: wiki
       routes: [wiki]
       audience: wiki
+      idps: [corp, partner]
       policies:
         - {{name: corp-people, include: [{{email_domain: [corp.example]}}]}}
         - {{name: corp-staff, include: [{{group: [staff], idp: [corp]}}]}}
@@ -194,6 +195,8 @@ CONFIG_CASES = [
     ("corp: {issuer: c, jwks: {file: F}}\n    partner: {issuer: p, jwks: {file: F}}",
      "include: [{group: [staff]}]",
      "include[0]: group and claim names are each IdP's own, and this app accepts 'corp', 'partner'"),
+    ("corp: {issuer: c, jwks: {file: F}}\n    partner: {issuer: p, jwks: {file: F}}", "include: [{everyone: true}]",
+     "access.apps[0].idps: the access block has several IdPs ('corp', 'partner'): name the ones this app accepts"),
     ("corp: {issuer: c, jwks: {file: F}, email_domains: ['not a domain']}", "include: [{everyone: true}]",
      "access.idps.corp.email_domains"),
     ("corp: {issuer: c, jwks: {file: F}, max_token_lifetime_s: 315360000}", "include: [{everyone: true}]",

@@ -137,6 +137,9 @@ def _check_apps(block: AccessBlock, route_names: set[str], problems: list[str]) 
             elif route in owner:
                 problems.append(f"{path}.routes: route {route!r} already belongs to app {owner[route]!r}")
             owner.setdefault(route, app.name)
+        if app.idps is None and len(block.idps) > 1:
+            problems.append(f"{path}.idps: the access block has several IdPs ({', '.join(map(repr, block.idps))}): "
+                            "name the ones this app accepts")
         for name in app.idps if app.idps is not None else block.idps:
             if name not in block.idps:
                 problems.append(f"{path}.idps: no identity provider named {name!r}")

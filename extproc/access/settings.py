@@ -154,7 +154,7 @@ class App(StrictModel):
     name: str = Field(pattern=NAME)
     routes: list[str] = Field(min_length=1)  # route names of this policy document
     audience: str | None = None  # expected `aud` of IdP tokens; default: each IdP's audience
-    idps: list[str] | None = None  # accepted IdPs; default: all
+    idps: list[str] | None = None  # accepted IdPs; may be left out only when there is one
     policies: list[AppPolicy] = Field(min_length=1)  # first matching policy decides
 
 

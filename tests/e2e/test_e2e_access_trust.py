@@ -45,6 +45,7 @@ access:
     - name: wiki
       routes: [wiki]
       audience: wiki
+      idps: [corp, partner]
       policies:
         - {{name: corp-people, include: [{{email_domain: [corp.example]}}]}}
         - {{name: corp-admins, include: [{{group: [admins], idp: [corp]}}]}}
