@@ -98,7 +98,7 @@ class Policy:
             public = " PUBLIC (no access protection)" if route.name in self.public_routes else ""
             lines.append(f"route {route.name}: mode={route.mode.value} layers={layers}{public}")
             lines.extend(f"    {line}" for line in route_contents(route))
-        return lines
+        return lines + list(getattr(self.access, "idp_summary", ()))
 
 
 def route_contents(route: RoutePolicy) -> list[str]:

@@ -221,3 +221,17 @@ def test_one_idp_apps_and_rules_naming_the_idp_need_no_more(idps):
             "  apps: [{name: a, routes: [r], audience: a, policies: [{name: p, include: [{group: [staff]}]}]}]\n"
             "routes: [{name: r, match: {}}]\n")
     assert parse_policy(text, "ok.yaml").access is not None
+
+
+def test_check_config_says_what_each_idp_may_assert(idps, capsys):
+    from extproc import cli
+
+    _, folder = idps
+    path = folder / "policy.yaml"
+    path.write_text(f"version: 1\naccess:\n  idps:\n    corp: {{issuer: c, jwks: {{file: {folder / 'corp.json'}}}, "
+                    "email_domains: [corp.example, corp.example.org], max_token_lifetime_s: 3600}\n"
+                    f"    partner: {{issuer: p, jwks: {{file: {folder / 'partner.json'}}}}}\n")
+    assert cli.main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "idp corp: asserts addresses in corp.example, corp.example.org; tokens live at most 3600 s" in out
+    assert "idp partner: asserts no email address (it has no email_domains); tokens live at most 86400 s" in out

@@ -11,7 +11,7 @@ from extproc.access.apps import CompiledApp, compile_app
 from extproc.access.assertion import AssertionKeyError, Signer
 from extproc.access.identity import CredentialError, Identity, TokenRule
 from extproc.access.jwks import key_source
-from extproc.access.settings import AccessBlock, App, Rule
+from extproc.access.settings import AccessBlock, App, IdentityProvider, Rule
 from extproc.access.tokens import Issuer, TokenVerifier
 from extproc.request import Request
 
@@ -30,6 +30,7 @@ class Directory:
     posture_header: str
     posture_sources: tuple
     signer: Signer | None
+    idp_summary: tuple[str, ...] = ()  # what each IdP may assert, for check-config and the startup log
 
     def identify(self, request: Request, app: CompiledApp, now: float | None = None) -> Identity:
         """Every credential of the request, verified and merged; CredentialError when one fails or none is given."""
@@ -106,7 +107,14 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
         posture_sources=tuple(ipaddress.ip_network(c, strict=False) for c in block.posture.trusted_sources)
         if block.posture else (),
         signer=signer,
+        idp_summary=tuple(_idp_line(name, idp) for name, idp in block.idps.items()),
     )
+
+
+def _idp_line(name: str, idp: IdentityProvider) -> str:
+    asserts = (f"asserts addresses in {', '.join(idp.email_domains)}" if idp.email_domains
+               else "asserts no email address (it has no email_domains)")
+    return f"idp {name}: {asserts}; tokens live at most {idp.max_token_lifetime_s:g} s"
 
 
 def _token_rules(block: AccessBlock, app: App) -> tuple[TokenRule, ...]:
