@@ -247,7 +247,8 @@ def _compile(document: PolicyDocument, source: str, digest: str) -> Policy:
         raise ConfigError(source, problems)
     public = tuple(route.name for route in document.routes if route.public)
     return Policy(routes=tuple(routes), default=default_route, digest=digest, source=source,
-                  public_routes=public, access=directory)
+                  public_routes=public, access=directory,
+                  credential_headers=(directory.service_token_headers[1],) if directory is not None else ())
 
 
 def _directory(document: PolicyDocument, problems: list[str]) -> Directory | None:

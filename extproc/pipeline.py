@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class Transaction:
     def __init__(self, policy: Policy, request: Request, clock: Callable[[], int] | None = None) -> None:
         self.route: RoutePolicy = policy.route_for(request)
+        self.credentials = policy.credential_headers
         request.limits = self.route.limits
         self.request = request
         # Layer latency is wall time; deadlines and budgets count this thread's own work, so a
@@ -152,7 +153,8 @@ class Transaction:
         to_set = _upstream_headers(results)
         setting = {name for name, _ in to_set}
         owned = [name for name, _ in request.headers if name in OWNED_HEADERS or name.startswith(OWNED_PREFIX)]
-        asked = [name for r in results for name in r.verdict.remove_headers]  # e.g. a checked credential
+        asked = [name for r in results for name in r.verdict.remove_headers]  # e.g. a rewritten body's coding
+        asked += [name for name in self.credentials if name in request.header_map]
         to_remove = tuple(dict.fromkeys(name for name in owned + asked if name not in setting))
         rewritten = [r.verdict.rewrite_body for r in results if r.verdict.rewrite_body is not None]
         return Decision(

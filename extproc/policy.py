@@ -73,6 +73,9 @@ class Policy:
     source: str
     public_routes: tuple[str, ...] = ()  # routes exempt from access protection
     access: object | None = None  # the compiled access block (extproc.access.directory.Directory)
+    # Credentials the sidecar checks and the upstream never needs (the service token's secret):
+    # removed from every request on every route, whatever the layers did or failed to do.
+    credential_headers: tuple[str, ...] = ()
 
     def route_for(self, request: Request) -> RoutePolicy:
         for route in self.routes:

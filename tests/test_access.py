@@ -201,9 +201,7 @@ def test_the_service_token_secret_is_never_sent_upstream(policy, keys):
     allowed = call(policy, "/wiki", good)
     assert allowed.allowed and allowed.remove_headers == ("x-access-client-secret",)
     wrong = call(policy, "/wiki", [good[0], ("x-access-client-secret", "wrong")])
-    assert not wrong.allowed  # a deny never reaches the upstream; its verdict asks the same anyway
-    (access,) = [r.verdict for r in wrong.results if r.verdict.layer == "access"]
-    assert access.remove_headers == ("x-access-client-secret",)
+    assert not wrong.allowed  # a deny never reaches the upstream
     public = call(policy, "/status", good)  # not checked on a public route, and not passed on either
     assert public.allowed and public.remove_headers == ("x-access-client-secret",)
     # A token holder sends no secret: nothing to remove, and the reply stays cacheable.
@@ -220,6 +218,27 @@ def test_the_configured_secret_header_is_removed_even_when_a_deny_is_only_observ
                                         ("x-access-client-secret", "not ours to judge")])
     assert decision.allowed and decision.would_deny == ("access",)
     assert decision.remove_headers == ("x-robot-key",)
+
+
+def test_the_secret_is_removed_on_routes_without_the_access_layer_and_when_the_layer_fails(policy_text,
+                                                                                           monkeypatch):
+    # Stripped by the policy, not by the layer: a route that turns the layer off, or a layer that
+    # fails open, must not hand the upstream the secret either.
+    text = policy_text.replace("- {name: wiki, match: {path_prefix: /wiki}}",
+                               "- {name: wiki, match: {path_prefix: /wiki}, layers: {access: {on_error: open}}}")
+    text += "  - {name: bare, match: {path_prefix: /bare}, public: true, layers: {access: null}}\n"
+    lenient = parse_policy(text, "access.yaml")
+    secret = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple")]
+    bare = call(lenient, "/bare", secret)
+    assert bare.allowed and not any(r.verdict.layer == "access" for r in bare.results)
+    assert bare.remove_headers == ("x-access-client-secret",)
+    def broken(*_args):
+        raise RuntimeError("a bug in the access layer")
+
+    monkeypatch.setattr(type(lenient.access), "identify", broken)  # on_error open lets the request through
+    failed = call(lenient, "/wiki", secret)
+    assert failed.allowed and "fault:error" in failed.reasons
+    assert failed.remove_headers == ("x-access-client-secret",)
 
 
 def test_mtls_identity_from_envoy_attributes(policy):

@@ -8,7 +8,6 @@ short-lived assertion JWT signed by the sidecar. It never gets the service token
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 from extproc.access.directory import Directory
@@ -39,17 +38,8 @@ class AccessLayer:
         self.public = route.public
         self.directory: Directory | None = route.access
         self.app = route.access.app_by_route.get(route.route) if route.access is not None else None
-        self.secret_header = route.access.service_token_headers[1] if route.access is not None else ""
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
-        verdict = self._evaluate(request)
-        if self.secret_header and self.secret_header in request.header_map:
-            # The service token's secret is ours to check, never the upstream's to see: it goes,
-            # verified or not (a deny in observe mode still lets the request through).
-            return replace(verdict, remove_headers=(self.secret_header,))
-        return verdict
-
-    def _evaluate(self, request: Request) -> Verdict:
         if self.public:
             return Verdict(self.name, labels=("public",))
         if self.app is None:
