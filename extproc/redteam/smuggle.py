@@ -74,6 +74,23 @@ def _probes() -> tuple[SmugglingProbe, ...]:
                        (_head(host, f"Content Length: {len(SMUGGLED)}", "Content-Length: 0") + SMUGGLED).encode()),
         SmugglingProbe("chunk-size-overflow", "a chunk size larger than 64 bits",
                        (_head(host, "Transfer-Encoding: chunked") + "10000000000000000a\r\nhello\r\n0\r\n\r\n").encode()),
+        *_spelling_probes(host),
+    )
+
+
+def _spelling_probes(host: str) -> tuple[SmugglingProbe, ...]:
+    """Spellings that Envoy and the application read differently: a header name with '_' that
+    servers fold into '-', and paths that steer Envoy's routing (around the sidecar, or onto a
+    route with another policy) while the application reads the path of the payload."""
+    forged = "X_Extproc_User_Email: admin@corp.example"
+    paths = (("path-static-dot-segment", "/static/%2e%2e;/search"), ("path-static-case", "/STATIC/search"),
+             ("path-parameter-dot-segment", "/x/..;/search"), ("path-backslash", "/static/..%5csearch"))
+    return (
+        SmugglingProbe("underscore-header", "a header name with '_' forging one the sidecar sets",
+                       _head(host, forged, "Content-Length: 0", method="GET", target=f"/search?q={PAYLOAD}").encode()),
+        *(SmugglingProbe(name, f"the payload under the path {path}",
+                         _head(host, "Content-Length: 0", method="GET", target=f"{path}?q={PAYLOAD}").encode())
+          for name, path in paths),
     )
 
 

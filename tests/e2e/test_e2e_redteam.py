@@ -94,6 +94,9 @@ def test_smuggling_attempts_are_refused_by_envoy_and_never_desync(stack):
         assert rows[name]["verdict"] == smuggle.ENVOY and rows[name]["status"] == 400, rows[name]
     assert all(row.get("responses", 0) <= 1 for row in rows.values()), rows
     assert rows["obs-fold"]["verdict"] != smuggle.PASSED  # the folded payload is seen and denied
+    assert rows["underscore-header"]["verdict"] == smuggle.ENVOY and rows["underscore-header"]["status"] == 400
+    spellings = [name for name in rows if name.startswith("path-")]
+    assert len(spellings) == 4 and all(rows[name]["verdict"] != smuggle.PASSED for name in spellings), rows
     # Nothing smuggled reached the app: the upstream never saw the second request's payload.
     assert not [r for r in stack.upstream.requests() if "alert(document.cookie)" in r["path"]]
 
