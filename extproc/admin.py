@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 JWKS_PATH = "/.well-known/jwks.json"
 METRICS_PATH = "/metrics"
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 256
 HEAD_TIMEOUT = 5.0
 WRITE_TIMEOUT = 10.0
 MAX_HEAD_BYTES = 8192
