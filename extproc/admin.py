@@ -5,9 +5,9 @@ upstreams can verify the ``x-extproc-assertion`` JWT; it follows policy reloads.
 is 404.
 
 One thread serves every connection (an asyncio loop of its own, off the ext_proc loop): idle
-connections cost a socket each, not a thread. At most MAX_CONNECTIONS are open at once (more are
-closed on arrival); a request head must arrive within HEAD_TIMEOUT and fit in MAX_HEAD_BYTES; one
-request per connection.
+connections cost a socket each, not a thread. At most MAX_CONNECTIONS are open at once: a new one
+closes the oldest, so that a scraper still gets in while someone holds idle connections. A request
+head must arrive within HEAD_TIMEOUT and fit in MAX_HEAD_BYTES; one request per connection.
 """
 from __future__ import annotations
 
@@ -65,20 +65,21 @@ class AdminServer:
     def __init__(self, metrics, store) -> None:
         self.metrics = metrics
         self.store = store
-        self.open_connections = 0
+        self.open: dict[asyncio.StreamWriter, None] = {}  # oldest first
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.open_connections >= MAX_CONNECTIONS:
-            writer.close()
-            return
-        self.open_connections += 1
+        if len(self.open) >= MAX_CONNECTIONS:
+            oldest = next(iter(self.open))
+            del self.open[oldest]
+            oldest.close()  # its read ends at once (IncompleteReadError)
+        self.open[writer] = None
         try:
             await self._answer(reader, writer)
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
                 ssl.SSLError):
             pass  # slow, silent, oversized or gone: the connection just closes
         finally:
-            self.open_connections -= 1
+            self.open.pop(writer, None)
             writer.close()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

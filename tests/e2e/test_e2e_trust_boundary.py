@@ -215,6 +215,7 @@ def test_idle_connections_to_the_admin_port_do_not_cost_a_thread_each(unix_stack
         for _ in range(IDLE_CONNECTIONS):
             idle.append(socket.create_connection(("127.0.0.1", unix_stack.admin_port), timeout=5))
         idle[-1].sendall(b"GET /metrics HTTP/1.1\r\n")  # a head that never ends, on top
+        assert admin_get(unix_stack.admin_port, "/metrics")[0] == 200  # a scraper still gets in
         during = thread_count(pid)
     finally:
         for connection in idle:
