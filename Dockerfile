@@ -25,10 +25,13 @@ RUN apt-get update \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* \
     && python -m compileall -q extproc \
-    && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin extproc
+    && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin extproc \
+    && install -d -o 10001 -g 10001 -m 0750 /run/extproc
 
 USER 10001:10001
-# gRPC (ext_proc and health), Prometheus /metrics
-EXPOSE 50051 9464
+# gRPC health (probes), Prometheus /metrics. ext_proc itself is a Unix socket in /run/extproc:
+# mount a volume there that Envoy shares (see deploy/k8s), or give --address 127.0.0.1:PORT when
+# Envoy shares the network namespace, or mutual TLS (--tls-cert, --tls-key, --client-ca).
+EXPOSE 50052 9464
 ENTRYPOINT ["extproc"]
-CMD ["serve", "--config", "/etc/extproc/policy/policy.yaml", "--address", "0.0.0.0:50051", "--metrics-address", "0.0.0.0:9464"]
+CMD ["serve", "--config", "/etc/extproc/policy/policy.yaml", "--address", "unix:/run/extproc/extproc.sock", "--health-address", "0.0.0.0:50052", "--metrics-address", "0.0.0.0:9464", "--public-metrics"]

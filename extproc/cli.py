@@ -35,12 +35,32 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=os.environ.get("EXTPROC_CONFIG"),
                        help="policy YAML (env EXTPROC_CONFIG); reloaded when it changes")
     serve.add_argument("--address", default=os.environ.get("EXTPROC_ADDRESS", "127.0.0.1:50051"),
-                       help="gRPC listen address (env EXTPROC_ADDRESS)")
+                       help="ext_proc gRPC listen address, host:port or unix:/path (env EXTPROC_ADDRESS); "
+                            "only loopback or a Unix socket unless mutual TLS or --insecure-address")
+    serve.add_argument("--tls-cert", default=os.environ.get("EXTPROC_TLS_CERT"),
+                       help="server certificate (PEM) for mutual TLS on --address and --metrics-address "
+                            "(env EXTPROC_TLS_CERT); needs --tls-key and --client-ca")
+    serve.add_argument("--tls-key", default=os.environ.get("EXTPROC_TLS_KEY"),
+                       help="its private key (PEM) (env EXTPROC_TLS_KEY)")
+    serve.add_argument("--client-ca", default=os.environ.get("EXTPROC_CLIENT_CA"),
+                       help="CA (PEM) that callers' client certificates must chain to; a caller without "
+                            "one is refused in the TLS handshake (env EXTPROC_CLIENT_CA)")
+    serve.add_argument("--insecure-address", action="store_true",
+                       help="allow a non-loopback --address without TLS: anyone who reaches it can mint "
+                            "identities and pass any request")
+    serve.add_argument("--health-address",
+                       default=os.environ.get("EXTPROC_HEALTH_ADDRESS"),
+                       help="host:port serving only the gRPC health service, e.g. for kubelet probes "
+                            "(env EXTPROC_HEALTH_ADDRESS)")
     serve.add_argument("--workers", type=int, default=int(os.environ.get("EXTPROC_WORKERS", "1")),
                        help="processes sharing the port with SO_REUSEPORT (env EXTPROC_WORKERS)")
     serve.add_argument("--metrics-address", default=os.environ.get("EXTPROC_METRICS_ADDRESS"),
-                       help="host:port for Prometheus /metrics (env EXTPROC_METRICS_ADDRESS); "
-                            "worker i listens on port+i")
+                       help="host:port (or unix:/path) for Prometheus /metrics and the assertion JWKS "
+                            "(env EXTPROC_METRICS_ADDRESS); worker i listens on port+i; only loopback "
+                            "unless mutual TLS or --public-metrics")
+    serve.add_argument("--public-metrics", action="store_true",
+                       help="allow a non-loopback --metrics-address without TLS: anyone who reaches it "
+                            "reads the metrics and the public JWKS")
     serve.add_argument("--reload-interval", type=float, default=1.0, help="seconds between policy file checks")
     serve.add_argument("--drain-seconds", type=float, default=10.0, help="grace period for in-flight streams")
     serve.add_argument("--shutdown-delay", type=float, default=0.0,
@@ -155,12 +175,42 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0.0 <= args.audit_sample_allows <= 1.0:
         log.error("--audit-sample-allows must be between 0 and 1")
         return 2
+    problem = _listen_problem(args)
+    if problem:
+        log.error(problem)
+        return 2
     if args.workers > 1:
         return _supervise(args)
     return _serve_one(args, worker_index=int(os.environ.get("EXTPROC_WORKER_INDEX", "0")))
 
 
+def _listen_problem(args: argparse.Namespace) -> str | None:
+    """Why these addresses must not be served (see extproc/listen.py), or None."""
+    from extproc.listen import AddressError, parse_address, refusal, tls_files
+
+    try:
+        tls = tls_files(args.tls_cert, args.tls_key, args.client_ca)
+        address = parse_address(args.address)
+        for extra in (args.metrics_address, args.health_address):
+            if extra:
+                parse_address(extra)
+    except AddressError as exc:
+        return str(exc)
+    if address.is_unix and args.workers > 1:
+        return "--workers > 1 needs a TCP --address (workers share a port, not a Unix socket)"
+    problem = refusal(address, tls=tls is not None, opted_in=args.insecure_address,
+                      opt_in_flag="--insecure-address")
+    if problem is None and args.metrics_address:
+        problem = refusal(parse_address(args.metrics_address), tls=tls is not None,
+                          opted_in=args.public_metrics, opt_in_flag="--public-metrics")
+    for opted_in, flag in ((args.insecure_address, "--insecure-address"), (args.public_metrics, "--public-metrics")):
+        if opted_in:
+            log.warning("%s: a port without authentication may be reachable from other hosts", flag)
+    return problem
+
+
 def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
+    from extproc.listen import tls_files
     from extproc.metrics import Metrics
     from extproc.reload import PolicyStore
     from extproc.server import ServeOptions, serve
@@ -177,13 +227,18 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
     store = PolicyStore(policy, Path(args.config))
     _freeze_what_startup_loaded()
     metrics.watch_state(store)
+    tls = tls_files(args.tls_cert, args.tls_key, args.client_ca)
     if args.metrics_address:
         from extproc.admin import start_admin
 
-        start_admin(args.metrics_address, worker_index, metrics, store)
+        try:
+            start_admin(args.metrics_address, worker_index, metrics, store, tls)
+        except OSError as exc:
+            log.error("cannot serve metrics: %s", exc)
+            return 1
     options = ServeOptions(
         address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds,
-        shutdown_delay=args.shutdown_delay,
+        shutdown_delay=args.shutdown_delay, tls=tls, health_address=args.health_address,
     )
     return asyncio.run(serve(store, metrics, options, observers=_observers(args)))
 
@@ -248,6 +303,12 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
     ]
     if args.metrics_address:
         command += ["--metrics-address", args.metrics_address]
+    if args.health_address:
+        command += ["--health-address", args.health_address]
+    if args.tls_cert:
+        command += ["--tls-cert", args.tls_cert, "--tls-key", args.tls_key, "--client-ca", args.client_ca]
+    command += [flag for flag, on in (("--insecure-address", args.insecure_address),
+                                      ("--public-metrics", args.public_metrics)) if on]
     if args.trace:
         command.append("--trace")
     if args.audit_log:  # workers append to one file: each writes whole lines with O_APPEND

@@ -135,7 +135,40 @@ def render_envoy_config(
 
 
 def _set_socket(address: dict, port: int) -> None:
+    address.clear()  # the template may name a Unix socket (pipe) instead
     address["socket_address"] = {"address": LOOPBACK, "port_value": int(port)}
+
+
+def use_extproc_unix_socket(config: dict, path: Path | str) -> None:
+    """Reach the sidecar over a Unix socket (its ``--address unix:PATH``)."""
+    address = cluster_address(config, EXTPROC_CLUSTER)
+    address.clear()
+    address["pipe"] = {"path": str(path)}
+
+
+EXTPROC_SERVER_NAME = "extproc"  # the DNS SAN Envoy requires of the sidecar's certificate
+
+
+def use_extproc_mtls(config: dict, client_cert: Path, client_key: Path, server_ca: Path) -> None:
+    """Reach the sidecar over mutual TLS: present this client certificate, and accept only a
+    sidecar certificate from server_ca naming EXTPROC_SERVER_NAME."""
+    find_cluster(config, EXTPROC_CLUSTER)["transport_socket"] = {
+        "name": TLS_TRANSPORT_SOCKET,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": EXTPROC_SERVER_NAME,
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "tls_certificates": [{"certificate_chain": {"filename": str(client_cert)},
+                                      "private_key": {"filename": str(client_key)}}],
+                "validation_context": {
+                    "trusted_ca": {"filename": str(server_ca)},
+                    "match_typed_subject_alt_names": [{"san_type": "DNS",
+                                                       "matcher": {"exact": EXTPROC_SERVER_NAME}}],
+                },
+            },
+        },
+    }
 
 
 def find_listener(config: dict, name: str) -> dict:
@@ -304,19 +337,21 @@ class ClientCA:
 
     def issue(self, directory: Path, name: str, *, uris: tuple[str, ...] = (),
               dns_names: tuple[str, ...] = (), days: int = 30,
-              common_name: str | None = None) -> tuple[Path, Path]:
+              common_name: str | None = None, server: bool = False) -> tuple[Path, Path]:
         """A client certificate for `name` (its CN, unless common_name is given) with these SANs and
         its key; returns (cert, key) paths.
 
         The files are `<name>.crt` / `<name>.key` in directory, ready for SSLContext.load_cert_chain.
+        server=True makes a server certificate instead (TLS server authentication).
         """
         key = _new_key()
         sans = [x509.UniformResourceIdentifier(uri) for uri in uris] + [x509.DNSName(dns) for dns in dns_names]
         builder = _certificate(_name(common_name or name), key.public_key(), self.cert.subject, days)
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         cert = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False,
+            x509.ExtendedKeyUsage([usage]), critical=False,
         ).sign(self.key, hashes.SHA256())
         directory = Path(directory)
         return _write_pem(directory / f"{name}.crt", cert), _write_key(directory / f"{name}.key", key)

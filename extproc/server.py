@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from extproc.listen import TlsFiles, parse_address
 from extproc.metrics import Metrics
 from extproc.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.reload import PolicyStore, watch
@@ -128,7 +130,9 @@ def _trace_id(span, context) -> str | None:
 
 @dataclass(frozen=True)
 class ServeOptions:
-    address: str = "127.0.0.1:50051"
+    address: str = "127.0.0.1:50051"  # or unix:/path; extproc.listen decides what may be given
+    tls: TlsFiles | None = None  # mutual TLS on the ext_proc port (server cert, required client cert)
+    health_address: str | None = None  # a second port serving only gRPC health (kubelet probes)
     reload_interval: float = 1.0
     drain_seconds: float = 10.0
     # After SIGTERM, keep accepting streams this long while health says NOT_SERVING, so that
@@ -153,18 +157,25 @@ async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, st
     pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(store, metrics, observers), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_server = _health_only_server(health_servicer) if options.health_address else None
     try:
-        port = server.add_insecure_port(options.address)
-    except RuntimeError as exc:
-        log.error("cannot listen on %s: %s", options.address, exc)
+        port = _add_port(server, options.address, options.tls)
+        if health_server is not None:
+            health_server.add_insecure_port(options.health_address)
+    except RuntimeError as exc:  # grpc names no port: say both
+        log.error("cannot listen on %s (health: %s): %s", options.address, options.health_address, exc)
         return 1
     await server.start()
+    _restrict_socket(options.address)
+    if health_server is not None:
+        await health_server.start()
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     _install_signal_handlers(stop)
     log.info(
         "serving",
-        extra={"address": options.address, "port": port, "policy": store.current.digest[:12],
+        extra={"address": options.address, "port": port, "mtls": options.tls is not None,
+               "health_address": options.health_address, "policy": store.current.digest[:12],
                "routes": store.current.summary()},
     )
     watcher = None
@@ -178,8 +189,33 @@ async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, st
     if options.shutdown_delay > 0:
         await asyncio.sleep(options.shutdown_delay)
     await server.stop(options.drain_seconds)
+    if health_server is not None:
+        await health_server.stop(0)
     log.info("stopped")
     return 0
+
+
+def _add_port(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:
+    if tls is None:
+        return server.add_insecure_port(address)
+    cert, key, client_ca = tls.read()
+    credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                              require_client_auth=True)
+    return server.add_secure_port(address, credentials)
+
+
+def _restrict_socket(address: str) -> None:
+    """A Unix socket: owner and group only (Envoy shares the group, e.g. the pod's fsGroup)."""
+    parsed = parse_address(address)
+    if parsed.is_unix:
+        os.chmod(parsed.unix_path, 0o660)
+
+
+def _health_only_server(health_servicer) -> grpc.aio.Server:
+    """Health and nothing else, so that probes from outside the pod need no ext_proc port."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server
 
 
 def _count_reload(metrics: Metrics):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,11 +20,15 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from extproc.envoy_harness import (
+    EXTPROC_SERVER_NAME,
     ClientCA,
     EnvoyProcess,
     free_port,
     render_envoy_config,
+    use_extproc_mtls,
+    use_extproc_unix_socket,
     use_opentelemetry_tracing,
+    write_client_ca,
 )
 from extproc.upstream import EchoUpstream
 
@@ -32,23 +37,34 @@ DEMO_POLICY = REPO / "deploy" / "policy" / "demo.yaml"
 
 
 class SidecarProcess:
-    """``python -m extproc serve`` in a child process, ready once its gRPC health says SERVING."""
+    """``python -m extproc serve`` in a child process, ready once its gRPC health says SERVING.
+
+    By default ext_proc and health share 127.0.0.1:port. With ``listen`` (a Unix socket, or a TLS
+    port: pass the TLS flags in extra_args) ext_proc goes there and 127.0.0.1:port serves health only.
+    """
 
     def __init__(self, config: Path, *, workdir: Path, port: int | None = None, extra_args: list[str] = (),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, listen: str | None = None) -> None:
         self.config = Path(config)
         self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
         self.log_path = workdir / "sidecar.log"
         self.extra_args = list(extra_args)
+        self.listen = listen
         self.process: subprocess.Popen | None = None
 
     @property
     def address(self) -> str:
+        """Where ext_proc listens."""
+        return self.listen or self.health_address
+
+    @property
+    def health_address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "extproc", "serve", "--address", self.address,
+        health = ["--health-address", self.health_address] if self.listen else []
+        return [sys.executable, "-m", "extproc", "serve", "--address", self.address, *health,
                 "--config", str(self.config), *self.extra_args]
 
     def start(self, timeout: float = 20.0) -> "SidecarProcess":
@@ -59,7 +75,7 @@ class SidecarProcess:
 
     def _wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.address) as channel:
+        with grpc.insecure_channel(self.health_address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
@@ -91,11 +107,39 @@ class SidecarProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+@dataclass(frozen=True)
+class SidecarTls:
+    """Mutual TLS between Envoy and the sidecar: one throwaway CA issues both certificates."""
+
+    ca: ClientCA
+    server_cert: Path
+    server_key: Path
+    client_cert: Path  # Envoy's
+    client_key: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> "SidecarTls":
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = write_client_ca(directory, name="extproc sidecar test CA")
+        server = ca.issue(directory, "sidecar", dns_names=(EXTPROC_SERVER_NAME,), server=True)
+        client = ca.issue(directory, "envoy")
+        return cls(ca, *server, *client)
+
+    def sidecar_args(self) -> list[str]:
+        return ["--tls-cert", str(self.server_cert), "--tls-key", str(self.server_key),
+                "--client-ca", str(self.ca.cert_path)]
+
+
+SIDECAR_TRANSPORTS = ("tcp", "unix", "mtls")
+
+
 class Stack:
     """Upstream + sidecar + Envoy. Use as a context manager.
 
     Envoy listens for HTTP on listen_port and for HTTPS (self-signed, see envoy.cert_path) on tls_port.
     HTTPS clients may present a certificate from client_ca (client_ca.issue makes one).
+    Envoy reaches the sidecar by sidecar_transport: "tcp" (127.0.0.1, plaintext), "unix" (a Unix
+    socket in workdir) or "mtls" (127.0.0.1 with mutual TLS; sidecar_tls holds the certificates).
     """
 
     def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, tls_port: int = 0,
@@ -103,7 +147,11 @@ class Stack:
                  message_timeout: float | None = None, request_timeout: float | None = None,
                  sidecar_env: dict[str, str] | None = None,
                  otlp_port: int | None = None, upstream_port: int | None = None,
-                 envoy_changes: Callable[[dict], None] | None = None) -> None:
+                 envoy_changes: Callable[[dict], None] | None = None, sidecar_transport: str = "tcp") -> None:
+        if sidecar_transport not in SIDECAR_TRANSPORTS:
+            raise ValueError(f"sidecar_transport must be one of {SIDECAR_TRANSPORTS}")
+        self.sidecar_transport = sidecar_transport
+        self.sidecar_tls: SidecarTls | None = None
         self._own_workdir = workdir is None  # a temporary one is removed on stop()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="extproc-"))
         self.policy = Path(policy)
@@ -137,14 +185,14 @@ class Stack:
         try:
             if self.upstream_port is None:
                 self.upstream = EchoUpstream().start()
-            self.sidecar = SidecarProcess(self.policy, workdir=self.workdir, extra_args=self.sidecar_args,
-                                          env=self.sidecar_env).start()
+            self.sidecar = self._sidecar().start()
             config = render_envoy_config(
                 listen_port=self.listen_port, tls_port=self.tls_port, admin_port=free_port(),
-                extproc_port=self.sidecar.port,
+                extproc_port=self._extproc_port(),
                 upstream_port=self.upstream_port if self.upstream_port is not None else self.upstream.port,
                 message_timeout=self.message_timeout, request_timeout=self.request_timeout,
             )
+            self._connect_envoy_to_sidecar(config)
             if self.otlp_port is not None:
                 use_opentelemetry_tracing(config, "127.0.0.1", self.otlp_port)
             if self.envoy_changes is not None:
@@ -154,6 +202,29 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _sidecar(self) -> SidecarProcess:
+        listen, args = None, list(self.sidecar_args)
+        if self.sidecar_transport == "unix":
+            listen = f"unix:{self.workdir / 'extproc.sock'}"
+        elif self.sidecar_transport == "mtls":
+            self.sidecar_tls = SidecarTls.create(self.workdir / "sidecar-tls")
+            listen, args = f"127.0.0.1:{free_port()}", args + self.sidecar_tls.sidecar_args()
+        return SidecarProcess(self.policy, workdir=self.workdir, extra_args=args, env=self.sidecar_env,
+                              listen=listen)
+
+    def _connect_envoy_to_sidecar(self, config: dict) -> None:
+        if self.sidecar_transport == "unix":
+            use_extproc_unix_socket(config, self.sidecar.address.removeprefix("unix:"))
+        elif self.sidecar_transport == "mtls":
+            tls = self.sidecar_tls
+            use_extproc_mtls(config, tls.client_cert, tls.client_key, tls.ca.cert_path)
+
+    def _extproc_port(self) -> int:
+        """The sidecar's ext_proc TCP port (a Unix socket replaces it in _connect_envoy_to_sidecar)."""
+        if self.sidecar_transport == "mtls":
+            return int(self.sidecar.address.rpartition(":")[2])
+        return self.sidecar.port
 
     def stop(self) -> None:
         for part in (self.envoy, self.sidecar, self.upstream):

@@ -79,7 +79,7 @@ def test_shipped_bootstrap_defaults():
     assert _socket(listener["address"]) == ("0.0.0.0", 10000)
     assert listener["per_connection_buffer_limit_bytes"] == 1048576
     assert _socket(config["admin"]["address"]) == ("127.0.0.1", 9901)
-    assert _socket(eh.cluster_address(config, "extproc")) == ("127.0.0.1", 50051)
+    assert eh.cluster_address(config, "extproc") == {"pipe": {"path": "/run/extproc/extproc.sock"}}
     assert _socket(eh.cluster_address(config, "app")) == ("127.0.0.1", 8080)
 
 

@@ -12,9 +12,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
+from extproc import cli, k8s_manifests
 from extproc import envoy_harness as harness
-from extproc import k8s_manifests
 from extproc.config import parse_policy
+from extproc.listen import parse_address
 
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "deploy" / "k8s"
@@ -135,6 +136,13 @@ def test_selectors_of_service_pdb_and_networkpolicy_match_the_pods(rendered):
         assert selector.items() <= labels.items()
 
 
+def sidecar_address(sidecar: dict) -> str:
+    """The ext_proc address the sidecar container serves: --address, else EXTPROC_ADDRESS."""
+    if "--address" in sidecar["args"]:
+        return flag(sidecar["args"], "--address")
+    return next(e["value"] for e in sidecar.get("env", []) if e["name"] == "EXTPROC_ADDRESS")
+
+
 def test_the_sidecar_is_wired_to_its_policy_probes_and_ports(rendered):
     _, objects = rendered
     deployment = find(objects, "Deployment", "extproc-app")
@@ -142,14 +150,26 @@ def test_the_sidecar_is_wired_to_its_policy_probes_and_ports(rendered):
     args = sidecar["args"]
     volume, key = mounted_file(deployment, sidecar, flag(args, "--config"))
     parse_policy(config_map_file(objects, volume, key))  # the shipped policy is valid
-    grpc_port = port_of(flag(args, "--address"))
-    assert named_port(sidecar, "grpc") == grpc_port
-    assert sidecar["readinessProbe"]["grpc"]["port"] == grpc_port == sidecar["livenessProbe"]["grpc"]["port"]
+    health_port = port_of(flag(args, "--health-address"))
+    assert named_port(sidecar, "health") == health_port
+    assert sidecar["readinessProbe"]["grpc"]["port"] == health_port == sidecar["livenessProbe"]["grpc"]["port"]
     assert named_port(sidecar, "metrics") == port_of(flag(args, "--metrics-address"))
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == named_port(sidecar, "metrics")
     grace = float(flag(args, "--drain-seconds")) + float(flag(args, "--shutdown-delay"))
     assert pod_spec(deployment)["terminationGracePeriodSeconds"] > grace
+
+
+def test_only_the_pod_can_reach_the_sidecars_ext_proc(rendered):
+    """ext_proc on a Unix socket or loopback, no container port for it, and serve accepts the flags."""
+    _, objects = rendered
+    sidecar = container(find(objects, "Deployment", "extproc-app"), "extproc")
+    address = parse_address(sidecar_address(sidecar))
+    assert address.is_local
+    assert "--insecure-address" not in sidecar["args"]
+    assert address.is_unix or address.port not in {p["containerPort"] for p in sidecar["ports"]}
+    args = cli._parser().parse_args([*sidecar["args"], "--address", address.text])
+    assert cli._listen_problem(args) is None
 
 
 # -- the base (and the Jaeger overlay): our own Envoy in the pod ------------------------------
@@ -163,8 +183,13 @@ def test_envoy_is_wired_to_the_sidecar_the_app_the_service_and_its_certificates(
     volume, key = mounted_file(deployment, envoy, flag(envoy["args"], "-c"))
     config = yaml.safe_load(config_map_file(objects, volume, key))
     sidecar, app = container(deployment, "extproc"), container(deployment, "app")
-    extproc_address = harness.cluster_address(config, harness.EXTPROC_CLUSTER)["socket_address"]
-    assert extproc_address == {"address": "127.0.0.1", "port_value": named_port(sidecar, "grpc")}
+    socket_path = harness.cluster_address(config, harness.EXTPROC_CLUSTER)["pipe"]["path"]
+    assert sidecar_address(sidecar) == f"unix:{socket_path}"
+    for c in (envoy, sidecar):  # both mount the one volume that holds the socket
+        socket_volume, _ = mounted_file(deployment, c, socket_path)
+        assert socket_volume["name"] == "extproc-socket" and "emptyDir" in socket_volume
+    # The socket is the sidecar's group's (0660): Envoy is in that group through the pod's fsGroup.
+    assert pod_spec(deployment)["securityContext"]["fsGroup"] == sidecar["securityContext"]["runAsGroup"]
     app_address = harness.cluster_address(config, harness.UPSTREAM_CLUSTER)["socket_address"]
     assert app_address == {"address": "127.0.0.1", "port_value": named_port(app, "app-http")}
     for listener, port_name in ((harness.PLAIN_LISTENER, "http"), (harness.TLS_LISTENER, "https")):
@@ -219,7 +244,7 @@ def harness_missing() -> bool:
 def test_istio_envoy_filter_carries_the_bootstraps_ext_proc_filter_to_the_sidecar():
     objects = render("istio")
     deployment = find(objects, "Deployment", "extproc-app")
-    assert [c["name"] for c in pod_spec(deployment)["containers"]] == ["app", "extproc"]
+    assert sorted(c["name"] for c in pod_spec(deployment)["containers"]) == ["app", "extproc"]
     assert not [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("extproc-envoy")]
     envoy_filter = find(objects, "EnvoyFilter")
     assert envoy_filter["apiVersion"] == "networking.istio.io/v1alpha3"
@@ -239,9 +264,13 @@ def test_istio_envoy_filter_carries_the_bootstraps_ext_proc_filter_to_the_sideca
         assert value["typed_config"] == harness.http_filter(bootstrap, value["name"])
     ext_proc = filters[1]["patch"]["value"]
     cluster_name = ext_proc["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"]
-    assert cluster == harness.find_cluster(bootstrap, cluster_name)  # circuit breakers included
+    bootstrap_cluster = harness.find_cluster(bootstrap, cluster_name)
+    assert {k: v for k, v in cluster.items() if k != "load_assignment"} == \
+        {k: v for k, v in bootstrap_cluster.items() if k != "load_assignment"}  # circuit breakers included
     endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-    assert endpoint["socket_address"]["port_value"] == named_port(container(deployment, "extproc"), "grpc")
+    socket = endpoint["socket_address"]
+    assert sidecar_address(container(deployment, "extproc")) == f"{socket['address']}:{socket['port_value']}"
+    assert socket["address"] == "127.0.0.1"
     (service_port,) = find(objects, "Service", "extproc-app")["spec"]["ports"]
     assert service_port["targetPort"] == "app-http"
 
@@ -335,8 +364,10 @@ def test_dockerfile_matches_the_manifests():
     entrypoint = json.loads(instructions["ENTRYPOINT"][0])
     command = json.loads(instructions["CMD"][0])
     assert entrypoint == ["extproc"] and "command" not in sidecar  # the manifest keeps the entrypoint
-    for name in ("--config", "--address", "--metrics-address"):
+    for name in ("--config", "--health-address", "--metrics-address"):
         assert flag(command, name) == flag(sidecar["args"], name)
+    assert flag(command, "--address") == sidecar_address(sidecar)
+    assert cli._listen_problem(cli._parser().parse_args(command)) is None
     copied = " ".join(instructions["COPY"])
     for needed in ("extproc", "models", "deploy/bot", "pyproject.toml"):
         assert needed in copied
