@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import orjson
 
+from extproc.redact import redact_url
 from extproc.request import Request
 from extproc.text import library_value
 from extproc.verdict import Decision
@@ -66,7 +67,7 @@ class AuditWriter:
     def write(self, decision: Decision, request: Request, trace_id: str | None, policy: str,
               latency_us: float) -> None:
         self._queue.put(Entry(time.time(), decision, trace_id, request.source_ip, request.method,
-                              request.host, request.url_path, policy, latency_us))
+                              request.host, redact_url(request.url_path), policy, latency_us))
 
     def close(self) -> None:
         """Write everything queued so far, then stop the thread."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -21,6 +21,9 @@ class ReceivedSpan:
     span_id: str  # 16 hex digits
     parent_span_id: str  # "" for a root span
     attributes: dict
+    # The span as it came (every attribute, duplicates and events included): a test looking for a
+    # value that must not be there searches this, not the attributes dict.
+    wire: bytes = field(default=b"", repr=False, compare=False)
 
 
 class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -40,7 +43,8 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request, context):  # noqa: N802 (gRPC name)
         received = [
             ReceivedSpan(_service(resource_spans.resource), span.name, span.trace_id.hex(), span.span_id.hex(),
-                         span.parent_span_id.hex(), {a.key: _value(a.value) for a in span.attributes})
+                         span.parent_span_id.hex(), {a.key: _value(a.value) for a in span.attributes},
+                         span.SerializeToString())
             for resource_spans in request.resource_spans
             for scope_spans in resource_spans.scope_spans
             for span in scope_spans.spans

@@ -17,6 +17,7 @@ from typing import Iterable
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from extproc.redact import redact_url
 from extproc.request import Request
 from extproc.text import library_value
 from extproc.verdict import Decision
@@ -94,7 +95,7 @@ def _span_attributes(decision: Decision, request: Request, policy_digest: str) -
         "extproc.request_id": decision.request_id,
         "extproc.policy": policy_digest[:12],
         "http.request.method": request.method,
-        "url.path": request.url_path,
+        "url.path": redact_url(request.url_path),
         "server.address": request.host,
         "client.address": request.source_ip,
     }

@@ -131,7 +131,7 @@ def test_selectors_of_service_pdb_and_networkpolicy_match_the_pods(rendered):
     labels = find(objects, "Deployment", "extproc-app")["spec"]["template"]["metadata"]["labels"]
     selectors = [find(objects, "Service", "extproc-app")["spec"]["selector"],
                  find(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
-                 find(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]]
+                 find(objects, "NetworkPolicy", "extproc-app")["spec"]["podSelector"]["matchLabels"]]
     for selector in selectors:
         assert selector.items() <= labels.items()
 
@@ -221,6 +221,35 @@ def test_jaeger_overlay_traces_envoy_and_the_sidecar_to_the_jaeger_service():
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{service['metadata']['name']}:{otlp['port']}"
     jaeger = container(find(objects, "Deployment", "jaeger"), "jaeger")
     assert named_port(jaeger, "otlp-grpc") == otlp["port"]
+
+
+def test_jaeger_takes_spans_from_the_extproc_pods_only_and_serves_its_ui_to_labelled_pods_only():
+    objects = render("jaeger")
+    jaeger = find(objects, "Deployment", "jaeger")
+    policy = find(objects, "NetworkPolicy", "jaeger")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= jaeger["spec"]["template"]["metadata"]["labels"].items()
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"} and policy["egress"] == []  # calls nothing
+    ports = {p["name"]: p["containerPort"] for p in container(jaeger, "jaeger")["ports"]}
+    allowed = {}
+    for rule in policy["ingress"]:
+        assert rule.get("from"), f"{rule}: open to every pod"
+        for port in rule["ports"]:
+            allowed[ports.get(port["port"], port["port"])] = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+    app_labels = find(objects, "Deployment", "extproc-app")["spec"]["template"]["metadata"]["labels"]
+    assert set(allowed) == {4317, 16686}  # OTLP/HTTP 4318 and the admin port 14269: nobody
+    assert all(selector.items() <= app_labels.items() for selector in allowed[4317])
+    assert allowed[16686] == [{"extproc/jaeger-ui": "allowed"}]
+
+
+def test_envoy_spans_and_access_log_keep_no_query():
+    for path in (K8S / "base" / "envoy.yaml", K8S / "overlays" / "jaeger" / "envoy.yaml"):
+        manager = harness.http_connection_manager(yaml.safe_load(path.read_text(encoding="utf-8")))
+        for logger in manager["access_log"]:
+            fields = logger["typed_config"]["log_format"]["json_format"].values()
+            assert not [f for f in fields if "PATH" in f and "NQ" not in f], f"{path}: a path with its query"
+    traced = harness.http_connection_manager(yaml.safe_load((K8S / "overlays" / "jaeger" / "envoy.yaml").read_text()))
+    tags = {tag["tag"]: tag["value"] for tag in traced["tracing"]["custom_tags"]}
+    assert tags["http.url"] == harness.REDACTED_URL_TAG and "%PATH(NQ" in tags["http.url"]
 
 
 def test_the_jaeger_envoy_config_passes_envoy_validation(tmp_path):

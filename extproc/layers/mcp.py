@@ -23,6 +23,7 @@ from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, TARGETS
 from extproc.mcp.listing import INTERNAL_ERROR, LISTS, AnswerFilter
 from extproc.mcp.policy import Grant, Permissions
 from extproc.mcp.ratelimit import RateLimiter
+from extproc.redact import redact_url
 from extproc.request import Request
 from extproc.strict import StrictModel
 from extproc.verdict import Action, Reply, Verdict
@@ -103,7 +104,7 @@ class McpLayer:
                                       [m.id for m in messages if m.method and m.id is not None], batch)
             # Labels reach the decision audit and the trace (as the layer's span event), so a trace
             # shows who called which tool as the MCP audit file does.
-            called = (f"{m.method} {m.target}".strip() for m in messages if m.method)
+            called = (f"{m.method} {redact_url(m.target)}".strip() for m in messages if m.method)
             return Verdict(self.name, labels=(f"identity:{caller.name[:128]}", *dict.fromkeys(called)))
         return self._refuse(request, messages, judged, batch)
 
@@ -154,7 +155,7 @@ class McpLayer:
             errors.append(jsonrpc.error(message.id, code or FORBIDDEN, text, request.request_id))
             wait = max(wait, delay)
             if reason:
-                reasons.append(f"mcp:{reason}:{message.method}:{message.target[:64]}")
+                reasons.append(f"mcp:{reason}:{message.method}:{redact_url(message.target)[:64]}")
         headers = (("retry-after", str(max(1, round(wait)))),) if wait else ()
         status = 429 if wait and self.settings.deny_status != 200 else self.settings.deny_status
         if not errors:
@@ -215,7 +216,7 @@ class McpLayer:
             "client": {"ip": request.source_ip, "user_agent": request.header("user-agent")[:200],
                        "session": request.header("mcp-session-id")[:128]},
             "method": message.method if message else request.method, "id": message.id if message else None,
-            "target": message.target[:256] if message else "",
+            "target": redact_url(message.target)[:256] if message else "",
             "arguments": {"sha256": jsonrpc.digest(raw), "bytes": len(raw)} if raw else
                          {"too_deep": True} if raw is None else None,
             "decision": decision, "reason": reason, "latency_us": round((time.perf_counter() - started) * 1e6, 1),
