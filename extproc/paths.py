@@ -32,6 +32,8 @@ TEXT_ERRORS = "surrogateescape"
 # After one decoding, an encoded separator, dot, parameter mark or percent is a second layer.
 DOUBLE_ENCODED = re.compile(r"%(?:2[fFeE5]|5[cC]|3[bB]|00)")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Anything that could make the path read otherwise; most paths have none and are canonical as sent.
+NOT_PLAIN = re.compile(r"[%;\\\x00-\x1f\x7f]|//|/\.")
 
 
 class CanonicalPath(NamedTuple):
@@ -41,6 +43,8 @@ class CanonicalPath(NamedTuple):
 
 def canonical(raw_path: str, fold: bool = False) -> CanonicalPath:
     """The canonical form of a path as sent (still percent-encoded, no query string)."""
+    if raw_path[:1] == "/" and raw_path.isascii() and not NOT_PLAIN.search(raw_path):
+        return CanonicalPath(raw_path.lower() if fold else raw_path)
     decoded = unquote(raw_path, errors=TEXT_ERRORS)
     problem = ""
     if CONTROL.search(decoded):

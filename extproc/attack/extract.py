@@ -46,6 +46,8 @@ HEADER_GRAMMARS = {
     "accept": re.compile(_LIST.format(item=r"[\w.+*-]{1,64}/[\w.+*-]{1,128}", weight=r"(?:\s*;\s*[\w.-]{1,32}=[\w.\"-]{1,64})*")),
     "content-length": re.compile(r"\d{1,19}\Z"),
 }
+GRAMMAR_MEMO = 4096
+_GRAMMAR_SEEN: dict[tuple[str, str], bool] = {}
 URL_HEADERS = frozenset({"referer", "x-original-url", "x-rewrite-url"})
 MAX_URL_ARGS = 64
 
@@ -163,8 +165,14 @@ def _off_grammar(name: str, value: str) -> bool:
     read it (a language, an ETag, a cache key), so it is scored like any other header."""
     if name not in STRUCTURAL_HEADERS or name in CREDENTIAL_HEADERS:
         return False
-    grammar = HEADER_GRAMMARS.get(name)
-    return not (grammar or PROTOCOL_VALUE).match(value)
+    key = (name, value)
+    known = _GRAMMAR_SEEN.get(key)
+    if known is None:  # clients repeat these values on every request: checked once each
+        if len(_GRAMMAR_SEEN) >= GRAMMAR_MEMO:
+            _GRAMMAR_SEEN.clear()
+        grammar = HEADER_GRAMMARS.get(name)
+        known = _GRAMMAR_SEEN[key] = not (grammar or PROTOCOL_VALUE).match(value)
+    return known
 
 
 def _add_url(out: Extracted, name: str, value: str, settings: ExtractSettings) -> None:
