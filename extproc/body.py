@@ -123,7 +123,12 @@ def bom_codec(body: bytes) -> str:
 def opens_like_json(body: bytes) -> bool:
     """The body starts as a JSON document does, whatever follows (Go's decoder reads the first
     value and ignores trailing bytes)."""
-    return body[:SNIFF_BYTES].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
+    return _head(body)[:1] in (b"{", b"[")
+
+
+def _head(body: bytes) -> bytes:
+    """The start of the body past white space and a UTF-8 byte order mark: where syntax shows."""
+    return body[:SNIFF_BYTES].lstrip(b" \t\r\n\xef\xbb\xbf")
 
 
 def sniff(body: bytes) -> str:
@@ -132,7 +137,7 @@ def sniff(body: bytes) -> str:
     Only the ends are looked at (a body can be megabytes): JSON and XML by their first and last
     characters, a form by its head being name=value pairs, binary by control bytes a text never
     has."""
-    head = body[:SNIFF_BYTES].lstrip(b" \t\r\n\xef\xbb\xbf")
+    head = _head(body)
     if not head:
         return ""
     tail = body[-64:].rstrip()

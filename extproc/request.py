@@ -104,7 +104,8 @@ _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (
 
 # Cached properties derived from the body: attach_body() drops them.
 BODY_VIEWS = ("form", "json", "json_leaves", "json_strings", "multipart_parts", "body_args", "args",
-              "declared_charset_text", "declared_charset_form", "body_shape", "body_syntax")
+              "declared_charset_text", "declared_charset_form", "declared_charset_json_strings", "body_shape",
+              "body_syntax")
 # Declared text: scored whole (its JSON strings alone flagged short paths in beacon bodies).
 TEXT_TYPES = frozenset({"text/plain", "application/graphql", "application/javascript", "text/html",
                         "application/x-yaml"})
@@ -137,7 +138,6 @@ class Request:
     has_body: bool = False  # the headers message said more follows
     limits: InspectionLimits = field(default_factory=InspectionLimits)
     body: bytes = b""  # as the application reads it: content codings (gzip, br, ...) undone
-    raw_body: bytes = b""  # as it arrived
     body_size: int = 0  # bytes received, including what was beyond the inspection limit
     notes: set[str] = field(default_factory=set)  # inspection limits hit, parse failures
 
@@ -224,7 +224,7 @@ class Request:
         limit = self.limits.max_body_bytes
         if self.body_size > limit or not complete:
             self.notes.add("body_truncated")
-        self.raw_body = body = body[:limit]
+        body = body[:limit]
         codings = content_codings(self.header_map.get("content-encoding", ()))
         if codings and body:
             decoded = decode_content(body, codings, limit, complete and self.body_size <= limit)
@@ -332,11 +332,23 @@ class Request:
         if not self.body or not (self.body_syntax == "json" or _is_json(self.content_type)
                                   or opens_like_json(self.body)):
             return ()
-        strings = JSON_STRING.findall(self.body.decode("utf-8", TEXT_ERRORS))
+        return self._string_tokens(self.body.decode("utf-8", TEXT_ERRORS))
+
+    @cached_property
+    def declared_charset_json_strings(self) -> tuple[str, ...]:
+        """The string tokens of a JSON document in a charset that reads ASCII differently (UTF-16,
+        EBCDIC); () otherwise. Declared text is scored whole, never string by string."""
+        text = self.declared_charset_text
+        if text is None or self.content_type in TEXT_TYPES or text.lstrip()[:1] not in ("{", "["):
+            return ()
+        return self._string_tokens(text)
+
+    def _string_tokens(self, text: str) -> tuple[str, ...]:
+        strings = JSON_STRING.findall(text)
         if len(strings) > self.limits.max_args:
             self.notes.add("json_args_truncated")
             del strings[self.limits.max_args:]
-        if b"\\" in self.body:  # escapes are rare: resolve them only where they occur
+        if "\\" in text:  # escapes are rare: resolve them only where they occur
             strings = [json_unescape(s) if "\\" in s else s for s in strings]
         return tuple(strings)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlsplit
 
 from extproc.body import opens_like_json
-from extproc.request import JSON_STRING, TEXT_TYPES, Request, json_unescape
+from extproc.request import TEXT_TYPES, Request
 
 # Values made only of these characters cannot carry an injection: skipped without scoring.
 SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@-]{0,128}\Z")
@@ -194,9 +194,8 @@ def _add_declared_charset(out: Extracted, request: Request, settings: ExtractSet
         _add_args(out, "form", request.declared_charset_form, settings)
         return
     out.add("body-charset", text, settings)
-    if request.content_type not in TEXT_TYPES and text.lstrip()[:1] in ("{", "["):  # JSON in UTF-16, EBCDIC
-        for string in dict.fromkeys(JSON_STRING.findall(text)):
-            out.add("json", json_unescape(string) if "\\" in string else string, settings)
+    for string in dict.fromkeys(request.declared_charset_json_strings):  # JSON in UTF-16, EBCDIC
+        out.add("json", string, settings)
 
 
 def _is_custom(name: str) -> bool:
