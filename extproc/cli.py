@@ -130,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
     jwks.set_defaults(run=_jwks)
 
+    from extproc.access import service_token_command
+
+    service_token = commands.add_parser("service-token", help="make a service token (secret and salted hash)")
+    service_token_command.add_arguments(service_token)
+    service_token.set_defaults(run=service_token_command.run)
+
     bench = commands.add_parser("bench", help="measure latency per layer, through Envoy, memory and workers")
     from extproc.benchmark.suite import add_arguments as add_bench_arguments
 

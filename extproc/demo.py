@@ -64,7 +64,7 @@ REQUESTS = (
     DemoRequest(
         "Allowed by access policy: the same app with its service token; the upstream gets the identity.",
         "GET", "/internal/report", 200,
-        {"x-access-client-id": "demo-client.access", "x-access-client-secret": "demo-secret-change-me"},
+        {"x-access-client-id": "demo-client.access", "x-access-client-secret": "demo-secret-change-me-before-real-use"},
     ),
     DemoRequest(
         "Denied by bot management: a Googlebot user-agent from an address outside Google's published ranges.",

@@ -75,7 +75,8 @@ def reach(policy: Policy, identity: Identity | None = None, request: Request | N
             results.append(Reach(route.name, False, "no_app"))
             continue
         try:
-            who = directory.identify(request, app) if request is not None else directory.as_asserted(identity, app)
+            who = (directory.identify(request, app, record=False) if request is not None
+                   else directory.as_asserted(identity, app))
         except CredentialError as exc:
             results.append(Reach(route.name, False, exc.reason))
             continue

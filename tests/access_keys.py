@@ -1,7 +1,6 @@
 """Real keys, JWKS documents and tokens for the access tests: RSA, EC P-256 and Ed25519."""
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -11,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from extproc.access.service_tokens import hash_secret
 
 ALGORITHM_OF = {"rsa": "RS256", "ec": "ES256", "ed": "EdDSA"}
 
@@ -58,8 +59,9 @@ def claims(issuer: str, audience: str, email: str = "ana@corp.example", groups=(
             "iat": now, "nbf": now, "exp": now + ttl, **extra}
 
 
-def sha256_hex(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+def secret_hash(secret: str) -> str:
+    """The policy's secret_hash of a service-token secret."""
+    return hash_secret(secret)
 
 
 def write_pem(path, private) -> str:

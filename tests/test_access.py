@@ -9,7 +9,7 @@ import time
 
 import jwt
 import pytest
-from access_keys import JwksServer, claims, jwks, new_key, sha256_hex, write_pem
+from access_keys import JwksServer, claims, jwks, new_key, secret_hash, write_pem
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from extproc.config import ConfigError, parse_policy
@@ -47,7 +47,7 @@ access:
       algorithms: [ES256]
       email_domains: [partner.example]
   service_tokens:
-    deployer: {{client_id: deployer.access, secret_sha256: {sha256_hex('correct horse battery staple')}}}
+    deployer: {{client_id: deployer.access, secret_hash: {secret_hash('correct horse battery staple and a cart')}}}
   mtls: {{source: attributes}}
   posture: {{header: x-device-posture, trusted_sources: [10.0.0.0/8]}}
   assertion: {{key_file: {assertion_key}, issuer: extproc-test, ttl_s: 60}}
@@ -187,7 +187,7 @@ def test_new_account_in_a_permitted_group_gets_in_without_config_change(policy, 
 
 
 def test_service_tokens_are_checked_against_the_stored_hash(policy):
-    good = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple")]
+    good = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple and a cart")]
     decision = call(policy, "/wiki", good)
     assert decision.allowed and dict(decision.set_headers)["x-extproc-user-methods"] == "service_token"
     for headers in ([good[0], ("x-access-client-secret", "wrong")], [good[0]], [("x-access-client-id", "x"), good[1]]):
@@ -197,7 +197,7 @@ def test_service_tokens_are_checked_against_the_stored_hash(policy):
 
 def test_the_service_token_secret_is_never_sent_upstream(policy, keys):
     """Issue 18, 8b: the secret is the sidecar's to check; the upstream never needs it, verified or not."""
-    good = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple")]
+    good = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple and a cart")]
     allowed = call(policy, "/wiki", good)
     assert allowed.allowed and allowed.remove_headers == ("x-access-client-secret",)
     wrong = call(policy, "/wiki", [good[0], ("x-access-client-secret", "wrong")])
@@ -228,7 +228,7 @@ def test_the_secret_is_removed_on_routes_without_the_access_layer_and_when_the_l
                                "- {name: wiki, match: {path_prefix: /wiki}, layers: {access: {on_error: open}}}")
     text += "  - {name: bare, match: {path_prefix: /bare}, public: true, layers: {access: null}}\n"
     lenient = parse_policy(text, "access.yaml")
-    secret = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple")]
+    secret = [("x-access-client-id", "deployer.access"), ("x-access-client-secret", "correct horse battery staple and a cart")]
     bare = call(lenient, "/bare", secret)
     assert bare.allowed and not any(r.verdict.layer == "access" for r in bare.results)
     assert bare.remove_headers == ("x-access-client-secret",)
@@ -327,7 +327,10 @@ routes: [{{name: wiki, match: {{}}}}]
     ("idps: {x: {issuer: i, jwks: {url: 'http://idp.example/jwks'}}}", "must be https"),
     ("idps: {x: {issuer: i, jwks: {file: /j.json}, algorithms: [HS256]}}", "algorithms"),
     ("idps: {x: {issuer: i, jwks: {file: /j.json}, algorithms: [none]}}", "algorithms"),
-    ("service_tokens: {t: {client_id: abcdefgh, secret_sha256: plaintext}}", "secret_sha256"),
+    ("service_tokens: {t: {client_id: abcdefgh, secret_hash: plaintext}}", "access.service_tokens.t: not a service-token hash"),
+    ("service_tokens: {t: {client_id: abcdefgh, secret_sha256: " + "a" * 64 + "}}", "unsalted"),
+    ("service_tokens: {t: {client_id: abcdefgh, secret_hash_file: /nonexistent.hash}}",
+     "access.service_tokens.t.secret_hash_file: /nonexistent.hash: No such file"),
     ("assertion: {key_file: /nonexistent.pem}", "access.assertion.key_file"),
     ("idps: {x: {issuer: i, jwks: {file: /nonexistent/jwks.json}}}",
      "access.idps.x.jwks.file: /nonexistent/jwks.json: [Errno 2] No such file"),
@@ -385,7 +388,7 @@ def test_reach_lists_what_one_identity_can_reach_and_why(policy, keys):
     token = keys["rsa"].token(claims(ISSUER, "wiki", groups=["staff", "admins"], amr=["mfa"]))
     rows = {row.route: row for row in reach(policy, request=credential_request(token=token))}
     assert rows["wiki"].reachable and rows["admin"].why == "wrong_audience"
-    deployer = credential_request(service_token="deployer.access:correct horse battery staple", policy=policy)
+    deployer = credential_request(service_token="deployer.access:correct horse battery staple and a cart", policy=policy)
     assert [r.route for r in reach(policy, request=deployer) if r.reachable] == ["wiki", "status"]
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from xfcc_envoy import element, subject_of
 
 from extproc.access import xfcc
+from extproc.access.service_tokens import hash_secret
 from extproc.access.jwks import parse_jwks
 from extproc.config import parse_policy
 from extproc.pipeline import Transaction
@@ -149,7 +150,7 @@ access:
       algorithms: [ES256]
       token_sources: [{{cookie: partner_session}}]
   service_tokens:
-    deployer: {{client_id: deployer.access, secret_sha256: {'a' * 64}}}
+    deployer: {{client_id: deployer.access, secret_hash: {hash_secret('a' * 40)}}}
   apps:
     - name: wiki
       routes: [wiki]

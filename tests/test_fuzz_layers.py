@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from access_keys import claims, jwks, new_key, sha256_hex
+from access_keys import claims, jwks, new_key, secret_hash
 from google.protobuf import struct_pb2
 
 from extproc import cli
@@ -32,7 +32,7 @@ from extproc.stream import ProtocolError, StreamProcessor
 from test_api_shield import SPEC
 
 ISSUER = "https://idp.sink.example"
-SECRET = "correct horse battery staple"
+SECRET = "correct horse battery staple and a cart"
 STREAMED = processing_mode_pb2.ProcessingMode.BodySendMode.STREAMED
 JSON = ("content-type", "application/json")
 WORST_CPU: dict[str, float] = {}  # case -> worst thread CPU seconds of one message
@@ -50,7 +50,8 @@ access:
   idps:
     corp: {{issuer: {ISSUER}, jwks: {{file: {folder / 'jwks.json'}}}, algorithms: [ES256], audience: sink}}
   service_tokens:
-    robot: {{client_id: robot.access, secret_sha256: {sha256_hex(SECRET)}}}
+    robot: {{client_id: robot.access, secret_hash: {secret_hash(SECRET)}}}
+  service_token_lockout: {{lockout_s: 0}}  # every generated secret is matched, none is locked out
   apps:
     - name: sink
       routes: [mcp, llm]

@@ -12,7 +12,7 @@ from extproc.redteam import reach_check
 from extproc.redteam.reach_check import IdentityError, Probe, Persona
 from extproc.stack import DEMO_POLICY
 
-DEMO_SECRET = "demo-secret-change-me"
+DEMO_SECRET = "demo-secret-change-me-before-real-use"
 
 
 def test_probes_land_on_every_route_of_the_demo_policy():
@@ -64,7 +64,44 @@ def test_in_process_expectations_are_checked_against_the_computed_reach():
     summary = reach_check.check(policy, identities, reach_check.probes(policy, str(DEMO_POLICY)), target=None)
     failures = [(c["identity"], c["route"]) for c in summary["checks"] if c["verdict"] == "FAIL"]
     assert failures == [("visitor", "internal")]
-    assert summary["failures"] == 1 and summary["checked"] == 4 and summary["skipped"] == 8
+    # 4 expectations, and the client's two forged secrets on the one route it reaches
+    assert summary["failures"] == 1 and summary["checked"] == 6 and summary["skipped"] == 8
+    forged = [c["identity"] for c in summary["checks"] if "[" in c["identity"]]
+    assert forged == ["client [wrong-secret]", "client [second-secret]"]
+
+
+def test_a_token_check_that_skipped_the_signature_would_be_caught(tmp_path, monkeypatch):
+    """The forgeries are only worth running if a verifier that believes them fails the check."""
+    import jwt as pyjwt
+    from access_keys import claims, jwks, new_key
+
+    from extproc.access import tokens
+
+    key = new_key("ec", "corp-1")
+    (tmp_path / "corp.json").write_text(json.dumps(jwks(key)))
+    path = tmp_path / "p.yaml"
+    path.write_text(f"""
+version: 1
+access:
+  idps: {{corp: {{issuer: https://idp.example, jwks: {{file: {tmp_path / 'corp.json'}}}, audience: wiki,
+                 algorithms: [ES256]}}}}
+  apps: [{{name: wiki, routes: [wiki], policies: [{{name: staff, include: [{{group: [staff]}}]}}]}}]
+defaults: {{layers: {{access: {{}}}}}}
+routes: [{{name: wiki, match: {{path_prefix: /wiki}}}}]
+""")
+    policy = load_policy(path)
+    persona = Persona("ana", token=key.token(claims("https://idp.example", "wiki")))
+    probes = reach_check.probes(policy, str(path))
+    assert reach_check.check(policy, [persona], probes, target=None)["failures"] == 0
+
+    def trusting(token, _key, _algorithm, settings, _now):
+        return pyjwt.decode(token, options={"verify_signature": False})
+
+    monkeypatch.setattr(tokens, "_decode_at", trusting)
+    monkeypatch.setattr(tokens, "_key_fits", lambda *_: True)
+    summary = reach_check.check(policy, [persona], probes, target=None)
+    broken = {c["identity"] for c in summary["checks"] if c["verdict"] == "FAIL"}
+    assert {"ana [signature-stripped]", "ana [lifetime-year-3000]"} <= broken
 
 
 def test_the_reach_command_exits_1_on_a_failure_and_0_without(tmp_path, capsys):

@@ -3,17 +3,22 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from extproc.access import identity as ids
 from extproc.access.apps import CompiledApp, compile_app
 from extproc.access.assertion import AssertionKeyError, Signer
 from extproc.access.identity import CredentialError, Identity, TokenRule
 from extproc.access.jwks import key_source
-from extproc.access.settings import AccessBlock, App, IdentityProvider, Rule
+from extproc.access.service_tokens import LOCKOUT, SecretHash, parse_hash, source_key
+from extproc.access.settings import AccessBlock, App, IdentityProvider, Rule, ServiceToken, ServiceTokenLockout
 from extproc.access.tokens import Issuer, TokenVerifier
 from extproc.request import Request
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -23,24 +28,27 @@ class Directory:
     token_rules: dict[str, tuple[TokenRule, ...]]  # per app
     token_sources: tuple[tuple[str, str, str], ...]  # of every IdP: a token anywhere is verified
     verifier: TokenVerifier
-    service_tokens: dict[str, tuple[str, bytes]]  # client_id -> (name, sha256 of the secret)
+    service_tokens: dict[str, tuple[str, SecretHash]]  # client_id -> (name, salted hash of the secret)
     service_token_headers: tuple[str, str]
+    service_token_lockout: ServiceTokenLockout
     mtls_source: str | None
     mtls_require_cert: bool
     posture_header: str
     posture_sources: tuple
     signer: Signer | None
     idp_summary: tuple[str, ...] = ()  # what each IdP may assert, for check-config and the startup log
+    files: tuple[str, ...] = ()  # read at compile (assertion key, secret hashes): a change recompiles
 
-    def identify(self, request: Request, app: CompiledApp, now: float | None = None) -> Identity:
-        """Every credential of the request, verified and merged; CredentialError when one fails or none is given."""
+    def identify(self, request: Request, app: CompiledApp, now: float | None = None, record: bool = True) -> Identity:
+        """Every credential of the request, verified and merged; CredentialError when one fails or none is given.
+        ``record=False``: a what-if question (``extproc reach``) that must not count as a guess."""
         now = time.time() if now is None else now
         facts: dict = {"methods": set(), "source_ip": request.source_ip}
         token = ids.from_tokens(request, self.token_rules[app.name], self.verifier, now, self.token_sources)
         if token is not None:
             facts.update(token)
             facts["methods"].add("jwt")
-        service = ids.from_service_token(request, self.service_token_headers, self.service_tokens)
+        service = self._service_token(request, now, record)
         if service is not None:
             facts["service_token"] = service
             facts["methods"].add("service_token")
@@ -55,6 +63,22 @@ class Directory:
         facts["methods"] = frozenset(facts["methods"])
         return Identity(**facts)
 
+    def _service_token(self, request: Request, now: float, record: bool) -> str | None:
+        """The service token's name; a source that keeps failing is locked out, right secret or not."""
+        if not any(request.header_map.get(name) for name in self.service_token_headers):
+            return None
+        limits = self.service_token_lockout
+        guarded = record and limits.lockout_s > 0
+        if guarded and LOCKOUT.locked(request.source_ip, now):
+            raise CredentialError("service_token_locked_out", status=429)
+        try:
+            return ids.from_service_token(request, self.service_token_headers, self.service_tokens)
+        except CredentialError:
+            if guarded and LOCKOUT.failed(request.source_ip, now, limits.max_failures, limits.window_s,
+                                          limits.lockout_s):
+                log.warning("service tokens: source %s locked out for %g s after %d failures",
+                            source_key(request.source_ip), limits.lockout_s, limits.max_failures)
+            raise
 
     def as_asserted(self, identity: Identity, app: CompiledApp) -> Identity:
         """A hypothetical identity (``reach --claims``) held to what its IdP may assert for this app,
@@ -81,6 +105,7 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
             signer = Signer(block.assertion)
         except AssertionKeyError as exc:
             problems.append(f"access.assertion.key_file: {exc}")
+    secret_hashes = {name: _secret_hash(name, token, problems) for name, token in block.service_tokens.items()}
     sources = {name: key_source(name, idp.jwks) for name, idp in block.idps.items()}
     for name, source in sources.items():
         # A JWKS file is local: missing or unreadable at load is a mistake in the policy, and
@@ -99,8 +124,9 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
         token_rules={app.name: _token_rules(block, app) for app in block.apps},
         token_sources=tuple(dict.fromkeys(s for idp in block.idps.values() for s in _sources(idp))),
         verifier=TokenVerifier(issuers),
-        service_tokens={t.client_id: (name, bytes.fromhex(t.secret_sha256)) for name, t in block.service_tokens.items()},
+        service_tokens={t.client_id: (name, secret_hashes[name]) for name, t in block.service_tokens.items()},
         service_token_headers=tuple(h.lower() for h in block.service_token_headers),
+        service_token_lockout=block.service_token_lockout,
         mtls_source=block.mtls.source if block.mtls else None,
         mtls_require_cert=block.mtls.require_cert if block.mtls else True,
         posture_header=block.posture.header.lower() if block.posture else "",
@@ -108,7 +134,22 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
         if block.posture else (),
         signer=signer,
         idp_summary=tuple(_idp_line(name, idp) for name, idp in block.idps.items()),
+        files=tuple(([block.assertion.key_file] if block.assertion else [])
+                    + [t.secret_hash_file for t in block.service_tokens.values() if t.secret_hash_file]),
     )
+
+
+def _secret_hash(name: str, token: ServiceToken, problems: list[str]) -> SecretHash | None:
+    if token.secret_hash is not None:
+        return parse_hash(token.secret_hash)  # checked by the schema
+    path = f"access.service_tokens.{name}.secret_hash_file"
+    try:
+        return parse_hash(Path(token.secret_hash_file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        problems.append(f"{path}: {token.secret_hash_file}: {exc.strerror or exc}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: {token.secret_hash_file}: {exc}")
+    return None
 
 
 def _idp_line(name: str, idp: IdentityProvider) -> str:

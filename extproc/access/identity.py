@@ -6,18 +6,19 @@ refused with its reason, even if another credential would have been enough.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from extproc.access import xfcc
+from extproc.access.service_tokens import SecretHash
 from extproc.access.tokens import TokenError, TokenVerifier
 from extproc.request import Request
 
 log = logging.getLogger(__name__)
+UNKNOWN_CLIENT = SecretHash(secrets.token_bytes(16), secrets.token_bytes(32))
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,13 @@ class Identity:
 
 
 class CredentialError(Exception):
-    """401: no credential, or one that does not verify. ``reason`` goes to the audit record only."""
+    """401: no credential, or one that does not verify (429: a source locked out for guessing).
+    ``reason`` goes to the audit record only."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status: int = 401) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -136,17 +139,14 @@ def asserted_email(value: object, domains: frozenset[str]) -> str:
     return email if at and local and domain in domains else ""
 
 
-def from_service_token(request: Request, headers: tuple[str, str], tokens: dict[str, tuple[str, bytes]]) -> str | None:
-    """The service token's name, None when none is presented; tokens: client_id -> (name, sha256)."""
-    ids, secrets = request.header_map.get(headers[0], ()), request.header_map.get(headers[1], ())
-    if not ids and not secrets:
-        return None
-    if len(ids) > 1 or len(secrets) > 1:
-        raise CredentialError("bad_service_token")  # a second one would go unchecked
-    client_id, secret = request.header(headers[0]), request.header(headers[1])
-    entry = tokens.get(client_id)
-    offered = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
-    if entry is None or not secret or not hmac.compare_digest(offered, entry[1]):
+def from_service_token(request: Request, headers: tuple[str, str], tokens: dict[str, tuple[str, SecretHash]]) -> str:
+    """The name of the service token presented; tokens: client_id -> (name, salted hash)."""
+    ids, offered = request.header_map.get(headers[0], ()), request.header_map.get(headers[1], ())
+    if len(ids) != 1 or len(offered) != 1:
+        raise CredentialError("bad_service_token")  # half a token, or a second one that would go unchecked
+    entry = tokens.get(ids[0])
+    stored = entry[1] if entry else UNKNOWN_CLIENT  # an unknown id takes the time a known one does
+    if not stored.matches(offered[0]) or entry is None:
         raise CredentialError("bad_service_token")
     return entry[0]
 

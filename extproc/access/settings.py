@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from extproc.access.service_tokens import parse_hash
 from extproc.matchers import validate_cidrs
 from extproc.strict import StrictModel
 
@@ -82,8 +83,37 @@ class IdentityProvider(StrictModel):
 
 
 class ServiceToken(StrictModel):
+    """A machine client: an id and the salted hash of its secret (``extproc service-token new``),
+    inline or, better, in a file from a mounted Secret. The secret itself is never stored."""
+
     client_id: str = Field(min_length=8)
-    secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # sha256 hex of the secret; the secret is never stored
+    secret_hash: str | None = None
+    secret_hash_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unsalted(cls, data: object) -> object:
+        if isinstance(data, dict) and "secret_sha256" in data:
+            raise ValueError("secret_sha256 (an unsalted hash) is no longer accepted: make a new token with "
+                             "`extproc service-token new NAME` and give its secret_hash or secret_hash_file")
+        return data
+
+    @model_validator(mode="after")
+    def _one_hash(self) -> "ServiceToken":
+        if (self.secret_hash is None) == (self.secret_hash_file is None):
+            raise ValueError("give exactly one of 'secret_hash' or 'secret_hash_file'")
+        if self.secret_hash is not None:
+            parse_hash(self.secret_hash)
+        return self
+
+
+class ServiceTokenLockout(StrictModel):
+    """A source (an IPv4 address, an IPv6 /64) that fails ``max_failures`` times within ``window_s``
+    gets 429 on every service-token attempt, right secret or not, for ``lockout_s``."""
+
+    max_failures: int = Field(default=10, ge=1, le=10_000)
+    window_s: float = Field(default=60.0, gt=0, le=86_400)
+    lockout_s: float = Field(default=300.0, ge=0, le=86_400)  # 0: never lock out
 
 
 class Mtls(StrictModel):
@@ -162,6 +192,7 @@ class AccessBlock(StrictModel):
     idps: dict[str, IdentityProvider] = {}
     service_tokens: dict[str, ServiceToken] = {}
     service_token_headers: tuple[str, str] = ("x-access-client-id", "x-access-client-secret")
+    service_token_lockout: ServiceTokenLockout = ServiceTokenLockout()
     mtls: Mtls | None = None  # None: client certificates are not an identity
     posture: Posture | None = None
     assertion: Assertion | None = None

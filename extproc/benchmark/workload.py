@@ -20,7 +20,7 @@ from extproc.stack import DEMO_POLICY
 
 # Share of each kind in the mix; MCP calls go to the bench policy's extra `mcp` route.
 MIX = (("GET page", 0.50), ("POST JSON", 0.20), ("POST form", 0.15), ("MCP call", 0.10), ("attack", 0.05))
-SERVICE_TOKEN = (("x-access-client-id", "demo-client.access"), ("x-access-client-secret", "demo-secret-change-me"))
+SERVICE_TOKEN = (("x-access-client-id", "demo-client.access"), ("x-access-client-secret", "demo-secret-change-me-before-real-use"))
 CHROME_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/135.0.0.0 Safari/537.36"
 CHROME_CH = '"Google Chrome";v="135", "Not-A.Brand";v="8", "Chromium";v="135"'
 FIREFOX_UA = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:135.0) Gecko/20100101 Firefox/135.0"

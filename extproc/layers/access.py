@@ -47,20 +47,20 @@ class AccessLayer:
         try:
             identity = self.directory.identify(request, self.app)
         except CredentialError as exc:
-            return self._deny(401, exc.reason, ())
+            return self._deny(exc.status, exc.reason, ())
         request.identity = identity  # later layers (mcp, ai_gateway) decide per identity too
         decision = self.app.decide(identity)
         who = (f"access:identity={_clean(identity.name)[:128]}", f"access:policy={decision.policy or '-'}")
         if not decision.allowed:
             return self._deny(403, decision.reason, who)
         return Verdict(self.name, reasons=(f"access:app={self.app.name}", *who), labels=(self.app.name,),
-                       upstream_headers=self._headers(identity))
+                       upstream_headers=self._headers(identity, request))
 
     def _deny(self, status: int, reason: str, who: tuple[str, ...]) -> Verdict:
         app = self.app.name if self.app else "-"
         return Verdict(self.name, Action.DENY, status, reasons=(f"access:{reason}", f"access:app={app}", *who))
 
-    def _headers(self, identity: Identity) -> tuple[tuple[str, str], ...]:
+    def _headers(self, identity: Identity, request: Request) -> tuple[tuple[str, str], ...]:
         headers = []
         if self.settings.identity_headers:
             headers += [(APP, self.app.name), (USER, _clean(identity.subject or identity.name)),
@@ -72,7 +72,7 @@ class AccessLayer:
             if identity.idp:
                 headers.append((IDP, identity.idp))
         if self.directory.signer is not None:
-            headers.append((ASSERTION, self.directory.signer.sign(identity, self.app.name)))
+            headers.append((ASSERTION, self.directory.signer.sign(identity, self.app.name, request)))
         return tuple(headers)
 
 

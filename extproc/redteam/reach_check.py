@@ -28,10 +28,11 @@ import yaml
 
 from extproc.policy import Policy
 from extproc.reach import credential_request, identity_from_claims, reach
+from extproc.redteam.forgery import Forgery, forgeries
 from extproc.request import Request
 
 PROBE_LEAF = "redteam-reach"
-DENIED = (401, 403)  # the access layer's answers: no or bad credential, identity not allowed
+DENIED = (401, 403, 429)  # the access layer's answers: no or bad credential, identity not allowed, locked out
 
 
 class IdentityError(ValueError):
@@ -132,7 +133,10 @@ def observe(target: tuple[str, int], probe: Probe, headers: list[tuple[str, str]
     """(reached the app?, status); None when the answer says neither (5xx, no answer)."""
     conn = http.client.HTTPConnection(*target, timeout=timeout)
     try:
-        conn.request(probe.method, probe.path, headers={"Host": probe.host, **dict(headers)})
+        conn.putrequest(probe.method, probe.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in [("Host", probe.host), *headers]:  # a repeated header stays repeated
+            conn.putheader(name, value)
+        conn.endheaders()
         response = conn.getresponse()
         response.read()
     except (OSError, http.client.HTTPException):
@@ -152,6 +156,9 @@ def check(policy: Policy, identities: list[Persona], route_probes: dict[str, Pro
         computed = computed_reach(policy, identity)
         for route, probe in route_probes.items():
             checks.append(_check_one(policy, identity, route, probe, computed[route], target, timeout))
+    for identity in identities:  # after every genuine check: forged service tokens count towards a lockout
+        if identity.sendable:
+            checks += forged_checks(policy, identity, route_probes, target, timeout)
     failures = sum(c["verdict"] == "FAIL" for c in checks)
     skipped = sum(c["verdict"] == "skipped" for c in checks)
     return {"checked": len(checks) - skipped, "failures": failures, "skipped": skipped, "checks": checks}
@@ -179,6 +186,39 @@ def _check_one(policy: Policy, identity: Persona, route: str, probe: Probe | str
             problems.append(f"expected {'reachable' if identity.expect[route] else 'not reachable'}")
     compared = observed is not None or "expected" in row
     row["verdict"] = "FAIL" if problems else ("ok" if compared else "skipped")
+    if problems:
+        row["problems"] = problems
+    return row
+
+
+def forged_checks(policy: Policy, identity: Persona, route_probes: dict[str, Probe | str],
+                  target: tuple[str, int] | None, timeout: float) -> list[dict]:
+    """Each forged variant of the identity's credential, on each route the genuine one reaches and a
+    request without credentials does not: refused in-process, and through Envoy when there is a target."""
+    anonymous = {row.route for row in reach(policy, request=Request("GET", "/")) if row.reachable}
+    genuine = computed_reach(policy, identity)
+    guarded = [r for r, (reachable, _) in genuine.items() if reachable and r not in anonymous]
+    headers = policy.access.service_token_headers
+    rows = []
+    for forgery in forgeries(identity.token, identity.service_token, *headers):
+        computed = {row.route: row for row in reach(policy, request=Request("GET", "/", headers=forgery.headers))}
+        for route in guarded[:1] if forgery.guess else guarded:
+            rows.append(_forged_row(identity, forgery, route, computed[route], route_probes[route], target, timeout))
+    return rows
+
+
+def _forged_row(identity: Persona, forgery: Forgery, route: str, computed, probe: Probe | str,
+                target: tuple[str, int] | None, timeout: float) -> dict:
+    row = {"identity": f"{identity.name} [{forgery.name}]", "route": route, "computed": computed.reachable,
+           "why": computed.why, "expected": False}
+    problems = ["the policy lets the forgery in"] if computed.reachable else []
+    if target is not None and isinstance(probe, Probe):
+        row["observed"], row["status"] = observe(target, probe, list(forgery.headers), timeout)
+        if row["observed"] is None:
+            problems.append(f"no verdict from Envoy (status {row['status']})")
+        elif row["observed"]:
+            problems.append("Envoy let the forgery through")
+    row["verdict"] = "FAIL" if problems else "ok"
     if problems:
         row["problems"] = problems
     return row

@@ -6,7 +6,7 @@ import gzip
 import json
 
 import pytest
-from access_keys import sha256_hex
+from access_keys import secret_hash
 from e2e_support import request, started_stack, wait_for
 from llm_upstream import COMPLETION_TOKENS, FakeLlm
 
@@ -27,10 +27,10 @@ def stack(llm, tmp_path_factory):
 version: 1
 access:
   service_tokens:
-    eng-agent: {{client_id: eng-agent.access, secret_sha256: {sha256_hex('eng-secret')}}}
-    tiny-agent: {{client_id: tiny-agent.access, secret_sha256: {sha256_hex('tiny-secret')}}}
-    probe-agent: {{client_id: probe-agent.access, secret_sha256: {sha256_hex('probe-secret')}}}
-    zip-agent: {{client_id: zip-agent.access, secret_sha256: {sha256_hex('zip-secret')}}}
+    eng-agent: {{client_id: eng-agent.access, secret_hash: {secret_hash('eng-secret-of-at-least-32-characters')}}}
+    tiny-agent: {{client_id: tiny-agent.access, secret_hash: {secret_hash('tiny-secret-of-at-least-32-characters')}}}
+    probe-agent: {{client_id: probe-agent.access, secret_hash: {secret_hash('probe-secret-of-at-least-32-characters')}}}
+    zip-agent: {{client_id: zip-agent.access, secret_hash: {secret_hash('zip-secret-of-at-least-32-characters')}}}
   apps: [{{name: llm, routes: [llm], policies: [{{name: agents, include: [{{service_token: [
     eng-agent, tiny-agent, probe-agent, zip-agent]}}]}}]}}]
 defaults:
@@ -61,7 +61,7 @@ def chat_body(content: str, model: str = "gpt-4o-mini", stream: bool = False) ->
 
 
 def post(stack, agent: str, path: str, body: bytes, headers=()):
-    sent = [("x-access-client-id", f"{agent}-agent.access"), ("x-access-client-secret", f"{agent}-secret"),
+    sent = [("x-access-client-id", f"{agent}-agent.access"), ("x-access-client-secret", f"{agent}-secret-of-at-least-32-characters"),
             ("content-type", "application/json"), *headers]
     return request(stack.listen_port, "POST", path, headers=sent, body=body)
 

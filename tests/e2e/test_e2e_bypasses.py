@@ -15,7 +15,7 @@ from e2e_support import marker, register_stack, request, require_envoy, unregist
 
 from extproc.stack import DEMO_POLICY, Stack
 
-TOKEN = [("x-access-client-id", "demo-client.access"), ("x-access-client-secret", "demo-secret-change-me")]
+TOKEN = [("x-access-client-id", "demo-client.access"), ("x-access-client-secret", "demo-secret-change-me-before-real-use")]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from extproc.stack import DEMO_POLICY
 
 SPEC = Path(__file__).resolve().parent.parent / "data" / "shop-openapi.yaml"
 CURL = ("user-agent", "curl/8.5.0")  # the demo's own client: tagged automation, allowed
-CLIENT_ID, SECRET = "demo-client.access", "demo-secret-change-me"
+CLIENT_ID, SECRET = "demo-client.access", "demo-secret-change-me-before-real-use"
 
 
 @pytest.fixture(scope="module")

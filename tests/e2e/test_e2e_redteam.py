@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from access_keys import claims, sha256_hex
+from access_keys import claims, secret_hash
 from e2e_support import started_stack
 
 from extproc.cli import main
@@ -15,7 +15,7 @@ from extproc.redteam import mutate, smuggle
 from extproc.redteam.replay import InProcess, Remote, attribute_from_audit, replay
 
 ISSUER = "https://idp.corp.example"
-SERVICE_SECRET = "deploy-secret-e2e"
+SERVICE_SECRET = "deploy-secret-for-the-e2e-red-team-run"
 MUTATIONS = ("none", "url-encode", "html-entities", "hpp-split", "json-nested", "multipart-filename",
              "charset-ibm037", "chunked")
 
@@ -27,7 +27,7 @@ access:
   idps:
     corp: {{issuer: {ISSUER}, jwks: {{url: {jwks_url}, min_refetch_s: 1}}, algorithms: [RS256]}}
   service_tokens:
-    deployer: {{client_id: deployer.access, secret_sha256: {sha256_hex(SERVICE_SECRET)}}}
+    deployer: {{client_id: deployer.access, secret_hash: {secret_hash(SERVICE_SECRET)}}}
   apps:
     - name: wiki
       routes: [wiki]
@@ -130,13 +130,23 @@ def test_lateral_reach_through_envoy_equals_the_policy(stack, idp, tmp_path):
                  "--target", stack.url, "--json", str(out), "--html", str(tmp_path / "reach.html")]) == 0
     summary = json.loads(out.read_text())["summary"]
     assert summary["failures"] == 0
-    observed = {(c["identity"], c["route"]): c["observed"] for c in summary["checks"] if "observed" in c}
+    checks = [c for c in summary["checks"] if "[" not in c["identity"]]
+    observed = {(c["identity"], c["route"]): c["observed"] for c in checks if "observed" in c}
     assert len(observed) == 4 * 5  # four identities with credentials, five routes
     assert observed[("ana", "wiki")] and not observed[("ana", "admin")] and observed[("root", "admin")]
     assert observed[("deployer", "admin")] and not observed[("deployer", "wiki")]
     assert not any(observed[(who, "forgotten")] for who in ("ana", "root", "eve", "deployer"))
     claims_only = [c for c in summary["checks"] if c["identity"] == "claims-only"]
     assert all("observed" not in c for c in claims_only) and {c["verdict"] for c in claims_only} == {"ok", "skipped"}
+    # Forged variants of each credential (issue 19): refused by the policy and by Envoy on every
+    # route the genuine credential reaches; a forged service token is one guess, on one route.
+    forged = [c for c in summary["checks"] if "[" in c["identity"]]
+    assert {c["identity"].split(" [")[1].rstrip("]") for c in forged} == {
+        "alg-none", "signature-stripped", "kid-array", "iss-array", "lifetime-year-3000", "attacker-key-in-header",
+        "forged-beside-good", "wrong-secret", "second-secret"}
+    assert all(c["verdict"] == "ok" and c["observed"] is False and not c["computed"] for c in forged)
+    routes = {(c["identity"].split(" [")[0], c["route"]) for c in forged}
+    assert routes == {("ana", "wiki"), ("root", "wiki"), ("root", "admin"), ("deployer", "admin")}
 
 
 def test_a_wrong_expectation_is_reported_as_a_failure(stack, idp, tmp_path, capsys):
