@@ -1,7 +1,7 @@
 """``extproc redteam replay | mutate | smuggle | reach``: the red-team harness as CI commands.
 
-Exit status: 0 when everything held, 1 on a regression against the baseline or a failed reach
-check, 2 when the run could not be made (bad arguments, policy, records, unreachable target).
+Exit status: 0 when everything held, 1 on a regression against the baseline, a failed reach
+check or a forged identity that reached the app, 2 when the run could not be made (bad arguments, policy, records, unreachable target).
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     smuggle = commands.add_parser("smuggle", help="raw-socket header smuggling attempts against Envoy")
     smuggle.add_argument("--target", required=True, help="Envoy's listener, http://HOST:PORT")
     smuggle.add_argument("--timeout", type=float, default=2.0, help="seconds of silence that end a probe")
+    smuggle.add_argument("--protected", metavar="PATH",
+                         help="a path the access layer protects: also send forged-identity probes (exit 1 if one passes)")
     smuggle.add_argument("--json", help="write the JSON report here")
     smuggle.add_argument("--html", help="write the HTML report here")
 
@@ -197,12 +199,15 @@ def _smuggle(args: argparse.Namespace) -> int:
     from extproc.redteam import smuggle
 
     host, port = _host_port(args.target)
-    rows = smuggle.run_all(host, port, args.timeout)
+    rows = smuggle.run_all(host, port, args.timeout, args.protected)
     report.table(["probe", "envoy", "status", "responses", "note"],
                  [[r["name"], r["verdict"], r.get("status"), r.get("responses"), r.get("note", "")] for r in rows],
                  sys.stdout)
-    _write_reports(args, report.document("smuggle", args.target, smuggle.summarize(rows), rows))
-    return 0
+    summary = smuggle.summarize(rows)
+    _write_reports(args, report.document("smuggle", args.target, summary, rows))
+    if summary["identity_bypasses"]:
+        print(f"forged identity reached the app: {', '.join(summary['identity_bypasses'])}")
+    return 1 if summary["identity_bypasses"] else 0
 
 
 def _reach(args: argparse.Namespace) -> int:

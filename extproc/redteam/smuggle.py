@@ -5,7 +5,9 @@ Each probe is one HTTP/1.1 message with an ambiguity an attacker uses to make tw
 about where a request ends or what its headers are: Content-Length against Transfer-Encoding,
 obfuscated or repeated framing headers, obs-fold continuation lines, duplicate Host, bare LF,
 NUL and bare CR in headers. Where the message can be read two ways, the second reading smuggles
-a request carrying an XSS payload. More responses than requests sent means Envoy read the
+a request carrying an XSS payload. Given a path the access layer protects, identity probes send
+no credential but identity that Envoy or the sidecar would otherwise vouch for (the headers the
+sidecar sets, a client certificate header, device posture, an unsigned token): each must be refused. More responses than requests sent means Envoy read the
 smuggled request as a request of its own: a desync, even when the sidecar then denied it.
 Every socket has a timeout and every probe a deadline: a probe never hangs.
 """
@@ -95,6 +97,31 @@ def _spelling_probes(host: str) -> tuple[SmugglingProbe, ...]:
 
 
 PROBES = _probes()
+BILLING_SAN = "spiffe://mesh.example/ns/billing/sa/api"
+
+
+def identity_probes(protected_path: str, host: str = "shop.example") -> tuple[SmugglingProbe, ...]:
+    """Requests for a path the access layer protects, carrying no credential but identity the sidecar
+    or Envoy would otherwise vouch for: each must be refused (401/403 by the sidecar, or 400 by Envoy)."""
+    fake_jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."
+    forged_cert = (f'By=spiffe://mesh.example/ns/edge/sa/envoy;Hash=00;Subject="CN=x\\";URI={BILLING_SAN}";'
+                   f"URI={BILLING_SAN}")
+    cases = (
+        ("sidecar-headers", "the headers the sidecar sends upstream, set by the client",
+         ("X-Extproc-User-Email: admin@corp.example", "X-Extproc-User-Id: admin", "X-Extproc-Access-App: admin",
+          "X-Extproc-User-Groups: admins", f"X-Extproc-Assertion: {fake_jwt}")),
+        ("underscore-identity-header", "X_Extproc_User_Email, which servers fold into the header the sidecar sets",
+         ("X_Extproc_User_Email: admin@corp.example",)),
+        ("client-xfcc", "a client certificate header (XFCC) naming another workload, escaped quote included",
+         (f"X-Forwarded-Client-Cert: {forged_cert}",)),
+        ("device-posture", "a device-posture header from an untrusted client", ("X-Device-Posture: managed",)),
+        ("bearer-alg-none", "a bearer token with alg none", (f"Authorization: Bearer {fake_jwt}",)),
+        ("half-service-token", "a service-token client id without its secret", ("X-Access-Client-Id: admin.access",)),
+    )
+    return tuple(SmugglingProbe(f"identity-{name}", description,
+                                _head(f"Host: {host}", *lines, "Content-Length: 0", method="GET",
+                                      target=protected_path).encode())
+                 for name, description, lines in cases)
 
 
 def run_probe(host: str, port: int, probe: SmugglingProbe, timeout: float = 2.0, deadline_s: float = 4.0) -> dict:
@@ -143,12 +170,19 @@ def _first_body(data: bytes) -> bytes:
     return rest[:int(length[1])] if length else rest
 
 
-def run_all(host: str, port: int, timeout: float = 2.0) -> list[dict]:
-    return [run_probe(host, port, probe, timeout) for probe in PROBES]
+def run_all(host: str, port: int, timeout: float = 2.0, protected_path: str | None = None) -> list[dict]:
+    probes = PROBES + (identity_probes(protected_path) if protected_path else ())
+    return [run_probe(host, port, probe, timeout) for probe in probes]
 
 
 def summarize(rows: list[dict]) -> dict:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-    return {"probes": len(rows), "verdicts": counts, "desyncs": [r["name"] for r in rows if r.get("responses", 0) > 1]}
+    return {"probes": len(rows), "verdicts": counts, "desyncs": [r["name"] for r in rows if r.get("responses", 0) > 1],
+            "identity_bypasses": identity_bypasses(rows)}
+
+
+def identity_bypasses(rows: list[dict]) -> list[str]:
+    """Identity probes the app answered: a forged identity was believed, or no identity was needed."""
+    return [r["name"] for r in rows if r["name"].startswith("identity-") and r["verdict"] == PASSED]

@@ -101,6 +101,21 @@ def test_smuggling_attempts_are_refused_by_envoy_and_never_desync(stack):
     assert not [r for r in stack.upstream.requests() if "alert(document.cookie)" in r["path"]]
 
 
+def test_forged_identity_never_reaches_a_protected_app(stack, tmp_path, capsys):
+    """Issue 19: the headers the sidecar sets, a client certificate header with an escaped quote,
+    device posture, an unsigned token, half a service token: refused on a protected route. On a
+    public route the same probes reach the app, and the command says so (exit 1)."""
+    out = tmp_path / "smuggle.json"
+    assert main(["redteam", "smuggle", "--target", stack.url, "--protected", "/wiki/page", "--json", str(out)]) == 0
+    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"] if r["name"].startswith("identity-")}
+    assert len(rows) == 6 and rows["identity-underscore-identity-header"]["status"] == 400  # Envoy's own
+    assert all(r["verdict"] in (smuggle.SIDECAR_DENIED, smuggle.ENVOY) for r in rows.values()), rows
+    assert all(r["status"] in (400, 401) for r in rows.values()), rows
+    capsys.readouterr()
+    assert main(["redteam", "smuggle", "--target", stack.url, "--protected", "/status/page"]) == 1
+    assert "forged identity reached the app: identity-sidecar-headers" in capsys.readouterr().out
+
+
 def identity_lines(idp, wrong: bool) -> list[dict]:
     key, _ = idp
 
