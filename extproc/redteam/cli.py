@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     smuggle.add_argument("--timeout", type=float, default=2.0, help="seconds of silence that end a probe")
     smuggle.add_argument("--protected", metavar="PATH",
                          help="a path the access layer protects: also send forged-identity probes (exit 1 if one passes)")
+    smuggle.add_argument("--sidecar", metavar="ADDRESS",
+                         help="the sidecar's ext_proc address (host:port, unix:/path) as seen from here: try a direct "
+                              "call claiming a client certificate (exit 1 if it is answered)")
     smuggle.add_argument("--json", help="write the JSON report here")
     smuggle.add_argument("--html", help="write the HTML report here")
 
@@ -200,6 +203,10 @@ def _smuggle(args: argparse.Namespace) -> int:
 
     host, port = _host_port(args.target)
     rows = smuggle.run_all(host, port, args.timeout, args.protected)
+    if args.sidecar:
+        from extproc.redteam.direct import probe_sidecar
+
+        rows.append(probe_sidecar(args.sidecar, args.protected or "/", max(args.timeout, 1.0)))
     report.table(["probe", "envoy", "status", "responses", "note"],
                  [[r["name"], r["verdict"], r.get("status"), r.get("responses"), r.get("note", "")] for r in rows],
                  sys.stdout)

@@ -184,5 +184,7 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def identity_bypasses(rows: list[dict]) -> list[str]:
-    """Identity probes the app answered: a forged identity was believed, or no identity was needed."""
-    return [r["name"] for r in rows if r["name"].startswith("identity-") and r["verdict"] == PASSED]
+    """Identity probes the app answered (a forged identity was believed, or none was needed), and a
+    direct ext_proc call the sidecar answered."""
+    return [r["name"] for r in rows if (r["name"].startswith("identity-") and r["verdict"] == PASSED)
+            or (r["name"] == "direct-ext-proc" and r["verdict"] == "answered")]

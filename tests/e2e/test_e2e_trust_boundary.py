@@ -9,6 +9,7 @@ connections.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 from contextlib import ExitStack
@@ -232,3 +233,28 @@ def test_the_admin_port_serves_only_its_known_paths(unix_stack, path):
 def test_the_admin_port_publishes_the_assertion_jwks(unix_stack):
     status, body = admin_get(unix_stack.admin_port, "/.well-known/jwks.json")
     assert status == 200 and b'"keys"' in body
+
+
+# -- the red team's direct call -------------------------------------------------------------
+
+
+def test_the_red_teams_direct_call_is_refused_by_the_unix_socket_sidecar_and_flags_a_tcp_one(unix_stack,
+                                                                                             tmp_path_factory,
+                                                                                             tmp_path):
+    """`redteam smuggle --sidecar`: the health port of a Unix-socket sidecar does not serve ext_proc
+    (exit 0); a loopback TCP sidecar, called from its own host, answers and mints the forged
+    identity, which the command reports (exit 1): run from another pod, that answer is a finding."""
+    from extproc.cli import main
+
+    target = f"http://127.0.0.1:{unix_stack.listen_port}"
+    out = tmp_path / "refused.json"
+    assert main(["redteam", "smuggle", "--target", target, "--sidecar", unix_stack.sidecar.health_address,
+                 "--protected", "/billing/x", "--json", str(out)]) == 0
+    (row,) = [r for r in json.loads(out.read_text())["rows"] if r["name"] == "direct-ext-proc"]
+    assert row["verdict"] == "refused" and row["note"].startswith("UNIMPLEMENTED")
+    with start(tmp_path_factory, "tcp-redteam", "tcp") as stack:
+        out = tmp_path / "answered.json"
+        assert main(["redteam", "smuggle", "--target", f"http://127.0.0.1:{stack.listen_port}", "--sidecar",
+                     stack.sidecar.address, "--protected", "/billing/x", "--json", str(out)]) == 1
+        (row,) = [r for r in json.loads(out.read_text())["rows"] if r["name"] == "direct-ext-proc"]
+        assert row["verdict"] == "answered" and "a deny, 403" in row["note"]  # the forged SAN is no billing one
