@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from extproc.durable import DURABLE
 from extproc.config import parse_policy
 from extproc.layers import bot as bot_layer
 from extproc.layers.base import Context
@@ -63,12 +64,12 @@ def main() -> int:
     time_calls(requests_of(warm), lambda r: layer.evaluate(r, context))  # clients seen, caches warm
 
     rows = {"baseline: transaction, no layers": time_calls(requests_of(measured), lambda r: Transaction(baseline, r).on_headers())}
-    bot_layer._trackers.clear()
+    DURABLE.clear("bot_clients")
     time_calls(requests_of(warm), lambda r: layer.evaluate(r, context))
     facts = []
     rows["features (UA, headers, behaviour)"] = time_calls(requests_of(measured), lambda r: facts.append(layer.featurizer.facts(r)))
     rows[f"model inference ({layer.model.engine})"] = time_calls(facts, lambda f: layer.model.probability(f.vector))
-    bot_layer._trackers.clear()
+    DURABLE.clear("bot_clients")
     time_calls(requests_of(warm), lambda r: layer.evaluate(r, context))
     rows["bot layer"] = time_calls(requests_of(measured), lambda r: layer.evaluate(r, context))
     rows["transaction, bot layer"] = time_calls(requests_of(measured), lambda r: Transaction(policy, r).on_headers())

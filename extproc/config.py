@@ -317,7 +317,7 @@ def _route_policy(
             continue
         spec = REGISTRY[layer_name]
         try:
-            layer = spec.build(settings, context) if spec.route_aware else spec.build(settings)
+            layer = spec.build(settings, context)
         except Exception as exc:  # noqa: BLE001 - a model or key file that fails to load is a config error
             problems.append(_build_problem(f"{path}.{layer_name}", str(exc), section.origins))
             continue

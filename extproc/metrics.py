@@ -7,6 +7,7 @@ from collections import defaultdict
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from extproc.durable import DURABLE
 from extproc.verdict import Decision
 
 # Layer latencies are microseconds; buckets from 10 us to 100 ms.
@@ -130,7 +131,8 @@ class ModelInference:
 
 
 class StateSizes:
-    """``extproc_state_entries{state}``: bounded per-worker memories, to see them fill and evict."""
+    """``extproc_state_entries{state}``: bounded per-worker memories (extproc/durable.py), to see them
+    fill and evict, and the serving policy's verified-token cache."""
 
     def __init__(self, store) -> None:
         self.store = store
@@ -139,12 +141,12 @@ class StateSizes:
         return []  # sizes change at every scrape; nothing to check at registration
 
     def collect(self):
-        from extproc.layers.attack import memo_entries
-        from extproc.layers.bot import tracked_clients
-
         family = GaugeMetricFamily("extproc_state_entries", "Entries in per-worker state, by kind", labels=["state"])
-        family.add_metric(["bot_clients"], tracked_clients())
-        family.add_metric(["attack_memo"], memo_entries())
+        sizes = DURABLE.sizes()
+        for kind in ("bot_clients", "attack_memo"):  # always shown, at 0 before their first use
+            sizes.setdefault(kind, 0)
+        for kind, entries in sorted(sizes.items()):
+            family.add_metric([kind], entries)
         access = self.store.current.access
         family.add_metric(["access_token_cache"], len(access.verifier.cache) if access is not None else 0)
         yield family

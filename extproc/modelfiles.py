@@ -5,15 +5,12 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from extproc.durable import DURABLE
+
 Model = TypeVar("Model")
-
-_cache: dict[tuple[str, str, int], object] = {}
-_lock = threading.Lock()
-
 
 def load_once(path: Path, opener: Callable[[Path], Model], error: type[Exception]) -> Model:
     """opener(path), cached by the file's identity and mtime; a missing file raises ``error``."""
@@ -21,10 +18,7 @@ def load_once(path: Path, opener: Callable[[Path], Model], error: type[Exception
         key = (opener.__qualname__, str(path.resolve()), path.stat().st_mtime_ns)
     except OSError as exc:
         raise error(f"{path}: {exc.strerror or exc}") from None
-    with _lock:
-        if key not in _cache:
-            _cache[key] = opener(path)
-        return _cache[key]  # type: ignore[return-value]
+    return DURABLE.get("model_files", key, lambda: opener(path))
 
 
 def validated_model_path(path: str | None, loader: Callable[[str | None], object], error: type[Exception]) -> str | None:

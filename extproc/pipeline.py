@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable
 
 import orjson
 
 from extproc.inspection import shortfall_verdict
-from extproc.layers import OWNED_HEADERS, OWNED_PREFIX, Context
+from extproc.layers import OWNED_HEADERS, OWNED_PREFIX, Context, Layer
 from extproc.policy import LayerSlot, Policy, RoutePolicy
 from extproc.request import Request
 from extproc.verdict import Action, Decision, LayerResult, Mode, Outcome, Verdict
 from extproc.worktime import work_ns
 
+if TYPE_CHECKING:
+    from extproc.access.identity import Identity
+
 log = logging.getLogger(__name__)
 
 
 class Transaction:
-    def __init__(self, policy: Policy, request: Request, clock: Callable[[], int] | None = None) -> None:
+    def __init__(self, policy: Policy, request: Request, clock: Callable[[], int] | None = None,
+                 identity: Identity | None = None) -> None:
         self.route: RoutePolicy = policy.route_for(request)
         self.credentials = policy.credential_headers
         request.limits = self.route.limits
@@ -35,13 +40,15 @@ class Transaction:
         self.clock = clock or time.perf_counter_ns
         self.work = clock or work_ns
         self.context = Context(route=self.route.name, deadline_ns=0)
+        # Who the request is, for the layers that read it: what a layer that provides it (access)
+        # found, or, on a route without one, what the caller knows (tests, offline replays).
+        self.identity = identity
         self._budget = 0  # of the phase running: its deadline, in work nanoseconds
         self._phase = self._mark = (0, 0)  # (wall, work) when the phase began / the work clock was last read
         self.results: list[LayerResult] = []
         self.skipped: set[str] = set()  # layers a rule took out of this request
         self.response_status = ""
         self.response_headers: tuple[tuple[str, str], ...] | None = None
-        self.response_layers: list = []
         self._response_slots: list[LayerSlot] = []
         self.response_faults: list[str] = []  # layers that raised on this answer; not called again
         self.withheld = False  # a fail-closed layer replaced the answer: the rest of it is dropped
@@ -76,13 +83,16 @@ class Transaction:
         """'buffered' when a layer must see the whole body (to rewrite it), 'streamed' when layers
         only watch it go by (streaming stays streaming), None when no layer wants it."""
         self.response_status, self.response_headers = status, headers
-        self._response_slots = [slot for slot in self.route.slots if hasattr(slot.layer, "response_wanted")
-                                and slot.name not in self.skipped
-                                and slot.layer.response_wanted(self.request, status, headers)]
-        self.response_layers = [slot.layer for slot in self._response_slots]
-        if not self.response_layers:
+        self._response_slots = [slot for slot in self.route.slots if slot.name not in self.skipped
+                                and _wants_response(slot, self.request, status, headers)]
+        if not self._response_slots:
             return None
-        return "buffered" if any(hasattr(layer, "on_response") for layer in self.response_layers) else "streamed"
+        return "buffered" if any(slot.rewriter is not None for slot in self._response_slots) else "streamed"
+
+    @property
+    def response_layers(self) -> list[Layer]:
+        """The layers that read this answer."""
+        return [slot.layer for slot in self._response_slots]
 
     def on_response_body(self, body: bytes, end_of_stream: bool = True) -> bytes | None:
         """The body (or chunk) to send downstream instead, or None to leave it as it is.
@@ -99,22 +109,22 @@ class Transaction:
         if self.withheld:
             return b""
         changed = None
+        headers = self.response_headers or ()
         for slot in self._response_slots:
-            layer = slot.layer
             if slot.name in self.response_faults:
                 continue
             try:
-                if hasattr(layer, "on_response_chunk"):
-                    layer.on_response_chunk(self.request, self.response_headers, body, end_of_stream)
-                if hasattr(layer, "on_response"):
-                    rewritten = layer.on_response(self.request, self.response_status, self.response_headers,
-                                                  body if changed is None else changed, end_of_stream)
+                if slot.watcher is not None:
+                    slot.watcher.on_response_chunk(self.request, headers, body, end_of_stream)
+                if slot.rewriter is not None:
+                    rewritten = slot.rewriter.on_response(self.request, self.response_status, headers,
+                                                          body if changed is None else changed, end_of_stream)
                     changed = rewritten if rewritten is not None else changed
             except Exception as exc:  # noqa: BLE001 - on_error decides, as on the request path
                 log.exception("layer %s failed on the response", slot.name,
                               extra={"request_id": self.request.request_id})
                 self.response_faults.append(slot.name)  # the stream reports it to metrics
-                if not hasattr(layer, "on_response"):
+                if slot.rewriter is None:
                     continue
                 if slot.fail_closed and slot.mode is Mode.ENFORCE:
                     self.withheld = True
@@ -126,13 +136,14 @@ class Transaction:
         return changed
 
     def _withheld_body(self, slot: LayerSlot) -> bytes:
-        failure = getattr(slot.layer, "response_failure", None)
-        if failure is not None:
-            try:
-                return failure(self.request, self.response_status, self.response_headers)
-            except Exception:  # noqa: BLE001 - the generic error below still withholds the answer
-                log.exception("layer %s failed to write its error body", slot.name,
-                              extra={"request_id": self.request.request_id})
+        assert slot.rewriter is not None  # only a rewriter's failure withholds the answer
+        try:
+            own = slot.rewriter.response_failure(self.request, self.response_status, self.response_headers or ())
+            if own is not None:
+                return own
+        except Exception:  # noqa: BLE001 - the generic error below still withholds the answer
+            log.exception("layer %s failed to write its error body", slot.name,
+                          extra={"request_id": self.request.request_id})
         return orjson.dumps({"error": "unavailable", "request_id": self.request.request_id}) + b"\n"
 
     def decide(self) -> Decision:
@@ -205,12 +216,11 @@ class Transaction:
         # have worked longer than the time that passed, so the work clock is read only past it.
         if not first and start - self._phase[0] >= self._budget and self._worked(start) >= self._budget:
             return LayerResult(_fault_verdict(slot, "deadline"), slot.mode, Outcome.SKIPPED, 0.0)
-        context = self.context
-        if getattr(slot.layer, "reads_verdicts", False):
-            context = Context(context.route, context.deadline_ns, tuple(r.verdict for r in self.results))
         try:
-            verdict = slot.layer.evaluate(self.request, context)
+            verdict = slot.layer.evaluate(self.request, self._context_for(slot))
             outcome = Outcome.OK
+            if verdict.identity is not None and slot.capabilities.provides_identity:
+                self.identity = verdict.identity
         except Exception:  # a broken layer must not break the stream: on_error decides
             log.exception("layer %s failed", slot.name, extra={"request_id": self.request.request_id})
             verdict, outcome = _fault_verdict(slot, "error"), Outcome.ERROR
@@ -218,6 +228,14 @@ class Transaction:
         if outcome is Outcome.OK and end - start > slot.budget_ns and self._overran(slot.budget_ns, start, end):
             outcome = Outcome.OVER_BUDGET
         return LayerResult(verdict, slot.mode, outcome, (end - start) / 1000)
+
+    def _context_for(self, slot: LayerSlot) -> Context:
+        """The phase's context, with what this layer declared it reads."""
+        wants = slot.capabilities
+        if not (wants.reads_verdicts or wants.reads_identity):
+            return self.context
+        return replace(self.context, verdicts=tuple(r.verdict for r in self.results) if wants.reads_verdicts else (),
+                       identity=self.identity if wants.reads_identity else None)
 
     # The work clock costs a system call (extproc/worktime.py), the wall clock does not: the work
     # clock is read at the start of a phase, then only when the wall clock says the deadline or a
@@ -237,6 +255,11 @@ class Transaction:
         worked = self.work()
         self._mark = (end, worked)
         return (worked - marked_work) - (start - marked_wall) > budget_ns
+
+
+def _wants_response(slot: LayerSlot, request: Request, status: str, headers: tuple[tuple[str, str], ...]) -> bool:
+    hook = slot.rewriter or slot.watcher
+    return hook is not None and hook.response_wanted(request, status, headers)
 
 
 def _upstream_headers(results: tuple[LayerResult, ...]) -> tuple[tuple[str, str], ...]:

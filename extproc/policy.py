@@ -1,27 +1,47 @@
 """The compiled policy: immutable objects built once per config load and swapped as a whole."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Callable
 
-from extproc.layers import Layer
+from extproc.layers.base import Capabilities, Describes, Layer, RewritesResponse, WatchesResponse
 from extproc.request import InspectionLimits, Request
 from extproc.verdict import Mode
+
+if TYPE_CHECKING:
+    from extproc.access.directory import Directory
 
 
 @dataclass(frozen=True, slots=True)
 class LayerSlot:
-    """A layer as one route runs it."""
+    """A layer as one route runs it, with its optional hooks found once, here."""
 
     layer: Layer
     mode: Mode
     fail_closed: bool
     budget_ns: int
     error_status: int
+    watcher: WatchesResponse | None = field(init=False, default=None)
+    rewriter: RewritesResponse | None = field(init=False, default=None)
+    describer: Describes | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        layer = self.layer
+        object.__setattr__(self, "watcher", layer if isinstance(layer, WatchesResponse) else None)
+        object.__setattr__(self, "rewriter", layer if isinstance(layer, RewritesResponse) else None)
+        object.__setattr__(self, "describer", layer if isinstance(layer, Describes) else None)
 
     @property
     def name(self) -> str:
         return self.layer.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.layer.capabilities
+
+    @property
+    def reads_response(self) -> bool:
+        return self.watcher is not None or self.rewriter is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +68,8 @@ class RoutePolicy:
     def traits(slots: tuple["LayerSlot", ...]) -> dict:
         """What a route's layers need from Envoy, worked out once when the route is compiled."""
         return {"needs_body": any(s.layer.needs_body for s in slots),
-                "watches_response": any(hasattr(s.layer, "response_wanted") for s in slots),
-                "rewrites_body": any(getattr(s.layer, "rewrites_body", False) for s in slots),
+                "watches_response": any(s.reads_response for s in slots),
+                "rewrites_body": any(s.capabilities.rewrites_body for s in slots),
                 "phases": body_phases(slots)}
 
 
@@ -59,7 +79,7 @@ def body_phases(slots: tuple["LayerSlot", ...]) -> tuple[tuple["LayerSlot", ...]
     run on the headers, it never saw the attack score of a request with a body."""
     on_headers, on_body, waiting = [], [], False
     for slot in slots:
-        later = slot.layer.needs_body or (waiting and getattr(slot.layer, "reads_verdicts", False))
+        later = slot.layer.needs_body or (waiting and slot.capabilities.reads_verdicts)
         (on_body if later else on_headers).append(slot)
         waiting = waiting or slot.layer.needs_body
     return tuple(on_headers), tuple(on_body)
@@ -72,7 +92,7 @@ class Policy:
     digest: str  # sha256 of the source document, to tell which policy decided
     source: str
     public_routes: tuple[str, ...] = ()  # routes exempt from access protection
-    access: object | None = None  # the compiled access block (extproc.access.directory.Directory)
+    access: Directory | None = None  # the compiled access block
     # Credentials the sidecar checks and the upstream never needs (the service token's secret):
     # removed from every request on every route, whatever the layers did or failed to do.
     credential_headers: tuple[str, ...] = ()
@@ -101,14 +121,14 @@ class Policy:
             public = " PUBLIC (no access protection)" if route.name in self.public_routes else ""
             lines.append(f"route {route.name}: mode={route.mode.value} layers={layers}{public}")
             lines.extend(f"    {line}" for line in route_contents(route))
-        return lines + list(getattr(self.access, "idp_summary", ()))
+        return lines + list(self.access.idp_summary if self.access is not None else ())
 
 
 def route_contents(route: RoutePolicy) -> list[str]:
     lines = []
     for slot in route.slots:
-        describe = getattr(slot.layer, "describe", None)
-        lines.extend(describe() if describe is not None else ())
+        if slot.describer is not None:
+            lines.extend(slot.describer.describe())
         changes = [change for layer, change in route.inherited_changes if layer == slot.name]
         if changes:
             lines.append(f"{slot.name} changed from the defaults here: {', '.join(changes)}")

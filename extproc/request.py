@@ -13,7 +13,7 @@ import io
 import quopri
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, NamedTuple
+from typing import Generic, Iterator, Mapping, NamedTuple, TypeVar
 from urllib.parse import unquote, unquote_plus
 
 import multipart
@@ -99,6 +99,7 @@ class Arg(NamedTuple):
     path: str = ""  # for JSON: the dotted path from the root, e.g. "user.roles[0]"
 
 
+T = TypeVar("T")
 _GENERATOR = type(x for x in ())
 _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (built by the hundred)
 
@@ -118,6 +119,19 @@ UTF8_BOM = b"\xef\xbb\xbf"
 JSON_STRING = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)
 
 
+class StateKey(Generic[T]):
+    """The key under which one layer keeps per-request state between phases (the request's body,
+    the upstream's answer); its type parameter is the type of what is kept."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"StateKey({self.name!r})"
+
+
 @dataclass(eq=False)
 class Request:
     method: str
@@ -130,8 +144,7 @@ class Request:
     route_name: str = ""
     request_id: str = ""
     received_at: float | None = None  # seconds, when replaying records (client.t); None: now
-    identity: object | None = None  # set by the access layer for the layers after it (extproc.access.identity)
-    scratch: dict = field(default_factory=dict)  # per-request state a layer keeps for the response phase
+    state: dict[StateKey, object] = field(default_factory=dict)  # what layers keep between phases (kept())
     protocol: str = ""
     mtls: bool = False
     peer: Mapping[str, str] = field(default_factory=dict)  # mTLS peer certificate facts
@@ -154,6 +167,16 @@ class Request:
         """First value of a header (name lower-case), or default."""
         values = self.header_map.get(name)
         return values[0] if values else default
+
+    # -- layer state ---------------------------------------------------------------------
+
+    def kept(self, key: StateKey[T]) -> T | None:
+        """What a layer kept for this request under ``key`` (from an earlier phase), or None."""
+        return self.state.get(key)  # type: ignore[return-value]
+
+    def keep(self, key: StateKey[T], value: T) -> T:
+        self.state[key] = value
+        return value
 
     @cached_property
     def host(self) -> str:

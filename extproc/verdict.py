@@ -8,7 +8,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from extproc.access.identity import Identity
 
 EMPTY: Mapping[str, int] = MappingProxyType({})
 
@@ -58,6 +61,7 @@ class Verdict:
     skip_layers: tuple[str, ...] = ()  # layers this request does not run (a rule's `skip` action)
     reply: Reply | None = None  # the deny response body, when the layer speaks the app's protocol
     rewrite_body: bytes | None = None  # the request body to send upstream instead (e.g. redacted)
+    identity: Identity | None = None  # who the request is (the access layer): context.identity of later layers
 
 
 @dataclass(frozen=True, slots=True)

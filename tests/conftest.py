@@ -1,15 +1,17 @@
-"""Every tier: state a process keeps across policies starts empty for each test."""
+"""Every tier: state a worker keeps across policy reloads starts empty for each test."""
 from __future__ import annotations
 
 import pytest
 
-from extproc.access.service_tokens import LOCKOUT
+from extproc.durable import DURABLE
+
+# Kept across reloads by design (extproc/durable.py); one test's callers must not spend the next
+# test's allowance or lock its requests out.
+PER_TEST = ("service_token_lockout", "rate_limiters", "ai_budgets")
 
 
 @pytest.fixture(autouse=True)
-def no_locked_out_sources():
-    """Service-token lockouts outlive policy reloads by design; one test's guessing must not lock
-    the next test's requests out."""
-    LOCKOUT.sources.clear()
+def fresh_allowances():
+    for kind in PER_TEST:
+        DURABLE.clear(kind)
     yield
-    LOCKOUT.sources.clear()

@@ -6,6 +6,7 @@ import json
 import orjson
 import pytest
 
+from extproc.durable import DURABLE
 from extproc.access.identity import Identity
 from extproc.ai import sensitive
 from extproc.ai.budget import TokenBudgets
@@ -103,8 +104,8 @@ defaults:
 
 def call(policy, body: dict, groups=("engineering",), path="/v1/chat/completions"):
     request = Request("POST", path, headers=(("content-type", "application/json"),), has_body=True, request_id="r")
-    request.identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset(groups))
-    transaction = Transaction(policy, request)
+    identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset(groups))
+    transaction = Transaction(policy, request, identity=identity)
     assert transaction.on_headers() is None
     return transaction.on_body(orjson.dumps(body))
 
@@ -114,7 +115,7 @@ def chat(content: str, model: str = "gpt-4o") -> dict:
 
 
 def test_policy_per_group_limits_and_scans():
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     policy = parse_policy(POLICY, "ai")
     assert call(policy, chat("hello")).allowed
     assert call(policy, chat("hello"), groups=("sales",)).status == 403  # no group: refused
@@ -125,7 +126,7 @@ def test_policy_per_group_limits_and_scans():
     assert limited.status == 429 and limited.reply.headers[0][0] == "retry-after"
     tool_call = {"model": "gpt-4o", "messages": [{"role": "assistant", "tool_calls": [{"function": {
         "name": "sql", "arguments": json.dumps({"query": "1' UNION SELECT password FROM users--"})}}]}]}
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     fresh = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 50"), "ai")
     assert call(fresh, tool_call).reasons[0] == "ai:tool_arguments_attack"
     # Not an LLM call this layer reads: the policy decides, refused unless unknown_shapes: pass.
@@ -133,11 +134,11 @@ def test_policy_per_group_limits_and_scans():
 
 
 def test_sensitive_data_is_found_whatever_content_type_the_client_claims():
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     policy = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 50"), "ai")
     request = Request("POST", "/v1/chat/completions", headers=(("content-type", "text/plain"),), has_body=True)
-    request.identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
-    transaction = Transaction(policy, request)
+    identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
+    transaction = Transaction(policy, request, identity=identity)
     transaction.on_headers()
     decision = transaction.on_body(orjson.dumps(chat("pay 4111 1111 1111 1111")))
     assert not decision.allowed and decision.reasons[0] == "ai:sensitive_data"
@@ -145,8 +146,8 @@ def test_sensitive_data_is_found_whatever_content_type_the_client_claims():
 
 def raw_call(policy, body: bytes, path: str):
     request = Request("POST", path, headers=(("content-type", "application/json"),), has_body=True, request_id="r")
-    request.identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
-    transaction = Transaction(policy, request)
+    identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
+    transaction = Transaction(policy, request, identity=identity)
     assert transaction.on_headers() is None
     return transaction.on_body(body)
 
@@ -166,7 +167,7 @@ def nest(levels: int, leaf: str) -> str:
 def test_bodies_nested_too_deep_to_read_are_refused_not_a_layer_failure(path, template):
     # 300 to 1000 levels parse, but reading the texts (recursion), redacting them (recursion) or
     # writing them back (orjson stops at 254 levels) raised: a 503 with "layer ai_gateway failed".
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     policy = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 500")
                           .replace("action: deny", "action: redact"), "ai")
     for levels in (300, 1000):
@@ -194,20 +195,20 @@ def streamed_call(who_name: str) -> tuple[Transaction, int]:
     """An allowed streaming call of its own identity; (transaction, tokens it reserved)."""
     request = Request("POST", "/v1/chat/completions", headers=(("content-type", "application/json"),),
                       has_body=True, request_id="r")
-    request.identity = Identity(methods=frozenset({"jwt"}), email=f"{who_name}@corp.example",
+    identity = Identity(methods=frozenset({"jwt"}), email=f"{who_name}@corp.example",
                                 groups=frozenset({"engineering"}))
-    transaction = Transaction(parse_policy(BUDGET_POLICY, "ai"), request)
+    transaction = Transaction(parse_policy(BUDGET_POLICY, "ai"), request, identity=identity)
     assert transaction.on_headers() is None
     assert transaction.on_body(orjson.dumps({**chat("write a long story"), "stream": True, "max_tokens": 50})).allowed
     assert transaction.on_response_headers("200", ((":status", "200"), ("content-type", "text/event-stream"))) \
         == "streamed"
-    return transaction, request.scratch["ai"][1]
+    return transaction, request.kept(ai_gateway.IN_FLIGHT).estimated
 
 
 def test_usage_at_the_end_of_a_stream_longer_than_8_mb_is_charged():
     # After 8 MB the chunks were no longer kept, so the final usage event was never read and the
     # call stayed charged at its estimate: a budget bypass by making the model talk a lot.
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     transaction, estimated = streamed_call("long")
     delta = b'data: {"choices": [{"delta": {"content": "' + b"word " * 200 + b'"}}]}\r\n\r\n'
     chunk = delta * 50  # ~50 KB, cut mid-event below so events span chunks
@@ -216,7 +217,7 @@ def test_usage_at_the_end_of_a_stream_longer_than_8_mb_is_charged():
         transaction.on_response_body(chunk[:777], end_of_stream=False)
         transaction.on_response_body(chunk[777:], end_of_stream=False)
         sent += len(chunk)
-        assert len(transaction.request.scratch["ai_stream"].events.pending) < 2 * len(delta)  # bounded memory
+        assert len(transaction.request.kept(ai_gateway.IN_FLIGHT).stream.events.pending) < 2 * len(delta)  # bounded memory
     usage = b'data: {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2400000,\r\n'
     transaction.on_response_body(usage, end_of_stream=False)
     transaction.on_response_body(b'data: "total_tokens": 2400009}}\r\n\r\ndata: [DONE]\r\n\r\n', end_of_stream=True)
@@ -224,7 +225,7 @@ def test_usage_at_the_end_of_a_stream_longer_than_8_mb_is_charged():
 
 
 def test_a_stream_without_usage_stays_charged_at_the_estimate():
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     transaction, estimated = streamed_call("quiet")
     transaction.on_response_body(b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\n', end_of_stream=False)
     transaction.on_response_body(b"data: [DONE]\n\n", end_of_stream=True)
@@ -232,7 +233,7 @@ def test_a_stream_without_usage_stays_charged_at_the_estimate():
 
 
 def test_an_event_too_long_to_hold_is_skipped_and_usage_after_it_still_counts():
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     transaction, _ = streamed_call("huge")
     transaction.on_response_body(b'data: {"choices": [{"delta": {"content": "' + b"x" * (3 << 20), end_of_stream=False)
     transaction.on_response_body(b'"}}]}\n\n', end_of_stream=False)
@@ -244,11 +245,11 @@ def test_an_event_too_long_to_hold_is_skipped_and_usage_after_it_still_counts():
 def test_an_answer_whose_declared_length_arrived_is_counted_once_without_an_end_of_stream(content_type):
     # Envoy 1.40 sometimes passes the last bytes of a content-length answer without end_of_stream,
     # and sends nothing after: the usage was never counted, the call stayed charged at its estimate.
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
     request = Request("POST", "/v1/chat/completions", headers=(("content-type", "application/json"),),
                       has_body=True, request_id="r")
-    request.identity = Identity(methods=frozenset({"jwt"}), email="len@corp.example", groups=frozenset({"engineering"}))
-    transaction = Transaction(parse_policy(BUDGET_POLICY, "ai"), request)
+    identity = Identity(methods=frozenset({"jwt"}), email="len@corp.example", groups=frozenset({"engineering"}))
+    transaction = Transaction(parse_policy(BUDGET_POLICY, "ai"), request, identity=identity)
     transaction.on_headers()
     assert transaction.on_body(orjson.dumps(chat("hello"))).allowed
     usage = {"usage": {"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000}}
@@ -256,7 +257,7 @@ def test_an_answer_whose_declared_length_arrived_is_counted_once_without_an_end_
     headers = ((":status", "200"), ("content-type", content_type), ("content-length", str(len(answer))))
     assert transaction.on_response_headers("200", headers) == "streamed"
     transaction.on_response_body(answer[:10], end_of_stream=False)
-    assert ai_gateway.shared_budgets().used("len@corp.example", "minute") == request.scratch["ai"][1]  # not yet
+    assert ai_gateway.shared_budgets().used("len@corp.example", "minute") == request.kept(ai_gateway.IN_FLIGHT).estimated  # not yet
     transaction.on_response_body(answer[10:], end_of_stream=False)
     assert ai_gateway.shared_budgets().used("len@corp.example", "minute") == 1000
     transaction.on_response_body(b"", end_of_stream=True)  # when it does come, it is not counted again

@@ -13,6 +13,7 @@ import orjson
 import pytest
 import zstandard
 
+from extproc.durable import DURABLE
 from extproc.access.identity import Identity
 from extproc.config import parse_policy
 from extproc.layers import ai_gateway
@@ -35,15 +36,15 @@ BOM = b"\xef\xbb\xbf"
 
 @pytest.fixture(autouse=True)
 def fresh_budgets():
-    ai_gateway._budgets = None
+    DURABLE.clear("ai_budgets")
 
 
 def send(body: bytes, path: str = "/v1/chat/completions", method: str = "POST", headers=(), policy: str = POLICY):
     typed = headers if any(name == "content-type" for name, _ in headers) else (("content-type", "application/json"),
                                                                                  *headers)
     request = Request(method, path, headers=typed, has_body=bool(body), request_id="r")
-    request.identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
-    transaction = Transaction(parse_policy(policy, "ai"), request)
+    identity = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))
+    transaction = Transaction(parse_policy(policy, "ai"), request, identity=identity)
     decision = transaction.on_headers()
     return decision if decision is not None else transaction.on_body(body)
 

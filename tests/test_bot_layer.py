@@ -18,6 +18,7 @@ from bot_requests import (
     safari_navigation,
 )
 
+from extproc.durable import DURABLE
 from extproc import score
 from extproc.bot.model import DEFAULT_MODEL
 from extproc.config import ConfigError, parse_policy
@@ -32,7 +33,7 @@ POLICY = "version: 1\ndefaults:\n  layers:\n    bot: {}\n"
 @pytest.fixture(autouse=True)
 def fresh_clients():
     """Behaviour is kept per worker across policies; each test starts with no clients seen."""
-    bot_layer._trackers.clear()
+    DURABLE.clear("bot_clients")
 
 
 def run(request: Request, policy_text: str = POLICY):

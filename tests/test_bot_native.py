@@ -27,6 +27,7 @@ from bot_requests import (
 from onnx_edit import edited_copy
 
 import extproc.bot
+from extproc.durable import DURABLE
 from extproc.bot.features import FEATURE_NAMES
 from extproc.bot.model import DEFAULT_MODEL, ENGINE_VARIABLE, ModelError, open_model
 from extproc.bot.native import Unsupported, read_trees
@@ -82,10 +83,10 @@ def vectors() -> np.ndarray:
     """Feature vectors of replayed requests, random ones within each feature's observed range, the
     values the walk branches on (every threshold and its float32 neighbours) and non-finite ones."""
     rng = random.Random(17)
-    bot_layer._trackers.clear()
+    DURABLE.clear("bot_clients")
     layer = parse_policy("version: 1\ndefaults: {layers: {bot: {action: log}}}\n", "test").default.slots[0].layer
     replayed = np.concatenate([layer.featurizer.facts(r).vector for r in replayed_requests(rng)])
-    bot_layer._trackers.clear()
+    DURABLE.clear("bot_clients")
     low, high = replayed.min(axis=0), replayed.max(axis=0)
     nprng = np.random.default_rng(17)
     uniform = (low + (high - low) * nprng.random((2000, WIDTH))).astype(np.float32)

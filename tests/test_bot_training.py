@@ -16,6 +16,7 @@ from bot_requests import (
     safari_navigation,
 )
 
+from extproc.durable import DURABLE
 from extproc.config import parse_policy
 from extproc.layers import bot as bot_layer
 from extproc.pipeline import Transaction
@@ -69,7 +70,7 @@ def test_training_is_reproducible_and_the_layer_uses_the_model(tmp_path):
     assert metadata["training"]["data"]["sha256"] and metadata["calibration"]["default_threshold_score"] == 30
     assert "# Bot score model" in outputs[0].with_suffix(".md").read_text()
 
-    bot_layer._trackers.clear()
+    DURABLE.clear("bot_clients")
     policy = parse_policy(f"version: 1\ndefaults:\n  layers:\n    bot: {{model: {outputs[0]}}}\n", "test")
     classes = Counter()
     for record in synthetic_records(200, seed=11):  # another draw than the training one
@@ -84,7 +85,7 @@ def test_training_is_reproducible_and_the_layer_uses_the_model(tmp_path):
 def test_committed_model_on_the_labelled_sessions():
     """The shipped model through the layer, replaying every session in time order (per-client state
     included): the figures of the model card's training data, so a broken feature shows up here."""
-    bot_layer._trackers.clear()
+    DURABLE.clear("bot_clients")
     policy = parse_policy("version: 1\ndefaults:\n  layers:\n    bot: {}\n", "test")
     outcome: Counter = Counter()
     for record in read_records(SHARED_BOT_DATA):

@@ -44,8 +44,7 @@ def call(policy, body, identity=None, headers=()):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     request = Request("POST", "/mcp", headers=(("content-type", "application/json"), *headers), has_body=True,
                       request_id="rid-1")
-    request.identity = identity
-    transaction = Transaction(policy, request)
+    transaction = Transaction(policy, request, identity=identity)
     assert transaction.on_headers() is None
     return transaction, transaction.on_body(data)
 

@@ -36,8 +36,8 @@ defaults:
 
 def send(policy, body: bytes, content_type: str = "application/json"):
     request = Request("POST", "/mcp", headers=(("content-type", content_type),), has_body=True, request_id="rid")
-    request.identity = Identity(methods=frozenset({"jwt"}), email="sam@corp.example", groups=frozenset({"support"}))
-    transaction = Transaction(policy, request)
+    identity = Identity(methods=frozenset({"jwt"}), email="sam@corp.example", groups=frozenset({"support"}))
+    transaction = Transaction(policy, request, identity=identity)
     assert transaction.on_headers() is None
     return transaction.on_body(body)
 

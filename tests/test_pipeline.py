@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from extproc.layers.base import JUDGES_ONLY
 from extproc.config import parse_policy
 from extproc.layers import OWNED_HEADERS
 from extproc.pipeline import Transaction
@@ -42,6 +43,8 @@ class FakeClock:
 
 class Fixed:
     """Returns a fixed verdict and records that it ran."""
+
+    capabilities = JUDGES_ONLY
 
     def __init__(self, name: str, action: Action = Action.ALLOW, *, status: int = 403, needs_body: bool = False,
                  headers: tuple[tuple[str, str], ...] = ()) -> None:
@@ -631,6 +634,9 @@ class Rewriting(Fixed):
         if self.broken:
             raise RuntimeError("filter bug")
         return body.replace(b"secret", b"")
+
+    def response_failure(self, request, status, headers):
+        return None  # the pipeline's generic error
 
 
 def answered(*slots: LayerSlot) -> Transaction:

@@ -13,7 +13,7 @@ from extproc.access.apps import CompiledApp, compile_app
 from extproc.access.assertion import AssertionKeyError, Signer
 from extproc.access.identity import CredentialError, Identity, TokenRule
 from extproc.access.jwks import key_source
-from extproc.access.service_tokens import LOCKOUT, SecretHash, parse_hash, source_key
+from extproc.access.service_tokens import SecretHash, lockout, parse_hash, source_key
 from extproc.access.settings import AccessBlock, App, IdentityProvider, Rule, ServiceToken, ServiceTokenLockout
 from extproc.access.tokens import Issuer, TokenVerifier
 from extproc.request import Request
@@ -69,13 +69,13 @@ class Directory:
             return None
         limits = self.service_token_lockout
         guarded = record and limits.lockout_s > 0
-        if guarded and LOCKOUT.locked(request.source_ip, now):
+        if guarded and lockout().locked(request.source_ip, now):
             raise CredentialError("service_token_locked_out", status=429)
         try:
             return ids.from_service_token(request, self.service_token_headers, self.service_tokens)
         except CredentialError:
-            if guarded and LOCKOUT.failed(request.source_ip, now, limits.max_failures, limits.window_s,
-                                          limits.lockout_s):
+            if guarded and lockout().failed(request.source_ip, now, limits.max_failures, limits.window_s,
+                                            limits.lockout_s):
                 log.warning("service tokens: source %s locked out for %g s after %d failures",
                             source_key(request.source_ip), limits.lockout_s, limits.max_failures)
             raise

@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from extproc.access import xfcc
 from extproc.access.service_tokens import SecretHash
@@ -40,6 +40,20 @@ class Identity:
     def name(self) -> str:
         """What an audit record calls it."""
         return self.email or self.subject or self.service_token or (self.mtls_sans[0] if self.mtls_sans else "")
+
+
+class Caller(NamedTuple):
+    """Who a request is for the layers that count and grant per caller (mcp, ai_gateway)."""
+
+    name: str  # the identity's name, or anonymous@address
+    groups: frozenset[str]
+
+
+def caller(identity: Identity | None, source_ip: str) -> Caller:
+    """The access layer's identity, or the client's address when the route has none."""
+    if identity is None or not identity.name:
+        return Caller(f"anonymous@{source_ip}", identity.groups if identity else frozenset())
+    return Caller(identity.name, frozenset(identity.groups))
 
 
 class CredentialError(Exception):

@@ -19,6 +19,7 @@ from pathlib import Path
 import jwt
 
 from extproc.access.settings import Jwks
+from extproc.durable import DURABLE
 
 log = logging.getLogger(__name__)
 MAX_JWKS_BYTES = 1 << 20
@@ -131,15 +132,7 @@ def too_weak(key: jwt.PyJWK) -> bool:
     return key.key_type == "RSA" and key.key.key_size < MIN_RSA_BITS
 
 
-_sources: dict[tuple, KeySource] = {}
-_sources_lock = threading.Lock()
-
-
 def key_source(name: str, settings: Jwks) -> KeySource:
     """One source per IdP and JWKS settings, shared by every policy that names them: a reload
     keeps the keys (and its thread) instead of fetching again."""
-    key = (name, settings.model_dump_json())
-    with _sources_lock:
-        if key not in _sources:
-            _sources[key] = KeySource(name, settings)
-        return _sources[key]
+    return DURABLE.get("jwks_sources", (name, settings.model_dump_json()), lambda: KeySource(name, settings))

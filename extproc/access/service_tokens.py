@@ -15,6 +15,8 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from extproc.durable import DURABLE
+
 SCHEME = "hmac-sha256"
 MIN_SECRET_CHARS = 32
 SALT_BYTES = 16
@@ -76,6 +78,9 @@ class Lockout:
         self.max_sources = max_sources
         self.sources: OrderedDict[str, list[float]] = OrderedDict()  # key -> [window start, failures, locked until]
 
+    def __len__(self) -> int:
+        return len(self.sources)
+
     def locked(self, source_ip: str, now: float) -> bool:
         entry = self.sources.get(source_key(source_ip))
         return entry is not None and entry[2] > now
@@ -108,4 +113,6 @@ def source_key(source_ip: str) -> str:
     return str(address)
 
 
-LOCKOUT = Lockout()  # one per process: a reload must not hand an attacker fresh attempts
+def lockout() -> Lockout:
+    """The worker's one lockout table: a reload must not hand an attacker fresh attempts."""
+    return DURABLE.get("service_token_lockout", (), Lockout, size=len)

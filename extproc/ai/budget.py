@@ -17,6 +17,9 @@ class TokenBudgets:
         self.max_identities = max_identities
         self._used: OrderedDict[str, dict[str, tuple[int, int]]] = OrderedDict()  # who -> window -> (start, used)
 
+    def __len__(self) -> int:
+        return len(self._used)
+
     def reserve(self, who: str, tokens: int, limits: dict[str, int], now: float | None = None) -> float:
         """0.0 and the tokens are counted, or seconds until a window that cannot take them resets."""
         now = time.time() if now is None else now

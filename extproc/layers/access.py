@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from extproc.access.directory import Directory
 from extproc.access.identity import CredentialError, Identity
-from extproc.layers.base import Context, LayerSettings, LayerSpec, RouteContext
+from extproc.layers.base import Capabilities, Context, LayerSettings, LayerSpec, RouteContext
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
 
@@ -29,6 +29,7 @@ class AccessSettings(LayerSettings):
 class AccessLayer:
     name: ClassVar[str] = "access"
     needs_body = False
+    capabilities = Capabilities(provides_identity=True)  # mcp and ai_gateway decide per identity too
 
     def __init__(self, settings: AccessSettings, route: RouteContext) -> None:
         if route.access is None and not route.public:
@@ -48,17 +49,17 @@ class AccessLayer:
             identity = self.directory.identify(request, self.app)
         except CredentialError as exc:
             return self._deny(exc.status, exc.reason, ())
-        request.identity = identity  # later layers (mcp, ai_gateway) decide per identity too
         decision = self.app.decide(identity)
         who = (f"access:identity={_clean(identity.name)[:128]}", f"access:policy={decision.policy or '-'}")
         if not decision.allowed:
-            return self._deny(403, decision.reason, who)
+            return self._deny(403, decision.reason, who, identity)  # observed, later layers still see who
         return Verdict(self.name, reasons=(f"access:app={self.app.name}", *who), labels=(self.app.name,),
-                       upstream_headers=self._headers(identity, request))
+                       upstream_headers=self._headers(identity, request), identity=identity)
 
-    def _deny(self, status: int, reason: str, who: tuple[str, ...]) -> Verdict:
+    def _deny(self, status: int, reason: str, who: tuple[str, ...], identity: Identity | None = None) -> Verdict:
         app = self.app.name if self.app else "-"
-        return Verdict(self.name, Action.DENY, status, reasons=(f"access:{reason}", f"access:app={app}", *who))
+        return Verdict(self.name, Action.DENY, status, reasons=(f"access:{reason}", f"access:app={app}", *who),
+                       identity=identity)
 
     def _headers(self, identity: Identity, request: Request) -> tuple[tuple[str, str], ...]:
         headers = []
@@ -86,5 +87,4 @@ SPEC = LayerSpec(
     settings=AccessSettings,
     build=AccessLayer,
     upstream_headers=frozenset({EMAIL, GROUPS, IDP, USER, APP, METHODS, ASSERTION}),
-    route_aware=True,
 )

@@ -18,6 +18,7 @@ layers. Prompts given as token ids cannot be scanned: refused unless ``token_pro
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import ClassVar, Literal
 
@@ -29,11 +30,13 @@ from extproc.ai import sensitive
 from extproc.ai.budget import TokenBudgets
 from extproc.ai.calls import BadShape, LlmCall, endpoint, parse_call
 from extproc.ai.injection import DEFAULT_THRESHOLD, load_injection_model
+from extproc.access.identity import caller
 from extproc.ai.usage import StreamUsage, tokens_used
-from extproc.layers.base import Context, LayerSettings, LayerSpec
+from extproc.durable import DURABLE
+from extproc.layers.base import Capabilities, Context, Headers, LayerSettings, LayerSpec, RouteContext
 from extproc.mcp.audit import audit_writer
 from extproc.mcp.ratelimit import RateLimiter
-from extproc.request import Request
+from extproc.request import Request, StateKey
 from extproc.strict import StrictModel
 from extproc.verdict import Action, Reply, Verdict
 
@@ -76,18 +79,38 @@ class AiSettings(LayerSettings):
     audit_path: str | None = None  # JSON Lines, one record per call; - for stdout
 
 
+@dataclass
+class CallInFlight:
+    """An allowed call, for its answer: who made it, what was reserved, and the answer as read."""
+
+    who: str
+    estimated: int
+    call: LlmCall
+    started: float
+    received: int = 0
+    counted: bool = False  # usage charged: what Envoy sends after the declared length is ignored
+    stream: StreamUsage | None = None  # an event stream, read as it goes by
+    parts: list[bytes] = field(default_factory=list)  # one JSON answer, kept up to MAX_ANSWER_BYTES
+    kept: int = 0
+
+
+IN_FLIGHT: StateKey[CallInFlight] = StateKey("ai_gateway")
+MAX_ANSWER_BYTES = 8 << 20  # one JSON document: a runaway body is not kept (and its usage not read)
+
+
 class AiGatewayLayer:
     name: ClassVar[str] = "ai_gateway"
     needs_body = True
 
-    def __init__(self, settings: AiSettings) -> None:
+    def __init__(self, settings: AiSettings, route: RouteContext) -> None:
         self.settings = settings
-        self.rewrites_body = settings.sensitive_data.action == "redact"
+        self.capabilities = Capabilities(reads_identity=True, rewrites_body=settings.sensitive_data.action == "redact")
         self.injection = load_injection_model(settings.injection.model) if settings.injection.action != "off" else None
         self.sensitive_kinds = frozenset(settings.sensitive_data.kinds)
         self.injection_roles = frozenset(role.casefold() for role in settings.injection.roles)
+        # Kept across reloads: a reload must not refill everyone's budget or rate allowance.
         self.budgets = shared_budgets()
-        self.request_limiters = {group: RateLimiter(limits.requests_per_minute, 60.0)
+        self.request_limiters = {group: _limiter(route.route, group, limits.requests_per_minute)
                                  for group, limits in settings.groups.items() if limits.requests_per_minute}
         self.audit = audit_writer(settings.audit_path, 50 << 20, 5) if settings.audit_path else None
         self.scanner = None
@@ -95,13 +118,13 @@ class AiGatewayLayer:
             from extproc.layers.attack import AttackLayer, AttackSettings
 
             self.scanner = AttackLayer(AttackSettings(threshold=settings.scan_threshold, parts=["body"],
-                                                      forward_scores=False))
+                                                      forward_scores=False), route)
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
         if request.method.upper() != "POST" and not request.body_size:
             return Verdict(self.name)  # GET /v1/models and the like: no call to govern
         started = time.perf_counter()
-        who, groups = _caller(request)
+        who, groups = caller(context.identity, request.source_ip)
         read = self._read(request, who, groups, started)
         if isinstance(read, Verdict):
             return read
@@ -117,7 +140,7 @@ class AiGatewayLayer:
         self._audit(request, call, who, groups, scores, refusal, started)
         if refusal is not None:
             return refusal
-        request.scratch["ai"] = (who, call.estimated_tokens(), call, started)
+        request.keep(IN_FLIGHT, CallInFlight(who, call.estimated_tokens(), call, started))
         # A redacted body is new plain JSON and Envoy forwards it as it is: the client's
         # content-encoding no longer describes it, so it goes too.
         return Verdict(self.name, scores=scores, labels=(call.api, call.model[:64]), rewrite_body=body,
@@ -211,48 +234,43 @@ class AiGatewayLayer:
 
     # -- response: count what the call really used ------------------------------------------------
 
-    def response_wanted(self, request: Request, status: str, headers) -> bool:
-        return "ai" in request.scratch
+    def response_wanted(self, request: Request, status: str, headers: Headers) -> bool:
+        return request.kept(IN_FLIGHT) is not None
 
-    def on_response_chunk(self, request: Request, headers, chunk: bytes, end_of_stream: bool) -> None:
-        if request.scratch.get("ai_counted"):
+    def on_response_chunk(self, request: Request, headers: Headers, chunk: bytes, end_of_stream: bool) -> None:
+        flight = request.kept(IN_FLIGHT)
+        if flight is None or flight.counted:
             return  # counted when the declared length arrived; Envoy's end of stream came after
         content_type = next((v for k, v in headers if k == "content-type"), "").lower()
-        received = request.scratch["ai_received"] = request.scratch.get("ai_received", 0) + len(chunk)
+        flight.received += len(chunk)
         # Envoy 1.40 sometimes passes the last bytes of a content-length answer without an end of
         # stream, and none after (seen about once in 30 answers): the length says it is whole.
-        whole = end_of_stream or _reached_length(headers, received)
+        whole = end_of_stream or _reached_length(headers, flight.received)
         if content_type.startswith("text/event-stream"):
             # Read as it goes by, in bounded memory: the usage event comes last, however long the stream.
-            stream = request.scratch.get("ai_stream")
-            if stream is None:
-                stream = request.scratch["ai_stream"] = StreamUsage()
-            stream.feed(chunk, whole)
-        else:
-            parts = request.scratch.setdefault("ai_response", [])
-            # A running total: summing the kept parts on every chunk was quadratic in the chunks.
-            kept = request.scratch.get("ai_response_bytes", 0)
-            if kept < 8 << 20:  # one JSON document: a runaway body is not kept (and its usage not read)
-                parts.append(chunk)
-                request.scratch["ai_response_bytes"] = kept + len(chunk)
+            flight.stream = flight.stream or StreamUsage()
+            flight.stream.feed(chunk, whole)
+        elif flight.kept < MAX_ANSWER_BYTES:
+            flight.parts.append(chunk)
+            flight.kept += len(chunk)  # a running total: summing the parts on every chunk was quadratic
         if whole:
-            request.scratch["ai_counted"] = True
-            self._count_usage(request, content_type)
+            flight.counted = True
+            self._count_usage(request, flight, content_type)
 
-    def _count_usage(self, request: Request, content_type: str) -> None:
-        who, estimated, call, started = request.scratch["ai"]
-        if content_type.startswith("text/event-stream"):
-            used = request.scratch["ai_stream"].total
+    def _count_usage(self, request: Request, flight: CallInFlight, content_type: str) -> None:
+        if flight.stream is not None:
+            used = flight.stream.total
         else:
-            used = tokens_used(b"".join(request.scratch["ai_response"]), content_type)
+            used = tokens_used(b"".join(flight.parts), content_type)
         # No usage in the answer: the estimate reserved before the call stays charged.
-        charged = used if used is not None else estimated
-        self.budgets.correct(who, estimated, charged)
+        charged = used if used is not None else flight.estimated
+        self.budgets.correct(flight.who, flight.estimated, charged)
         if self.audit is not None:
-            self.audit.write({"request_id": request.request_id, "kind": "llm_usage", "identity": who,
-                              "model": call.model, "api": call.api, "estimated_tokens": estimated,
+            call = flight.call
+            self.audit.write({"request_id": request.request_id, "kind": "llm_usage", "identity": flight.who,
+                              "model": call.model, "api": call.api, "estimated_tokens": flight.estimated,
                               "tokens": used, "charged_tokens": charged, "stream": call.stream,
-                              "latency_us": round((time.perf_counter() - started) * 1e6, 1)})
+                              "latency_us": round((time.perf_counter() - flight.started) * 1e6, 1)})
 
     # -- audit ----------------------------------------------------------------------------
 
@@ -291,22 +309,13 @@ def _reached_length(headers, received: int) -> bool:
     return declared.isdigit() and received >= int(declared)
 
 
-def _caller(request: Request) -> tuple[str, frozenset[str]]:
-    identity = request.identity
-    if identity is None:
-        return f"anonymous@{request.source_ip}", frozenset()
-    return identity.name or f"anonymous@{request.source_ip}", frozenset(identity.groups)
-
-
-_budgets: TokenBudgets | None = None
-
-
 def shared_budgets() -> TokenBudgets:
-    """One per worker, kept across policy reloads: a reload must not refill everyone's budget."""
-    global _budgets
-    if _budgets is None:
-        _budgets = TokenBudgets()
-    return _budgets
+    return DURABLE.get("ai_budgets", (), TokenBudgets, size=len)
+
+
+def _limiter(route: str, group: str, per_minute: int) -> RateLimiter:
+    return DURABLE.get("rate_limiters", ("ai_gateway", route, group, per_minute), lambda: RateLimiter(per_minute, 60.0),
+                       size=len)
 
 
 SPEC = LayerSpec(name=AiGatewayLayer.name, settings=AiSettings, build=AiGatewayLayer, upstream_headers=frozenset())

@@ -7,7 +7,6 @@ through unless the ML attack score is at or below ``attack_threshold``.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -16,7 +15,8 @@ from pydantic import Field
 from extproc.apishield.check import Violation, check
 from extproc.apishield.operations import CompiledSpec, compile_spec
 from extproc.apishield.spec import load_spec
-from extproc.layers.base import Context, LayerSettings, LayerSpec, RouteContext
+from extproc.durable import DURABLE
+from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
 
@@ -37,22 +37,16 @@ class ApiShieldSettings(LayerSettings):
     status: int = Field(default=403, ge=400, le=499)
 
 
-_specs: dict[tuple[str, int], CompiledSpec] = {}
-_specs_lock = threading.Lock()
-
-
 def compiled(path: Path) -> CompiledSpec:
     """Compiled once per file version: routes sharing a spec, and reloads, reuse it."""
     key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
-    with _specs_lock:
-        if key not in _specs:
-            _specs[key] = compile_spec(load_spec(path))
-        return _specs[key]
+    return DURABLE.get("api_specs", key, lambda: compile_spec(load_spec(path)))
 
 
 class ApiShieldLayer:
     name: ClassVar[str] = "api_shield"
     needs_body = True  # body schemas; requests without a body are checked at the headers
+    capabilities: ClassVar[Capabilities] = JUDGES_ONLY
 
     def __init__(self, settings: ApiShieldSettings, route: RouteContext) -> None:
         path = Path(settings.spec)
@@ -64,7 +58,7 @@ class ApiShieldLayer:
         if settings.unknown_endpoint == "attack":
             from extproc.layers.attack import AttackLayer, AttackSettings
 
-            self._attack = AttackLayer(AttackSettings(threshold=settings.attack_threshold))
+            self._attack = AttackLayer(AttackSettings(threshold=settings.attack_threshold), route)
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
         path = request.url_path
@@ -99,4 +93,4 @@ class ApiShieldLayer:
 
 
 SPEC = LayerSpec(name=ApiShieldLayer.name, settings=ApiShieldSettings, build=ApiShieldLayer,
-                 upstream_headers=frozenset(), route_aware=True)
+                 upstream_headers=frozenset())

@@ -16,7 +16,8 @@ from extproc.attack.dataset import HEADS
 from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, extract
 from extproc.attack.memo import ValueMemo
 from extproc.attack.model import DEFAULT_THRESHOLD, ModelError, load_model
-from extproc.layers.base import Context, LayerSettings, LayerSpec, StrictModel
+from extproc.durable import DURABLE
+from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext, StrictModel
 from extproc.modelfiles import validated_model_path
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
@@ -61,20 +62,10 @@ class AttackSettings(LayerSettings):
         return validated_model_path(path, load_model, ModelError)
 
 
-_memos: dict[tuple[int, int], ValueMemo] = {}
-
-
 def shared_memo(model, entries: int) -> ValueMemo:
     """One memo per model and size, kept across policy reloads (the model is a pure function)."""
-    key = (id(model), entries)
-    if key not in _memos:
-        _memos[key] = ValueMemo(entries)
-    return _memos[key]
-
-
-def memo_entries() -> int:
-    """Values remembered by this worker's memos (the state-size metric)."""
-    return sum(len(memo.rows) for memo in list(_memos.values()))
+    return DURABLE.get("attack_memo", (id(model), entries), lambda: ValueMemo(entries),
+                       size=lambda memo: len(memo.rows))
 
 
 def attributed(probabilities: np.ndarray) -> list[list[float]]:
@@ -93,8 +84,9 @@ def attributed(probabilities: np.ndarray) -> list[list[float]]:
 
 class AttackLayer:
     name: ClassVar[str] = "attack"
+    capabilities: ClassVar[Capabilities] = JUDGES_ONLY
 
-    def __init__(self, settings: AttackSettings) -> None:
+    def __init__(self, settings: AttackSettings, route: RouteContext) -> None:
         self.model = load_model(settings.model)
         self.threshold = settings.threshold
         self.forward = settings.forward_scores

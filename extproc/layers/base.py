@@ -1,14 +1,22 @@
-"""The one interface every defense layer implements, and the settings every layer shares."""
+"""The layer contract: what every defense layer implements (``Layer``), the optional response
+hooks (``WatchesResponse``, ``RewritesResponse``), what a layer declares it does besides judging
+(``Capabilities``), what it is given (``Context``, ``RouteContext``), and the shared settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Callable, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BeforeValidator, Field
 
 from extproc.request import Request
 from extproc.strict import StrictModel  # noqa: F401 - layers import it from here
 from extproc.verdict import Verdict
+
+if TYPE_CHECKING:
+    from extproc.access.directory import Directory
+    from extproc.access.identity import Identity
+
+Headers = tuple[tuple[str, str], ...]
 
 
 def _off_from_yaml(value: object) -> object:
@@ -46,14 +54,66 @@ class Context:
 
     route: str
     deadline_ns: int  # extproc.worktime.work_ns() value after which expensive work should degrade
-    verdicts: tuple = ()  # earlier layers' verdicts, for layers that read them (late_rules)
+    verdicts: tuple[Verdict, ...] = ()  # earlier layers' verdicts, given to layers that read them
+    identity: Identity | None = None  # who the access layer found, given to layers that read it
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a layer does besides judging a request, declared by the layer and read once, when a
+    route is compiled: the pipeline plans each route from these, never by probing the layer."""
+
+    reads_verdicts: bool = False  # evaluate() reads context.verdicts (the layers before it)
+    reads_identity: bool = False  # evaluate() reads context.identity
+    provides_identity: bool = False  # its verdict's identity is context.identity for the layers after it
+    rewrites_body: bool = False  # its verdict may replace the request body
+
+
+JUDGES_ONLY = Capabilities()
 
 
 class Layer(Protocol):
+    """The contract of every layer: a name, whether it reads the body, what else it does, and the
+    judgement. A layer is built once per route and policy load and must not keep request state on
+    itself: what one request needs across phases goes in ``request.state`` under the layer's key."""
+
     name: ClassVar[str]
     needs_body: bool  # evaluate() reads the body, so it runs once the body has arrived
+    capabilities: Capabilities
 
     def evaluate(self, request: Request, context: Context) -> Verdict: ...
+
+
+@runtime_checkable
+class WatchesResponse(Protocol):
+    """A layer that reads the upstream's answer as it streams by and changes nothing in it (token
+    usage): its failure never withholds the answer."""
+
+    def response_wanted(self, request: Request, status: str, headers: Headers) -> bool: ...
+
+    def on_response_chunk(self, request: Request, headers: Headers, chunk: bytes, end_of_stream: bool) -> None: ...
+
+
+@runtime_checkable
+class RewritesResponse(Protocol):
+    """A layer that may rewrite the upstream's answer (filtering what a caller may see), so the
+    answer is held until it has been read; its failure, fail-closed, replaces the answer with
+    ``response_failure``'s body, since the original would show what it was to hide."""
+
+    def response_wanted(self, request: Request, status: str, headers: Headers) -> bool: ...
+
+    def on_response(self, request: Request, status: str, headers: Headers, body: bytes,
+                    end_of_stream: bool = True) -> bytes | None: ...
+
+    def response_failure(self, request: Request, status: str, headers: Headers) -> bytes | None:
+        """The body in place of the answer; None: the generic JSON error with the request id."""
+
+
+@runtime_checkable
+class Describes(Protocol):
+    """A layer whose contents check-config lists (the effective rules of a route)."""
+
+    def describe(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +122,7 @@ class RouteContext:
 
     route: str
     public: bool = False  # the route is marked public: no access protection
-    access: object | None = None  # the compiled top-level access block (extproc.access.directory.Directory)
+    access: Directory | None = None  # the compiled top-level access block
     policy_dir: str = "."  # files the policy names (specs, ...) are relative to the policy file
 
 
@@ -72,8 +132,7 @@ class LayerSpec:
 
     name: str
     settings: type[LayerSettings]
-    build: Callable[..., Layer]  # build(settings), or build(settings, RouteContext) when route_aware
+    build: Callable[[Any, RouteContext], Layer]  # build(settings, route context)
     # Headers this layer may set upstream. Client-sent copies are stripped on every route,
     # whether or not the layer runs there, so the upstream can trust them.
     upstream_headers: frozenset[str]
-    route_aware: bool = False

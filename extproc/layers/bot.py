@@ -30,7 +30,8 @@ from extproc.bot.crawlers import (
 )
 from extproc.bot.features import DEFAULT_CLIENT_KEY, FEATURE_NAMES, Facts, Featurizer
 from extproc.bot.model import DEFAULT_THRESHOLD, ModelError, load_model
-from extproc.layers.base import Context, LayerSettings, LayerSpec
+from extproc.durable import DURABLE
+from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext
 from extproc.modelfiles import validated_model_path
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
@@ -124,26 +125,17 @@ class RefreshingCatalogue:
             return -1
 
 
-_trackers: dict[tuple, ClientTracker] = {}
-_trackers_lock = threading.Lock()
-
-
 def shared_tracker(max_clients: int, ttl_s: float, key: tuple[str, ...]) -> ClientTracker:
     """One per worker and settings, kept across policy reloads: a reload must not forget clients."""
-    with _trackers_lock:
-        return _trackers.setdefault((max_clients, ttl_s, key), ClientTracker(max_clients, ttl_s))
-
-
-def tracked_clients() -> int:
-    """Clients with behaviour state in this worker, over all trackers (the state-size metric)."""
-    return sum(len(tracker) for tracker in list(_trackers.values()))
+    return DURABLE.get("bot_clients", (max_clients, ttl_s, key), lambda: ClientTracker(max_clients, ttl_s), size=len)
 
 
 class BotLayer:
     name: ClassVar[str] = "bot"
     needs_body = False
+    capabilities: ClassVar[Capabilities] = JUDGES_ONLY
 
-    def __init__(self, settings: BotSettings) -> None:
+    def __init__(self, settings: BotSettings, route: RouteContext) -> None:
         self.settings = settings
         self.model = load_model(settings.model)
         self.catalogue = RefreshingCatalogue(settings.crawler_ranges, settings.ranges_refresh_s)

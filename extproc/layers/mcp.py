@@ -11,20 +11,24 @@ way back so agents never see what they cannot use.
 from __future__ import annotations
 
 import time
-from typing import ClassVar, NamedTuple
+from dataclasses import dataclass
+from typing import ClassVar
 
 import orjson
 from pydantic import Field
 
-from extproc.layers.base import Context, Inheritance, LayerSettings, LayerSpec
+from extproc.access.identity import Caller
+from extproc.access.identity import caller as access_caller
+from extproc.durable import DURABLE
+from extproc.layers.base import Capabilities, Context, Headers, Inheritance, LayerSettings, LayerSpec, RouteContext
 from extproc.mcp import jsonrpc
 from extproc.mcp.audit import audit_writer
 from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, TARGETS, Message
 from extproc.mcp.listing import INTERNAL_ERROR, LISTS, AnswerFilter
-from extproc.mcp.policy import Grant, Permissions
+from extproc.mcp.policy import CompiledGrant, Grant, Permissions
 from extproc.mcp.ratelimit import RateLimiter
 from extproc.redact import redact_url
-from extproc.request import Request
+from extproc.request import Request, StateKey
 from extproc.strict import StrictModel
 from extproc.verdict import Action, Reply, Verdict
 
@@ -58,15 +62,35 @@ class McpSettings(LayerSettings):
     deny_status: int = Field(default=200, ge=200, le=499)
 
 
+@dataclass
+class Exchange:
+    """What an allowed request leaves for its answer: the caller's grants, the list methods whose
+    answers are filtered, and the ids and framing to answer with when filtering fails."""
+
+    grants: tuple[CompiledGrant, ...]
+    list_methods: list[str]
+    caller: Caller
+    ids: list
+    batch: bool
+    answer: AnswerFilter | None = None  # made on the answer's first chunk
+
+
+EXCHANGE: StateKey[Exchange] = StateKey("mcp")
+
+
 class McpLayer:
     name: ClassVar[str] = "mcp"
     needs_body = True
+    capabilities = Capabilities(reads_identity=True)
 
-    def __init__(self, settings: McpSettings) -> None:
+    def __init__(self, settings: McpSettings, route: RouteContext) -> None:
         self.settings = settings
         self.server = settings.server
         self.permissions = Permissions(settings.groups)
-        self.limiter = RateLimiter(settings.rate_limit.requests, settings.rate_limit.per_s) if settings.rate_limit else None
+        limit = settings.rate_limit
+        # Kept across reloads: a reload must not hand every caller a fresh allowance.
+        self.limiter = DURABLE.get("rate_limiters", ("mcp", route.route, limit.requests, limit.per_s),
+                                   lambda: RateLimiter(limit.requests, limit.per_s), size=len) if limit else None
         self.audit = audit_writer(settings.audit.path, settings.audit.max_bytes, settings.audit.backups) \
             if settings.audit else None
         self.scanner = None
@@ -74,13 +98,13 @@ class McpLayer:
             from extproc.layers.attack import AttackLayer, AttackSettings
 
             self.scanner = AttackLayer(AttackSettings(threshold=settings.scan_threshold, parts=["body"],
-                                                      forward_scores=False))
+                                                      forward_scores=False), route)
 
     # -- request ---------------------------------------------------------------------------
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
         started = time.perf_counter()
-        caller = _caller(request)
+        caller = access_caller(context.identity, request.source_ip)
         grants = self.permissions.of(caller.groups)
         if request.method != "POST":  # GET opens the server's event stream, DELETE ends a session
             allowed = self.server is not None and self.permissions.may_reach(grants, self.server)
@@ -100,8 +124,8 @@ class McpLayer:
             self._record(request, caller, message, "deny" if reason else "allow", reason, started)
         if not any(reason for reason, _, _ in judged):
             # The ids answer a withheld list answer with errors the client can match (response_failure).
-            request.scratch["mcp"] = (grants, [m.method for m in messages if m.method in LISTS], caller,
-                                      [m.id for m in messages if m.method and m.id is not None], batch)
+            request.keep(EXCHANGE, Exchange(grants, [m.method for m in messages if m.method in LISTS], caller,
+                                            [m.id for m in messages if m.method and m.id is not None], batch))
             # Labels reach the decision audit and the trace (as the layer's span event), so a trace
             # shows who called which tool as the MCP audit file does.
             called = (f"{m.method} {redact_url(m.target)}".strip() for m in messages if m.method)
@@ -173,35 +197,40 @@ class McpLayer:
 
     # -- response: filter list answers ---------------------------------------------------------
 
-    def response_wanted(self, request: Request, status: str, headers) -> bool:
-        pending = request.scratch.get("mcp")
-        return bool(pending and pending[1]) and status == "200"
+    def response_wanted(self, request: Request, status: str, headers: Headers) -> bool:
+        exchange = request.kept(EXCHANGE)
+        return exchange is not None and bool(exchange.list_methods) and status == "200"
 
-    def on_response(self, request: Request, status: str, headers, body: bytes, end_of_stream: bool = True) -> bytes | None:
-        grants, methods, caller, _ids, _batch = request.scratch["mcp"]
-        answer = request.scratch.get("mcp_answer")
-        if answer is None:  # the first chunk (BUFFERED sends just one)
+    def on_response(self, request: Request, status: str, headers: Headers, body: bytes,
+                    end_of_stream: bool = True) -> bytes | None:
+        exchange = request.kept(EXCHANGE)
+        assert exchange is not None  # response_wanted said so
+        if exchange.answer is None:  # the first chunk (BUFFERED sends just one)
             content_type = next((v for k, v in headers if k == "content-type"), "application/json").lower()
-            answer = request.scratch["mcp_answer"] = AnswerFilter(
+            grants = exchange.grants
+            exchange.answer = AnswerFilter(
                 content_type, lambda kind, name: self.permissions.permits(grants, self.server, kind, name))
         started = time.perf_counter()
+        answer = exchange.answer
         rewritten = answer.feed(body, end_of_stream)  # raises Unfiltered: on_error decides
         if end_of_stream and self.audit is not None:
-            self._record(request, caller, None, "filtered", ",".join(methods), started,
+            self._record(request, exchange.caller, None, "filtered", ",".join(exchange.list_methods), started,
                          extra={"listed": answer.listed, "shown": answer.shown})
         return None if rewritten == body else rewritten
 
-    def response_failure(self, request: Request, status: str, headers) -> bytes:
+    def response_failure(self, request: Request, status: str, headers: Headers) -> bytes:
         """The answer in place of a list answer the filter failed on (on_error: closed): a JSON-RPC
         error per request id, as for an answer too deep to filter, in the answer's own framing."""
-        _grants, methods, caller, ids, batch = request.scratch["mcp"]
+        exchange = request.kept(EXCHANGE)
+        assert exchange is not None
         if self.audit is not None:
-            self._record(request, caller, None, "withheld", ",".join(methods), time.perf_counter())
+            self._record(request, exchange.caller, None, "withheld", ",".join(exchange.list_methods),
+                         time.perf_counter())
         errors = [jsonrpc.error(message_id, INTERNAL_ERROR, "List answer could not be filtered", request.request_id)
-                  for message_id in ids or [None]]  # null: JSON-RPC's id when it is not known
+                  for message_id in exchange.ids or [None]]  # null: JSON-RPC's id when it is not known
         if next((v for k, v in headers if k == "content-type"), "").lower().startswith("text/event-stream"):
             return b"".join(b"event: message\ndata: " + orjson.dumps(error) + b"\n\n" for error in errors)
-        return orjson.dumps(errors if batch else errors[0])
+        return orjson.dumps(errors if exchange.batch else errors[0])
 
     # -- audit ----------------------------------------------------------------------------
 
@@ -231,16 +260,6 @@ def _headers_disagree(request: Request, message: Message) -> bool:
     return bool(method and method != message.method) or bool(name and name != message.target)
 
 
-class Caller(NamedTuple):
-    name: str  # the identity's name, or anonymous@address
-    groups: frozenset[str]
-
-
-def _caller(request: Request) -> Caller:
-    identity = request.identity
-    if identity is None:
-        return Caller(f"anonymous@{request.source_ip}", frozenset())
-    return Caller(identity.name or f"anonymous@{request.source_ip}", frozenset(identity.groups))
 
 
 def _trace_id(request: Request) -> str | None:

@@ -13,14 +13,14 @@ signed bundles (``feeds``) that replace each other whole when a new one verifies
 from __future__ import annotations
 
 import logging
-import weakref
 from pathlib import Path
 from typing import ClassVar
 
+from extproc.durable import DURABLE
 from extproc.intel.bundle import Feed, FeedSettings
 from extproc.intel.model import RuleDocument
 from extproc.intel.ruleset import CompiledRule, Hits, RuleSet
-from extproc.layers.base import Context, Inheritance, LayerSettings, LayerSpec, RouteContext
+from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, Inheritance, LayerSettings, LayerSpec, RouteContext
 from extproc.request import Request
 from extproc.verdict import Action, Verdict
 
@@ -37,17 +37,11 @@ class RulesSettings(LayerSettings, RuleDocument):
     feeds: list[FeedSettings] = []
 
 
-_feeds: weakref.WeakValueDictionary[tuple, Feed] = weakref.WeakValueDictionary()
-
-
 def shared_feed(settings: FeedSettings, base_dir: Path) -> Feed:
     """One per feed settings, kept across policy reloads (with its last good bundles) for as long
     as a policy uses it: the old policy holds it while the new one is built."""
-    key = (settings.model_dump_json(), str(base_dir))
-    feed = _feeds.get(key)
-    if feed is None:
-        feed = _feeds[key] = Feed(settings, base_dir, on_event=_count_feed_event)
-    return feed
+    return DURABLE.get("feeds", (settings.model_dump_json(), str(base_dir)),
+                       lambda: Feed(settings, base_dir, on_event=_count_feed_event), weak=True)
 
 
 def _count_feed_event(event: str, name: str, detail: str) -> None:
@@ -59,7 +53,7 @@ feed_events: dict[str, int] = {}  # loaded / rejected, for metrics
 
 class RulesLayer:
     name: ClassVar[str] = "rules"
-    reads_verdicts: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = JUDGES_ONLY
 
     def __init__(self, settings: RulesSettings, route: RouteContext) -> None:
         base_dir = Path(route.policy_dir)
@@ -98,8 +92,10 @@ class RulesLayer:
 
 
 class LateRulesLayer(RulesLayer):
+    """The same rules after every other layer, reading their verdicts (``verdicts.attack.score``)."""
+
     name: ClassVar[str] = "late_rules"
-    reads_verdicts: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(reads_verdicts=True)
 
 
 def _verdict(layer: str, hits: Hits) -> Verdict:
@@ -134,6 +130,6 @@ def _headers(matched: list[CompiledRule]) -> tuple[tuple[str, str], ...]:
 
 
 SPEC = LayerSpec(name=RulesLayer.name, settings=RulesSettings, build=RulesLayer,
-                 upstream_headers=frozenset({TAGS_HEADER, RULES_HEADER}), route_aware=True)
+                 upstream_headers=frozenset({TAGS_HEADER, RULES_HEADER}))
 LATE_SPEC = LayerSpec(name=LateRulesLayer.name, settings=RulesSettings, build=LateRulesLayer,
-                      upstream_headers=frozenset(), route_aware=True)
+                      upstream_headers=frozenset())

@@ -12,6 +12,9 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
     def take(self, key: str, now: float | None = None) -> float:
         """0.0 when allowed (a token is spent), else seconds until the next token."""
         now = time.monotonic() if now is None else now
