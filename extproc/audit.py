@@ -3,7 +3,7 @@
 The request path only queues a small tuple; a writer thread builds the JSON and appends whole
 lines with one ``write`` per batch (``O_APPEND``), so workers sharing a file never interleave
 inside a line. ``close()`` drains the queue and is called when the server drains, so nothing
-queued before SIGTERM is lost. The schema is documented in the README ("Audit records").
+queued before SIGTERM is lost. The schema is documented in docs/observability.md ("Audit records").
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class AuditWriter:
 
 
 def render(entry: Entry) -> bytes:
-    """One record as a JSON line (the README's schema)."""
+    """One record as a JSON line (the schema in docs/observability.md)."""
     decision = entry.decision
     record = {
         "v": SCHEMA_VERSION,
