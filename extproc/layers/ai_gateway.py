@@ -101,6 +101,7 @@ MAX_ANSWER_BYTES = 8 << 20  # one JSON document: a runaway body is not kept (and
 class AiGatewayLayer:
     name: ClassVar[str] = "ai_gateway"
     needs_body = True
+    capabilities = Capabilities(reads_identity=True)  # and rewrites_body when it redacts (per instance)
 
     def __init__(self, settings: AiSettings, route: RouteContext) -> None:
         self.settings = settings
