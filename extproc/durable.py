@@ -42,6 +42,10 @@ class DurableState:
             kinds = {kind: list(self._kinds.get(kind, {}).values()) for kind in self._sizes}
         return {kind: sum(self._sizes[kind](obj) for obj in objects) for kind, objects in kinds.items()}
 
+    def values(self, kind: str) -> list:
+        with self._lock:
+            return list(self._kinds.get(kind, {}).values())
+
     def clear(self, kind: str) -> None:
         """Forget every object of a kind (tests start from nothing)."""
         with self._lock:

@@ -69,21 +69,22 @@ def describe(record: dict, decision: Decision) -> dict:
 
 
 def _layer(result: LayerResult) -> dict:
-    verdict = result.verdict
-    entry: dict = {"action": verdict.action.value, "mode": result.mode.value}
-    scores = dict(verdict.scores)
+    """The result's record, shaped for reading: a layer's own score first, then its sub-scores."""
+    record = result.record()
+    entry: dict = {"action": record["action"], "mode": record["mode"]}
+    scores = record["scores"]
     if "attack" in scores:
         entry["score"] = scores.pop("attack")
         entry["sub_scores"] = scores
     elif "bot" in scores:
         entry["score"] = scores.pop("bot")
-        entry["class"] = verdict.labels[0]
+        entry["class"] = record["labels"][0]
     elif scores:
         entry["scores"] = scores
-    if verdict.reasons:
-        entry["reasons"] = list(verdict.reasons)
-    if result.outcome.value != "ok":
-        entry["outcome"] = result.outcome.value
+    if record["reasons"]:
+        entry["reasons"] = record["reasons"]
+    if record["outcome"] != "ok":
+        entry["outcome"] = record["outcome"]
     return entry
 
 

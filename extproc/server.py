@@ -17,6 +17,7 @@ from extproc.metrics import Metrics
 from extproc.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.reload import PolicyStore, watch
 from extproc.stream import ProtocolError, State, StreamProcessor
+from extproc.tracing import trace_id_of
 from extproc.verdict import Decision
 
 if TYPE_CHECKING:
@@ -123,8 +124,8 @@ def _trace_id(span, context) -> str | None:
         trace_id = span.get_span_context().trace_id
         return f"{trace_id:032x}" if trace_id else None
     for key, value in context.invocation_metadata() or ():
-        if key == "traceparent" and isinstance(value, str) and value.count("-") == 3:
-            return value.split("-")[1]
+        if key == "traceparent" and isinstance(value, str):
+            return trace_id_of(value)
     return None
 
 

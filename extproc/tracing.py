@@ -22,6 +22,16 @@ from extproc.request import Request
 from extproc.text import library_value
 from extproc.verdict import Decision
 
+HEX = frozenset("0123456789abcdef")
+
+
+def trace_id_of(traceparent: str) -> str | None:
+    """The trace id of a W3C ``traceparent`` (version-traceid-parentid-flags), None when it is not one."""
+    parts = traceparent.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or not HEX.issuperset(parts[1]) or parts[1] == "0" * 32:
+        return None
+    return parts[1]
+
 TRACER_NAME = "extproc"
 SPAN_NAME = "extproc"  # updated to "extproc <route>" once the route is known
 
@@ -114,13 +124,7 @@ def _span_attributes(decision: Decision, request: Request, policy_digest: str) -
 
 
 def _layer_attributes(result) -> dict:
-    verdict = result.verdict
-    attributes = {
-        "layer": verdict.layer, "action": verdict.action.value, "mode": result.mode.value,
-        "outcome": result.outcome.value, "elapsed_us": round(result.elapsed_us, 1),
-    }
-    if verdict.reasons:
-        attributes["reasons"] = list(verdict.reasons)
-    if verdict.labels:
-        attributes["labels"] = list(verdict.labels)
-    return attributes
+    """A span event's attributes: flat values only (scores go on the span, one attribute each)."""
+    record = result.record()
+    del record["scores"]
+    return {name: value for name, value in record.items() if value != []}

@@ -79,6 +79,15 @@ class LayerResult:
     def observed_deny(self) -> bool:
         return self.verdict.action is Action.DENY and self.mode is Mode.OBSERVE
 
+    def record(self) -> dict:
+        """The result as audit records, spans and ``extproc score`` show it (plain JSON values)."""
+        verdict = self.verdict
+        return {
+            "layer": verdict.layer, "action": verdict.action.value, "mode": self.mode.value,
+            "outcome": self.outcome.value, "elapsed_us": round(self.elapsed_us, 1),
+            "scores": dict(verdict.scores), "labels": list(verdict.labels), "reasons": list(verdict.reasons),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:

@@ -152,11 +152,9 @@ def test_arguments_nested_beyond_what_can_be_serialised_are_refused_not_a_layer_
         if method == "tools/call":
             assert decision.reasons == ("mcp:arguments_too_deep:tools/call:search_code",)
             assert error_of(decision)["error"]["code"] == -32602
-    from extproc.mcp.audit import _writers
+    from extproc.mcp.audit import close_all
 
-    for writer in _writers.values():
-        writer.close()
-    _writers.clear()
+    close_all()
     records = [json.loads(line) for line in (tmp_path / "mcp.jsonl").read_text().splitlines()]
     assert records[-2]["arguments"] == {"too_deep": True} and records[-2]["reason"] == "arguments_too_deep"
 
@@ -202,28 +200,24 @@ def test_a_call_without_an_id_is_judged_like_any_call(policy):
 
 
 def test_invalid_utf8_in_client_headers_is_audited_as_latin1_not_a_layer_failure(policy, tmp_path):
-    from extproc.mcp.audit import _writers
+    from extproc.mcp.audit import close_all
 
     headers = (("user-agent", "agent/1 \udcff"), ("mcp-session-id", "s\udcfe"))
     _, decision = call(policy, rpc("tools/call", {"name": "search_code", "arguments": {"q": "parser"}}),
                        who("ana", "engineering"), headers)
     assert decision.allowed and [r.outcome.value for r in decision.results] == ["ok"]
-    for writer in _writers.values():
-        writer.close()
-    _writers.clear()
+    close_all()
     record = list(query([str(tmp_path / "mcp.jsonl")]))[-1]
     assert record["client"]["user_agent"] == "agent/1 \u00ff" and record["client"]["session"] == "s\u00fe"
 
 
 def test_every_message_has_an_audit_record(policy, tmp_path):
-    from extproc.mcp.audit import _writers
+    from extproc.mcp.audit import close_all
 
     call(policy, rpc("tools/call", {"name": "search_code", "arguments": {"q": "parser"}}), who("ana", "engineering"))
     call(policy, rpc("tools/call", {"name": "delete_repo"}), who("ana", "engineering"))
     call(policy, b"{broken", who("bo", "sales"))
-    for writer in _writers.values():
-        writer.close()
-    _writers.clear()
+    close_all()
     records = list(query([str(tmp_path / "mcp.jsonl")]))
     assert [(r["identity"], r["target"], r["decision"], r["reason"]) for r in records] == [
         ("ana@corp.example", "search_code", "allow", ""), ("ana@corp.example", "delete_repo", "deny", "tool_not_allowed"),

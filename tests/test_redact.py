@@ -51,14 +51,12 @@ def test_span_and_audit_record_carry_the_path_without_its_credentials(tmp_path):
 
 
 def test_mcp_audit_and_reasons_show_a_resource_uri_without_its_credentials(policy, tmp_path):  # noqa: F811
-    from extproc.mcp.audit import _writers
+    from extproc.mcp.audit import close_all
 
     uri = "repo://org/app?token=S1&ref=main"
     _, allowed = call(policy, rpc("resources/read", {"uri": uri}), who("ana", "engineering"))
     _, denied = call(policy, rpc("resources/read", {"uri": "https://u:S2@files/x?sig=S3"}), who("ana", "engineering"))
-    for writer in _writers.values():
-        writer.close()
-    _writers.clear()
+    close_all()
     records = list(query([str(tmp_path / "mcp.jsonl")]))
     assert [(r["target"], r["decision"]) for r in records] == [
         (f"repo://org/app?token={REDACTED}&ref=main", "allow"), (f"https://u:{REDACTED}@files/x?sig={REDACTED}", "deny")]

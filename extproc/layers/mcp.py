@@ -30,6 +30,7 @@ from extproc.mcp.ratelimit import RateLimiter
 from extproc.redact import redact_url
 from extproc.request import Request, StateKey
 from extproc.strict import StrictModel
+from extproc.tracing import trace_id_of
 from extproc.verdict import Action, Reply, Verdict
 
 ALWAYS = frozenset({"initialize", "server/discover", "ping", "logging/setLevel", "completion/complete",
@@ -240,7 +241,7 @@ class McpLayer:
             return
         raw = message.arguments()[0] if message is not None else b""
         self.audit.write({
-            "request_id": request.request_id, "trace_id": _trace_id(request), "server": self.server,
+            "request_id": request.request_id, "trace_id": trace_id_of(request.header("traceparent")), "server": self.server,
             "identity": caller.name, "groups": sorted(caller.groups),
             "client": {"ip": request.source_ip, "user_agent": request.header("user-agent")[:200],
                        "session": request.header("mcp-session-id")[:128]},
@@ -262,9 +263,6 @@ def _headers_disagree(request: Request, message: Message) -> bool:
 
 
 
-def _trace_id(request: Request) -> str | None:
-    parts = request.header("traceparent").split("-")
-    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
 SPEC = LayerSpec(name=McpLayer.name, settings=McpSettings, build=McpLayer, upstream_headers=frozenset())

@@ -6,17 +6,12 @@ Schema (``v`` 1): ``time``, ``request_id``, ``trace_id``, ``route``, ``server``,
 arguments themselves), ``decision`` (allow | deny | filtered | withheld), ``reason``, ``latency_us``; a
 filtered list answer adds ``listed`` and ``shown``.
 
-Records go through a queue to a writer thread (``logging``'s QueueListener) so the request path
-never waits on disk; files rotate by size; ``close()`` flushes what is queued.
+Records go through a queue to a writer thread (extproc/jsonl.py) so the request path never waits
+on disk; files rotate by size; ``close()`` flushes what is queued.
 """
 from __future__ import annotations
 
 import atexit
-import logging
-import logging.handlers
-import queue
-import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,64 +19,36 @@ from typing import Iterator
 
 import orjson
 
-from extproc.text import library_value
+from extproc.durable import DURABLE
+from extproc.jsonl import JsonLinesWriter, dump_line, timestamp
 
 SCHEMA_VERSION = 1
 
 
-class _Line(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return record.getMessage()
-
-
 class McpAudit:
+    """One file's writer; the time is taken when the record is written, the JSON made off the request path."""
+
     def __init__(self, path: str, max_bytes: int = 50 << 20, backups: int = 5) -> None:
-        if path == "-":
-            handler: logging.Handler = logging.StreamHandler(sys.stdout)
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
-                                                           encoding="utf-8")
-        handler.setFormatter(_Line())
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._listener = logging.handlers.QueueListener(self._queue, handler)
-        self._listener.start()
-        self._handler = handler
-        self._lock = threading.Lock()
-        self._closed = False
+        self._lines: JsonLinesWriter[dict] = JsonLinesWriter(path, dump_line, max_bytes, backups, name="mcp-audit")
         atexit.register(self.close)
 
     def write(self, record: dict) -> None:
-        record = {"v": SCHEMA_VERSION, "time": _now(), **record}
-        try:
-            line = orjson.dumps(record, default=str).decode()
-        except TypeError:  # invalid UTF-8 in a client's header (user agent, session), kept as surrogates
-            line = orjson.dumps(library_value(record), default=str).decode()
-        self._queue.put(logging.makeLogRecord({"msg": line, "levelno": logging.INFO, "levelname": "INFO"}))
+        self._lines.put({"v": SCHEMA_VERSION, "time": timestamp(time.time()), **record})
 
     def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._listener.stop()  # drains the queue first
-        self._handler.close()
-
-
-def _now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-
-
-_writers: dict[tuple, McpAudit] = {}
+        self._lines.close()
 
 
 def audit_writer(path: str, max_bytes: int, backups: int) -> McpAudit:
     """One writer per file, shared by every route and policy version that names it."""
-    key = (path, max_bytes, backups)
-    if key not in _writers:
-        _writers[key] = McpAudit(path, max_bytes, backups)
-    return _writers[key]
+    return DURABLE.get("audit_files", (path, max_bytes, backups), lambda: McpAudit(path, max_bytes, backups))
+
+
+def close_all() -> None:
+    """Write what every audit file has queued and close them (tests read the files after)."""
+    for writer in DURABLE.values("audit_files"):
+        writer.close()
+    DURABLE.clear("audit_files")
 
 
 # -- querying (``extproc audit``) -----------------------------------------------------------------
