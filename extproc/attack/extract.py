@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlsplit
 
+from extproc.attack.decode import MIN_CHARS, decoded_forms
 from extproc.body import opens_like_json
 from extproc.request import TEXT_TYPES, Request
 
@@ -69,12 +70,17 @@ class ExtractSettings:
 class Extracted:
     locations: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    decodings: list[str] = field(default_factory=list)  # per text: "" for the raw value, else e.g. "base64"
     notes: set[str] = field(default_factory=set)
     scanned: int = 0
     seen: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(self, location: str, text: str, settings: ExtractSettings) -> None:
-        if not text or SAFE_VALUE.match(text):
+    def add(self, location: str, text: str, settings: ExtractSettings, decoding: str = "") -> None:
+        if not text:
+            return
+        if not decoding:  # before the safe-value shortcut: base64 and hex are made of safe characters
+            self.add_decoded(location, text, settings)
+        if SAFE_VALUE.match(text):
             return
         # The same text in the same kind of place scores the same: score it once. JSON arrays
         # repeat values, and repeating a value must not push others past max_values.
@@ -95,7 +101,19 @@ class Extracted:
         for piece in _windows(text, settings.max_value_chars):
             self.locations.append(location)
             self.texts.append(piece)
+            self.decodings.append(decoding)
         self.scanned += len(text)
+
+    def add_decoded(self, location: str, text: str, settings: ExtractSettings) -> None:
+        """Each reading of the value the application may decode (base64, hex), scored as a value of
+        its own place; they count against the request's value and scan limits like any other."""
+        if len(text) < MIN_CHARS:
+            return
+        if " " in text:  # a query's unencoded '+' arrives as a space; applications put it back
+            text = text.replace(" ", "+")
+        for encoding, decoded in decoded_forms(text):
+            self.notes.add(f"decoded:{encoding.rpartition('+')[2]}")
+            self.add(location, decoded, settings, encoding)
 
 
 def _windows(text: str, size: int, overlap: int = 64) -> list[str]:
@@ -110,6 +128,8 @@ def extract(request: Request, settings: ExtractSettings) -> Extracted:
     parts = settings.parts
     if "path" in parts:
         out.add("path", request.decoded_path, settings)
+        for segment in request.decoded_path.split("/"):  # /files/<base64 of a payload>
+            out.add_decoded("path", segment, settings)
     if "query" in parts:
         _add_args(out, "query", request.query_args, settings)
     if "cookies" in parts:
@@ -122,7 +142,8 @@ def extract(request: Request, settings: ExtractSettings) -> Extracted:
     if "body" in parts and request.body:
         _add_body(out, request, settings)
     # Values left unscored are the request's shortfall too: the route's over_limit setting decides.
-    request.notes.update(note for note in out.notes if note in LIMIT_NOTES)
+    # Decodings that fired are for rules and the audit to see.
+    request.notes.update(note for note in out.notes if note in LIMIT_NOTES or note.startswith("decoded:"))
     out.notes |= request.notes
     return out
 

@@ -119,7 +119,10 @@ class AttackLayer:
         per_head = dict(zip(self.heads, self.model.scores(highest)))
         worst = columns[0].index(highest[0])
         # The location names an argument the client chose: kept short, its value never logged.
-        return self._verdict(per_head, (f"attack:worst={extracted.locations[worst][:64]}",), notes)
+        reasons = (f"attack:worst={extracted.locations[worst][:64]}",)
+        if extracted.decodings[worst]:
+            reasons += (f"attack:decoded={extracted.decodings[worst]}",)
+        return self._verdict(per_head, reasons, notes)
 
     def _rows(self, framed: list[bytes]) -> list[list[float]]:
         """Per value: the attack probability and the family shares (see attributed)."""
