@@ -14,9 +14,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from extproc.attack import payloads
+from extproc_lab.attack import payloads
 from extproc.attack.normalize import normalize
-from extproc.attack.payloads import FAMILIES, benign_lookalikes, evade, generate, generate_all
+from extproc_lab.attack.payloads import FAMILIES, benign_lookalikes, evade, generate, generate_all
 
 N = 2000
 
@@ -117,7 +117,7 @@ def test_families_draw_from_independent_streams():
 
 def test_output_does_not_depend_on_string_hashing():
     # Seeds come from seed*1000 + family index, never hash(): other hash seeds give the same payloads.
-    code = ("import hashlib;from extproc.attack.payloads import generate_all, benign_lookalikes;"
+    code = ("import hashlib;from extproc_lab.attack.payloads import generate_all, benign_lookalikes;"
             "d=hashlib.sha256(repr((generate_all(40, 3), benign_lookalikes(100, 3))).encode()).hexdigest();print(d)")
     digests = set()
     for hash_seed in ("1", "2"):

@@ -1,6 +1,6 @@
 """Train and evaluate the prompt-injection scorer: one command, numpy only, reproducible.
 
-    python -m extproc.ai.train_injection [--per-template 300] [--out models/prompt-injection.npy]
+    python -m extproc_lab.ai.train_injection [--per-template 300] [--out models/prompt-injection.npy]
 
 Evaluation holds whole templates out: each fold trains without some injection and some benign
 templates and reports on them, so the figures are about phrasings the model has not seen.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from extproc.ai import prompts
+from extproc_lab.ai import prompts
 from extproc.ai.injection import DEFAULT_MODEL, DEFAULT_THRESHOLD, features
 from extproc.scoring import logit_shift_for
 
@@ -90,7 +90,7 @@ def model_card(metadata: dict) -> str:
         "# Prompt-injection scorer", "",
         "Scores user and tool messages 1-99 (low = injection): logistic regression over CRC-32-hashed words, word "
         f"pairs and character 4-grams (2^{metadata['bits']} weights), trained with numpy by "
-        "`python -m extproc.ai.train_injection` from the generated prompts of `extproc/ai/prompts.py` "
+        "`python -m extproc_lab.ai.train_injection` from the generated prompts of `extproc_lab/ai/prompts.py` "
         f"({metadata['training']['records']} records: injection and look-alike benign templates, plus ordinary "
         "faker text in four languages). Same code, same bytes.", "",
         f"Operating point: probability >= {metadata['calibration']['threshold_probability']} maps to score "
@@ -113,7 +113,7 @@ def model_card(metadata: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m extproc.ai.train_injection")
+    parser = argparse.ArgumentParser(prog="python -m extproc_lab.ai.train_injection")
     parser.add_argument("--per-template", type=int, default=300)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--skip-evaluation", action="store_true")

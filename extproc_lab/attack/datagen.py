@@ -150,7 +150,7 @@ def _faker_cls():
         from faker import Faker  # noqa: PLC0415 - lazy on purpose
     except ImportError as exc:  # pragma: no cover - depends on environment
         raise ImportError(
-            "extproc.attack.datagen needs the 'faker' package to generate "
+            "extproc_lab.attack.datagen needs the 'faker' package to generate "
             "records; install it with `pip install faker`"
         ) from exc
     return Faker

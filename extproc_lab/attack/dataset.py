@@ -12,10 +12,10 @@ from typing import Iterable
 
 from extproc.attack.extract import ExtractSettings, extract
 from extproc.attack.features import frame
+from extproc.attack.model import HEADS
 from extproc.attack.normalize import normalize
 from extproc.records import request_from_record
 
-HEADS = ("attack", "sqli", "xss", "rce", "lfi", "ssti", "ssrf", "xxe", "nosqli", "ldapi", "crlf", "other")
 HEAD_INDEX = {name: index for index, name in enumerate(HEADS)}
 TRAINING_SETTINGS = ExtractSettings(max_value_chars=1024)
 

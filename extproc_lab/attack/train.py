@@ -1,6 +1,6 @@
 """Train the attack model from request records and write models/attack.onnx + metadata.
 
-    python -m extproc.attack.train ../shared/data/train [more.jsonl ...] [--generated 20000]
+    python -m extproc_lab.attack.train ../shared/data/train [more.jsonl ...] [--generated 20000]
 
 Needs the ``train`` extra (torch, onnx, faker). Same inputs and seed give the same model: one
 thread, deterministic kernels, seeded shuffles, inputs read in sorted order. The model is a
@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from extproc.attack.dataset import HEADS, RecordValues, collect, head_of
 from extproc.attack.features import FeatureSpec, featurize
 from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
 from extproc.records import read_records
+from extproc_lab.attack.dataset import HEADS, RecordValues, collect, head_of
+from extproc_lab.attack.report import render
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def to_onnx(weights: dict[str, np.ndarray], spec: FeatureSpec):
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["values", classes])],
         initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="extproc.attack.train")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="extproc_lab.attack.train")
     model.ir_version = 9  # readable by onnxruntime >= 1.16
     onnx.checker.check_model(model)
     return model
@@ -336,8 +337,6 @@ def save(trained: Trained, out: Path, data: dict, metrics: dict | None = None) -
 
 def model_card(metadata: dict) -> str:
     """A short model card from the metadata: what the model is, how it was made, how good it is."""
-    from extproc.attack.evaluate import render
-
     training, calibration = metadata["training"], metadata["calibration"]
     config = training["config"]
     files = ", ".join(f"`{f['file']}`" for f in training["data"]["files"]) or "(none)"
@@ -360,13 +359,13 @@ def model_card(metadata: dict) -> str:
         f"- Files: {files}; plus {training['data']['generated']}.",
         f"- Digest (sha256 of the inputs and generator settings): `{training['data']['sha256']}`.",
         f"- Seed {config['seed']}, {config['epochs']} epochs; "
-        "`python -m extproc.attack.train` reproduces it bit for bit from the same inputs.",
+        "`python -m extproc_lab.attack.train` reproduces it bit for bit from the same inputs.",
         "",
     ]
     if metadata.get("metrics", {}).get("folds"):
         lines += ["## Quality: whole sources held out", "",
                   "Each row: trained without that source, threshold set without it, tested on it "
-                  "(`python -m extproc.attack.evaluate`).", "", render(metadata["metrics"]), ""]
+                  "(`python -m extproc_lab.attack.evaluate`).", "", render(metadata["metrics"]), ""]
     return "\n".join(lines)
 
 
@@ -395,7 +394,7 @@ def generated_records(count: int, seed: int, templates=None) -> list[dict]:
     """Generated benign traffic (datagen templates)."""
     if count <= 0:
         return []
-    from extproc.attack import datagen
+    from extproc_lab.attack import datagen
 
     return list(datagen.benign_records(count, seed, templates))
 
@@ -417,8 +416,8 @@ def synthetic_values(per_family: int, seed: int) -> list[dict]:
     """Grammar-generated attacks and benign look-alikes, placed into ordinary requests."""
     if per_family <= 0:
         return []
-    from extproc.attack import payloads
-    from extproc.attack.placement import attack_records, benign_value_records
+    from extproc_lab.attack import payloads
+    from extproc_lab.attack.placement import attack_records, benign_value_records
 
     attacks = attack_records(payloads.generate_all(per_family, seed), seed, source="grammar")
     lookalikes = benign_value_records(payloads.benign_lookalikes(per_family * 4, seed), seed + 1)
@@ -442,7 +441,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m extproc.attack.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m extproc_lab.attack.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="JSONL files or directories of them")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--generated", type=int, default=20_000, help="generated benign records to add")

@@ -1,6 +1,6 @@
 """Access layer speed: identity verification and policy per request, with a no-layer baseline.
 
-    python bench/access.py [--n 2000]
+    python -m extproc_lab.bench.access [--n 2000]
 
 Tokens are minted before timing. "cached" sends the same token again (the common case: a
 client's session), "first seen" a different token every request, so each one is parsed and its
@@ -15,16 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))  # the test keys (run from a checkout)
 from access_keys import claims, jwks, new_key  # noqa: E402
-import timing  # noqa: E402
 
 from extproc.config import parse_policy  # noqa: E402
 from extproc.layers.base import Context  # noqa: E402
 from extproc.pipeline import Transaction  # noqa: E402
 from extproc.request import Request  # noqa: E402
+from extproc_lab.bench import timing  # noqa: E402
 
 ISSUER = "https://idp.bench.example"
 

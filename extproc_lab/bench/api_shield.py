@@ -1,6 +1,6 @@
 """API Shield speed against a 200-operation spec, with a no-layer baseline in the same run.
 
-    python bench/api_shield.py [--n 5000]
+    python -m extproc_lab.bench.api_shield [--n 5000]
 
 The spec is generated: 40 resources, each with list (query parameters), create (JSON body with
 nested objects and arrays), get, update and delete (path parameters). Requests are valid ones
@@ -15,12 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import timing  # noqa: E402
-
-from extproc.config import parse_policy  # noqa: E402
-from extproc.request import Request  # noqa: E402
+from extproc.config import parse_policy
+from extproc.request import Request
+from extproc_lab.bench import timing
 
 RESOURCES = 40
 

@@ -1,6 +1,6 @@
 """Attack layer speed: normalisation + features + inference per request, with baselines.
 
-    python bench/attack.py [--n 3000] [--modsec]
+    python -m extproc_lab.bench.attack [--n 3000] [--modsec]
 
 Requests: a realistic mix up to 4 KB (generated benign traffic of 50 templates and attacks
 placed into ordinary requests), the same set for every contender. Prints p50/p90/p99 of the
@@ -8,7 +8,7 @@ layer alone (extraction, normalisation, hashing, ONNX inference) without and wit
 memo, of a whole in-process transaction, and of a transaction with no layers (the baseline).
 The memo is warmed on other requests of the same kind (another seed), never on the measured
 ones, as a worker in steady state would be. With --modsec, the same requests go through
-libmodsecurity + OWASP CRS (bench/modsec) for the CPU-per-request ratio.
+libmodsecurity + OWASP CRS (extproc_lab/bench/modsec) for the CPU-per-request ratio.
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import timing
-from extproc.attack import datagen, payloads
-from extproc.attack.placement import attack_records
-from extproc.benchmark.report import percentiles
+from extproc_lab.attack import datagen, payloads
+from extproc_lab.attack.placement import attack_records
+from extproc_lab.bench.report import percentiles
 from extproc.config import parse_policy
 from extproc.records import request_from_record
+from extproc_lab.bench import timing
 
 HERE = Path(__file__).resolve().parent
 MAX_BYTES = 4096
@@ -59,7 +59,7 @@ def modsec(records: list[dict]) -> dict | None:
     if not binary.exists():
         subprocess.run(["sh", str(HERE / "modsec" / "build.sh")], check=False)
     if not binary.exists():
-        print("libmodsecurity harness not built (see bench/modsec/README.md); skipping", file=sys.stderr)
+        print("libmodsecurity harness not built (see extproc_lab/bench/modsec/README.md); skipping", file=sys.stderr)
         return None
     with tempfile.TemporaryDirectory() as tmp:
         data, summary = Path(tmp) / "records.jsonl", Path(tmp) / "summary.json"
@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3000, help="benign requests (plus a quarter as many attacks)")
     parser.add_argument("--modsec", action="store_true", help="also run libmodsecurity + CRS on the same requests")
-    parser.add_argument("--traffic", type=Path, default=HERE.parent.parent / "shared" / "data" / "bot" / "train.jsonl",
+    parser.add_argument("--traffic", type=Path, default=HERE.parents[2] / "shared" / "data" / "bot" / "train.jsonl",
                         help="session-shaped traffic (request records in time order) for the memo's steady state")
     args = parser.parse_args()
     records, warm_up = workload(args.n), workload(args.n, seed=12)

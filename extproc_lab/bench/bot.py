@@ -1,6 +1,6 @@
 """Bot layer speed: features (user-agent, headers, client hints, behaviour) + inference per request.
 
-    python bench/bot.py [--traffic ../shared/data/bot/train.jsonl] [--n 20000]
+    python -m extproc_lab.bench.bot [--traffic ../shared/data/bot/train.jsonl] [--n 20000]
 
 Replays labelled sessions in time order (per-client state builds up as in production) and prints
 p50/p90/p99 CPU time per request of the layer alone, of its parts, and of a whole in-process
@@ -23,10 +23,9 @@ from extproc.pipeline import Transaction
 from extproc.records import read_records, request_from_record
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from extproc.benchmark.report import percentiles  # noqa: E402
+from extproc_lab.bench.report import percentiles
 
-DEFAULT_TRAFFIC = HERE.parent.parent / "shared" / "data" / "bot" / "train.jsonl"
+DEFAULT_TRAFFIC = HERE.parents[2] / "shared" / "data" / "bot" / "train.jsonl"
 
 
 def requests_of(records: list[dict], new_clients: bool = False) -> list:

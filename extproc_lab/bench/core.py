@@ -1,6 +1,6 @@
 """In-process latency of the decision core, with a do-nothing policy as the baseline.
 
-    python bench/core.py [--n 20000]
+    python -m extproc_lab.bench.core [--n 20000]
 
 Measures StreamProcessor.handle() on real protobuf messages (conversion, route selection,
 layers, reply building), so it is the sidecar's per-request CPU cost without gRPC.
@@ -22,7 +22,7 @@ from extproc.pb import core_pb2
 from extproc.pb import external_processor_pb2 as pb
 from extproc.stream import StreamProcessor
 
-DEMO = Path(__file__).resolve().parent.parent / "deploy" / "policy" / "demo.yaml"
+DEMO = Path(__file__).resolve().parents[2] / "deploy" / "policy" / "demo.yaml"
 BASELINE = parse_policy("version: 1\n")  # no layers: conversion and reply only
 
 # Chrome 135 on Linux as it sends a navigation over HTTP/2: client hints with its GREASE brand,

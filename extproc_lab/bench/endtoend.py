@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from extproc.benchmark import load
+from extproc_lab.bench import load
 from extproc.envoy_harness import (
     EXTPROC_FILTER,
     EnvoyProcess,
@@ -41,7 +41,7 @@ class NoopProcess(SidecarProcess):
     """The do-nothing server as a child process, started and health-checked like the sidecar."""
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "extproc.benchmark.noop", "--address", self.address]
+        return [sys.executable, "-m", "extproc_lab.bench.noop", "--address", self.address]
 
 
 def envoy_config(extproc_port: int, with_extproc: bool) -> dict:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from extproc.benchmark.report import percentiles
-from extproc.benchmark.workload import Sample, messages
+from extproc_lab.bench.report import percentiles
+from extproc_lab.bench.workload import Sample, messages
 from extproc.metrics import Metrics
 from extproc.policy import Policy
 from extproc.stream import StreamProcessor

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from extproc.benchmark.report import percentiles
+from extproc_lab.bench.report import percentiles
 
 # A Lua script for wrk: load the prepared raw requests (length-prefixed) and send them in turn.
 WRK_SCRIPT = """

@@ -1,6 +1,6 @@
 """A do-nothing ext_proc server: CONTINUE to every message. The baseline for saturation throughput.
 
-    python -m extproc.benchmark.noop --address 127.0.0.1:50051
+    python -m extproc_lab.bench.noop --address 127.0.0.1:50051
 
 The same transport as the sidecar (grpc.aio, a bidi stream per HTTP request, SO_REUSEPORT) and
 nothing else, so the difference to it is the cost of the decision core, layers included.
@@ -49,7 +49,7 @@ async def serve(address: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m extproc.benchmark.noop")
+    parser = argparse.ArgumentParser(prog="python -m extproc_lab.bench.noop")
     parser.add_argument("--address", required=True)
     asyncio.run(serve(parser.parse_args(argv).address))
     return 0

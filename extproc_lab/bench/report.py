@@ -1,4 +1,4 @@
-"""Percentiles (the convention of bench/attack.py) and the printed tables."""
+"""Percentiles (the convention of extproc_lab/bench/attack.py) and the printed tables."""
 from __future__ import annotations
 
 import statistics

@@ -1,6 +1,6 @@
 """Rules layer speed: 200 rules and a 100,000-entry IP list, with a no-layer baseline.
 
-    python bench/rules.py [--n 5000]
+    python -m extproc_lab.bench.rules [--n 5000]
 
 The rules are what a threat-intel feed ships: most are virtual patches for one endpoint
 (indexed by method and path prefix, a CEL expression over headers, arguments or the body), some
@@ -17,12 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import timing  # noqa: E402
-
-from extproc.config import parse_policy  # noqa: E402
-from extproc.request import Request  # noqa: E402
+from extproc.config import parse_policy
+from extproc.request import Request
+from extproc_lab.bench import timing
 
 SEGMENTS = [f"app{n}" for n in range(60)]
 

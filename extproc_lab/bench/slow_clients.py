@@ -1,6 +1,6 @@
 """Idle uploads against Envoy configurations: which of them keep serving a normal client.
 
-    python bench/slow_clients.py [--idle 1100] [--protocol http1|http2]
+    python -m extproc_lab.bench.slow_clients [--idle 1100] [--protocol http1|http2]
 
 Each configuration is deploy/envoy/envoy.yaml with one change (or none), in front of the real
 sidecar on the demo policy and the echo upstream. The flood is issue 18's: POSTs that announce
@@ -22,8 +22,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))  # the idle-upload clients (run from a checkout)
 from idle_uploads import Http1IdleUploads, Http2IdleUploads  # noqa: E402
 
 from extproc import envoy_harness as harness  # noqa: E402

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from extproc.benchmark import endtoend, inprocess, load, workload
-from extproc.benchmark.report import table
+from extproc_lab.bench import endtoend, inprocess, load, workload
+from extproc_lab.bench.report import table
 from extproc.config import load_policy, parse_policy
 
 SETUPS = (endtoend.Setup("envoy alone", None), endtoend.Setup("envoy + do-nothing server", "noop"),

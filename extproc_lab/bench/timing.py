@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
-from extproc.benchmark.report import percentiles
+from extproc_lab.bench.report import percentiles
 from extproc.layers.base import Context
 from extproc.pipeline import Transaction
 from extproc.request import Request

@@ -1,6 +1,6 @@
 """What tracing costs: the real sidecar process, tracing off vs 1% vs 100% sampled, in one run.
 
-    python bench/tracing.py [--requests 4000] [--rounds 3] [--concurrency 8]
+    python -m extproc_lab.bench.tracing [--requests 4000] [--rounds 3] [--concurrency 8]
 
 Each configuration runs ``extproc serve`` as a child process and sends it ext_proc streams (one
 GET headers message each) over gRPC from this process. Every stream carries a ``traceparent``
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import grpc
-from core import headers_message  # bench/ is the script's directory
 
 from extproc import tracing
 from extproc.config import parse_policy
@@ -32,6 +31,7 @@ from extproc.otlp_receiver import OtlpReceiver
 from extproc.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.stack import SidecarProcess
 from extproc.stream import StreamProcessor
+from extproc_lab.bench.core import headers_message
 
 CONFIGS = {"off": None, "on, 0%": 0.0, "sampled 1%": 0.01, "sampled 100%": 1.0}
 RULES = "version: 1\ndefaults:\n  layers:\n    rules:\n      rules:\n" \

@@ -27,7 +27,7 @@ def model_card(metadata: dict) -> str:
         "## Training data",
         f"- Files: {files} (digest `{training['data']['sha256']}`); classes: "
         + ", ".join(f"{k} {v}" for k, v in sorted(training["classes"].items())) + ".",
-        f"- Seed {config['seed']}; `python -m extproc.bot.train FILE.jsonl` reproduces it from the same data.",
+        f"- Seed {config['seed']}; `python -m extproc_lab.bot.train FILE.jsonl` reproduces it from the same data.",
         "",
     ]
     if metrics:

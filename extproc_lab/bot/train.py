@@ -1,7 +1,7 @@
 """Train the bot model from request records with client sessions, and evaluate it on held-out
 user agents: one command, reproducible from the same data and seed.
 
-    python -m extproc.bot.train ../shared/data/bot/train.jsonl [--out models/bot.onnx]
+    python -m extproc_lab.bot.train ../shared/data/bot/train.jsonl [--out models/bot.onnx]
 
 Records are replayed in time order through the same feature code as serving (the per-client
 behaviour keyed as in production, not by the data's ground-truth sessions). Evaluation holds
@@ -253,13 +253,13 @@ def save(model, cut: float, config: TrainConfig, out: Path, data_digest: dict, c
         "metrics": metrics,
     }
     out.with_suffix(".json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-    from extproc.bot.card import model_card
+    from extproc_lab.bot.card import model_card
 
     out.with_suffix(".md").write_text(model_card(metadata))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m extproc.bot.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m extproc_lab.bot.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="request-record JSONL files with client sessions")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from extproc.redteam import baseline, report
+from extproc_lab.redteam import baseline, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,8 +101,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _mutate(args: argparse.Namespace) -> int:
-    from extproc.attack.payloads import FAMILIES
-    from extproc.redteam.mutate import BY_NAME, mutation_records
+    from extproc_lab.attack.payloads import FAMILIES
+    from extproc_lab.redteam.mutate import BY_NAME, mutation_records
 
     families = _names(args.families, FAMILIES, "family")
     mutations = _names(args.mutations, tuple(BY_NAME), "mutation")
@@ -123,8 +123,8 @@ def _names(given: str | None, known: tuple[str, ...], what: str) -> tuple[str, .
 
 
 def _run_records(args: argparse.Namespace, records: list[dict], kind: str) -> int:
-    from extproc.redteam.replay import attribute_from_audit, replay
-    from extproc.redteam.results import summarize
+    from extproc_lab.redteam.replay import attribute_from_audit, replay
+    from extproc_lab.redteam.results import summarize
 
     sender, target = _sender(args)
     progress = None if args.quiet else report.Progress(kind)
@@ -144,7 +144,7 @@ def _run_records(args: argparse.Namespace, records: list[dict], kind: str) -> in
 
 
 def _sender(args: argparse.Namespace):
-    from extproc.redteam.replay import InProcess, Remote
+    from extproc_lab.redteam.replay import InProcess, Remote
 
     if args.target:
         try:
@@ -199,12 +199,12 @@ def _write_reports(args: argparse.Namespace, doc: dict) -> None:
 
 
 def _smuggle(args: argparse.Namespace) -> int:
-    from extproc.redteam import smuggle
+    from extproc_lab.redteam import smuggle
 
     host, port = _host_port(args.target)
     rows = smuggle.run_all(host, port, args.timeout, args.protected)
     if args.sidecar:
-        from extproc.redteam.direct import probe_sidecar
+        from extproc_lab.redteam.direct import probe_sidecar
 
         rows.append(probe_sidecar(args.sidecar, args.protected or "/", max(args.timeout, 1.0)))
     report.table(["probe", "envoy", "status", "responses", "note"],
@@ -218,7 +218,7 @@ def _smuggle(args: argparse.Namespace) -> int:
 
 
 def _reach(args: argparse.Namespace) -> int:
-    from extproc.redteam import reach_check
+    from extproc_lab.redteam import reach_check
 
     policy = _policy(args.config)
     try:

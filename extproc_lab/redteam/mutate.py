@@ -10,7 +10,7 @@ Two kinds, each with a name and a class (the family of evasion it belongs to):
 
 ``none`` (the value in a query parameter, nothing else) is the reference: a mutation *slips
 through* when the plain payload is caught and the mutated one is not. Everything is deterministic:
-the base payloads come from ``extproc.attack.payloads.generate`` with a seed, and the mutations
+the base payloads come from ``extproc_lab.attack.payloads.generate`` with a seed, and the mutations
 themselves draw nothing at random.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 
 import brotli
 
-from extproc.attack import payloads
+from extproc_lab.attack import payloads
 from extproc.attack.normalize import normalize
 
 UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")

@@ -28,7 +28,7 @@ import yaml
 
 from extproc.policy import Policy
 from extproc.reach import credential_request, identity_from_claims, reach
-from extproc.redteam.forgery import Forgery, forgeries
+from extproc_lab.redteam.forgery import Forgery, forgeries
 from extproc.request import Request
 
 PROBE_LEAF = "redteam-reach"

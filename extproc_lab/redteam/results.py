@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from extproc.redteam.replay import ERROR, REJECTED, Outcome
+from extproc_lab.redteam.replay import ERROR, REJECTED, Outcome
 
 BENIGN_LABELS = ("benign", "human")  # blocking these is a mistake; "bot" records may rightly be blocked
 SCORE_BINS = 20  # attack scores 1-99 in bins of 5

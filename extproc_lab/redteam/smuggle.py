@@ -18,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from extproc.redteam.replay import classify
+from extproc_lab.redteam.replay import classify
 
 PAYLOAD = "%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E"
 SMUGGLED = f"GET /search?q={PAYLOAD} HTTP/1.1\r\nHost: shop.example\r\n\r\n"

@@ -5,7 +5,7 @@
  *
  * Usage: modsec_eval [-c RULES.conf]... [-n] [-v] < requests.tsv > results.tsv
  *   -c FILE  rules/config file to load (repeatable, loaded in order; at least one is
- *            required, normally bench/modsec/modsec.conf)
+ *            required, normally extproc_lab/bench/modsec/modsec.conf)
  *   -n       do not run the logging phase (phase 5, CRS 980xxx correlation rules)
  *   -v       print every log-callback message on stderr (debugging)
  *

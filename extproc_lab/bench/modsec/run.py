@@ -1,16 +1,16 @@
 """ModSecurity v3 + OWASP CRS on labelled request records: detection, false positives, CPU.
 
-    python bench/modsec/run.py FILE.jsonl [FILE.jsonl ...] [--limit N | --sample N]
+    python extproc_lab/bench/modsec/run.py FILE.jsonl [FILE.jsonl ...] [--limit N | --sample N]
                                [--jobs J] [--json summary.json] [--out per-record.jsonl]
 
-Each record (see /work/shared/data/README.md) is sent through bench/modsec/modsec_eval
-(libmodsecurity + bench/modsec/modsec.conf: CRS 3.3.4, paranoia level 1, inbound anomaly
+Each record (see /work/shared/data/README.md) is sent through extproc_lab/bench/modsec/modsec_eval
+(libmodsecurity + extproc_lab/bench/modsec/modsec.conf: CRS 3.3.4, paranoia level 1, inbound anomaly
 threshold 5), one transaction per request. The summary gives the detection rate per attack
 family, the false-positive rate (blocked benign requests, also per source), the CPU time
 spent in libmodsecurity per request (p50/p90/p99/mean/max, microseconds) and requests/s.
 
 --limit N and --sample N apply to each input file separately (first N records, or a
-seeded random sample of N). Build the C program first with bench/modsec/build.sh (this
+seeded random sample of N). Build the C program first with extproc_lab/bench/modsec/build.sh (this
 script runs it if the binary is missing).
 """
 from __future__ import annotations
@@ -354,7 +354,7 @@ def main(argv=None) -> int:
                     help=f"rules file(s) to load instead of {DEFAULT_CONF.name} (repeatable)")
     ap.add_argument("--pre-conf", action="append", default=[],
                     help="rules file(s) loaded BEFORE the main one: CRS settings that REQUEST-901 must "
-                         "see, e.g. bench/modsec/tuning-accept-charset.conf (repeatable)")
+                         "see, e.g. extproc_lab/bench/modsec/tuning-accept-charset.conf (repeatable)")
     ap.add_argument("--extra-conf", action="append", default=[],
                     help="rules file(s) loaded after the main one, e.g. SecRuleRemoveById (repeatable)")
     ap.add_argument("--binary", default=str(DEFAULT_BIN))
