@@ -1,4 +1,5 @@
-"""Command line: ``extproc serve | check-config | score | reach | learn | rules | redteam | jwks | bench | demo``. ``main(argv) -> int`` runs in tests too."""
+"""Command line: ``extproc serve | check-config | score | reach | learn | audit | rules | jwks | service-token | demo``,
+plus the tooling's ``redteam | bench | train`` when it is installed. ``main(argv) -> int`` runs in tests too."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from extproc import logs
@@ -17,9 +19,19 @@ from extproc.config import ConfigError, load_policy, load_policy_or_report
 
 log = logging.getLogger("extproc")
 
+# Commands of the tooling package (extproc_lab), added through the entry point group below when it is
+# installed: the serving package never imports it. Without it, each name answers with what to install.
+TOOLING_COMMANDS = {"redteam": "the red team", "bench": "benchmarks", "train": "training"}
+TOOLING_ENTRY_POINTS = "extproc.commands"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    missing = _missing_tooling(parser, argv)
+    if missing:
+        print(f"extproc {argv[0]}: install extproc[dev] (extproc_lab) for {missing}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
@@ -120,12 +132,6 @@ def _parser() -> argparse.ArgumentParser:
 
     add_rules_commands(commands)
 
-    from extproc.redteam.cli import add_arguments as add_redteam_arguments
-
-    redteam = commands.add_parser("redteam", help="replay attacks, mutate payloads, probe smuggling, verify reach")
-    add_redteam_arguments(redteam)
-    redteam.set_defaults(run=_redteam)
-
     jwks = commands.add_parser("jwks", help="print the public JWKS upstreams use to verify identity assertions")
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
     jwks.set_defaults(run=_jwks)
@@ -136,18 +142,30 @@ def _parser() -> argparse.ArgumentParser:
     service_token_command.add_arguments(service_token)
     service_token.set_defaults(run=service_token_command.run)
 
-    bench = commands.add_parser("bench", help="measure latency per layer, through Envoy, memory and workers")
-    from extproc.benchmark.suite import add_arguments as add_bench_arguments
-
-    add_bench_arguments(bench)
-    bench.set_defaults(run=_bench)
-
     demo = commands.add_parser("demo", help="run Envoy + sidecar + demo upstream on loopback")
     demo.add_argument("--port", type=int, default=0, help="Envoy listener port (default: a free one)")
     demo.add_argument("--config", help="policy YAML (default: deploy/policy/demo.yaml)")
     demo.add_argument("--check", action="store_true", help="send the demo requests, print results, exit")
     demo.set_defaults(run=_demo)
+    _add_tooling_commands(commands)
     return parser
+
+
+def _add_tooling_commands(commands: argparse._SubParsersAction) -> None:
+    for entry in entry_points(group=TOOLING_ENTRY_POINTS):
+        try:
+            add_commands = entry.load()
+        except ImportError:  # registered by this distribution, but the package was left out (the image)
+            continue
+        add_commands(commands)
+
+
+def _missing_tooling(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """What a tooling command asked for without the tooling installed is for, else None."""
+    if not argv or argv[0] not in TOOLING_COMMANDS:
+        return None
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return None if argv[0] in commands.choices else TOOLING_COMMANDS[argv[0]]
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -357,12 +375,6 @@ def _learn(args: argparse.Namespace) -> int:
     return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out)
 
 
-def _redteam(args: argparse.Namespace) -> int:
-    from extproc.redteam import cli as redteam_cli
-
-    return redteam_cli.run(args)
-
-
 def _jwks(args: argparse.Namespace) -> int:
     import json
 
@@ -374,13 +386,6 @@ def _jwks(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(policy.access.signer.jwks(), indent=2))
     return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from extproc.benchmark import suite
-
-    logs.setup("warning")  # the layers' own logs (e.g. deny lines) would drown the tables
-    return suite.run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ _pass_started: dict[int, int] = {}
 
 def _on_collection(phase: str, _info: dict) -> None:
     # On the CPU clock too, so the difference is exact. Passes are rare (one young pass per about
-    # 100 requests of the demo policy in bench/core.py), so their two readings cost nothing noticeable.
+    # 100 requests of the demo policy in extproc_lab/bench/core.py), so their two readings cost nothing noticeable.
     thread = get_ident()
     if phase == "start":
         _pass_started[thread] = time.thread_time_ns()

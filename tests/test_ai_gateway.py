@@ -84,7 +84,7 @@ def test_injection_model_quality_is_measured_on_held_out_templates():
 
 
 def test_training_is_reproducible(tmp_path):
-    from extproc.ai import train_injection
+    from extproc_lab.ai import train_injection
 
     for run in ("a", "b"):
         assert train_injection.main(["--per-template", "20", "--skip-evaluation", "--out", str(tmp_path / run / "m.npy")]) == 0

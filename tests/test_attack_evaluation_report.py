@@ -1,7 +1,8 @@
 """The held-out evaluation over several seeds: counts pooled, the spread across seeds shown."""
 from __future__ import annotations
 
-from extproc.attack.evaluate import combine, render
+from extproc_lab.attack.evaluate import combine
+from extproc_lab.attack.report import render
 
 
 def _run(seed: int, detected: int, false_positives: int, auc: float) -> dict:

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from extproc.attack import normalize as norm
-from extproc.attack.dataset import record_values
+from extproc_lab.attack.dataset import record_values
 from extproc.attack.extract import ExtractSettings, extract
 from extproc.attack.features import FeatureSpec, Scratch, featurize, frame
-from extproc.attack.placement import PLACEMENTS, attack_records
+from extproc_lab.attack.placement import PLACEMENTS, attack_records
 from extproc.request import InspectionLimits, Request
 
 

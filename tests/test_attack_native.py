@@ -15,8 +15,8 @@ import pytest
 from onnx_edit import edited_copy
 
 import extproc.attack
-from extproc.attack import datagen, payloads
-from extproc.attack.dataset import collect
+from extproc_lab.attack import datagen, payloads
+from extproc_lab.attack.dataset import collect
 from extproc.attack.features import (
     MULTIPLIER,
     ORDER_SALTS,
@@ -26,7 +26,7 @@ from extproc.attack.features import (
 )
 from extproc.attack.model import DEFAULT_MODEL, ENGINE_VARIABLE, AttackModel, ModelError
 from extproc.attack.native import Unsupported, read_weights
-from extproc.attack.placement import attack_records
+from extproc_lab.attack.placement import attack_records
 
 KERNEL_MODULE = "extproc.attack._ngram_bag"
 

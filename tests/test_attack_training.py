@@ -12,11 +12,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from extproc.attack import payloads  # noqa: E402
-from extproc.attack.dataset import collect  # noqa: E402
+from extproc_lab.attack import payloads  # noqa: E402
+from extproc_lab.attack.dataset import collect  # noqa: E402
 from extproc.attack.model import AttackModel  # noqa: E402
-from extproc.attack.placement import attack_records, benign_value_records  # noqa: E402
-from extproc.attack.train import TrainConfig, fit, predict, save, split_validation  # noqa: E402
+from extproc_lab.attack.placement import attack_records, benign_value_records  # noqa: E402
+from extproc_lab.attack.train import TrainConfig, fit, predict, save, split_validation  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_onnx_graph_matches_the_training_time_function(values, tmp_path):
 
 
 def test_evaluate_only_holds_out_the_named_sources(values):
-    from extproc.attack.evaluate import evaluate
+    from extproc_lab.attack.evaluate import evaluate
 
     config = replace(TrainConfig(), epochs=1, target_fp=0.05)
     report = evaluate(values, ([], []), config, log=lambda _m: None, only=frozenset({"lookalikes"}))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from extproc.benchmark import endtoend, load, workload
+from extproc_lab.bench import endtoend, load, workload
 from extproc.cli import main
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:1/
@@ -40,7 +40,7 @@ def test_quick_in_process_run_writes_every_part_of_the_json(tmp_path, capsys):
 
 
 def test_the_mix_is_mostly_allowed_and_its_attacks_denied(tmp_path):
-    from extproc.benchmark import inprocess
+    from extproc_lab.bench import inprocess
     from extproc.config import load_policy
 
     policy = load_policy(workload.write_policy(tmp_path))

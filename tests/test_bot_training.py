@@ -56,7 +56,7 @@ def synthetic_records(count: int = 600, seed: int = 3) -> list[dict]:
 
 
 def test_training_is_reproducible_and_the_layer_uses_the_model(tmp_path):
-    from extproc.bot import train
+    from extproc_lab.bot import train
 
     data = tmp_path / "records.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in synthetic_records()) + "\n")
@@ -105,7 +105,7 @@ def test_committed_model_on_the_labelled_sessions():
 def test_session_figures_count_when_each_client_was_first_caught():
     import numpy as np
 
-    from extproc.bot.train import Dataset, session_outcomes, session_rates
+    from extproc_lab.bot.train import Dataset, session_outcomes, session_rates
 
     # Two automated sessions (one caught at its third request, one never) and two human ones.
     sessions = ["a", "a", "a", "b", "b", "h1", "h2", "h2"]
@@ -123,7 +123,7 @@ def test_session_figures_count_when_each_client_was_first_caught():
 def test_misses_before_a_clients_second_page_are_counted_apart():
     import numpy as np
 
-    from extproc.bot.train import Dataset, summarize
+    from extproc_lab.bot.train import Dataset, summarize
 
     # A driven browser missed on its first page and once later; a human never flagged.
     classes = ["automation-tool"] * 4 + ["human-browser"] * 2

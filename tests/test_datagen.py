@@ -1,4 +1,4 @@
-"""Tests for the benign request generator (extproc.attack.datagen)."""
+"""Tests for the benign request generator (extproc_lab.attack.datagen)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 pytest.importorskip("faker")
 
-from extproc.attack import datagen  # noqa: E402
-from extproc.attack.datagen import BENIGN_TEMPLATES, benign_records  # noqa: E402
+from extproc_lab.attack import datagen  # noqa: E402
+from extproc_lab.attack.datagen import BENIGN_TEMPLATES, benign_records  # noqa: E402
 
 PER_TEMPLATE = 60
 
@@ -114,7 +114,7 @@ def test_determinism():
 def test_determinism_across_processes():
     """Output must not depend on PYTHONHASHSEED (no hash(), no set order)."""
     code = (
-        "import json, hashlib; from extproc.attack.datagen import benign_records; "
+        "import json, hashlib; from extproc_lab.attack.datagen import benign_records; "
         "print(hashlib.sha256(json.dumps(list(benign_records(1500, 9))).encode()).hexdigest())"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import os
 import random
 import re
@@ -14,9 +15,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from extproc.attack import payloads
 from extproc.attack.normalize import normalize
-from extproc.attack.payloads import FAMILIES, benign_lookalikes, evade, generate, generate_all
+from extproc_lab.attack import payload_data, payloads
+from extproc_lab.attack.payloads import FAMILIES, benign_lookalikes, evade, generate, generate_all
 
 N = 2000
 
@@ -117,7 +118,7 @@ def test_families_draw_from_independent_streams():
 
 def test_output_does_not_depend_on_string_hashing():
     # Seeds come from seed*1000 + family index, never hash(): other hash seeds give the same payloads.
-    code = ("import hashlib;from extproc.attack.payloads import generate_all, benign_lookalikes;"
+    code = ("import hashlib;from extproc_lab.attack.payloads import generate_all, benign_lookalikes;"
             "d=hashlib.sha256(repr((generate_all(40, 3), benign_lookalikes(100, 3))).encode()).hexdigest();print(d)")
     digests = set()
     for hash_seed in ("1", "2"):
@@ -271,3 +272,24 @@ def test_benign_lookalikes_share_the_characters_of_attacks():
 def test_benign_lookalikes_do_not_collide_with_attacks():
     attacks = {v for v, _ in generate_all(1000, seed=5)}
     assert attacks.isdisjoint(benign_lookalikes(10000, seed=5))
+
+
+def test_the_grammar_data_still_writes_what_the_committed_model_was_trained_on():
+    # sha256 of the output of the grammar as Python literals (before its data moved to
+    # extproc_lab/data/payloads/*.json): the same seed must give the same training data, or
+    # models/attack.onnx no longer reproduces. Editing a data file on purpose means retraining.
+    digest = lambda value: hashlib.sha256(json.dumps(value, ensure_ascii=False).encode()).hexdigest()  # noqa: E731
+    assert digest(generate_all(40, 7)) == "125af54c5f2db03d8e1ba8f0cb6e58fc5d560b07fbb3b5f7b1231d17141b532c"
+    assert digest(benign_lookalikes(400, 7)) == "87453a4358e8bdbab3c5db76b2d220d78ed25ff773e42926b5e63e0646797eb0"
+
+
+def test_a_slot_defined_in_two_data_files_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "a.json").write_text(json.dumps({"slots": {"greeting": ["hi"]}}))
+    (tmp_path / "b.json").write_text(json.dumps({"slots": {"greeting": [[2, "hello"]]}}))
+    monkeypatch.setattr(payload_data, "DATA_DIR", tmp_path)
+    payload_data._section.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="b.json: slot 'greeting' is defined twice"):
+            payload_data.slots()
+    finally:
+        payload_data._section.cache_clear()

@@ -15,8 +15,8 @@ import brotli
 import pytest
 
 from extproc.config import parse_policy
-from extproc.redteam import mutate
-from extproc.redteam.replay import InProcess
+from extproc_lab.redteam import mutate
+from extproc_lab.redteam.replay import InProcess
 
 SQLI = "' OR 1=1 UNION SELECT password FROM users--"
 XSS = "<svg onload=alert(document.cookie)>"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from extproc.attack.payloads import benign_lookalikes
+from extproc_lab.attack.payloads import benign_lookalikes
 from extproc.cli import main
-from extproc.redteam import baseline, mutate, report
-from extproc.redteam.replay import Outcome
-from extproc.redteam.results import summarize
+from extproc_lab.redteam import baseline, mutate, report
+from extproc_lab.redteam.replay import Outcome
+from extproc_lab.redteam.results import summarize
 from extproc.stack import DEMO_POLICY
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"

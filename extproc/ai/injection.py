@@ -4,7 +4,7 @@ Text is lower-cased and split into words; the features are the words, adjacent w
 the character 4-grams inside words (so paraphrases, other languages and split words still share
 features). Each feature hashes (CRC-32, stable across processes) into one of 2^bits weights; the
 score is the logistic of their sum, mapped to 1-99 like every score here (low = injection).
-Trained by ``python -m extproc.ai.train_injection`` (numpy only), evaluated on held-out templates.
+Trained by ``python -m extproc_lab.ai.train_injection`` (numpy only), evaluated on held-out templates.
 """
 from __future__ import annotations
 

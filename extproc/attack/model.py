@@ -1,6 +1,6 @@
 """The attack model at serving time: ONNX graph + metadata, probabilities to 1-99 scores.
 
-The graph (built by ``extproc.attack.train``) maps hashed n-gram ids of a batch of values to one
+The graph (built by ``extproc_lab.attack.train``) maps hashed n-gram ids of a batch of values to one
 probability per head and value: ``attack`` (any family) and one head per family. Scores follow
 the convention 1 = certainly an attack, 99 = clean; the metadata's calibration puts the default
 threshold (20) exactly where the training run chose its operating point.
@@ -35,6 +35,8 @@ ATTACK_INFERENCE = inference_clock("attack")
 _Q_AT_THRESHOLD = 1 - 19 / 98
 OUTPUTS = ["probabilities"]  # named: run(None, ...) looks the names up on every call
 ENGINE_VARIABLE = "EXTPROC_ATTACK_ENGINE"
+# The graph's output heads in order: any attack, then one per family (training writes this order).
+HEADS = ("attack", "sqli", "xss", "rce", "lfi", "ssti", "ssrf", "xxe", "nosqli", "ldapi", "crlf", "other")
 
 log = logging.getLogger(__name__)
 

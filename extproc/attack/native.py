@@ -4,7 +4,7 @@ onnxruntime pays for the graph's generality: featurize writes every n-gram's id 
 array, the graph gathers, reshapes and cumulatively sums hundreds of KB, and each run has ~13 µs of
 fixed cost. The kernel hashes each n-gram and adds its embedding row straight into its value's bag.
 
-It is only trusted with the graph it implements, the one ``extproc.attack.train.to_onnx`` writes,
+It is only trusted with the graph it implements, the one ``extproc_lab.attack.train.to_onnx`` writes,
 node for node, with its constants as expected and the "no n-gram" row of the table at zero. Any
 other graph raises Unsupported and the model runs on onnxruntime, which is always right.
 
@@ -86,7 +86,7 @@ def read_weights(path: Path, spec: FeatureSpec, heads: int) -> dict[str, np.ndar
         raise Unsupported(f"cannot read the graph: {exc}") from None
     nodes = tuple((n.op_type, tuple(n.input), tuple(n.output), _attributes(n)) for n in model.graph.node)
     if nodes != EXPECTED_NODES or any(n.domain for n in model.graph.node):
-        raise Unsupported("the graph's nodes are not those of extproc.attack.train's graph")
+        raise Unsupported("the graph's nodes are not those of extproc_lab.attack.train's graph")
     arrays = {t.name: _array(t) for t in model.graph.initializer}
     table, w1, b1, w2, b2 = (arrays.get(name) for name in ("table", "w1", "b1", "w2", "b2"))
     if any(a is None or a.dtype != np.float32 for a in (table, w1, b1, w2, b2)):

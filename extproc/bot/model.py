@@ -74,7 +74,7 @@ def open_model(path: Path, engine: str | None = None) -> BotModel:
         raise ModelError(f"{meta_path}: unreadable model metadata: {exc}") from None
     if version != FEATURE_VERSION or names != FEATURE_NAMES:
         raise ModelError(f"{meta_path}: built for feature version {version}; this build computes {FEATURE_VERSION} "
-                         "(retrain with python -m extproc.bot.train)")
+                         "(retrain with python -m extproc_lab.bot.train)")
     steps = score_steps(shift).tolist()
     native = _native_engine(path, engine)
     if native is not None:

@@ -5,7 +5,7 @@ run's fixed cost rather than in the trees. The extension walks the same trees wi
 arithmetic (float32 comparisons and sums, its logistic) and returns P(automated) in a few µs.
 
 It is only trusted with the graph it implements, the one ``onnxmltools`` writes for the binary
-LightGBM model of ``extproc.bot.train``: a TreeEnsembleClassifier with LOGISTIC post-transform,
+LightGBM model of ``extproc_lab.bot.train``: a TreeEnsembleClassifier with LOGISTIC post-transform,
 leaf weights of class 0 only and of both signs, no base values, labels [0, 1], then the
 Identity/Cast/Mul(1.0) nodes that leave the probabilities as they are. Anything else raises
 Unsupported and the model runs on onnxruntime, which is always right.

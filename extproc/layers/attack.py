@@ -12,10 +12,9 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from extproc.attack.dataset import HEADS
 from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, extract
 from extproc.attack.memo import ValueMemo
-from extproc.attack.model import DEFAULT_THRESHOLD, ModelError, load_model
+from extproc.attack.model import DEFAULT_THRESHOLD, HEADS, ModelError, load_model
 from extproc.durable import DURABLE
 from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext, StrictModel
 from extproc.modelfiles import validated_model_path

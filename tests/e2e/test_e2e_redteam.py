@@ -11,8 +11,8 @@ from e2e_support import started_stack
 
 from extproc.cli import main
 from extproc.config import load_policy
-from extproc.redteam import mutate, smuggle
-from extproc.redteam.replay import InProcess, Remote, attribute_from_audit, replay
+from extproc_lab.redteam import mutate, smuggle
+from extproc_lab.redteam.replay import InProcess, Remote, attribute_from_audit, replay
 
 ISSUER = "https://idp.corp.example"
 SERVICE_SECRET = "deploy-secret-for-the-e2e-red-team-run"

@@ -1,0 +1,1 @@
+"""Training of the prompt-injection model from generated prompts."""

@@ -1,0 +1,1 @@
+"""Training, data generation and evaluation of the attack model."""

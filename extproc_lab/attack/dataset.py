@@ -1,0 +1,80 @@
+"""Request records -> labelled values, through the same extraction and normalisation as serving.
+
+An attack record's payload (``expect.value``) marks which of its values is the attack; its
+other values (headers, cookies, the path) are benign, which is exactly what keeps the model from
+learning the look of a data source. Records without ``expect`` (a user's own labelled traffic)
+count their query, body and path values as the attack and their headers and cookies as benign.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from extproc.attack.extract import ExtractSettings, extract
+from extproc.attack.features import frame
+from extproc.attack.model import HEADS
+from extproc.attack.normalize import normalize
+from extproc.records import request_from_record
+
+HEAD_INDEX = {name: index for index, name in enumerate(HEADS)}
+TRAINING_SETTINGS = ExtractSettings(max_value_chars=1024)
+
+
+def head_of(family: str) -> int:
+    return HEAD_INDEX.get(family, HEAD_INDEX["other"])
+
+
+@dataclass
+class RecordValues:
+    record_id: str
+    source: str
+    template: str
+    is_attack: bool
+    family: str
+    framed: list[bytes] = field(default_factory=list)
+    value_is_attack: list[bool] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+
+    @property
+    def payload_found(self) -> bool:
+        """False when the payload was not among the scored values (e.g. a bare word)."""
+        return not self.is_attack or any(self.value_is_attack)
+
+
+def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -> RecordValues:
+    request, body = request_from_record(record)
+    if body:
+        request.attach_body(body)
+    extracted = extract(request, settings)
+    normalized = [normalize(text) for text in extracted.texts]
+    is_attack = record.get("label") == "attack"
+    out = RecordValues(
+        record_id=str(record.get("id", "")),
+        source=str(record.get("source", "")),
+        template=str(record.get("set", "")),
+        is_attack=is_attack,
+        family=str(record.get("family", "attack" if is_attack else "benign")),
+        framed=[frame(text, flags, location) for (text, flags), location in zip(normalized, extracted.locations)],
+        locations=extracted.locations,
+    )
+    out.value_is_attack = _mark_payload(record, normalized, extracted.locations) if is_attack else [False] * len(normalized)
+    return out
+
+
+def _mark_payload(record: dict, normalized: list[tuple[str, int]], locations: list[str]) -> list[bool]:
+    value = (record.get("expect") or {}).get("value")
+    if value is None:
+        return [not loc.startswith(("header", "cookie")) for loc in locations]
+    target = normalize(str(value))[0]
+    if not target:
+        return [False] * len(normalized)
+    # Windows of a long payload hold a part of it; a value may embed it (JSON, multipart). A very
+    # short payload ('5', '--') is only matched exactly: inside other text it would mislabel it.
+    return [
+        text == target or (len(target) >= 8 and target in text) or (len(text) >= 16 and text in target)
+        for text, _ in normalized
+    ]
+
+
+def collect(records: Iterable[dict], settings: ExtractSettings = TRAINING_SETTINGS) -> list[RecordValues]:
+    return [record_values(record, settings) for record in records]

@@ -1,0 +1,1 @@
+"""Training of the bot model and its card."""
