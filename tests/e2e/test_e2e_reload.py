@@ -487,6 +487,7 @@ class SignedConfigMapVolume(ConfigMapVolume):
 
 
 def test_a_signed_policy_reloads_only_with_a_valid_signature(tmp_path):
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
 
@@ -497,8 +498,6 @@ def test_a_signed_policy_reloads_only_with_a_valid_signature(tmp_path):
 
     require_envoy()
     assert cli.main(["policy", "keygen", "--out", str(tmp_path / "keys")]) == 0  # made now, never committed
-    from cryptography.hazmat.primitives import serialization
-
     key = serialization.load_pem_private_key((tmp_path / "keys" / "policy.key").read_bytes(), password=None)
     attacker = Ed25519PrivateKey.generate()
     volume = SignedConfigMapVolume(tmp_path / "etc-extproc")
