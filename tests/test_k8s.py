@@ -272,6 +272,33 @@ def test_key_material_is_in_a_secret_only_the_sidecar_reads(rendered):
     assert "PRIVATE KEY" not in policy and "secret_hash:" not in policy
 
 
+def test_the_documented_access_policy_reads_its_key_material_from_the_secret_mount(tmp_path):
+    """docs/kubernetes.md's example compiles, and every file it reads is under the access Secret's
+    mount; the files the sidecar watches for a rotation (policy.access.files) are among them."""
+    import re
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from access_keys import jwks, new_key, write_pem
+
+    from extproc.access.service_tokens import hash_secret
+    from extproc.reload import read_files
+
+    mount = container(find(render("base"), "Deployment", "extproc-app"), "extproc")["volumeMounts"]
+    (access_mount,) = [m["mountPath"] for m in mount if m["name"] == "access"]
+    text = (REPO / "docs" / "kubernetes.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(\s*access:.*?)```", text, re.S).group(1)
+    named = set(re.findall(re.escape(access_mount) + r"/[\w.-]+", example))
+    assert len(named) == 3
+    write_pem(tmp_path / "assertion.pem", new_key("ec", "a").private)
+    (tmp_path / "partner-jwks.json").write_text(json.dumps(jwks(new_key("ec", "p"))))
+    (tmp_path / "deployer.hash").write_text(hash_secret("s" * 40) + "\n")
+    document = yaml.safe_load(example.replace(access_mount, str(tmp_path)))
+    policy = parse_policy(yaml.safe_dump({"version": 1, **document}))
+    watched = set(read_files(policy))
+    assert watched == {str(tmp_path / "assertion.pem"), str(tmp_path / "deployer.hash")}
+
+
 def test_the_pods_prefer_other_nodes_and_zones(rendered):
     _, objects = rendered
     deployment = find(objects, "Deployment", "extproc-app")
