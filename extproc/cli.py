@@ -1,5 +1,6 @@
-"""Command line: ``extproc serve | check-config | score | reach | learn | audit | rules | jwks | service-token | demo``,
-plus the tooling's ``redteam | bench | train`` when it is installed. ``main(argv) -> int`` runs in tests too."""
+"""Command line: ``extproc serve | check-config | score | reach | learn | audit | rules | policy | jwks |
+service-token | demo``, plus the tooling's ``redteam | bench | train`` when it is installed.
+``main(argv) -> int`` runs in tests too."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-metrics", action="store_true",
                        help="allow a non-loopback --metrics-address without TLS: anyone who reaches it "
                             "reads the metrics and the public JWKS")
+    serve.add_argument("--policy-public-key", action="append", metavar="FILE",
+                       help="Ed25519 public key file (repeatable, for key rotation; env "
+                            "EXTPROC_POLICY_PUBLIC_KEY, comma-separated): the policy must carry a "
+                            "detached signature (POLICY.sig) that verifies with one of them, at start "
+                            "and at every reload")
+    serve.add_argument("--ready-when-envoy-filter", metavar="ADMIN_URL",
+                       default=os.environ.get("EXTPROC_READY_WHEN_ENVOY_FILTER"),
+                       help="report NOT_SERVING on the health service until the Envoy whose admin is "
+                            "at ADMIN_URL (e.g. http://127.0.0.1:15000) runs the ext_proc filter, "
+                            "fail closed, on every inbound listener; polled every few seconds (env "
+                            "EXTPROC_READY_WHEN_ENVOY_FILTER)")
     serve.add_argument("--reload-interval", type=float, default=1.0, help="seconds between policy file checks")
     serve.add_argument("--drain-seconds", type=float, default=10.0, help="grace period for in-flight streams")
     serve.add_argument("--shutdown-delay", type=float, default=0.0,
@@ -91,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a policy file (exit 1 with its errors)")
     check.add_argument("file")
+    check.add_argument("--policy-public-key", action="append", metavar="FILE",
+                       help="also verify FILE.sig with this public key (repeatable; env EXTPROC_POLICY_PUBLIC_KEY)")
     check.set_defaults(run=_check_config)
 
     score = commands.add_parser("score", help="run the pipeline over request records (JSONL) in-process")
@@ -132,6 +146,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_rules_commands(commands)
 
+    from extproc.policy_signature import add_commands as add_policy_commands
+
+    add_policy_commands(commands)
+
     jwks = commands.add_parser("jwks", help="print the public JWKS upstreams use to verify identity assertions")
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
     jwks.set_defaults(run=_jwks)
@@ -169,13 +187,37 @@ def _missing_tooling(parser: argparse.ArgumentParser, argv: list[str]) -> str | 
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    policy = load_policy_or_report(args.file)
-    if policy is None:
+    try:
+        policy = _load_policy(args.file, _policy_keys(args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
         return 1
     print(f"{args.file}: ok (sha256 {policy.digest[:12]})")
     for line in policy.summary():
         print(f"  {line}")
     return 0
+
+
+def _policy_keys(args: argparse.Namespace):
+    """The public keys the policy's signature must verify with, or None (unsigned policies).
+    Raises ConfigError for a key file that cannot be read or holds no Ed25519 key."""
+    from extproc.policy_signature import PolicyKeys, key_files
+
+    files = key_files(args.policy_public_key)
+    return PolicyKeys.from_files(files) if files else None
+
+
+def _load_policy(path: str, keys):
+    """The policy at ``path``; with keys, only when its signature verifies (ConfigError if not)."""
+    if keys is None:
+        return load_policy(path)
+    from extproc.config import parse_policy
+
+    try:
+        data, _ = keys.read(Path(path))
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read: {exc.strerror or exc}"]) from None
+    return parse_policy(data, path)
 
 
 def _freeze_what_startup_loaded() -> None:
@@ -240,15 +282,16 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
     from extproc.server import ServeOptions, serve
 
     try:
-        policy = load_policy(args.config)
+        keys = _policy_keys(args)
+        policy = _load_policy(args.config, keys)
     except ConfigError as exc:
-        log.error("invalid policy, not starting", extra={"problems": exc.problems, "file": args.config})
+        log.error("invalid policy, not starting", extra={"problems": exc.problems, "file": exc.source})
         return 1
     metrics = Metrics()
     metrics.policy_info.labels(policy.digest[:12]).set_to_current_time()
     for line in policy.summary():
         log.info(line)  # every route, what runs there, and which ones are public
-    store = PolicyStore(policy, Path(args.config))
+    store = PolicyStore(policy, Path(args.config), keys)
     _freeze_what_startup_loaded()
     metrics.watch_state(store)
     tls = tls_files(args.tls_cert, args.tls_key, args.client_ca)
@@ -263,6 +306,7 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
     options = ServeOptions(
         address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds,
         shutdown_delay=args.shutdown_delay, tls=tls, health_address=args.health_address,
+        ready_when_envoy_filter=args.ready_when_envoy_filter,
     )
     return asyncio.run(serve(store, metrics, options, observers=_observers(args)))
 
@@ -282,9 +326,9 @@ def _observers(args: argparse.Namespace):
 def _supervise(args: argparse.Namespace) -> int:
     """Run N single-worker processes on one port; restart a worker that dies; drain on SIGTERM."""
     try:
-        load_policy(args.config)  # fail fast, once, with a readable error
+        _load_policy(args.config, _policy_keys(args))  # fail fast, once, with a readable error
     except ConfigError as exc:
-        log.error("invalid policy, not starting", extra={"problems": exc.problems, "file": args.config})
+        log.error("invalid policy, not starting", extra={"problems": exc.problems, "file": exc.source})
         return 1
     if args.address.endswith(":0"):
         log.error("--workers > 1 needs a fixed port, not :0")
@@ -333,6 +377,10 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
         command += ["--tls-cert", args.tls_cert, "--tls-key", args.tls_key, "--client-ca", args.client_ca]
     command += [flag for flag, on in (("--insecure-address", args.insecure_address),
                                       ("--public-metrics", args.public_metrics)) if on]
+    for key in args.policy_public_key or ():
+        command += ["--policy-public-key", key]
+    if args.ready_when_envoy_filter:
+        command += ["--ready-when-envoy-filter", args.ready_when_envoy_filter]
     if args.trace:
         command.append("--trace")
     if args.audit_log:  # workers append to one file: each writes whole lines with O_APPEND

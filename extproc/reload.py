@@ -1,4 +1,5 @@
-"""Hot reload: watch the policy file, compile a whole new Policy, swap one reference.
+"""Hot reload: watch the policy file (its signature, the key files it read), compile a whole new
+Policy, swap one reference.
 
 Kubernetes updates a mounted ConfigMap by swapping a ``..data`` symlink, so the file is
 polled through the symlink (stat follows it) rather than watched by inode. On any error the
@@ -18,32 +19,48 @@ import hashlib
 import logging
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from extproc.config import ConfigError, parse_policy
 from extproc.policy import Policy
+from extproc.policy_signature import PolicyKeys, signature_path
 
 log = logging.getLogger(__name__)
 UNSEEN = ("unseen",)  # no change is waiting to settle
+FRESH = ("fresh",)  # a file that changed while a compile read it
+COARSE_CLOCK_NS = 50_000_000
 
 
 class PolicyStore:
-    """Holds the serving policy. Readers take ``current`` once per stream and keep it."""
+    """Holds the serving policy. Readers take ``current`` once per stream and keep it.
 
-    def __init__(self, policy: Policy, path: Path | None = None) -> None:
+    Watched: the policy file, its signature when keys are given, and the files the compiled
+    policy's access block read (the assertion key, service-token hashes: a rotated Secret)."""
+
+    def __init__(self, policy: Policy, path: Path | None = None, keys: PolicyKeys | None = None) -> None:
         self.current = policy
         self.path = path
-        self._signature = _signature(path) if path else None  # of the file as last read
+        self.keys = keys
+        self._compiled = _stamps(read_files(policy))  # the current policy's read files, as compiled
+        self._signature = self._stamp() if path else None  # of the watched files as last read
         self._pending: tuple | None = UNSEEN  # a changed signature seen at the previous poll
 
+    def _sources(self) -> tuple[Path, ...]:
+        assert self.path is not None
+        return (self.path, signature_path(self.path)) if self.keys is not None else (self.path,)
+
+    def _stamp(self) -> tuple:
+        return _stamps(self._sources()) + _stamps(read_files(self.current))
+
     def changed(self) -> bool:
-        """True when the file differs from the one last read and has not changed since the
-        previous poll."""
+        """True when a watched file differs from the one last read and has not changed since
+        the previous poll."""
         if self.path is None:
             return False
-        signature = _signature(self.path)
+        signature = self._stamp()
         if signature == self._signature:
             self._pending = UNSEEN
             return False
@@ -52,25 +69,47 @@ class PolicyStore:
 
     def reload(self) -> str:
         """Read and compile the file: "ok" when a new policy now serves, "unchanged" when its
-        content is the serving policy's, "moving" when it changed while being read (tried again
-        once it settles). Raises ConfigError; the serving policy stays."""
+        bytes and read files are the serving policy's, "moving" when a file changed while being
+        read (tried again once it settles). Raises ConfigError; the serving policy stays."""
         assert self.path is not None
-        signature = _signature(self.path)
+        signature = self._stamp()
         self._pending = UNSEEN
         try:
-            raw = self.path.read_bytes()
+            raw = self._read()
         except OSError as exc:
+            if self._stamp() != signature:
+                return "moving"  # e.g. the kubelet removed the generation just resolved
             self._signature = signature
             raise ConfigError(str(self.path), [f"cannot read: {exc.strerror or exc}"]) from None
-        if _signature(self.path) != signature:
+        except ConfigError:
+            self._signature = signature  # retried when a file changes, not at every poll
+            raise
+        if self._stamp() != signature:
             return "moving"  # the signature kept is the old one: the next polls see the change
         self._signature = signature
-        if hashlib.sha256(raw).hexdigest() == self.current.digest:
+        sources = signature[:len(self._sources())]
+        if hashlib.sha256(raw).hexdigest() == self.current.digest and \
+                _stamps(read_files(self.current)) == self._compiled:
             return "unchanged"  # the same bytes (a touch, a rewrite): nothing to compile
+        started = time.time_ns()
         with _sharing_the_gil():
             policy = parse_policy(raw, str(self.path))
         self.current = policy  # one reference assignment: atomic for readers
+        self._compiled = _stamps(read_files(policy), fresh_after=started)
+        self._signature = sources + self._compiled
         return "ok"
+
+    def _read(self) -> bytes:
+        """The policy's bytes; with keys, only once its signature verifies (ConfigError if not)."""
+        if self.keys is None:
+            return self.path.read_bytes()
+        data, _ = self.keys.read(self.path)
+        return data
+
+
+def read_files(policy: Policy) -> tuple[str, ...]:
+    """Files the policy's access block read when it compiled (key material from Secrets)."""
+    return tuple(getattr(getattr(policy, "access", None), "files", ()) or ())
 
 
 @contextmanager
@@ -107,6 +146,17 @@ async def watch(store: PolicyStore, interval: float, on_result: Callable[[str], 
             log.info("policy reloaded", extra={"digest": store.current.digest[:12]})
         if result != "moving":
             on_result(result)
+
+
+def _stamps(paths, fresh_after: int | None = None) -> tuple:
+    """Each file's stat; a file changed since ``fresh_after`` (ns, less the kernel's coarse clock)
+    gets a stamp no poll will match, so it is compiled again: the compile may have read it
+    before that change."""
+    stamps = tuple(_signature(Path(path)) for path in paths)
+    if fresh_after is None:
+        return stamps
+    return tuple(FRESH if stamp is not None and stamp[1] >= fresh_after - COARSE_CLOCK_NS else stamp
+                 for stamp in stamps)
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "envoy.service.ext_proc.v3.ExternalProcessor"
+# The health service name for liveness probes: SERVING while the process runs (until it drains),
+# whatever readiness says. "" and SERVICE_NAME are readiness: they also wait for the Envoy gate.
+LIVENESS_SERVICE = "liveness"
 
 
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
@@ -139,6 +142,8 @@ class ServeOptions:
     # After SIGTERM, keep accepting streams this long while health says NOT_SERVING, so that
     # whoever routes to us (Envoy health checks, kubelet) notices before the port closes.
     shutdown_delay: float = 0.0
+    # Envoy admin URL: ready only while that Envoy runs our filter, fail closed (extproc/envoy_gate.py)
+    ready_when_envoy_filter: str | None = None
 
 
 async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event | None = None,
@@ -170,8 +175,9 @@ async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, st
     _restrict_socket(options.address)
     if health_server is not None:
         await health_server.start()
-    for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+    await _set_ready(health_servicer, not options.ready_when_envoy_filter)
+    gate = _start_envoy_gate(options.ready_when_envoy_filter, health_servicer)
     _install_signal_handlers(stop)
     log.info(
         "serving",
@@ -185,8 +191,9 @@ async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, st
     await stop.wait()
     log.info("draining", extra={"grace_seconds": options.drain_seconds, "delay_seconds": options.shutdown_delay})
     await health_servicer.enter_graceful_shutdown()  # health checks fail first, then we stop
-    if watcher is not None:
-        watcher.cancel()
+    for task in (watcher, gate):
+        if task is not None:
+            task.cancel()
     if options.shutdown_delay > 0:
         await asyncio.sleep(options.shutdown_delay)
     await server.stop(options.drain_seconds)
@@ -194,6 +201,20 @@ async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, st
         await health_server.stop(0)
     log.info("stopped")
     return 0
+
+
+def _start_envoy_gate(admin_url: str | None, health_servicer) -> asyncio.Task | None:
+    if not admin_url:
+        return None
+    from extproc import envoy_gate
+
+    return asyncio.create_task(envoy_gate.watch(admin_url, lambda ready: _set_ready(health_servicer, ready)))
+
+
+async def _set_ready(health_servicer, ready: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, status)
 
 
 def _add_port(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:

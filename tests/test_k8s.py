@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from extproc import cli, k8s_manifests
+from extproc import cli, k8s_images, k8s_manifests
 from extproc import envoy_harness as harness
 from extproc.config import parse_policy
 from extproc.listen import parse_address
@@ -172,6 +172,196 @@ def test_only_the_pod_can_reach_the_sidecars_ext_proc(rendered):
     assert cli._listen_problem(args) is None
 
 
+def selects(selector: dict, labels: dict) -> bool:
+    """A label selector (matchLabels, matchExpressions with In/NotIn/Exists) against pod labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+    return True
+
+
+def pod_labels(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def policies_for(objects: list[dict], deployment: dict) -> list[dict]:
+    return [o["spec"] for o in objects if o["kind"] == "NetworkPolicy" and selects(o["spec"]["podSelector"],
+                                                                                   pod_labels(deployment))]
+
+
+def test_every_pod_is_under_a_default_deny_both_ways(rendered):
+    _, objects = rendered
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        denies = [p for p in policies_for(objects, deployment)
+                  if set(p["policyTypes"]) == {"Ingress", "Egress"} and not p.get("ingress") and not p.get("egress")]
+        assert denies, f"{deployment['metadata']['name']}: no default-deny NetworkPolicy (ingress and egress)"
+
+
+def egress_allowed(objects: list[dict], deployment: dict) -> set[tuple]:
+    """(protocol, port, namespace or '', pod selector) for every egress the pods' policies allow."""
+    allowed = set()
+    for policy in policies_for(objects, deployment):
+        for rule in policy.get("egress", []):
+            assert rule.get("to") and rule.get("ports"), f"{rule}: egress to everyone or on every port"
+            for peer in rule["to"]:
+                assert "ipBlock" not in peer, f"{peer}: egress to addresses is for the operator to add"
+                namespace = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", "")
+                selector = tuple(sorted(peer["podSelector"]["matchLabels"].items()))
+                allowed |= {(port.get("protocol", "TCP"), port["port"], namespace, selector) for port in rule["ports"]}
+    return allowed
+
+
+DNS = {("UDP", 53, "kube-system", (("k8s-app", "kube-dns"),)), ("TCP", 53, "kube-system", (("k8s-app", "kube-dns"),))}
+EXPECTED_EGRESS = {
+    "base": DNS,
+    "jaeger": DNS | {("TCP", 4317, "", (("app.kubernetes.io/name", "jaeger"),))},
+    "istio": DNS | {("TCP", 15012, "istio-system", (("app", "istiod"),))},
+}
+
+
+def test_the_extproc_pods_may_call_only_dns_and_what_their_overlay_needs(rendered):
+    name, objects = rendered
+    deployment = find(objects, "Deployment", "extproc-app")
+    assert egress_allowed(objects, deployment) == EXPECTED_EGRESS[name]
+    if name == "jaeger":  # the port allowed is Jaeger's OTLP/gRPC port, on the Jaeger pods
+        jaeger = find(objects, "Deployment", "jaeger")
+        assert selects({"matchLabels": {"app.kubernetes.io/name": "jaeger"}}, pod_labels(jaeger))
+        assert named_port(container(jaeger, "jaeger"), "otlp-grpc") == 4317
+        assert egress_allowed(objects, jaeger) == set()  # Jaeger calls nothing
+    # Ingress from anyone only on the ports the clients use (Envoy's, or the mesh proxy's app port).
+    open_ports = {port["port"] for p in policies_for(objects, deployment) for rule in p.get("ingress", [])
+                  if not rule.get("from") for port in rule["ports"]}
+    assert open_ports == ({"app-http"} if name == "istio" else {"http", "https"})
+
+
+def test_every_image_is_pinned_by_digest_or_allow_listed_with_a_reason(rendered):
+    _, objects = rendered
+    allowed = k8s_images.allow_list()
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        for c in pod_spec(deployment)["containers"]:
+            if not k8s_images.is_pinned(c["image"]):
+                assert len(allowed.get(c["image"], "")) > 20, f"{c['image']}: neither pinned nor allow-listed with a reason"
+
+
+def test_the_image_allow_list_holds_only_images_still_shipped_by_tag():
+    shipped = {c["image"] for name in KUSTOMIZATIONS for o in render(name) if o["kind"] == "Deployment"
+               for c in pod_spec(o)["containers"]}
+    for image in k8s_images.allow_list():
+        assert image in shipped and not k8s_images.is_pinned(image), f"{image}: stale allow-list entry"
+
+
+def test_key_material_is_in_a_secret_only_the_sidecar_reads(rendered):
+    _, objects = rendered
+    deployment = find(objects, "Deployment", "extproc-app")
+    spec = pod_spec(deployment)
+    (volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == "extproc-access"]
+    assert volume["secret"]["optional"] is True and volume["secret"]["defaultMode"] == 0o440
+    mounts = {c["name"]: m for c in spec["containers"] for m in c.get("volumeMounts", []) if m["name"] == volume["name"]}
+    assert list(mounts) == ["extproc"] and mounts["extproc"]["readOnly"] is True
+    assert mounts["extproc"]["mountPath"] == "/etc/extproc/access"
+    # 0440 files are the pod's fsGroup's: the sidecar's group.
+    assert spec["securityContext"]["fsGroup"] == container(deployment, "extproc")["securityContext"]["runAsGroup"]
+    policy = find(objects, "ConfigMap", "extproc-policy")["data"]["policy.yaml"]
+    assert "PRIVATE KEY" not in policy and "secret_hash:" not in policy
+
+
+def test_the_documented_access_policy_reads_its_key_material_from_the_secret_mount(tmp_path):
+    """docs/kubernetes.md's example compiles, and every file it reads is under the access Secret's
+    mount; the files the sidecar watches for a rotation (policy.access.files) are among them."""
+    import re
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from access_keys import jwks, new_key, write_pem
+
+    from extproc.access.service_tokens import hash_secret
+    from extproc.reload import read_files
+
+    mount = container(find(render("base"), "Deployment", "extproc-app"), "extproc")["volumeMounts"]
+    (access_mount,) = [m["mountPath"] for m in mount if m["name"] == "access"]
+    text = (REPO / "docs" / "kubernetes.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(\s*access:.*?)```", text, re.S).group(1)
+    named = set(re.findall(re.escape(access_mount) + r"/[\w.-]+", example))
+    assert len(named) == 3
+    write_pem(tmp_path / "assertion.pem", new_key("ec", "a").private)
+    (tmp_path / "partner-jwks.json").write_text(json.dumps(jwks(new_key("ec", "p"))))
+    (tmp_path / "deployer.hash").write_text(hash_secret("s" * 40) + "\n")
+    document = yaml.safe_load(example.replace(access_mount, str(tmp_path)))
+    policy = parse_policy(yaml.safe_dump({"version": 1, **document}))
+    watched = set(read_files(policy))
+    assert watched == {str(tmp_path / "assertion.pem"), str(tmp_path / "deployer.hash")}
+
+
+def test_the_pods_prefer_other_nodes_and_zones(rendered):
+    _, objects = rendered
+    deployment = find(objects, "Deployment", "extproc-app")
+    assert deployment["spec"]["replicas"] >= 2
+    terms = pod_spec(deployment)["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    spread = {t["podAffinityTerm"]["topologyKey"] for t in terms
+              if selects(t["podAffinityTerm"]["labelSelector"], pod_labels(deployment))}
+    assert spread == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+
+
+def test_liveness_asks_the_service_that_stays_serving_and_readiness_the_gated_one(rendered):
+    from extproc.server import LIVENESS_SERVICE
+
+    _, objects = rendered
+    sidecar = container(find(objects, "Deployment", "extproc-app"), "extproc")
+    assert sidecar["livenessProbe"]["grpc"].get("service") == LIVENESS_SERVICE
+    assert sidecar["readinessProbe"]["grpc"].get("service", "") == ""
+
+
+# -- a signed policy (the kustomize component) -------------------------------------------------
+
+
+def test_the_signed_policy_component_ships_the_signature_in_the_policy_configmap(tmp_path):
+    if kustomize_command() is None:
+        pytest.skip("neither kustomize nor kubectl is installed")
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree)
+    keys = tmp_path / "keys"  # made for this test, outside the tree: never a committed key
+    assert cli.main(["policy", "keygen", "--out", str(keys)]) == 0
+    component = tree / "components" / "signed-policy"
+    assert cli.main(["policy", "sign", str(tree / "base" / "policy.yaml"), "--key", str(keys / "policy.key"),
+                     "--out", str(component / "policy.yaml.sig")]) == 0
+    overlay = tree / "overlays" / "signed"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": ["../../base"], "components": ["../../components/signed-policy"]}))
+    done = subprocess.run([*kustomize_command(), str(overlay)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    objects = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    deployment = find(objects, "Deployment", "extproc-app")
+    sidecar = container(deployment, "extproc")
+    # The policy and its signature are keys of one ConfigMap, beside each other in the mount.
+    volume, key = mounted_file(deployment, sidecar, flag(sidecar["args"], "--config"))
+    data = find(objects, "ConfigMap", volume["configMap"]["name"])["data"]
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    for name in (key, f"{key}.sig"):
+        (mounted / name).write_text(data[name], encoding="utf-8")
+    # The public key comes from a Secret that only the sidecar mounts, at the path its env names.
+    key_path = next(e["value"] for e in sidecar["env"] if e["name"] == "EXTPROC_POLICY_PUBLIC_KEY")
+    key_volume, _ = mounted_file(deployment, sidecar, key_path)
+    assert key_volume["secret"]["secretName"] == "extproc-policy-keys" and "optional" not in key_volume["secret"]
+    assert [c["name"] for c in pod_spec(deployment)["containers"]
+            if any(m["name"] == key_volume["name"] for m in c.get("volumeMounts", []))] == ["extproc"]
+    check = ["check-config", str(mounted / key), "--policy-public-key", str(keys / "policy.pub")]
+    assert cli.main(check) == 0
+    (mounted / key).write_text(data[key] + "# edited without a new signature\n", encoding="utf-8")
+    assert cli.main(check) == 1
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
 # -- the base (and the Jaeger overlay): our own Envoy in the pod ------------------------------
 
 
@@ -302,6 +492,23 @@ def test_istio_envoy_filter_carries_the_bootstraps_ext_proc_filter_to_the_sideca
     assert socket["address"] == "127.0.0.1"
     (service_port,) = find(objects, "Service", "extproc-app")["spec"]["ports"]
     assert service_port["targetPort"] == "app-http"
+
+
+def test_istio_pods_are_ready_only_while_the_mesh_proxy_runs_the_filter_and_the_app_is_on_loopback():
+    objects = render("istio")
+    deployment = find(objects, "Deployment", "extproc-app")
+    sidecar = container(deployment, "extproc")
+    env = {e["name"]: e["value"] for e in sidecar["env"]}
+    assert env["EXTPROC_READY_WHEN_ENVOY_FILTER"] == "http://127.0.0.1:15000"  # the mesh proxy's admin
+    args = cli._parser().parse_args([*sidecar["args"], "--ready-when-envoy-filter", env["EXTPROC_READY_WHEN_ENVOY_FILTER"]])
+    assert args.ready_when_envoy_filter == env["EXTPROC_READY_WHEN_ENVOY_FILTER"]
+    assert sidecar["readinessProbe"]["grpc"].get("service", "") == ""  # the gated service
+    side = find(objects, "Sidecar")
+    assert selects({"matchLabels": side["spec"]["workloadSelector"]["labels"]}, pod_labels(deployment))
+    (ingress,) = side["spec"]["ingress"]
+    app_port = named_port(container(deployment, "app"), "app-http")
+    assert ingress["port"]["number"] == app_port
+    assert ingress["defaultEndpoint"] == f"127.0.0.1:{app_port}"
 
 
 def test_istio_envoy_filter_merges_the_bootstraps_request_limits_into_the_sidecars_connection_manager():

@@ -460,3 +460,81 @@ def test_a_churning_policy_file_under_steady_load_never_changes_a_decision(tmp_p
     assert metric_value(metrics, "extproc_layer_faults_total", outcome="error") == 0
     assert metric_value(metrics, "extproc_config_reloads_total", result="ok") >= 10
     assert metric_value(metrics, "extproc_config_reloads_total", result="error") >= 5
+
+
+# -- a signed policy: only a correctly signed update serves ----------------------------------------
+
+
+class SignedConfigMapVolume(ConfigMapVolume):
+    """The ConfigMap holds policy.yaml and policy.yaml.sig: one ``..data`` swap updates both."""
+
+    def update_pair(self, text: str, signature: bytes | None) -> None:
+        self.updates += 1
+        stamp = self.directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{self.updates:09d}"
+        stamp.mkdir()
+        files = {self.key: text.encode(), f"{self.key}.sig": signature}
+        for name, data in files.items():
+            if data is not None:
+                (stamp / name).write_bytes(data)
+            if not (self.directory / name).is_symlink():
+                os.symlink(f"..data/{name}", self.directory / name)
+        data_link = self.directory / "..data"
+        old = os.readlink(data_link) if data_link.is_symlink() else None
+        os.symlink(stamp.name, self.directory / "..data_tmp")
+        os.replace(self.directory / "..data_tmp", data_link)
+        if old is not None:
+            shutil.rmtree(self.directory / old)
+
+
+def test_a_signed_policy_reloads_only_with_a_valid_signature(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
+
+    from extproc import cli
+    from extproc.envoy_harness import free_port
+    from extproc.intel.bundle import sign
+    from extproc.stack import Stack
+
+    require_envoy()
+    assert cli.main(["policy", "keygen", "--out", str(tmp_path / "keys")]) == 0  # made now, never committed
+    key = serialization.load_pem_private_key((tmp_path / "keys" / "policy.key").read_bytes(), password=None)
+    attacker = Ed25519PrivateKey.generate()
+    volume = SignedConfigMapVolume(tmp_path / "etc-extproc")
+    v1 = routed_policy("v1", ["admin"])
+    volume.update_pair(v1, sign(v1.encode(), key))
+    metrics_port = free_port()
+    stack = Stack(volume.path, workdir=tmp_path, sidecar_args=[
+        "--reload-interval", "0.2", "--drain-seconds", "1", "--metrics-address", f"127.0.0.1:{metrics_port}",
+        "--policy-public-key", str(tmp_path / "keys" / "policy.pub")])
+    register_stack("signed policy stack", stack)
+    try:
+        stack.start()
+        assert status(stack, "/api/export") == 200
+
+        v2 = routed_policy("v2", ["admin", "export"])
+        volume.update_pair(v2, sign(v2.encode(), key))
+        wait_for(lambda: status(stack, "/api/export") == 403, 10, what="the signed update to serve")
+
+        # Each would open /api/export again; none may serve.
+        opened = routed_policy("evil", ["admin"])
+        refused = [("unsigned", opened, None),
+                   ("tampered (policy changed, old signature)", opened, sign(v2.encode(), key)),
+                   ("signed by another key", opened, sign(opened.encode(), attacker))]
+        for what, text, signature in refused:
+            errors = metric_value(scrape(metrics_port), "extproc_config_reloads_total", result="error")
+            volume.update_pair(text, signature)
+            wait_for(lambda: metric_value(scrape(metrics_port), "extproc_config_reloads_total", result="error")
+                     > errors, 10, what=f"the {what} update to be refused and counted")
+            assert status(stack, "/api/export") == 403, what  # the last good policy (v2) keeps serving
+            assert echo_values(get(stack.listen_port, "/api/items").json(), "x-extproc-tags") == ["v2"], what
+        assert "signature" in stack.sidecar.log_text()
+
+        v3 = routed_policy("v3", ["admin"])
+        volume.update_pair(v3, sign(v3.encode(), key))
+        wait_for(lambda: status(stack, "/api/export") == 200, 10, what="the next signed update")
+        assert echo_values(get(stack.listen_port, "/api/items").json(), "x-extproc-tags") == ["v3"]
+        assert stack.sidecar.process.poll() is None
+    finally:
+        stack.stop()
+        unregister(stack)
