@@ -15,8 +15,8 @@ import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from extproc import logs
-from extproc.config import ConfigError, load_policy, load_policy_or_report
+from extproc.observability import logs
+from extproc.config.compile import ConfigError, load_policy, load_policy_or_report
 
 log = logging.getLogger("extproc")
 
@@ -142,11 +142,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--until")
     audit.set_defaults(run=_audit)
 
-    from extproc.intel.cli import add_commands as add_rules_commands
+    from extproc.commands.rules import add_commands as add_rules_commands
 
     add_rules_commands(commands)
 
-    from extproc.policy_signature import add_commands as add_policy_commands
+    from extproc.config.signature import add_commands as add_policy_commands
 
     add_policy_commands(commands)
 
@@ -154,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     jwks.add_argument("--config", required=True, help="policy YAML with access.assertion")
     jwks.set_defaults(run=_jwks)
 
-    from extproc.access import service_token_command
+    from extproc.commands import service_token as service_token_command
 
     service_token = commands.add_parser("service-token", help="make a service token (secret and salted hash)")
     service_token_command.add_arguments(service_token)
@@ -201,7 +201,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _policy_keys(args: argparse.Namespace):
     """The public keys the policy's signature must verify with, or None (unsigned policies).
     Raises ConfigError for a key file that cannot be read or holds no Ed25519 key."""
-    from extproc.policy_signature import PolicyKeys, key_files
+    from extproc.config.signature import PolicyKeys, key_files
 
     files = key_files(args.policy_public_key)
     return PolicyKeys.from_files(files) if files else None
@@ -211,7 +211,7 @@ def _load_policy(path: str, keys):
     """The policy at ``path``; with keys, only when its signature verifies (ConfigError if not)."""
     if keys is None:
         return load_policy(path)
-    from extproc.config import parse_policy
+    from extproc.config.compile import parse_policy
 
     try:
         data, _ = keys.read(Path(path))
@@ -251,8 +251,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _listen_problem(args: argparse.Namespace) -> str | None:
-    """Why these addresses must not be served (see extproc/listen.py), or None."""
-    from extproc.listen import AddressError, parse_address, refusal, tls_files
+    """Why these addresses must not be served (see extproc/wire/listen.py), or None."""
+    from extproc.wire.listen import AddressError, parse_address, refusal, tls_files
 
     try:
         tls = tls_files(args.tls_cert, args.tls_key, args.client_ca)
@@ -276,10 +276,10 @@ def _listen_problem(args: argparse.Namespace) -> str | None:
 
 
 def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
-    from extproc.listen import tls_files
-    from extproc.metrics import Metrics
-    from extproc.reload import PolicyStore
-    from extproc.server import ServeOptions, serve
+    from extproc.wire.listen import tls_files
+    from extproc.observability.metrics import Metrics
+    from extproc.config.store import PolicyStore
+    from extproc.wire.server import ServeOptions, serve
 
     try:
         keys = _policy_keys(args)
@@ -296,7 +296,7 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
     metrics.watch_state(store)
     tls = tls_files(args.tls_cert, args.tls_key, args.client_ca)
     if args.metrics_address:
-        from extproc.admin import start_admin
+        from extproc.observability.admin import start_admin
 
         try:
             start_admin(args.metrics_address, worker_index, metrics, store, tls)
@@ -312,12 +312,12 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
 
 
 def _observers(args: argparse.Namespace):
-    from extproc import tracing
-    from extproc.server import Observers
+    from extproc.observability import tracing
+    from extproc.wire.server import Observers
 
     audit = None
     if args.audit_log:
-        from extproc.audit import AuditWriter
+        from extproc.observability.audit import AuditWriter
 
         audit = AuditWriter(args.audit_log, args.audit_sample_allows)
     return Observers(tracing=tracing.configure(force=args.trace), audit=audit)
@@ -389,13 +389,13 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from extproc import score
+    from extproc.commands import score
 
     return score.run(args.file, args.config, args.layers)
 
 
 def _reach(args: argparse.Namespace) -> int:
-    from extproc import reach
+    from extproc.commands import reach
 
     return reach.run(args.config, args.token, args.service_token, args.claims, args.identities, args.matrix,
                      args.json)
@@ -418,7 +418,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _learn(args: argparse.Namespace) -> int:
-    from extproc.apishield import learn_cli
+    from extproc.commands import learn as learn_cli
 
     return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out)
 
@@ -437,6 +437,6 @@ def _jwks(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from extproc import demo
+    from extproc.local import demo
 
     return demo.run(port=args.port, config=args.config, check=args.check)

@@ -44,7 +44,7 @@ def _redteam(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from extproc import logs
+    from extproc.observability import logs
     from extproc_lab.bench import suite
 
     logs.setup("warning")  # the layers' own logs (e.g. deny lines) would drown the tables

@@ -1,7 +1,7 @@
 """Requests as Envoy passes them for the bot tests: browsers, tools, crawlers, spoofers."""
 from __future__ import annotations
 
-from extproc.request import Request
+from extproc.core.request import Request
 
 CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/135.0.0.0 Safari/537.36")

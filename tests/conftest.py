@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 
-# Kept across reloads by design (extproc/durable.py); one test's callers must not spend the next
+# Kept across reloads by design (extproc/core/durable.py); one test's callers must not spend the next
 # test's allowance or lock its requests out.
 PER_TEST = ("service_token_lockout", "rate_limiters", "ai_budgets")
 

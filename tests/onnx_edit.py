@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from extproc.pb import onnx_subset_pb2
+from extproc.wire.pb import onnx_subset_pb2
 
 
 def edited_copy(model_path: Path, tmp_path: Path, edit) -> Path:

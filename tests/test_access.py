@@ -12,9 +12,9 @@ import pytest
 from access_keys import JwksServer, claims, jwks, new_key, secret_hash, write_pem
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from extproc.config import ConfigError, parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import ConfigError, parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 ISSUER, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 
@@ -377,7 +377,7 @@ def test_access_layer_without_the_access_block_is_an_error():
 
 
 def test_reach_lists_what_one_identity_can_reach_and_why(policy, keys):
-    from extproc.reach import credential_request, identity_from_claims, reach
+    from extproc.commands.reach import credential_request, identity_from_claims, reach
 
     staff = {row.route: row for row in reach(policy, identity_from_claims(
         {"email": "ana@corp.example", "groups": ["staff"], "idp": "corp"}))}

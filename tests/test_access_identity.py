@@ -23,9 +23,9 @@ from xfcc_envoy import element, subject_of
 from extproc.access import xfcc
 from extproc.access.service_tokens import hash_secret
 from extproc.access.jwks import parse_jwks
-from extproc.config import parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 ISSUER, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 BILLING = "spiffe://mesh.example/ns/billing/sa/api"

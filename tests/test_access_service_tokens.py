@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from extproc.access.assertion import AssertionRefused, AssertionVerifier
 from extproc.access.service_tokens import Lockout, SecretHash, hash_secret, parse_hash, source_key
-from extproc.config import parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 SECRET = "a-service-token-secret-of-forty-characters"
 CLIENT = ("x-access-client-id", "deployer.access")

@@ -10,10 +10,10 @@ import time
 import pytest
 from access_keys import claims, jwks, new_key
 
-from extproc.config import ConfigError, parse_policy
-from extproc.pipeline import Transaction
-from extproc.reach import credential_request, identity_from_claims, reach
-from extproc.request import Request
+from extproc.config.compile import ConfigError, parse_policy
+from extproc.core.transaction import Transaction
+from extproc.commands.reach import credential_request, identity_from_claims, reach
+from extproc.core.request import Request
 
 CORP, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 APPS = """

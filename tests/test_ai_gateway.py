@@ -6,18 +6,18 @@ import json
 import orjson
 import pytest
 
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 from extproc.access.identity import Identity
-from extproc.ai import sensitive
-from extproc.ai.budget import TokenBudgets
-from extproc.ai.calls import BadShape, endpoint, parse_call
-from extproc.ai.injection import DEFAULT_MODEL, load_injection_model
-from extproc.ai.usage import tokens_used
-from extproc.config import parse_policy
-from extproc.json_body import read
+from extproc.ai_gateway import sensitive
+from extproc.ai_gateway.budget import TokenBudgets
+from extproc.ai_gateway.calls import BadShape, endpoint, parse_call
+from extproc.ai_gateway.injection import DEFAULT_MODEL, load_injection_model
+from extproc.ai_gateway.usage import tokens_used
+from extproc.config.compile import parse_policy
+from extproc.core.json_body import read
 from extproc.layers import ai_gateway
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 
 def shape(path: str, body: bytes):

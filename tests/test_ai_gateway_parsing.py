@@ -13,12 +13,11 @@ import orjson
 import pytest
 import zstandard
 
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 from extproc.access.identity import Identity
-from extproc.config import parse_policy
-from extproc.layers import ai_gateway
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 POLICY = """
 version: 1

@@ -8,7 +8,7 @@ import yaml
 from api_traffic import shop_traffic
 
 from extproc import cli
-from extproc.apishield.learn import template_paths, value_schema
+from extproc.api_shield.learn import template_paths, value_schema
 
 SPEC = Path(__file__).parent / "data" / "shop-openapi.yaml"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from extproc.config import ConfigError, parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import ConfigError, parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 SPEC = Path(__file__).parent / "data" / "shop-openapi.yaml"
 BEARER = ("authorization", "Bearer eyJ.test.token")
@@ -158,6 +158,6 @@ def test_spec_paths_are_relative_to_the_policy_file(tmp_path):
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "shop.yaml").write_text(SPEC.read_text())
     (tmp_path / "policy.yaml").write_text("version: 1\ndefaults: {layers: {api_shield: {spec: specs/shop.yaml}}}\n")
-    from extproc.config import load_policy
+    from extproc.config.compile import load_policy
 
     assert load_policy(tmp_path / "policy.yaml").default.slots[0].layer.spec.operations == 27

@@ -8,9 +8,9 @@ import base64
 import pytest
 
 from extproc.attack.decode import decoded_forms
-from extproc.config import parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 # Payloads the model stops when sent plain: encoded, they must be stopped as well.
 PAYLOADS = ("<script>alert(document.cookie)</script>", "' UNION SELECT password FROM users--",

@@ -9,7 +9,7 @@ from extproc_lab.attack.dataset import record_values
 from extproc.attack.extract import ExtractSettings, extract
 from extproc.attack.features import FeatureSpec, Scratch, featurize, frame
 from extproc_lab.attack.placement import PLACEMENTS, attack_records
-from extproc.request import InspectionLimits, Request
+from extproc.core.request import InspectionLimits, Request
 
 
 @pytest.mark.parametrize(

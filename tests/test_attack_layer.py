@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extproc import score
+from extproc.commands import score
 from extproc.attack.model import DEFAULT_MODEL, metadata_path
-from extproc.config import ConfigError, parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
-from extproc.verdict import Action
+from extproc.config.compile import ConfigError, parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
+from extproc.core.verdict import Action
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
 POLICY = "version: 1\ndefaults:\n  layers:\n    attack: {}\n"

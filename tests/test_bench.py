@@ -41,7 +41,7 @@ def test_quick_in_process_run_writes_every_part_of_the_json(tmp_path, capsys):
 
 def test_the_mix_is_mostly_allowed_and_its_attacks_denied(tmp_path):
     from extproc_lab.bench import inprocess
-    from extproc.config import load_policy
+    from extproc.config.compile import load_policy
 
     policy = load_policy(workload.write_policy(tmp_path))
     samples = workload.mix(400)

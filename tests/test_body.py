@@ -6,7 +6,7 @@ import brotli
 import pytest
 import zstandard
 
-from extproc.body import content_codings, decode_content, sniff
+from extproc.core.body import content_codings, decode_content, sniff
 
 PAYLOAD = b'{"id": "1\' UNION SELECT username,password FROM users--"}'
 

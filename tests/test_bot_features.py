@@ -22,7 +22,7 @@ from extproc.bot.behaviour import ClientTracker
 from extproc.bot.crawlers import load_catalogue
 from extproc.bot.features import BEHAVIOUR_AT, FEATURE_NAMES, Featurizer
 from extproc.bot.useragent import CaseInsensitive, parse_agent
-from extproc.request import Request
+from extproc.core.request import Request
 
 
 def reference(request: Request, catalogue) -> list[float]:

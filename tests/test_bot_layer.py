@@ -18,14 +18,13 @@ from bot_requests import (
     safari_navigation,
 )
 
-from extproc.durable import DURABLE
-from extproc import score
+from extproc.core.durable import DURABLE
+from extproc.commands import score
 from extproc.bot.model import DEFAULT_MODEL
-from extproc.config import ConfigError, parse_policy
-from extproc.layers import bot as bot_layer
-from extproc.pipeline import Transaction
-from extproc.request import Request
-from extproc.verdict import Action
+from extproc.config.compile import ConfigError, parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
+from extproc.core.verdict import Action
 
 POLICY = "version: 1\ndefaults:\n  layers:\n    bot: {}\n"
 
@@ -181,8 +180,8 @@ def test_score_cli_reports_bot_score_and_class(tmp_path):
 def test_model_inference_time_is_exported():
     from prometheus_client import CollectorRegistry
 
-    from extproc.metrics import Metrics
-    from extproc.reload import PolicyStore
+    from extproc.observability.metrics import Metrics
+    from extproc.config.store import PolicyStore
 
     policy = parse_policy(POLICY, "test")
     metrics = Metrics(CollectorRegistry())

@@ -27,13 +27,12 @@ from bot_requests import (
 from onnx_edit import edited_copy
 
 import extproc.bot
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 from extproc.bot.features import FEATURE_NAMES
 from extproc.bot.model import DEFAULT_MODEL, ENGINE_VARIABLE, ModelError, open_model
 from extproc.bot.native import Unsupported, read_trees
-from extproc.config import parse_policy
-from extproc.layers import bot as bot_layer
-from extproc.records import read_records, request_from_record
+from extproc.config.compile import parse_policy
+from extproc.core.records import read_records, request_from_record
 
 EXTENSION = "extproc.bot._trees"
 SHARED_BOT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bot" / "train.jsonl"

@@ -16,11 +16,10 @@ from bot_requests import (
     safari_navigation,
 )
 
-from extproc.durable import DURABLE
-from extproc.config import parse_policy
-from extproc.layers import bot as bot_layer
-from extproc.pipeline import Transaction
-from extproc.records import read_records, request_from_record
+from extproc.core.durable import DURABLE
+from extproc.config.compile import parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.records import read_records, request_from_record
 
 pytest.importorskip("lightgbm")
 pytest.importorskip("onnxmltools")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from extproc import cli
-from extproc.config import ConfigError, load_policy, parse_policy
-from extproc.request import InspectionLimits
-from extproc.verdict import Mode
+from extproc.config.compile import ConfigError, load_policy, parse_policy
+from extproc.core.request import InspectionLimits
+from extproc.core.verdict import Mode
 
 DEMO = Path(__file__).resolve().parent.parent / "deploy" / "policy" / "demo.yaml"
 

@@ -8,8 +8,8 @@ import ssl
 
 import pytest
 
-from extproc import envoy_harness as eh
-from extproc.upstream import EchoUpstream
+from extproc.local import envoy as eh
+from extproc.local.upstream import EchoUpstream
 
 
 def _envoy_missing() -> str | None:

@@ -7,11 +7,11 @@ import random
 import pytest
 from google.protobuf import struct_pb2
 
-from extproc.config import load_policy
-from extproc.pb import core_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.stack import DEMO_POLICY
-from extproc.stream import StreamProcessor
+from extproc.config.compile import load_policy
+from extproc.wire.pb import core_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.local.stack import DEMO_POLICY
+from extproc.wire.stream import StreamProcessor
 
 ALPHABET = (b"\x00\xff\xfe\xc0\xaf%25%u00%c0%ae\\u00\\x3c<>'\"`;|&$(){}[]*/\\.-_=+?#@!~ \t\r\n"
             b"abcSELECTunionscript../etc/passwd${jndi:}\xe2\x80\xae\xf0\x9f\x98\x80\xed\xa0\x80")

@@ -1,8 +1,8 @@
 """Arbitrary bytes in every field of a request, through every layer at once (issue 18, item 7).
 
 Requests are built as Envoy sends them: the :path and every header value as raw bytes in
-raw_value, the body as bytes; extproc/convert.py turns them into the one representation of client
-text (UTF-8 with surrogateescape, extproc/text.py). Hypothesis puts arbitrary bytes - invalid
+raw_value, the body as bytes; extproc/wire/convert.py turns them into the one representation of client
+text (UTF-8 with surrogateescape, extproc/core/text.py). Hypothesis puts arbitrary bytes - invalid
 UTF-8, NUL, lone continuation bytes, overlong forms, encoded surrogates, CR/LF, megabyte-sized
 runs - into one field at a time (path, query names and values, header names and values, cookies,
 form fields, JSON keys and string values, multipart names, filenames and contents), and into all
@@ -34,10 +34,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_fuzz_layers import SECRET, Driver, credentials, sink  # noqa: F401 - sink: the kitchen-sink fixture
 
-from extproc.audit import Entry, render
-from extproc.logs import JsonFormatter
-from extproc.tracing import Tracing
-from extproc.verdict import Action, Outcome
+from extproc.observability.audit import Entry, render
+from extproc.observability.logs import JsonFormatter
+from extproc.observability.tracing import Tracing
+from extproc.core.verdict import Action, Outcome
 
 FUZZ = settings(max_examples=int(os.environ.get("EXTPROC_FUZZ_EXAMPLES", "60")),
                 derandomize="EXTPROC_FUZZ_RANDOM" not in os.environ, deadline=None, database=None,
@@ -332,7 +332,7 @@ def test_every_field_at_once(sink, path, segment, query, headers, cookie, body_k
 ])
 def test_latin1_parameters_are_judged_as_the_application_reads_them(sink, path, allowed):
     """API Shield's decision on a parameter whose bytes are not UTF-8: the Latin-1 text a legacy
-    application reads, judged by the schema like any other value (extproc/text.py)."""
+    application reads, judged by the schema like any other value (extproc/core/text.py)."""
     policy, _ = sink
     decision = send(policy, "GET", path, [])
     (shield,) = [r.verdict for r in decision.results if r.verdict.layer == "api_shield"]

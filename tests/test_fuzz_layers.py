@@ -24,11 +24,11 @@ from access_keys import claims, jwks, new_key, secret_hash
 from google.protobuf import struct_pb2
 
 from extproc import cli
-from extproc.config import parse_policy
-from extproc.pb import core_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.pb import processing_mode_pb2
-from extproc.stream import ProtocolError, StreamProcessor
+from extproc.config.compile import parse_policy
+from extproc.wire.pb import core_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.pb import processing_mode_pb2
+from extproc.wire.stream import ProtocolError, StreamProcessor
 from test_api_shield import SPEC
 
 ISSUER = "https://idp.sink.example"

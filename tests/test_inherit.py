@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from extproc import cli
-from extproc.config import ConfigError, load_policy, parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
-from extproc.stack import DEMO_POLICY
+from extproc.config.compile import ConfigError, load_policy, parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
+from extproc.local.stack import DEMO_POLICY
 
 INTEL = Path(__file__).resolve().parent.parent / "deploy" / "intel"
 SCANNER = (("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"),)

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from extproc import cli
-from extproc.config import ConfigError, parse_policy
-from extproc.intel.bundle import sign
-from extproc.intel.ipset import IPSet
-from extproc.intel.signatures import SignatureSet
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import ConfigError, parse_policy
+from extproc.rules.bundle import sign
+from extproc.rules.ipset import IPSet
+from extproc.rules.signatures import SignatureSet
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "intel"
 BOUNDARY = "----WebKitFormBoundaryx8jO2oVc6SWP3Sad"
@@ -90,7 +90,7 @@ def test_cel_rules_read_requests_that_are_not_utf8():
     """Invalid UTF-8 in a path, header, cookie or argument used to fail the whole rules layer
     (CEL refuses such strings): a 503 for a legitimate request, and a scanner that appended one
     \\xff byte to its user agent was not matched. Now every rule still runs and matches, and reads
-    such a byte as its Latin-1 character (0xFF is 'ÿ'), as every library is shown it (extproc/text.py)."""
+    such a byte as its Latin-1 character (0xFF is 'ÿ'), as every library is shown it (extproc/core/text.py)."""
     policy = policy_with("""\
       signatures:
         scanners: {literals: [sqlmap]}
@@ -369,7 +369,7 @@ def test_rules_test_command_reports_hits_per_rule(tmp_path, capsys):
 def test_rule_hits_are_counted_per_rule_and_mode():
     from prometheus_client import CollectorRegistry
 
-    from extproc.metrics import Metrics
+    from extproc.observability.metrics import Metrics
 
     metrics = Metrics(CollectorRegistry())
     policy = policy_with(CEL_RULES)
@@ -392,7 +392,7 @@ def test_bundles_polled_from_an_https_url_swap_when_a_new_signed_one_appears(tmp
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from extproc.envoy_harness import write_self_signed_cert
+    from extproc.local.envoy import write_self_signed_cert
 
     key, public = keypair(tmp_path)
     served: dict[str, bytes] = {}
@@ -435,7 +435,7 @@ def test_bundles_polled_from_an_https_url_swap_when_a_new_signed_one_appears(tmp
 
 def test_invalid_utf8_is_searched_as_its_latin1_characters():
     """Literals and regexes see a byte that is not UTF-8 as the same character (0xFF is 'ÿ'), the
-    one rule of extproc/text.py; it is never ASCII, so it cannot stand in for '?' any more."""
+    one rule of extproc/core/text.py; it is never ASCII, so it cannot stand in for '?' any more."""
     value = b"union\xffselect \xc3\xa9".decode("utf-8", "surrogateescape")
     assert SignatureSet(literals=["union\u00ffselect"]).search(value)
     assert SignatureSet(regexes=["union\u00ffselect \u00e9$"]).search(value)

@@ -1,9 +1,9 @@
-"""JSON bodies read only where every server would read them the same (extproc.json_body)."""
+"""JSON bodies read only where every server would read them the same (extproc.core.json_body)."""
 from __future__ import annotations
 
 import pytest
 
-from extproc.json_body import AmbiguousName, Unreadable, member, read
+from extproc.core.json_body import AmbiguousName, Unreadable, member, read
 
 
 @pytest.mark.parametrize("body, document", [

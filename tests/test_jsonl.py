@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from extproc.jsonl import JsonLinesWriter, dump_line
+from extproc.observability.jsonl import JsonLinesWriter, dump_line
 from extproc.mcp.audit import query
-from extproc.tracing import trace_id_of
+from extproc.observability.tracing import trace_id_of
 
 
 def test_lines_are_whole_in_order_and_rotate_by_size(tmp_path):

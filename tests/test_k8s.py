@@ -12,10 +12,14 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from extproc import cli, k8s_images, k8s_manifests
-from extproc import envoy_harness as harness
-from extproc.config import parse_policy
-from extproc.listen import parse_address
+from extproc import cli
+
+from extproc.local import k8s_images
+
+from extproc.local import k8s_manifests
+from extproc.local import envoy as harness
+from extproc.config.compile import parse_policy
+from extproc.wire.listen import parse_address
 
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "deploy" / "k8s"
@@ -96,7 +100,7 @@ def config_map_file(objects: list[dict], volume: dict, key: str) -> str:
 
 
 def test_generated_files_are_up_to_date():
-    assert k8s_manifests.stale() == [], "run: python -m extproc.k8s_manifests"
+    assert k8s_manifests.stale() == [], "run: python -m extproc.local.k8s_manifests"
 
 
 def test_every_object_is_valid_for_the_kubernetes_schemas(rendered):
@@ -282,7 +286,7 @@ def test_the_documented_access_policy_reads_its_key_material_from_the_secret_mou
     from access_keys import jwks, new_key, write_pem
 
     from extproc.access.service_tokens import hash_secret
-    from extproc.reload import read_files
+    from extproc.config.store import read_files
 
     mount = container(find(render("base"), "Deployment", "extproc-app"), "extproc")["volumeMounts"]
     (access_mount,) = [m["mountPath"] for m in mount if m["name"] == "access"]
@@ -310,7 +314,7 @@ def test_the_pods_prefer_other_nodes_and_zones(rendered):
 
 
 def test_liveness_asks_the_service_that_stays_serving_and_readiness_the_gated_one(rendered):
-    from extproc.server import LIVENESS_SERVICE
+    from extproc.wire.server import LIVENESS_SERVICE
 
     _, objects = rendered
     sidecar = container(find(objects, "Deployment", "extproc-app"), "extproc")

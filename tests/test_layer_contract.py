@@ -10,14 +10,14 @@ from pathlib import Path
 import orjson
 
 from extproc.access.identity import Identity
-from extproc.config import parse_policy
-from extproc.durable import DURABLE
+from extproc.config.compile import parse_policy
+from extproc.core.durable import DURABLE
 from extproc.layers import REGISTRY
 from extproc.layers.base import Capabilities
-from extproc.metrics import Metrics
-from extproc.pipeline import Transaction
-from extproc.reload import PolicyStore
-from extproc.request import Request
+from extproc.observability.metrics import Metrics
+from extproc.core.transaction import Transaction
+from extproc.config.store import PolicyStore
+from extproc.core.request import Request
 
 SERVING = Path(__file__).resolve().parent.parent / "extproc"
 ANA = Identity(methods=frozenset({"jwt"}), email="ana@corp.example", groups=frozenset({"engineering"}))

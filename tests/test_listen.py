@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from extproc import cli
-from extproc.admin import admin_reply
-from extproc.envoy_harness import write_client_ca
-from extproc.listen import AddressError, parse_address, refusal, tls_files
-from extproc.metrics import Metrics
+from extproc.observability.admin import admin_reply
+from extproc.local.envoy import write_client_ca
+from extproc.wire.listen import AddressError, parse_address, refusal, tls_files
+from extproc.observability.metrics import Metrics
 
 LOCAL = ["127.0.0.1:50051", "127.9.9.9:1", "localhost:50051", "LOCALHOST:1", "[::1]:50051",
          "unix:/run/extproc/extproc.sock", "unix:///tmp/x.sock"]

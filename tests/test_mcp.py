@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from extproc.access.identity import Identity
-from extproc.config import parse_policy
+from extproc.config.compile import parse_policy
 from extproc.mcp.audit import query
 from extproc.mcp.listing import filter_answer
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 TOOLS = {"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": n} for n in
                                                           ("search_code", "read_file", "delete_repo", "add")]}}
@@ -54,7 +54,7 @@ def rpc(method, params=None, message_id=1):
 
 
 def error_of(decision) -> dict:
-    from extproc.convert import deny_reply
+    from extproc.wire.convert import deny_reply
 
     return json.loads(deny_reply(decision).immediate_response.body)
 

@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from extproc.access.identity import Identity
-from extproc.config import parse_policy
-from extproc.convert import deny_reply
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.config.compile import parse_policy
+from extproc.wire.convert import deny_reply
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 PUBLIC, SECRET = "repo://public/readme", "repo://private/secrets"
 

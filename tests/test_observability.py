@@ -9,10 +9,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from test_server import body_msg, form_post, headers_msg, policy_store, run, running
 
-from extproc.audit import AuditWriter
-from extproc.metrics import Metrics
-from extproc.server import Observers
-from extproc.tracing import Tracing, enabled_by_env
+from extproc.observability.audit import AuditWriter
+from extproc.observability.metrics import Metrics
+from extproc.wire.server import Observers
+from extproc.observability.tracing import Tracing, enabled_by_env
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 ENVOY_SPAN = "00f067aa0ba902b7"
@@ -183,8 +183,8 @@ def test_state_sizes_are_exported(tmp_path):
 
 
 def test_audit_close_writes_everything_still_queued(tmp_path):
-    from extproc.request import Request
-    from extproc.verdict import Decision
+    from extproc.core.request import Request
+    from extproc.core.verdict import Decision
 
     log = tmp_path / "audit.jsonl"
     audit = AuditWriter(str(log))
@@ -198,7 +198,7 @@ def test_audit_close_writes_everything_still_queued(tmp_path):
 def test_decisions_verdicts_and_layer_latency_are_exported_as_prometheus_reads_them():
     from prometheus_client import generate_latest
 
-    from extproc.verdict import Action, Decision, LayerResult, Mode, Outcome, Verdict
+    from extproc.core.verdict import Action, Decision, LayerResult, Mode, Outcome, Verdict
 
     metrics = Metrics()
     fast = LayerResult(Verdict("rules", Action.ALLOW), Mode.ENFORCE, Outcome.OK, 10.0)  # exactly on the 10 us bound

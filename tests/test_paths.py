@@ -1,7 +1,7 @@
 """The canonical path: every spelling an application server reads as one path gets one form."""
 import pytest
 
-from extproc.paths import canonical, prefix_matcher
+from extproc.core.paths import canonical, prefix_matcher
 
 
 @pytest.mark.parametrize(("raw", "path"), [

@@ -9,12 +9,12 @@ import time
 import pytest
 
 from extproc.layers.base import JUDGES_ONLY
-from extproc.config import parse_policy
+from extproc.config.compile import parse_policy
 from extproc.layers import OWNED_HEADERS
-from extproc.pipeline import Transaction
-from extproc.policy import LayerSlot, Policy, RoutePolicy
-from extproc.request import InspectionLimits, Request
-from extproc.verdict import Action, Mode, Outcome, Verdict
+from extproc.core.transaction import Transaction
+from extproc.core.policy import LayerSlot, Policy, RoutePolicy
+from extproc.core.request import InspectionLimits, Request
+from extproc.core.verdict import Action, Mode, Outcome, Verdict
 
 MS = 1_000_000  # ns
 
@@ -607,7 +607,7 @@ def test_a_layer_is_not_blamed_for_the_work_of_the_layers_before_it():
 
 
 def test_work_excludes_the_collectors_passes_of_this_thread():
-    from extproc.worktime import work_ns
+    from extproc.core.worktime import work_ns
 
     heap = [[n] for n in range(400_000)]
     cpu, work = time.thread_time_ns(), work_ns()
@@ -669,9 +669,9 @@ def test_a_layer_failing_closed_in_observe_mode_does_not_withhold():
 
 
 def test_the_stream_reports_each_response_fault_once_for_the_metrics():
-    from extproc.pb import core_pb2
-    from extproc.pb import external_processor_pb2 as pb
-    from extproc.stream import StreamProcessor
+    from extproc.wire.pb import core_pb2
+    from extproc.wire.pb import external_processor_pb2 as pb
+    from extproc.wire.stream import StreamProcessor
 
     def headers(*pairs):
         return core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs])

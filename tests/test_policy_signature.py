@@ -1,5 +1,5 @@
-"""Signed policies (extproc/policy_signature.py), the store's watched files (extproc/reload.py) and
-the Envoy readiness gate's reading of a config dump (extproc/envoy_gate.py)."""
+"""Signed policies (extproc/config/signature.py), the store's watched files (extproc/config/store.py) and
+the Envoy readiness gate's reading of a config dump (extproc/wire/envoy_gate.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from extproc import cli, envoy_gate
-from extproc.config import ConfigError, load_policy
-from extproc.reload import PolicyStore
+from extproc import cli
+
+from extproc.wire import envoy_gate
+from extproc.config.compile import ConfigError, load_policy
+from extproc.config.store import PolicyStore
 
 POLICY = """version: 1
 defaults:
@@ -112,7 +114,7 @@ def test_serve_refuses_to_start_on_an_unsigned_policy_or_an_unusable_key(tmp_pat
 
 def test_a_reload_without_a_valid_signature_keeps_the_last_good_policy(tmp_path, keys):
     (private, public), ((other_private, _)) = keys
-    from extproc.policy_signature import PolicyKeys
+    from extproc.config.signature import PolicyKeys
 
     volume = ConfigMapDir(tmp_path / "policy")
     first = signed(tmp_path / "a.yaml", POLICY, private)
@@ -144,7 +146,7 @@ def test_a_signature_arriving_after_its_policy_is_accepted_then(tmp_path, keys):
     """Plain files, written one after the other: the policy first is refused (unsigned for a
     moment); once its signature lands, the pair is read again and accepted."""
     (private, public), _ = keys
-    from extproc.policy_signature import PolicyKeys
+    from extproc.config.signature import PolicyKeys
 
     path = signed(tmp_path / "policy.yaml", POLICY, private)
     store = PolicyStore(load_policy(path), path, PolicyKeys.from_files([str(public)]))

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-from extproc import protogen
-from extproc.pb import core_pb2, processing_mode_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.pb import external_processor_pb2_grpc as pb_grpc
+from extproc.wire import protogen
+from extproc.wire.pb import core_pb2, processing_mode_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 
 COMMITTED = Path(protogen.__file__).resolve().parent / "pb"
-REGENERATE = "run `python -m extproc.protogen` and commit the result"
+REGENERATE = "run `python -m extproc.wire.protogen` and commit the result"
 METHOD_PATH = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
 
 
@@ -27,7 +27,7 @@ METHOD_PATH = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
 def generated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("protogen")
     protogen.generate(out)
-    return out / "extproc" / "pb"
+    return out / "extproc" / "wire" / "pb"
 
 
 def test_generation_produces_the_expected_modules(generated):

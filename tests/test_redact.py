@@ -6,10 +6,10 @@ from test_mcp import call, policy, rpc, who  # noqa: F401 (policy is a fixture)
 from test_observability import in_memory_tracing, process, read_records
 from test_server import headers_msg, policy_store, run, running
 
-from extproc.audit import AuditWriter
+from extproc.observability.audit import AuditWriter
 from extproc.mcp.audit import query
-from extproc.redact import REDACTED, fragments_from_env, redact_url
-from extproc.server import Observers
+from extproc.observability.redact import REDACTED, fragments_from_env, redact_url
+from extproc.wire.server import Observers
 
 
 @pytest.mark.parametrize("url, expected", [

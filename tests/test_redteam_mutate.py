@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import brotli
 import pytest
 
-from extproc.config import parse_policy
+from extproc.config.compile import parse_policy
 from extproc_lab.redteam import mutate
 from extproc_lab.redteam.replay import InProcess
 

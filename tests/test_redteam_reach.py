@@ -7,10 +7,10 @@ import json
 import pytest
 
 from extproc.cli import main
-from extproc.config import load_policy, parse_policy
+from extproc.config.compile import load_policy, parse_policy
 from extproc_lab.redteam import reach_check
 from extproc_lab.redteam.reach_check import IdentityError, Probe, Persona
-from extproc.stack import DEMO_POLICY
+from extproc.local.stack import DEMO_POLICY
 
 DEMO_SECRET = "demo-secret-change-me-before-real-use"
 

@@ -13,7 +13,7 @@ from extproc.cli import main
 from extproc_lab.redteam import baseline, mutate, report
 from extproc_lab.redteam.replay import Outcome
 from extproc_lab.redteam.results import summarize
-from extproc.stack import DEMO_POLICY
+from extproc.local.stack import DEMO_POLICY
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 DEMO = DEMO_POLICY.read_text()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from extproc.request import Arg, InspectionLimits, Part, Request
+from extproc.core.request import Arg, InspectionLimits, Part, Request
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

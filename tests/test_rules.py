@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from extproc.config import parse_policy
-from extproc.pipeline import Transaction
-from extproc.request import Request
-from extproc.verdict import Decision
+from extproc.config.compile import parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
+from extproc.core.verdict import Decision
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -383,7 +383,7 @@ def test_any_value_screen_agrees_with_matching_each_value(spec):
     # The joined-text screen must never hide a value that matches on its own.
     import random
 
-    from extproc.matchers import StringMatch
+    from extproc.config.matchers import StringMatch
 
     rng = random.Random(5)
     pieces = ["${ jndi:ldap://x}", "admin", "adm1n", "xadmin", " or 1=1", "select *", "a\nselect", "UNION",

@@ -15,18 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import pytest
 import orjson
 from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from extproc.config import load_policy, parse_policy
-from extproc.envoy_harness import free_port
-from extproc.metrics import Metrics
-from extproc.pb import core_pb2, processing_mode_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.pb import external_processor_pb2_grpc as pb_grpc
-from extproc.reload import PolicyStore
-from extproc.server import SERVICE_NAME, ServeOptions, serve
+from extproc.config.compile import load_policy, parse_policy
+from extproc.local.envoy import free_port
+from extproc.observability.metrics import Metrics
+from extproc.wire.pb import core_pb2, processing_mode_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
+from extproc.config.store import PolicyStore
+from extproc.wire.server import SERVICE_NAME, ServeOptions, serve
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -488,7 +489,7 @@ def test_a_file_that_changes_while_it_is_read_is_read_again(tmp_path):
 
 
 def test_the_same_bytes_written_again_are_not_compiled_again(tmp_path, monkeypatch):
-    from extproc import reload as reload_module
+    from extproc.config import store as reload_module
 
     path = tmp_path / "policy.yaml"
     store = store_for(path, POLICY_A)
@@ -611,7 +612,7 @@ def test_the_server_leaves_no_reference_cycle_per_stream(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    from extproc import server as server_module
+    from extproc.wire import server as server_module
 
     streams = []
 

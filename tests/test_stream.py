@@ -8,10 +8,10 @@ import orjson
 import pytest
 from google.protobuf import struct_pb2
 
-from extproc.config import parse_policy
-from extproc.pb import core_pb2, processing_mode_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.stream import ProtocolError, State, StreamProcessor
+from extproc.config.compile import parse_policy
+from extproc.wire.pb import core_pb2, processing_mode_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.stream import ProtocolError, State, StreamProcessor
 
 Mode = processing_mode_pb2.ProcessingMode.BodySendMode
 ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"
@@ -554,15 +554,15 @@ def test_body_arriving_within_a_configured_deadline_is_inspected():
 def test_an_empty_replacement_clears_the_response_chunk():
     # b"" from the pipeline (a withheld answer's later chunks, a held-back partial event) must
     # clear the chunk: a reply without a mutation would pass it on as it is.
-    from extproc import convert
+    from extproc.wire import convert
 
     assert convert.response_body_reply(b"").response_body.response.body_mutation.clear_body
     assert convert.response_body_reply(None).response_body == pb.BodyResponse()
 
 
 def test_cached_header_replies_carry_each_decisions_own_headers():
-    from extproc import convert
-    from extproc.verdict import Decision
+    from extproc.wire import convert
+    from extproc.core.verdict import Decision
 
     def reply(*headers, **flags):
         decision = Decision("rid", "r", True, set_headers=tuple(headers))
@@ -589,7 +589,7 @@ def test_a_finished_stream_is_freed_at_once_without_the_cycle_collector():
     import gc
     from pathlib import Path
 
-    from extproc.config import load_policy
+    from extproc.config.compile import load_policy
 
     policy = load_policy(Path(__file__).resolve().parents[1] / "deploy" / "policy" / "demo.yaml")
     body = orjson.dumps({"items": [{"sku": f"S{i}", "note": "gift wrap"} for i in range(40)]})
@@ -619,8 +619,8 @@ def test_a_finished_stream_is_freed_at_once_without_the_cycle_collector():
 
 
 def test_header_names_a_client_chose_never_key_the_reply_cache():
-    from extproc import convert
-    from extproc.verdict import Decision
+    from extproc.wire import convert
+    from extproc.core.verdict import Decision
 
     before = len(convert._REPLIES)
     for n in range(50):  # a client sending its own x-extproc-<long random> headers, stripped each time

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from extproc.access.identity import Identity
 from extproc.access.settings import Assertion
-from extproc.request import Request
-from extproc.text import library_value
+from extproc.core.request import Request
+from extproc.core.text import library_value
 
 
 class AssertionKeyError(ValueError):

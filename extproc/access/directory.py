@@ -16,7 +16,7 @@ from extproc.access.jwks import key_source
 from extproc.access.service_tokens import SecretHash, lockout, parse_hash, source_key
 from extproc.access.settings import AccessBlock, App, IdentityProvider, Rule, ServiceToken, ServiceTokenLockout
 from extproc.access.tokens import Issuer, TokenVerifier
-from extproc.request import Request
+from extproc.core.request import Request
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Mapping, NamedTuple
 from extproc.access import xfcc
 from extproc.access.service_tokens import SecretHash
 from extproc.access.tokens import TokenError, TokenVerifier
-from extproc.request import Request
+from extproc.core.request import Request
 
 log = logging.getLogger(__name__)
 UNKNOWN_CLIENT = SecretHash(secrets.token_bytes(16), secrets.token_bytes(32))

@@ -19,7 +19,7 @@ from pathlib import Path
 import jwt
 
 from extproc.access.settings import Jwks
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 
 log = logging.getLogger(__name__)
 MAX_JWKS_BYTES = 1 << 20

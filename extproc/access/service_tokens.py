@@ -15,7 +15,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 
 SCHEME = "hmac-sha256"
 MIN_SECRET_CHARS = 32

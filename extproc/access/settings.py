@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from extproc.access.service_tokens import parse_hash
-from extproc.matchers import validate_cidrs
-from extproc.strict import StrictModel
+from extproc.config.matchers import validate_cidrs
+from extproc.core.strict import StrictModel
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")

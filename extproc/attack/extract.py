@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlsplit
 
 from extproc.attack.decode import MIN_CHARS, decoded_forms
-from extproc.body import opens_like_json
-from extproc.request import TEXT_TYPES, Request
+from extproc.core.body import opens_like_json
+from extproc.core.request import TEXT_TYPES, Request
 
 # Values made only of these characters cannot carry an injection: skipped without scoring.
 SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@-]{0,128}\Z")

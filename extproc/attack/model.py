@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from extproc.attack.features import FeatureSpec, Scratch, featurize
-from extproc.modelfiles import inference_clock, load_once, native_engine
+from extproc.core.modelfiles import inference_clock, load_once, native_engine
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "attack.onnx"

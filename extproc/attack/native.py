@@ -10,7 +10,7 @@ other graph raises Unsupported and the model runs on onnxruntime, which is alway
 
 The weights are read from the .onnx file itself: onnxruntime does not hand out a graph's
 initializers and the onnx package is a training dependency only, so a subset of ONNX's protobuf
-schema (proto/extproc/pb/onnx_subset.proto, generated like the other protos) parses the file with
+schema (proto/extproc/wire/pb/onnx_subset.proto, generated like the other protos) parses the file with
 the protobuf runtime that serving already has. One file stays the single source of the weights.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from extproc.attack.features import MULTIPLIER, ORDER_SALTS, FeatureSpec
-from extproc.modelfiles import NativeUnsupported
-from extproc.pb import onnx_subset_pb2
+from extproc.core.modelfiles import NativeUnsupported
+from extproc.wire.pb import onnx_subset_pb2
 
 # (op, inputs, outputs, attributes) of every node, in order: to_onnx's graph exactly. Equivalent
 # spellings (a default attribute written out, renamed tensors) are refused rather than interpreted.

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from extproc.bot.useragent import CaseInsensitive
-from extproc.intel.ipset import IPSet
+from extproc.rules.ipset import IPSet
 
 DEFAULT_RANGES = Path(__file__).resolve().parent.parent.parent / "deploy" / "bot" / "crawler-ranges.json"
 

@@ -14,7 +14,7 @@ from extproc.bot import behaviour, signals
 from extproc.bot.behaviour import ClientTracker, Observation
 from extproc.bot.crawlers import Catalogue, Claim
 from extproc.bot.useragent import Agent, parse_agent
-from extproc.request import Request
+from extproc.core.request import Request
 
 FEATURE_NAMES = signals.FEATURES + behaviour.FEATURES
 BEHAVIOUR_AT = len(signals.FEATURES)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from extproc.bot.features import FEATURE_NAMES, FEATURE_VERSION
-from extproc.modelfiles import inference_clock, load_once, native_engine
-from extproc.scoring import score_steps
+from extproc.core.modelfiles import inference_clock, load_once, native_engine
+from extproc.core.scoring import score_steps
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "bot.onnx"

@@ -11,7 +11,7 @@ Identity/Cast/Mul(1.0) nodes that leave the probabilities as they are. Anything 
 Unsupported and the model runs on onnxruntime, which is always right.
 
 The trees are read from the .onnx file with the subset of ONNX's schema the attack model's native
-engine uses (proto/extproc/pb/onnx_subset.proto), so serving needs no onnx package.
+engine uses (proto/extproc/wire/pb/onnx_subset.proto), so serving needs no onnx package.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from extproc.modelfiles import NativeUnsupported
-from extproc.pb import onnx_subset_pb2
+from extproc.core.modelfiles import NativeUnsupported
+from extproc.wire.pb import onnx_subset_pb2
 
 ML_DOMAIN = "ai.onnx.ml"
 # (op, domain, inputs, outputs) of every node, in order: onnxmltools' graph for a binary LightGBM.

@@ -18,7 +18,7 @@ import numpy as np
 from extproc.bot import clienthints
 from extproc.bot.crawlers import SPOOFED, VERIFIED, Claim
 from extproc.bot.useragent import ENGINES, KINDS, OSES, Agent
-from extproc.request import Request
+from extproc.core.request import Request
 
 # Headers Envoy or the sidecar add: not part of the client's own set or order.
 PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",

@@ -13,7 +13,7 @@ from functools import lru_cache
 import ua_parser
 from ua_parser import Domain
 
-from extproc.text import library_text
+from extproc.core.text import library_text
 
 
 class CaseInsensitive:

@@ -13,8 +13,8 @@ from typing import ClassVar
 from extproc.access.directory import Directory
 from extproc.access.identity import CredentialError, Identity
 from extproc.layers.base import Capabilities, Context, LayerSettings, LayerSpec, RouteContext
-from extproc.request import Request
-from extproc.verdict import Action, Verdict
+from extproc.core.request import Request
+from extproc.core.verdict import Action, Verdict
 
 PREFIX = "x-extproc-"
 EMAIL, GROUPS, IDP, USER, APP, METHODS, ASSERTION = (

@@ -9,7 +9,7 @@ messages are scored for prompt injection, tool-call arguments by the attack mode
 are searched for sensitive data, which is blocked or redacted before it leaves. Every call gets
 an audit record with its token counts, scores and decision.
 
-The body is read as the upstream reads it (extproc.json_body, extproc.ai.calls), and what cannot
+The body is read as the upstream reads it (extproc.core.json_body, extproc.ai_gateway.calls), and what cannot
 be read that way is refused: a body on an LLM endpoint that is not one readable JSON document of
 the API's shape gets 400. A request with a body (or a POST) on any other path of the route is a
 shape the gateway does not know: refused unless ``unknown_shapes: pass`` hands it to the generic
@@ -25,20 +25,20 @@ from typing import ClassVar, Literal
 import orjson
 from pydantic import Field
 
-from extproc import json_body
-from extproc.ai import sensitive
-from extproc.ai.budget import TokenBudgets
-from extproc.ai.calls import BadShape, LlmCall, endpoint, parse_call
-from extproc.ai.injection import DEFAULT_THRESHOLD, load_injection_model
+from extproc.core import json_body
+from extproc.ai_gateway import sensitive
+from extproc.ai_gateway.budget import TokenBudgets
+from extproc.ai_gateway.calls import BadShape, LlmCall, endpoint, parse_call
+from extproc.ai_gateway.injection import DEFAULT_THRESHOLD, load_injection_model
 from extproc.access.identity import caller
-from extproc.ai.usage import StreamUsage, tokens_used
-from extproc.durable import DURABLE
+from extproc.ai_gateway.usage import StreamUsage, tokens_used
+from extproc.core.durable import DURABLE
 from extproc.layers.base import Capabilities, Context, Headers, LayerSettings, LayerSpec, RouteContext
 from extproc.mcp.audit import audit_writer
 from extproc.mcp.ratelimit import RateLimiter
-from extproc.request import Request, StateKey
-from extproc.strict import StrictModel
-from extproc.verdict import Action, Reply, Verdict
+from extproc.core.request import Request, StateKey
+from extproc.core.strict import StrictModel
+from extproc.core.verdict import Action, Reply, Verdict
 
 EVERYONE = "*"
 

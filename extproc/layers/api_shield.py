@@ -12,13 +12,13 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from extproc.apishield.check import Violation, check
-from extproc.apishield.operations import CompiledSpec, compile_spec
-from extproc.apishield.spec import load_spec
-from extproc.durable import DURABLE
+from extproc.api_shield.check import Violation, check
+from extproc.api_shield.operations import CompiledSpec, compile_spec
+from extproc.api_shield.spec import load_spec
+from extproc.core.durable import DURABLE
 from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext
-from extproc.request import Request
-from extproc.verdict import Action, Verdict
+from extproc.core.request import Request
+from extproc.core.verdict import Action, Verdict
 
 KINDS = ("unknown_path", "method_not_allowed", "missing_param", "invalid_param", "unknown_param", "content_type",
          "missing_body", "body_schema", "security")

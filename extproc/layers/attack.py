@@ -15,11 +15,11 @@ from pydantic import Field, field_validator
 from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, extract
 from extproc.attack.memo import ValueMemo
 from extproc.attack.model import DEFAULT_THRESHOLD, HEADS, ModelError, load_model
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext, StrictModel
-from extproc.modelfiles import validated_model_path
-from extproc.request import Request
-from extproc.verdict import Action, Verdict
+from extproc.core.modelfiles import validated_model_path
+from extproc.core.request import Request
+from extproc.core.verdict import Action, Verdict
 
 SCORE_HEADER = "x-waf-attack-score"
 FAMILIES = HEADS[1:]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, P
 
 from pydantic import BeforeValidator, Field
 
-from extproc.request import Request
-from extproc.strict import StrictModel  # noqa: F401 - layers import it from here
-from extproc.verdict import Verdict
+from extproc.core.request import Request
+from extproc.core.strict import StrictModel  # noqa: F401 - layers import it from here
+from extproc.core.verdict import Verdict
 
 if TYPE_CHECKING:
     from extproc.access.directory import Directory
@@ -30,7 +30,7 @@ ModeName = Annotated[Literal["enforce", "observe", "off"], BeforeValidator(_off_
 class Inheritance:
     """How a route's section inherits list and mapping keys from the defaults' section where
     the plain merge (mappings key by key, any other value replaced) would drop protection that
-    the route never named (extproc/inherit.py applies it)."""
+    the route never named (extproc/config/inherit.py applies it)."""
 
     by_id: tuple[str, str] | None = None  # (key, id field): entries merge by id; `remove` drops inherited ids
     whole: frozenset[str] = frozenset()  # mappings whose entries a route replaces whole, by name
@@ -53,7 +53,7 @@ class Context:
     """Per-request facts shared by the layers of one evaluation."""
 
     route: str
-    deadline_ns: int  # extproc.worktime.work_ns() value after which expensive work should degrade
+    deadline_ns: int  # extproc.core.worktime.work_ns() value after which expensive work should degrade
     verdicts: tuple[Verdict, ...] = ()  # earlier layers' verdicts, given to layers that read them
     identity: Identity | None = None  # who the access layer found, given to layers that read it
 

@@ -30,11 +30,11 @@ from extproc.bot.crawlers import (
 )
 from extproc.bot.features import DEFAULT_CLIENT_KEY, FEATURE_NAMES, Facts, Featurizer
 from extproc.bot.model import DEFAULT_THRESHOLD, ModelError, load_model
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext
-from extproc.modelfiles import validated_model_path
-from extproc.request import Request
-from extproc.verdict import Action, Verdict
+from extproc.core.modelfiles import validated_model_path
+from extproc.core.request import Request
+from extproc.core.verdict import Action, Verdict
 
 log = logging.getLogger(__name__)
 

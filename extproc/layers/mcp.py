@@ -19,7 +19,7 @@ from pydantic import Field
 
 from extproc.access.identity import Caller
 from extproc.access.identity import caller as access_caller
-from extproc.durable import DURABLE
+from extproc.core.durable import DURABLE
 from extproc.layers.base import Capabilities, Context, Headers, Inheritance, LayerSettings, LayerSpec, RouteContext
 from extproc.mcp import jsonrpc
 from extproc.mcp.audit import audit_writer
@@ -27,11 +27,11 @@ from extproc.mcp.jsonrpc import FORBIDDEN, INVALID_PARAMS, RATE_LIMITED, TARGETS
 from extproc.mcp.listing import INTERNAL_ERROR, LISTS, AnswerFilter
 from extproc.mcp.policy import CompiledGrant, Grant, Permissions
 from extproc.mcp.ratelimit import RateLimiter
-from extproc.redact import redact_url
-from extproc.request import Request, StateKey
-from extproc.strict import StrictModel
-from extproc.tracing import trace_id_of
-from extproc.verdict import Action, Reply, Verdict
+from extproc.observability.redact import redact_url
+from extproc.core.request import Request, StateKey
+from extproc.core.strict import StrictModel
+from extproc.observability.tracing import trace_id_of
+from extproc.core.verdict import Action, Reply, Verdict
 
 ALWAYS = frozenset({"initialize", "server/discover", "ping", "logging/setLevel", "completion/complete",
                     "resources/templates/list", *LISTS})  # allowed to anyone who may reach the server; lists are filtered
@@ -49,7 +49,7 @@ class AuditSpec(StrictModel):
 
 
 class McpSettings(LayerSettings):
-    # A route's grant for a group replaces the inherited one whole (extproc/inherit.py).
+    # A route's grant for a group replaces the inherited one whole (extproc/config/inherit.py).
     inherit: ClassVar[Inheritance] = Inheritance(whole=frozenset({"groups"}))
     budget_ms: float = Field(default=20.0, gt=0, le=10_000)
     server: str | None = None  # the MCP server this route carries; none: every message is refused

@@ -16,13 +16,13 @@ import logging
 from pathlib import Path
 from typing import ClassVar
 
-from extproc.durable import DURABLE
-from extproc.intel.bundle import Feed, FeedSettings
-from extproc.intel.model import RuleDocument
-from extproc.intel.ruleset import CompiledRule, Hits, RuleSet
+from extproc.core.durable import DURABLE
+from extproc.rules.bundle import Feed, FeedSettings
+from extproc.rules.model import RuleDocument
+from extproc.rules.ruleset import CompiledRule, Hits, RuleSet
 from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, Inheritance, LayerSettings, LayerSpec, RouteContext
-from extproc.request import Request
-from extproc.verdict import Action, Verdict
+from extproc.core.request import Request
+from extproc.core.verdict import Action, Verdict
 
 log = logging.getLogger(__name__)
 TAGS_HEADER = "x-extproc-tags"

@@ -6,7 +6,7 @@ Schema (``v`` 1): ``time``, ``request_id``, ``trace_id``, ``route``, ``server``,
 arguments themselves), ``decision`` (allow | deny | filtered | withheld), ``reason``, ``latency_us``; a
 filtered list answer adds ``listed`` and ``shown``.
 
-Records go through a queue to a writer thread (extproc/jsonl.py) so the request path never waits
+Records go through a queue to a writer thread (extproc/observability/jsonl.py) so the request path never waits
 on disk; files rotate by size; ``close()`` flushes what is queued.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Iterator
 
 import orjson
 
-from extproc.durable import DURABLE
-from extproc.jsonl import JsonLinesWriter, dump_line, timestamp
+from extproc.core.durable import DURABLE
+from extproc.observability.jsonl import JsonLinesWriter, dump_line, timestamp
 
 SCHEMA_VERSION = 1
 

@@ -2,7 +2,7 @@
 
 Parsing never raises: a body that is not valid JSON-RPC comes back as a ``Malformed`` with the
 JSON-RPC error code to answer with. The body is read as every server would read it
-(extproc.json_body), and a call's target is the member the MCP schema names for its method, the
+(extproc.core.json_body), and a call's target is the member the MCP schema names for its method, the
 one servers act on: ``params.name`` for tools/call and prompts/get, ``params.uri`` for
 resources/read, subscribe and unsubscribe. A call that carries the other member with another
 value, or a resource URI a server could resolve elsewhere than its text says, is refused.
@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from extproc.json_body import MISSING, AmbiguousName, Unreadable, member, read
+from extproc.core.json_body import MISSING, AmbiguousName, Unreadable, member, read
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 FORBIDDEN, RATE_LIMITED, UNAUTHORIZED = -32001, -32029, -32002  # server-defined range

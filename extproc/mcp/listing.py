@@ -2,7 +2,7 @@
 
 The answer is either one JSON-RPC message (``application/json``) or a server-sent-event stream
 (``text/event-stream``) whose events carry messages; both are rewritten in place, other events
-and fields untouched. Events are read as clients read them (extproc.sse): a message spread over
+and fields untouched. Events are read as clients read them (extproc.core.sse): a message spread over
 several ``data:`` lines, or cut between two chunks of the body, is filtered like any other. What
 cannot be read (data that is not JSON, an event or answer too long to hold) raises, and the
 layer's ``on_error`` decides: the answer is withheld (closed) or passed (open).
@@ -13,7 +13,7 @@ from typing import Callable
 
 import orjson
 
-from extproc.sse import Event, EventSplitter, field
+from extproc.core.sse import Event, EventSplitter, field
 
 LISTS = {"tools/list": ("tools", "tool", "name"), "prompts/list": ("prompts", "prompt", "name"),
          "resources/list": ("resources", "resource", "uri")}

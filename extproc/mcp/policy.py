@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import Field
 
-from extproc.strict import StrictModel
+from extproc.core.strict import StrictModel
 
 EVERYONE = "*"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from extproc_lab.ai import prompts
-from extproc.ai.injection import DEFAULT_MODEL, DEFAULT_THRESHOLD, features
-from extproc.scoring import logit_shift_for
+from extproc.ai_gateway.injection import DEFAULT_MODEL, DEFAULT_THRESHOLD, features
+from extproc.core.scoring import logit_shift_for
 
 BITS, EPOCHS, RATE, L2, TARGET_FP, FOLDS = 16, 200, 2.0, 1e-5, 0.01, 4
 

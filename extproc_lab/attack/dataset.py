@@ -14,7 +14,7 @@ from extproc.attack.extract import ExtractSettings, extract
 from extproc.attack.features import frame
 from extproc.attack.model import HEADS
 from extproc.attack.normalize import normalize
-from extproc.records import request_from_record
+from extproc.core.records import request_from_record
 
 HEAD_INDEX = {name: index for index, name in enumerate(HEADS)}
 TRAINING_SETTINGS = ExtractSettings(max_value_chars=1024)

@@ -22,7 +22,7 @@ import numpy as np
 
 from extproc.attack.features import FeatureSpec, featurize
 from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
-from extproc.records import read_records
+from extproc.core.records import read_records
 from extproc_lab.attack.dataset import HEADS, RecordValues, collect, head_of
 from extproc_lab.attack.report import render
 

@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from extproc.config import parse_policy
-from extproc.request import Request
+from extproc.config.compile import parse_policy
+from extproc.core.request import Request
 from extproc_lab.bench import timing
 
 RESOURCES = 40

@@ -23,8 +23,8 @@ from pathlib import Path
 from extproc_lab.attack import datagen, payloads
 from extproc_lab.attack.placement import attack_records
 from extproc_lab.bench.report import percentiles
-from extproc.config import parse_policy
-from extproc.records import request_from_record
+from extproc.config.compile import parse_policy
+from extproc.core.records import request_from_record
 from extproc_lab.bench import timing
 
 HERE = Path(__file__).resolve().parent
@@ -71,7 +71,7 @@ def modsec(records: list[dict]) -> dict | None:
 
 def print_traffic(path: Path, warm: int = 4000, measured: int = 4000) -> None:
     """Browser and crawler sessions in time order: values repeat as in real traffic."""
-    from extproc.records import read_records
+    from extproc.core.records import read_records
 
     records = [r for _, r in zip(range(warm + measured), read_records(path))]
     print(f"\n{path.name}: {measured} requests in time order after {warm} of warm-up (sessions repeat values)")

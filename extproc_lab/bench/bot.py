@@ -15,12 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from extproc.durable import DURABLE
-from extproc.config import parse_policy
-from extproc.layers import bot as bot_layer
+from extproc.core.durable import DURABLE
+from extproc.config.compile import parse_policy
 from extproc.layers.base import Context
-from extproc.pipeline import Transaction
-from extproc.records import read_records, request_from_record
+from extproc.core.transaction import Transaction
+from extproc.core.records import read_records, request_from_record
 
 HERE = Path(__file__).resolve().parent
 from extproc_lab.bench.report import percentiles

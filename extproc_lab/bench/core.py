@@ -17,10 +17,10 @@ from typing import Callable
 
 from google.protobuf import struct_pb2
 
-from extproc.config import load_policy, parse_policy
-from extproc.pb import core_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.stream import StreamProcessor
+from extproc.config.compile import load_policy, parse_policy
+from extproc.wire.pb import core_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.stream import StreamProcessor
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "policy" / "demo.yaml"
 BASELINE = parse_policy("version: 1\n")  # no layers: conversion and reply only

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from extproc_lab.bench import load
-from extproc.envoy_harness import (
+from extproc.local.envoy import (
     EXTPROC_FILTER,
     EnvoyProcess,
     free_port,
@@ -28,7 +28,7 @@ from extproc.envoy_harness import (
     render_envoy_config,
     routes,
 )
-from extproc.stack import SidecarProcess
+from extproc.local.stack import SidecarProcess
 
 @dataclass(frozen=True)
 class Setup:

@@ -12,9 +12,9 @@ from collections import defaultdict
 
 from extproc_lab.bench.report import percentiles
 from extproc_lab.bench.workload import Sample, messages
-from extproc.metrics import Metrics
-from extproc.policy import Policy
-from extproc.stream import StreamProcessor
+from extproc.observability.metrics import Metrics
+from extproc.core.policy import Policy
+from extproc.wire.stream import StreamProcessor
 
 SMALL = 4096  # the latency bar is for requests up to this size
 

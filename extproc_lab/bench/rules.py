@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from extproc.config import parse_policy
-from extproc.request import Request
+from extproc.config.compile import parse_policy
+from extproc.core.request import Request
 from extproc_lab.bench import timing
 
 SEGMENTS = [f"app{n}" for n in range(60)]

@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))  # the idle-upload clients (run from a checkout)
 from idle_uploads import Http1IdleUploads, Http2IdleUploads  # noqa: E402
 
-from extproc import envoy_harness as harness  # noqa: E402
-from extproc.stack import DEMO_POLICY, SidecarProcess  # noqa: E402
-from extproc.upstream import EchoUpstream  # noqa: E402
+from extproc.local import envoy as harness  # noqa: E402
+from extproc.local.stack import DEMO_POLICY, SidecarProcess  # noqa: E402
+from extproc.local.upstream import EchoUpstream  # noqa: E402
 
 BATCH = 50
 FLOOD_SECONDS = 10

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from extproc_lab.bench import endtoend, inprocess, load, workload
 from extproc_lab.bench.report import table
-from extproc.config import load_policy, parse_policy
+from extproc.config.compile import load_policy, parse_policy
 
 SETUPS = (endtoend.Setup("envoy alone", None), endtoend.Setup("envoy + do-nothing server", "noop"),
           endtoend.Setup("envoy + extproc, 1 worker", "extproc"),

@@ -7,8 +7,8 @@ from typing import Callable, Iterable
 
 from extproc_lab.bench.report import percentiles
 from extproc.layers.base import Context
-from extproc.pipeline import Transaction
-from extproc.request import Request
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
 
 Requests = Callable[[], Iterable[tuple[Request, bytes]]]  # fresh requests on each call (they cache parses)
 
@@ -46,7 +46,7 @@ def print_table(rows: dict[str, list[float]]) -> None:
 
 def print_layer_against_baseline(requests: Requests, policy, name: str) -> None:
     """The usual three rows: no layers, the whole transaction with the policy, its one layer alone."""
-    from extproc.config import parse_policy
+    from extproc.config.compile import parse_policy
 
     print_table({"baseline: transaction, no layers": transactions(requests, parse_policy("version: 1\n")),
                  f"transaction, {name}": transactions(requests, policy),

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import grpc
 
-from extproc import tracing
-from extproc.config import parse_policy
-from extproc.otlp_receiver import OtlpReceiver
-from extproc.pb import external_processor_pb2_grpc as pb_grpc
-from extproc.stack import SidecarProcess
-from extproc.stream import StreamProcessor
+from extproc.observability import tracing
+from extproc.config.compile import parse_policy
+from extproc.local.otlp_receiver import OtlpReceiver
+from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
+from extproc.local.stack import SidecarProcess
+from extproc.wire.stream import StreamProcessor
 from extproc_lab.bench.core import headers_message
 
 CONFIGS = {"off": None, "on, 0%": 0.0, "sampled 1%": 0.01, "sampled 100%": 1.0}

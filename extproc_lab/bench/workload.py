@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 from google.protobuf import struct_pb2
 
-from extproc.pb import core_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.stack import DEMO_POLICY
+from extproc.wire.pb import core_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.local.stack import DEMO_POLICY
 
 # Share of each kind in the mix; MCP calls go to the bench policy's extra `mcp` route.
 MIX = (("GET page", 0.50), ("POST JSON", 0.20), ("POST form", 0.15), ("MCP call", 0.10), ("attack", 0.05))

@@ -33,8 +33,8 @@ from extproc.bot.features import (
     Featurizer,
 )
 from extproc.bot.model import DEFAULT_MODEL, DEFAULT_THRESHOLD
-from extproc.records import read_records, request_from_record
-from extproc.scoring import logit_shift_for
+from extproc.core.records import read_records, request_from_record
+from extproc.core.scoring import logit_shift_for
 
 
 @dataclass(frozen=True)

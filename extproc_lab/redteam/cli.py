@@ -91,7 +91,7 @@ class _Unusable(Exception):
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from extproc.records import RecordError, read_records
+    from extproc.core.records import RecordError, read_records
 
     try:
         records = list(read_records(args.records))
@@ -152,7 +152,7 @@ def _sender(args: argparse.Namespace):
         except ValueError as exc:
             raise _Unusable(str(exc)) from None
     # A layer that raises is counted in the report; its traceback on every request would bury the table.
-    logging.getLogger("extproc.pipeline").setLevel(logging.CRITICAL)
+    logging.getLogger("extproc.core.transaction").setLevel(logging.CRITICAL)
     policy = _policy(args.config) if args.config else _default_policy()
     if args.layers:
         policy = policy.only_layers({name.strip() for name in args.layers.split(",") if name.strip()})
@@ -160,7 +160,7 @@ def _sender(args: argparse.Namespace):
 
 
 def _policy(path: str):
-    from extproc.config import ConfigError, load_policy
+    from extproc.config.compile import ConfigError, load_policy
 
     try:
         return load_policy(path)
@@ -169,7 +169,7 @@ def _policy(path: str):
 
 
 def _default_policy():
-    from extproc.score import default_policy
+    from extproc.commands.score import default_policy
 
     return default_policy()
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import grpc
 from google.protobuf import struct_pb2
 
-from extproc.convert import ATTRIBUTES_KEY
-from extproc.pb import core_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.pb import external_processor_pb2_grpc as pb_grpc
+from extproc.wire.convert import ATTRIBUTES_KEY
+from extproc.wire.pb import core_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 
 FORGED_SAN = "spiffe://redteam.invalid/ns/any/sa/forged"
 ANSWERED, REFUSED = "answered", "refused"

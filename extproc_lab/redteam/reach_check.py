@@ -26,10 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from extproc.policy import Policy
-from extproc.reach import credential_request, identity_from_claims, reach
+from extproc.core.policy import Policy
+from extproc.commands.reach import credential_request, identity_from_claims, reach
 from extproc_lab.redteam.forgery import Forgery, forgeries
-from extproc.request import Request
+from extproc.core.request import Request
 
 PROBE_LEAF = "redteam-reach"
 DENIED = (401, 403, 429)  # the access layer's answers: no or bad credential, identity not allowed, locked out

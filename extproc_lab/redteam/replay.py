@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol
 from urllib.parse import urlsplit
 
-from extproc.pipeline import Transaction
-from extproc.policy import Policy
-from extproc.records import request_from_record
-from extproc.verdict import Decision
-from extproc.verdict import Outcome as LayerOutcome
+from extproc.core.transaction import Transaction
+from extproc.core.policy import Policy
+from extproc.core.records import request_from_record
+from extproc.core.verdict import Decision
+from extproc.core.verdict import Outcome as LayerOutcome
 
 # What the client sees of each outcome.
 ALLOWED, BLOCKED, REJECTED, ERROR = "allowed", "blocked", "rejected", "error"

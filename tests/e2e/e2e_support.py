@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 import pytest
 
-from extproc.envoy_harness import envoy_binary, free_port
+from extproc.local.envoy import envoy_binary, free_port
 
 LOOPBACK = "127.0.0.1"
 
@@ -99,7 +99,7 @@ def log_sections() -> list[tuple[str, str]]:
 @contextmanager
 def started_stack(label: str, policy_text: str, workdir: Path, **stack_options) -> Iterator:
     """A Stack on this policy: started, its logs shown if a test fails, always stopped."""
-    from extproc.stack import Stack
+    from extproc.local.stack import Stack
 
     require_envoy()
     stack = Stack(write_policy(workdir / "policy.yaml", policy_text), workdir=workdir, **stack_options)

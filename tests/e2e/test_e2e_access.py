@@ -14,8 +14,8 @@ from access_keys import claims, jwks, new_key, write_pem
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from e2e_support import free_port_pair, request, started_stack
 
-from extproc.config import load_policy
-from extproc.reach import credential_request, reach
+from extproc.config.compile import load_policy
+from extproc.commands.reach import credential_request, reach
 
 ISSUER = "https://idp.corp.example"
 ROUTES = {"wiki": "/wiki/page", "admin": "/admin/panel", "status": "/status", "forgotten": "/forgotten/x"}

@@ -11,8 +11,8 @@ import pytest
 from access_keys import claims, jwks, new_key
 from e2e_support import request, started_stack, wait_for
 
-from extproc.config import load_policy
-from extproc.reach import credential_request, reach
+from extproc.config.compile import load_policy
+from extproc.commands.reach import credential_request, reach
 
 CORP, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 

@@ -13,7 +13,7 @@ import pytest
 import zstandard
 from e2e_support import marker, register_stack, request, require_envoy, unregister, upstream_saw
 
-from extproc.stack import DEMO_POLICY, Stack
+from extproc.local.stack import DEMO_POLICY, Stack
 
 TOKEN = [("x-access-client-id", "demo-client.access"), ("x-access-client-secret", "demo-secret-change-me-before-real-use")]
 

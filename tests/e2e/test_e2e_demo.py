@@ -11,7 +11,7 @@ from e2e_support import require_envoy
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(not (REPO / "extproc" / "demo.py").exists(), reason="extproc/demo.py does not exist yet")
+@pytest.mark.skipif(not (REPO / "extproc" / "demo.py").exists(), reason="extproc/local/demo.py does not exist yet")
 def test_demo_check_exits_zero(tmp_path):
     require_envoy()
     result = subprocess.run(
@@ -26,8 +26,8 @@ def test_the_demo_api_route_keeps_the_default_rules_through_envoy(tmp_path):
     """Issue 18: the api route's own rules used to replace the defaults, so /api/.git/config passed."""
     from e2e_support import get, metric_value, register_stack, scrape, unregister
 
-    from extproc.envoy_harness import free_port
-    from extproc.stack import DEMO_POLICY, Stack
+    from extproc.local.envoy import free_port
+    from extproc.local.stack import DEMO_POLICY, Stack
 
     require_envoy()
     metrics_port = free_port()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from e2e_support import marker, raw_exchange, request, started_stack, upstream_saw, wait_for
 
-from extproc.stack import DEMO_POLICY
+from extproc.local.stack import DEMO_POLICY
 
 SPEC = Path(__file__).resolve().parent.parent / "data" / "shop-openapi.yaml"
 CURL = ("user-agent", "curl/8.5.0")  # the demo's own client: tagged automation, allowed

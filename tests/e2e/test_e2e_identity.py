@@ -20,7 +20,7 @@ from e2e_support import echo_values, https_get, marker, request, started_stack, 
 from test_access_identity import unsigned
 from xfcc_envoy import element
 
-from extproc.envoy_harness import http_connection_manager
+from extproc.local.envoy import http_connection_manager
 
 ISSUER = "https://idp.corp.example"
 BILLING = "spiffe://mesh.example/ns/billing/sa/api"

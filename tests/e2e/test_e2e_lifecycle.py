@@ -31,11 +31,11 @@ from e2e_support import (
     write_policy,
 )
 
-from extproc.envoy_harness import BUFFER_FILTER, remove_http_filter
-from extproc.pb import core_pb2
-from extproc.pb import external_processor_pb2 as pb
-from extproc.pb import external_processor_pb2_grpc as pb_grpc
-from extproc.stack import Stack
+from extproc.local.envoy import BUFFER_FILTER, remove_http_filter
+from extproc.wire.pb import core_pb2
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
+from extproc.local.stack import Stack
 
 POLICY = BLOCKING_POLICY
 

@@ -22,7 +22,7 @@ from e2e_support import (
     wait_for,
 )
 
-from extproc.envoy_harness import write_client_ca
+from extproc.local.envoy import write_client_ca
 
 BILLING_SAN = "spiffe://mesh.example/ns/billing/sa/api"
 WEB_SAN = "spiffe://mesh.example/ns/web/sa/frontend"

@@ -10,7 +10,7 @@ from access_keys import claims, secret_hash
 from e2e_support import started_stack
 
 from extproc.cli import main
-from extproc.config import load_policy
+from extproc.config.compile import load_policy
 from extproc_lab.redteam import mutate, smuggle
 from extproc_lab.redteam.replay import InProcess, Remote, attribute_from_audit, replay
 

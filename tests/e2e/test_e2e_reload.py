@@ -235,8 +235,8 @@ class JudgedTraffic(Traffic):
 def test_kubelet_configmap_swap_applies_a_per_route_policy_within_seconds(tmp_path):
     from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
 
-    from extproc.envoy_harness import free_port
-    from extproc.stack import Stack
+    from extproc.local.envoy import free_port
+    from extproc.local.stack import Stack
 
     require_envoy()
     volume = ConfigMapVolume(tmp_path / "etc-extproc")
@@ -413,8 +413,8 @@ def test_a_churning_policy_file_under_steady_load_never_changes_a_decision(tmp_p
     the one every version gives, and no layer may be skipped for a spent deadline."""
     from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
 
-    from extproc.envoy_harness import free_port
-    from extproc.stack import Stack
+    from extproc.local.envoy import free_port
+    from extproc.local.stack import Stack
 
     require_envoy()
     volume = ConfigMapVolume(tmp_path / "etc-extproc")
@@ -492,9 +492,9 @@ def test_a_signed_policy_reloads_only_with_a_valid_signature(tmp_path):
     from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
 
     from extproc import cli
-    from extproc.envoy_harness import free_port
-    from extproc.intel.bundle import sign
-    from extproc.stack import Stack
+    from extproc.local.envoy import free_port
+    from extproc.rules.bundle import sign
+    from extproc.local.stack import Stack
 
     require_envoy()
     assert cli.main(["policy", "keygen", "--out", str(tmp_path / "keys")]) == 0  # made now, never committed

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from e2e_support import marker, request, started_stack
 
 from extproc.access.assertion import AssertionRefused, AssertionVerifier
-from extproc.config import load_policy
+from extproc.config.compile import load_policy
 
 SECRET = "the-deployers-secret-of-forty-two-characters"
 CLIENT_ID = ("x-access-client-id", "deployer.access")

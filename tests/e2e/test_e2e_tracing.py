@@ -8,7 +8,7 @@ import json
 import pytest
 from e2e_support import BLOCKING_POLICY, get, marker, started_stack, wait_for
 
-from extproc.otlp_receiver import OtlpReceiver
+from extproc.local.otlp_receiver import OtlpReceiver
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 

@@ -28,7 +28,7 @@ from e2e_support import (
     wait_for,
 )
 
-from extproc.envoy_harness import free_port
+from extproc.local.envoy import free_port
 
 ENVOY_BUFFER = 1024 * 1024  # per_connection_buffer_limit_bytes in deploy/envoy/envoy.yaml
 

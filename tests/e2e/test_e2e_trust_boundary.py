@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from e2e_support import echo_values, free_port_pair, https_get, marker, started_stack, tls_context, upstream_saw
 from google.protobuf import struct_pb2
 
-from extproc.convert import ATTRIBUTES_KEY
-from extproc.envoy_harness import EXTPROC_SERVER_NAME, write_client_ca
-from extproc.pb import external_processor_pb2 as pb
-from extproc.pb import external_processor_pb2_grpc as pb_grpc
-from extproc.pb import core_pb2
+from extproc.wire.convert import ATTRIBUTES_KEY
+from extproc.local.envoy import EXTPROC_SERVER_NAME, write_client_ca
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
+from extproc.wire.pb import core_pb2
 
 BILLING_SAN = "spiffe://mesh.example/ns/billing/sa/api"
 IDLE_CONNECTIONS = 500

@@ -1,0 +1,149 @@
+"""One ext_proc stream (= one HTTP request): the state machine that answers each message once.
+
+Pure of asyncio and gRPC so the message-order cases are testable directly. A ``ProtocolError``
+means Envoy sent something out of order; the transport turns it into a gRPC error, which Envoy
+handles by its ``failure_mode_allow`` (500 when it is false).
+"""
+from __future__ import annotations
+
+import enum
+from typing import Callable
+
+from extproc.wire import convert
+from extproc.wire.pb import external_processor_pb2 as pb
+from extproc.core.transaction import Transaction
+from extproc.core.policy import Policy
+from extproc.core.verdict import Decision
+
+BodySendMode = convert.BodySendMode
+# Body modes in which Envoy sends the whole (possibly cut) body as one message.
+ONE_MESSAGE_MODES = frozenset({BodySendMode.BUFFERED, BodySendMode.BUFFERED_PARTIAL})
+
+
+class ProtocolError(Exception):
+    """Envoy sent a message the stream's state does not allow."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class State(enum.Enum):
+    EXPECT_HEADERS = "expect_headers"
+    AWAIT_BODY = "await_body"  # a layer needs the body; the decision waits for it
+    ALLOWED = "allowed"
+    DENIED = "denied"  # an immediate response was sent; Envoy should send nothing more
+
+
+class StreamProcessor:
+    def __init__(self, policy: Policy, on_decision: Callable[[Decision], None] = lambda _d: None,
+                 on_response_fault: Callable[[str], None] = lambda _layer: None) -> None:
+        self.policy = policy
+        self.on_decision = on_decision
+        self.on_response_fault = on_response_fault  # a layer raised on the answer (for metrics)
+        self.state = State.EXPECT_HEADERS
+        self.body_mode = BodySendMode.NONE
+        self.transaction: Transaction | None = None
+        self.decision: Decision | None = None
+        self.spurious = 0  # messages after a deny, counted, never answered
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self._received = 0
+
+    def handle(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse | None:
+        """The reply to one message, or None when none must be sent."""
+        if message.HasField("protocol_config"):
+            self.body_mode = message.protocol_config.request_body_mode
+        kind = message.WhichOneof("request")
+        if kind is None:
+            raise ProtocolError("empty_message", "processing request without a phase")
+        if self.state is State.DENIED:
+            self.spurious += 1
+            return None
+        reply = self._dispatch(kind, message)
+        # In observability mode Envoy does not wait for answers and must not get any.
+        return None if message.observability_mode else reply
+
+    # -- phases ---------------------------------------------------------------------------
+
+    def _dispatch(self, kind: str, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
+        if kind == "request_headers":
+            return self._on_request_headers(message)
+        if self.state is State.EXPECT_HEADERS:
+            raise ProtocolError("out_of_order", f"{kind} before request_headers")
+        if kind == "request_body":
+            return self._on_request_body(message.request_body)
+        if kind == "request_trailers":
+            return self._on_request_trailers()
+        if kind == "response_headers" and self.state is State.ALLOWED:
+            headers = convert.header_pairs(message.response_headers)
+            status = dict(headers).get(":status", "")
+            return convert.response_headers_reply(self.transaction.on_response_headers(status, headers))
+        if kind == "response_body" and self.state is State.ALLOWED and self.transaction.response_layers:
+            body = message.response_body
+            transaction = self.transaction
+            faults_before = len(transaction.response_faults)
+            reply = convert.response_body_reply(transaction.on_response_body(body.body, body.end_of_stream))
+            for layer in transaction.response_faults[faults_before:]:
+                self.on_response_fault(layer)
+            return reply
+        return convert.continue_reply(kind)
+
+    def _on_request_headers(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
+        if self.state is not State.EXPECT_HEADERS:
+            raise ProtocolError("out_of_order", "request_headers twice on one stream")
+        self.transaction = Transaction(self.policy, convert.request_from_headers(message))
+        decision = self.transaction.on_headers()
+        watch = self.transaction.watches_response
+        if decision is not None:
+            return convert.headers_reply(self._finish(decision), watch_response=watch)
+        self.state = State.AWAIT_BODY
+        # Strip client copies of our headers now: in streamed modes the body reply cannot.
+        interim = self.transaction.decide()
+        ask = self.body_mode == BodySendMode.NONE
+        if ask:
+            self.body_mode = BodySendMode.BUFFERED_PARTIAL
+        return convert.headers_reply(interim, ask_for_body=ask, watch_response=watch,
+                                     drop_length=self.transaction.rewrites_request_body)
+
+    def _on_request_body(self, body: pb.HttpBody) -> pb.ProcessingResponse:
+        if self.state is not State.AWAIT_BODY:
+            return convert.body_reply(None)  # decided on headers; Envoy sends the body anyway
+        self._collect(body.body)
+        if body.end_of_stream or self.body_mode in ONE_MESSAGE_MODES:
+            # BUFFERED_PARTIAL without end_of_stream: Envoy's buffer filled and the rest streams
+            # past, or trailers follow; content-length, when sent, tells which.
+            cut = self.body_mode == BodySendMode.BUFFERED_PARTIAL and not body.end_of_stream and not self._complete()
+            return convert.body_reply(self._decide_on_body(complete=not cut))
+        return convert.body_reply(None)  # a streamed chunk: pass it, keep collecting
+
+    def _on_request_trailers(self) -> pb.ProcessingResponse:
+        if self.state is not State.AWAIT_BODY:
+            return convert.trailers_reply(None)
+        return convert.trailers_reply(self._decide_on_body())  # the body ended with trailers
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _collect(self, chunk: bytes) -> None:
+        """Keep at most the inspection limit (plus one byte to notice the cut) in memory."""
+        self._received += len(chunk)
+        room = self.transaction.request.limits.max_body_bytes + 1 - self._kept
+        if room > 0:
+            piece = chunk[:room]
+            self._chunks.append(piece)
+            self._kept += len(piece)
+
+    def _complete(self) -> bool:
+        declared = self.transaction.request.header("content-length")
+        return declared.isdigit() and self._received >= int(declared)
+
+    def _decide_on_body(self, complete: bool = True) -> Decision:
+        body = b"".join(self._chunks)
+        self._chunks.clear()
+        return self._finish(self.transaction.on_body(body, self._received, complete))
+
+    def _finish(self, decision: Decision) -> Decision:
+        self.decision = decision
+        self.state = State.ALLOWED if decision.allowed else State.DENIED
+        self.on_decision(decision)
+        return decision
