@@ -5,13 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from e2e_support import require_envoy
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(not (REPO / "extproc" / "demo.py").exists(), reason="extproc/local/demo.py does not exist yet")
 def test_demo_check_exits_zero(tmp_path):
     require_envoy()
     result = subprocess.run(
