@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 from e2e_support import require_envoy
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_check_exits_zero(tmp_path):
