@@ -14,6 +14,8 @@ MIN_CHARS = 12  # shorter runs decode to a word or two: nothing to inject, and i
 MAX_DEPTH = 2  # base64 of base64, hex of base64: attackers stack them, applications rarely do more
 MIN_TEXT_SHARE = 0.9  # of the decoded characters printable or whitespace
 URL_SAFE = str.maketrans("-_", "+/")
+# What an encoded value can be made of (a query's '+' may have become a space): the cheap first test.
+ENCODED = re.compile(r"[A-Za-z0-9+/_ =-]+\Z")
 BASE64 = re.compile(r"[A-Za-z0-9+/_-]{%d,}={0,2}\Z" % MIN_CHARS)
 HEX = re.compile(r"(?:0x)?((?:[0-9a-fA-F]{2}){%d,})\Z" % (MIN_CHARS // 2))
 # Text is ASCII (payloads are), so every byte's top bits say what its encoding starts with: the

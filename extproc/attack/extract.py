@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlsplit
 
-from extproc.attack.decode import MIN_CHARS, decoded_forms
+from extproc.attack.decode import ENCODED, MIN_CHARS, decoded_forms
 from extproc.core.body import opens_like_json
 from extproc.core.request import TEXT_TYPES, Request
 
@@ -78,8 +78,8 @@ class Extracted:
     def add(self, location: str, text: str, settings: ExtractSettings, decoding: str = "") -> None:
         if not text:
             return
-        if not decoding:  # before the safe-value shortcut: base64 and hex are made of safe characters
-            self.add_decoded(location, text, settings)
+        if not decoding and len(text) >= MIN_CHARS and ENCODED.match(text):
+            self.add_decoded(location, text, settings)  # before the safe-value shortcut: base64 is safe characters
         if SAFE_VALUE.match(text):
             return
         # The same text in the same kind of place scores the same: score it once. JSON arrays
@@ -107,8 +107,6 @@ class Extracted:
     def add_decoded(self, location: str, text: str, settings: ExtractSettings) -> None:
         """Each reading of the value the application may decode (base64, hex), scored as a value of
         its own place; they count against the request's value and scan limits like any other."""
-        if len(text) < MIN_CHARS:
-            return
         if " " in text:  # a query's unencoded '+' arrives as a space; applications put it back
             text = text.replace(" ", "+")
         for encoding, decoded in decoded_forms(text):
@@ -129,7 +127,8 @@ def extract(request: Request, settings: ExtractSettings) -> Extracted:
     if "path" in parts:
         out.add("path", request.decoded_path, settings)
         for segment in request.decoded_path.split("/"):  # /files/<base64 of a payload>
-            out.add_decoded("path", segment, settings)
+            if len(segment) >= MIN_CHARS and ENCODED.match(segment):
+                out.add_decoded("path", segment, settings)
     if "query" in parts:
         _add_args(out, "query", request.query_args, settings)
     if "cookies" in parts:

@@ -14,19 +14,22 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from extproc.attack.features import FeatureSpec, Scratch, featurize
+from extproc.attack.features import FLAG_CHARS, LOCATION_KINDS, FeatureSpec, Scratch, featurize
 from extproc.core.modelfiles import inference_clock, load_once, native_engine
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+PLAIN_PATH = re.compile(rb"[a-z0-9/._~,+=:@! -]*")
+PLAIN_FLAGS = FLAG_CHARS[0]
 DEFAULT_MODEL = MODELS_DIR / "attack.onnx"
 SUPPORTED_FEATURE_VERSION = 1
 DEFAULT_THRESHOLD = 20
@@ -51,6 +54,9 @@ class ModelInfo:
     heads: tuple[str, ...]
     logit_shift: float  # added to each logit so the operating point lands on DEFAULT_THRESHOLD
     metadata: dict
+    # Per location kind (features.LOCATION_KINDS), added to the attack logit of values there: URL
+    # paths have their own operating point, set on real paths (extproc_lab/attack/calibrate_paths.py).
+    location_offsets: Mapping[bytes, float] = field(default_factory=dict)
 
 
 class AttackModel:
@@ -105,7 +111,20 @@ class AttackModel:
         return self.info.heads
 
     def probabilities(self, framed: list[bytes]) -> np.ndarray:
-        """[values, heads] probabilities for framed, normalised values (see features.frame)."""
+        """[values, heads] probabilities for framed, normalised values (see features.frame), the attack
+        head calibrated per location."""
+        result = self.raw_probabilities(framed)
+        offsets = self.info.location_offsets
+        if offsets:  # a few values at most: plain Python beats numpy's per-call cost here
+            for row, value in enumerate(framed):
+                offset = offsets.get(value[2:3])
+                if offset is not None and plain_path(value):
+                    attack = min(max(float(result[row, 0]), 1e-7), 1 - 1e-7)
+                    result[row, 0] = 1 / (1 + math.exp(-(math.log(attack / (1 - attack)) + offset)))
+        return result
+
+    def raw_probabilities(self, framed: list[bytes]) -> np.ndarray:
+        """[values, heads] probabilities as the network gives them."""
         if self._native is not None:
             started = time.perf_counter()  # the kernel's time includes hashing: it is fused with inference
             result = self._native.probabilities(framed)
@@ -138,6 +157,14 @@ def load_model(path: str | Path | None = None) -> AttackModel:
     return load_once(Path(path) if path else DEFAULT_MODEL, AttackModel, ModelError)
 
 
+def plain_path(framed: bytes) -> bool:
+    """A framed value made only of what ordinary paths are made of (words, digits, '/', '.', '-',
+    '_', '~', ',', '+', '=', ':', '@', '!', spaces), with no decoding needed: its location's own
+    operating point applies. A quote, '<', ';', '|', '$', '(' or a decoded form is judged as any
+    value is."""
+    return framed[1:2] == PLAIN_FLAGS and PLAIN_PATH.fullmatch(framed, 3, len(framed) - 1) is not None
+
+
 def metadata_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
@@ -158,6 +185,8 @@ def _read_metadata(path: Path) -> ModelInfo:
             heads=tuple(meta["heads"]),
             logit_shift=float(meta["calibration"]["logit_shift"]),
             metadata=meta,
+            location_offsets={LOCATION_KINDS[name]: float(place["logit_offset"])
+                              for name, place in meta["calibration"].get("locations", {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{meta_path}: unreadable model metadata: {exc}") from None
