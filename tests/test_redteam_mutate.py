@@ -53,7 +53,16 @@ VALUE_CHECKS = {
     "newline-spaces": lambda m: m.replace("\n", " ") if " " not in m else None,
     "vertical-tab-spaces": lambda m: m.replace("\x0b", " ") if " " not in m else None,
     "null-prefix": lambda m: m[1:] if m[0] == "\x00" else None,
+    "base64": lambda m: base64.b64decode(m, validate=True).decode(),
+    "base64-urlsafe": lambda m: _unbase64_url(m),
+    "base64-twice": lambda m: base64.b64decode(base64.b64decode(m, validate=True), validate=True).decode(),
+    "hex": lambda m: bytes.fromhex(m).decode(),
 }
+
+
+def _unbase64_url(text: str) -> str:
+    assert "=" not in text and "+" not in text and "/" not in text
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
 
 
 def _query_value(spec: dict) -> list[str]:
@@ -105,6 +114,10 @@ CARRIER_CHECKS = {
     "protocol-header": lambda s: _header(s, "accept-language"),
     "path-parameter": lambda s: unquote(s["path"].split(f";{mutate.PARAM}=")[1]),
     "multipart-base64": lambda s: base64.b64decode(re.search(r"base64\r\n\r\n(.*?)\r\n--", s["body"])[1]).decode(),
+    # the application's own decoding of a value it received (a token, a file id)
+    "base64-form": lambda s: base64.b64decode(parse_qs(s["body"])[mutate.PARAM][0], validate=True).decode(),
+    "base64-multipart": lambda s: base64.b64decode(_multipart_value(s, filename=False), validate=True).decode(),
+    "base64-path": lambda s: _unbase64_url(s["path"].rsplit("/", 1)[1]),
     # JSON bodies, read back as the lenient parser the mutation names reads them
     "json-bom": lambda s: json.loads(_body(s))[mutate.PARAM] if _body(s).startswith(b"\xef\xbb\xbf") else None,
     "json-first-of-two": lambda s: _first_document(s, b'{"q": "shoes"}'),
@@ -206,6 +219,15 @@ def test_the_outside_tests_bypass_classes_are_closed(attack_only, name):
     outcome = attack_only.send({"id": name, "label": "attack", "request":
                                 mutate.mutated_request(SQLI, mutate.BY_NAME[name])})
     assert outcome.result == "blocked" and outcome.layer == "attack", outcome
+
+
+@pytest.mark.parametrize("name", [m.name for m in mutate.APPLICATION_ENCODINGS])
+def test_payloads_the_application_decodes_are_decoded_and_stopped(attack_only, name):
+    """Issue 21: base64 and hex of a payload were caught 3% of the time; stopped as the plain one is."""
+    for payload in (SQLI, XSS):
+        outcome = attack_only.send({"id": name, "label": "attack", "request":
+                                    mutate.mutated_request(payload, mutate.BY_NAME[name])})
+        assert outcome.result == "blocked" and outcome.layer == "attack", outcome
 
 
 def test_arguments_past_the_limit_are_refused_not_half_read(attack_only):

@@ -284,6 +284,35 @@ def _json_utf16(value: str) -> dict:
     return _json_body(json.dumps({PARAM: value}).encode("utf-16"))
 
 
+def _base64(value: str, urlsafe: bool = False) -> str:
+    raw = value.encode("utf-8", "surrogateescape")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=") if urlsafe else base64.b64encode(raw).decode()
+
+
+def _base64_path(value: str) -> dict:
+    """The value URL-safe base64-encoded as a path segment: routes like /files/{b64} decode it."""
+    return _path_segment(_base64(value, urlsafe=True))
+
+
+def _path_segment(segment: str) -> dict:
+    return _request(path=f"{PATH}/{segment}")
+
+
+# What applications decode on purpose (a token, a state parameter, a file id): the payload
+# travels as data a WAF that scores only what it sees never reads.
+APPLICATION_ENCODINGS: tuple[Mutation, ...] = (
+    Mutation("base64", "app-encoding", "the value base64-encoded", value=_base64),
+    Mutation("base64-urlsafe", "app-encoding", "the value URL-safe base64, unpadded",
+             value=lambda value: _base64(value, urlsafe=True)),
+    Mutation("base64-twice", "app-encoding", "the value base64-encoded twice", value=lambda value: _base64(_base64(value))),
+    Mutation("hex", "app-encoding", "the value as hex digits", value=lambda value: value.encode("utf-8", "surrogateescape").hex()),
+    Mutation("base64-form", "app-encoding", "a urlencoded form field holding the value in base64",
+             carry=lambda value: _form(_base64(value))),
+    Mutation("base64-multipart", "app-encoding", "a multipart field holding the value in base64 (no transfer encoding)",
+             carry=lambda value: _multipart(_base64(value))),
+    Mutation("base64-path", "app-encoding", "a path segment holding the value in URL-safe base64", carry=_base64_path),
+)
+
 PARSER_MUTATIONS: tuple[Mutation, ...] = (
     Mutation("json-bom", "parser", "a JSON body behind a UTF-8 byte order mark", carry=_json_bom),
     Mutation("json-first-of-two", "parser", "a JSON body followed by a second, harmless document",
@@ -351,7 +380,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("protocol-header", "placement", "an Accept-Language header", carry=_protocol_header),
     Mutation("path-parameter", "placement", "a ';' parameter of the path", carry=_path_parameter),
 )
-MUTATIONS += PARSER_MUTATIONS
+MUTATIONS += PARSER_MUTATIONS + APPLICATION_ENCODINGS
 BY_NAME = {mutation.name: mutation for mutation in MUTATIONS}
 
 
