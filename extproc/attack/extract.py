@@ -109,6 +109,8 @@ class Extracted:
         its own place; they count against the request's value and scan limits like any other."""
         if " " in text:  # a query's unencoded '+' arrives as a space; applications put it back
             text = text.replace(" ", "+")
+        if location == "path":
+            location = "segment"
         for encoding, decoded in decoded_forms(text):
             self.notes.add(f"decoded:{encoding.rpartition('+')[2]}")
             self.add(location, decoded, settings, encoding)

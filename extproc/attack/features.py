@@ -45,7 +45,10 @@ class Batch:
 # Where a value sits changes what is normal for it: a path looks like a path, x-forwarded-for
 # holds addresses. One character per kind of location, after the flags character.
 LOCATION_KINDS = {"path": b"p", "query": b"q", "form": b"f", "json": b"j", "multipart": b"m", "cookie": b"c",
-                  "header": b"h", "body": b"b", "name": b"n"}
+                  "header": b"h", "body": b"b", "name": b"n",
+                  # a path segment's decoded reading: data the application decodes and uses, like a
+                  # parameter's value (it must not take the operating point of ordinary paths)
+                  "segment": b"q"}
 
 
 def location_kind(location: str) -> bytes:
