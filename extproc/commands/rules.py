@@ -8,17 +8,12 @@
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from extproc.rules.bundle import BundleError, load_bundle, parse_bundle, public_keys, sign
+from extproc.rules.bundle import BundleError, load_bundle, parse_bundle, public_keys, sign_file, write_key_pair
 from extproc.core.records import iter_records, request_from_record
 
 EXAMPLES_SHOWN = 5
@@ -43,31 +38,18 @@ def add_commands(commands) -> None:
 
 
 def _keygen(args) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    descriptor = os.open(out / "feed.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(private)
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    (out / "feed.pub").write_text(base64.b64encode(raw).decode() + "\n")
-    print(f"{out / 'feed.key'} (secret) and {out / 'feed.pub'}: put the .pub value in the policy's feeds[].keys")
+    secret, public = write_key_pair(Path(args.out), "feed")
+    print(f"{secret} (secret) and {public}: put the .pub value in the policy's feeds[].keys")
     return 0
 
 
 def _sign(args) -> int:
     try:
-        key = serialization.load_pem_private_key(Path(args.key).read_bytes(), password=None)
-        data = Path(args.bundle).read_bytes()
-    except (OSError, ValueError) as exc:
-        print(f"cannot sign: {exc}", file=sys.stderr)
+        signature = sign_file(Path(args.bundle), Path(args.key))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    if not isinstance(key, Ed25519PrivateKey):
-        print(f"{args.key}: not an Ed25519 private key", file=sys.stderr)
-        return 2
-    Path(args.bundle + ".sig").write_bytes(sign(data, key))
+    Path(args.bundle + ".sig").write_bytes(signature)
     print(f"{args.bundle}.sig written")
     return 0
 

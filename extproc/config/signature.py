@@ -15,17 +15,15 @@ while a plain file changes is re-read once it settles (extproc/config/store.py).
 """
 from __future__ import annotations
 
-import base64
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from extproc.config.compile import ConfigError
-from extproc.rules.bundle import BundleError, public_keys, sign, verify
+from extproc.rules.bundle import BundleError, public_keys, sign_file, verify, write_key_pair
 
 MAX_SIGNATURE_BYTES = 4096  # base64 of 64 bytes is 88: anything near this is not a signature
 KEYS_ENV = "EXTPROC_POLICY_PUBLIC_KEY"  # comma-separated files, for manifests
@@ -119,33 +117,19 @@ def add_commands(commands) -> None:
 
 
 def _keygen(args) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    descriptor = os.open(out / "policy.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(private)
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    (out / "policy.pub").write_text(base64.b64encode(raw).decode() + "\n")
-    print(f"{out / 'policy.key'} (secret: keep it off the cluster) and {out / 'policy.pub'} "
-          "(give it to serve --policy-public-key)")
+    secret, public = write_key_pair(Path(args.out), "policy")
+    print(f"{secret} (secret: keep it off the cluster) and {public} (give it to serve --policy-public-key)")
     return 0
 
 
 def _sign(args) -> int:
     try:
-        key = serialization.load_pem_private_key(Path(args.key).read_bytes(), password=None)
-        data = Path(args.policy).read_bytes()
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"cannot sign: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(key, Ed25519PrivateKey):
-        print(f"{args.key}: not an Ed25519 private key", file=sys.stderr)
+        signature = sign_file(Path(args.policy), Path(args.key))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else signature_path(Path(args.policy))
-    out.write_bytes(sign(data, key))
+    out.write_bytes(signature)
     print(f"{out} written")
     return 0
 

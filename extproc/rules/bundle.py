@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import threading
 import time
 import urllib.request
@@ -89,6 +90,33 @@ def verify(data: bytes, signature: bytes, keys: list[Ed25519PublicKey], name: st
 
 def sign(data: bytes, private_key: Ed25519PrivateKey) -> bytes:
     return base64.b64encode(private_key.sign(data)) + b"\n"
+
+
+def write_key_pair(out: Path, stem: str) -> tuple[Path, Path]:
+    """A new Ed25519 pair: OUT/STEM.key (PEM, mode 0600, the secret) and OUT/STEM.pub (base64)."""
+    out.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    secret, public = out / f"{stem}.key", out / f"{stem}.pub"
+    descriptor = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public.write_text(base64.b64encode(raw).decode() + "\n")
+    return secret, public
+
+
+def sign_file(data_path: Path, key_path: Path) -> bytes:
+    """The detached signature of a file with a PEM Ed25519 key; ValueError says what is wrong."""
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        data = data_path.read_bytes()
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"cannot sign: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{key_path}: not an Ed25519 private key")
+    return sign(data, key)
 
 
 @dataclass(frozen=True)
