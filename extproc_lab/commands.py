@@ -19,7 +19,7 @@ TRAINERS = {
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     from extproc_lab.bench.suite import add_arguments as add_bench_arguments
-    from extproc_lab.redteam.cli import add_arguments as add_redteam_arguments
+    from extproc_lab.redteam.command import add_arguments as add_redteam_arguments
 
     redteam = commands.add_parser("redteam", help="replay attacks, mutate payloads, probe smuggling, verify reach")
     add_redteam_arguments(redteam)
@@ -38,9 +38,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _redteam(args: argparse.Namespace) -> int:
-    from extproc_lab.redteam import cli as redteam_cli
+    from extproc_lab.redteam import command as redteam_command
 
-    return redteam_cli.run(args)
+    return redteam_command.run(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
