@@ -75,7 +75,8 @@ JUDGES_ONLY = Capabilities()
 class Layer(Protocol):
     """The contract of every layer: a name, whether it reads the body, what else it does, and the
     judgement. A layer is built once per route and policy load and must not keep request state on
-    itself: what one request needs across phases goes in ``request.state`` under the layer's key."""
+    itself: what one request needs across phases it keeps on the request under a typed key
+    (``request.keep(KEY, value)``, ``request.kept(KEY)``)."""
 
     name: ClassVar[str]
     needs_body: bool  # evaluate() reads the body, so it runs once the body has arrived
