@@ -10,13 +10,14 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from extproc.attack.features import frame, location_kind
 from extproc.attack.normalize import normalize
 
 MAX_KEY_CHARS = 512  # longer values are rarely repeated and would cost memory
 
-Rows = Callable[[list[bytes]], list[list[float]]]  # framed values -> one result row each
+Rows = Callable[[list[bytes]], Sequence[Sequence[float]]]  # framed values -> one result row each
 
 
 class ValueMemo:
@@ -27,7 +28,7 @@ class ValueMemo:
         self.rows: OrderedDict[tuple[bytes, str], array] = OrderedDict()
         self.hits = self.misses = 0
 
-    def results(self, texts: list[str], locations: list[str], score: Rows) -> list[Sequence[float]]:
+    def results(self, texts: list[str], locations: list[str], score: Rows) -> Sequence[Sequence[float]]:
         """One row per value: remembered rows where possible, score() for the rest in one batch."""
         if self.entries <= 0:
             return score([frame(*normalize(text), location) for text, location in zip(texts, locations, strict=True)])
@@ -39,7 +40,7 @@ class ValueMemo:
             for position, i in enumerate(missing):
                 rows[i] = fresh[position]
                 self._put(keys[i], fresh[position])
-        return rows
+        return cast(list[Sequence[float]], rows)  # every None was filled just above
 
     def _get(self, key: tuple[bytes, str]) -> array | None:
         row = self.rows.get(key)
@@ -50,7 +51,7 @@ class ValueMemo:
         self.rows.move_to_end(key)
         return row
 
-    def _put(self, key: tuple[bytes, str], row: list[float]) -> None:
+    def _put(self, key: tuple[bytes, str], row: Sequence[float]) -> None:
         if len(key[1]) > MAX_KEY_CHARS:
             return
         self.rows[key] = array("f", row)  # float32 values: exact, and a third of a list's memory

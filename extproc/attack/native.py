@@ -16,6 +16,7 @@ the protobuf runtime that serving already has. One file stays the single source 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -26,7 +27,7 @@ from extproc.wire.pb import onnx_subset_pb2
 
 # (op, inputs, outputs, attributes) of every node, in order: to_onnx's graph exactly. Equivalent
 # spellings (a default attribute written out, renamed tensors) are refused rather than interpreted.
-EXPECTED_NODES = (
+EXPECTED_NODES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], dict[str, int]], ...] = (
     ("Gather", ("table", "ids"), ("embedded",), {"axis": 0}),
     ("Reshape", ("embedded", "by_order"), ("per_order",), {}),
     ("MatMul", ("ones", "per_order"), ("summed_flat",), {}),
@@ -42,7 +43,7 @@ EXPECTED_NODES = (
     ("Gemm", ("hidden", "w2", "b2"), ("logits",), {}),
     ("Sigmoid", ("logits",), ("probabilities",), {}),
 )
-_DTYPES = {1: np.dtype("<f4"), 7: np.dtype("<i8")}  # ONNX TensorProto.FLOAT, INT64
+_DTYPES: dict[int, np.dtype[Any]] = {1: np.dtype("<f4"), 7: np.dtype("<i8")}  # ONNX TensorProto.FLOAT, INT64
 _INT, _INTS = 2, 7  # ONNX AttributeProto.INT, INTS
 _EXTERNAL = 1  # ONNX TensorProto.EXTERNAL
 
@@ -88,9 +89,11 @@ def read_weights(path: Path, spec: FeatureSpec, heads: int) -> dict[str, np.ndar
     if nodes != EXPECTED_NODES or any(n.domain for n in model.graph.node):
         raise Unsupported("the graph's nodes are not those of extproc_lab.attack.train's graph")
     arrays = {t.name: _array(t) for t in model.graph.initializer}
-    table, w1, b1, w2, b2 = (arrays.get(name) for name in ("table", "w1", "b1", "w2", "b2"))
-    if any(a is None or a.dtype != np.float32 for a in (table, w1, b1, w2, b2)):
+    found = [arrays.get(name) for name in ("table", "w1", "b1", "w2", "b2")]
+    weights = [a for a in found if a is not None and a.dtype == np.float32]
+    if len(weights) != len(found):
         raise Unsupported("the weights are missing or not float32")
+    table, w1, b1, w2, b2 = weights
     dim = table.shape[1] if table.ndim == 2 else -1
     shapes = (table.shape, w1.shape, b1.shape, w2.shape, b2.shape)
     hidden = b1.shape[0] if b1.ndim == 1 else -1
@@ -113,15 +116,15 @@ def read_weights(path: Path, spec: FeatureSpec, heads: int) -> dict[str, np.ndar
     return {"table": table, "w1": w1, "b1": b1, "w2": w2, "b2": b2}
 
 
-def _attributes(node) -> dict:
+def _attributes(node: onnx_subset_pb2.NodeProto) -> dict[str, object]:
     """Attribute name -> value; kinds the expected graph never has come out as unequal markers."""
-    values = {}
+    values: dict[str, object] = {}
     for a in node.attribute:
         values[a.name] = a.i if a.type == _INT else tuple(a.ints) if a.type == _INTS else ("type", a.type)
     return values
 
 
-def _array(tensor) -> np.ndarray:
+def _array(tensor: onnx_subset_pb2.TensorProto) -> np.ndarray:
     dtype = _DTYPES.get(tensor.data_type)
     if dtype is None or tensor.data_location == _EXTERNAL:
         return np.empty(0, dtype=object)  # not a tensor the kernel could use; fails the checks above

@@ -16,6 +16,7 @@ engine uses (proto/extproc/wire/pb/onnx_subset.proto), so serving needs no onnx 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, NotRequired, TypedDict, cast
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -44,6 +45,30 @@ REQUIRED = {
     "post_transform": _STRING,
 }
 OPTIONAL = {"nodes_missing_value_tracks_true": _INTS, "nodes_hitrates": _FLOATS}  # hit rates change nothing
+AttributeValue = float | int | bytes | tuple[float, ...] | tuple[int, ...] | tuple[bytes, ...]
+
+
+class Ensemble(TypedDict):
+    """The ensemble's attributes once read_trees has checked each one's type against REQUIRED/OPTIONAL."""
+    class_ids: tuple[int, ...]
+    class_nodeids: tuple[int, ...]
+    class_treeids: tuple[int, ...]
+    class_weights: tuple[float, ...]
+    classlabels_int64s: tuple[int, ...]
+    nodes_falsenodeids: tuple[int, ...]
+    nodes_featureids: tuple[int, ...]
+    nodes_modes: tuple[bytes, ...]
+    nodes_nodeids: tuple[int, ...]
+    nodes_treeids: tuple[int, ...]
+    nodes_truenodeids: tuple[int, ...]
+    nodes_values: tuple[float, ...]
+    post_transform: bytes
+    nodes_missing_value_tracks_true: NotRequired[tuple[int, ...]]
+    nodes_hitrates: NotRequired[tuple[float, ...]]
+
+
+NodeColumn = Literal["nodes_treeids", "nodes_nodeids", "nodes_modes", "nodes_featureids", "nodes_values",
+                     "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true"]
 
 
 class Unsupported(NativeUnsupported):
@@ -76,8 +101,8 @@ def read_trees(path: Path) -> dict[str, np.ndarray]:
     nodes = tuple((n.op_type, n.domain, tuple(n.input), tuple(n.output)) for n in graph.node)
     if nodes != EXPECTED_NODES:
         raise Unsupported("the graph's nodes are not onnxmltools' binary LightGBM classifier")
-    ensemble, _, _, cast, mul = graph.node
-    if _attributes(cast) != {"to": (_INT, 7)} or any(n.attribute for n in graph.node[1:3] + graph.node[4:]):
+    ensemble, _, _, cast_node, _ = graph.node
+    if _attributes(cast_node) != {"to": (_INT, 7)} or any(n.attribute for n in graph.node[1:3] + graph.node[4:]):
         raise Unsupported("the nodes after the ensemble have other attributes than onnxmltools writes")
     ones = [t for t in graph.initializer if t.name == "one"]
     if len(graph.initializer) != 1 or len(ones) != 1 or not _is_scalar_one(ones[0]):
@@ -90,7 +115,8 @@ def read_trees(path: Path) -> dict[str, np.ndarray]:
     if unknown or missing or wrong:
         raise Unsupported(f"ensemble attributes: unknown {sorted(unknown)}, missing {sorted(missing)}, "
                           f"of another type {sorted(wrong)}")
-    a = {name: value for name, (_, value) in attributes.items()}
+    # Every name and type was checked just above, so the values are what Ensemble says.
+    a = cast(Ensemble, {name: value for name, (_, value) in attributes.items()})
     if a["post_transform"] != b"LOGISTIC":
         raise Unsupported(f"post_transform {a['post_transform']!r}, the engine implements LOGISTIC")
     if a["classlabels_int64s"] != (0, 1):
@@ -104,14 +130,15 @@ def read_trees(path: Path) -> dict[str, np.ndarray]:
         raise Unsupported("every leaf weight is positive")
     count = len(a["nodes_nodeids"])
     a.setdefault("nodes_missing_value_tracks_true", (0,) * count)
-    columns = ("nodes_treeids", "nodes_nodeids", "nodes_modes", "nodes_featureids", "nodes_values",
-               "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true")
+    columns: tuple[NodeColumn, ...] = (
+        "nodes_treeids", "nodes_nodeids", "nodes_modes", "nodes_featureids", "nodes_values", "nodes_truenodeids",
+        "nodes_falsenodeids", "nodes_missing_value_tracks_true")
     if any(len(a[c]) != count for c in columns) or len(a.get("nodes_hitrates", ())) not in (0, count):
         raise Unsupported("the node attributes are not of one length")
     if not set(a["nodes_modes"]) <= set(MODES) or not set(a["nodes_missing_value_tracks_true"]) <= {0, 1}:
         raise Unsupported(f"node modes {sorted(set(a['nodes_modes']) - set(MODES))} or missing-value flags "
                           "the engine does not know")
-    leaf_weight = {}
+    leaf_weight: dict[tuple[int, int], float] = {}
     for tree, node, weight in zip(a["class_treeids"], a["class_nodeids"], weights):
         if (tree, node) in leaf_weight:
             raise Unsupported(f"tree {tree} node {node} has more than one weight")
@@ -119,16 +146,17 @@ def read_trees(path: Path) -> dict[str, np.ndarray]:
     return _layout(a, leaf_weight)
 
 
-def _layout(a: dict, leaf_weight: dict) -> dict[str, np.ndarray]:
+def _layout(a: Ensemble, leaf_weight: dict[tuple[int, int], float]) -> dict[str, np.ndarray]:
     """Each tree (in tree id order) from its node 0, depth first: a branch's true child right after
     it, its false child after the true child's subtree. Each node of the tree must be reached
     exactly once: a tree, not a graph with cycles or orphans."""
     by_id: dict[int, dict[int, int]] = {}  # tree id -> node id -> attribute index
-    for index, (tree, node) in enumerate(zip(a["nodes_treeids"], a["nodes_nodeids"])):
+    for attribute_index, (tree, node) in enumerate(zip(a["nodes_treeids"], a["nodes_nodeids"])):
         if node in by_id.setdefault(tree, {}):
             raise Unsupported(f"tree {tree} has two nodes {node}")
-        by_id[tree][node] = index
-    columns = {name: [] for name in ("features", "values", "modes", "missing_true", "next_false")}
+        by_id[tree][node] = attribute_index
+    columns: dict[str, list[float]] = {name: [] for name in ("features", "values", "modes", "missing_true",
+                                                              "next_false")}
     roots, leaves = [], 0
     for tree in sorted(by_id):
         ids = by_id[tree]
@@ -136,7 +164,8 @@ def _layout(a: dict, leaf_weight: dict) -> dict[str, np.ndarray]:
             raise Unsupported(f"tree {tree} has no node 0")
         roots.append(len(columns["modes"]))
         placed = 0
-        pending = [(0, None)]  # (node id, the position of the branch it is the false child of)
+        # (node id, the position of the branch it is the false child of)
+        pending: list[tuple[int, int | None]] = [(0, None)]
         while pending:
             node, parent = pending.pop()
             index = ids.get(node)
@@ -156,7 +185,7 @@ def _layout(a: dict, leaf_weight: dict) -> dict[str, np.ndarray]:
             if placed > len(ids):
                 raise Unsupported(f"tree {tree} reaches a node twice (not a tree)")
             columns["features"].append(0 if is_leaf else a["nodes_featureids"][index])
-            columns["values"].append(weight if is_leaf else a["nodes_values"][index])
+            columns["values"].append(weight if weight is not None else a["nodes_values"][index])  # a leaf's
             columns["modes"].append(mode)
             columns["missing_true"].append(0 if is_leaf else a["nodes_missing_value_tracks_true"][index])
             columns["next_false"].append(0)
@@ -175,19 +204,21 @@ def _layout(a: dict, leaf_weight: dict) -> dict[str, np.ndarray]:
     return {**arrays, "roots": np.array(roots, dtype=np.int32)}
 
 
-def _attributes(node) -> dict[str, tuple[int, object]]:
+def _attributes(node: onnx_subset_pb2.NodeProto) -> dict[str, tuple[int, AttributeValue]]:
     """Attribute name -> (type, value); a name given twice makes the graph one the engine refuses."""
-    values = {}
+    values: dict[str, tuple[int, AttributeValue]] = {}
     for attr in node.attribute:
-        value = {_FLOAT: attr.f, _INT: attr.i, _STRING: attr.s, _FLOATS: tuple(attr.floats),
-                 _INTS: tuple(attr.ints), _STRINGS: tuple(attr.strings)}.get(attr.type)
+        by_type: dict[int, AttributeValue] = {
+            _FLOAT: attr.f, _INT: attr.i, _STRING: attr.s, _FLOATS: tuple(attr.floats), _INTS: tuple(attr.ints),
+            _STRINGS: tuple(attr.strings)}
+        value = by_type.get(attr.type)
         if attr.name in values or value is None:
             raise Unsupported(f"attribute {attr.name!r} is repeated or of a type the engine does not read")
         values[attr.name] = (attr.type, value)
     return values
 
 
-def _is_scalar_one(tensor) -> bool:
+def _is_scalar_one(tensor: onnx_subset_pb2.TensorProto) -> bool:
     if tensor.data_type != 1 or tuple(tensor.dims) not in ((), (1,)) or tensor.data_location == 1:
         return False
     values = np.frombuffer(tensor.raw_data, dtype="<f4") if tensor.raw_data else np.array(tensor.float_data, "<f4")

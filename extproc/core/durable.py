@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Callable, Hashable, TypeVar
+from collections.abc import Callable, Hashable, MutableMapping
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -19,7 +20,7 @@ T = TypeVar("T")
 class DurableState:
     def __init__(self) -> None:
         self._lock = threading.RLock()  # a maker may itself fetch a durable object
-        self._kinds: dict[str, dict[Hashable, object]] = {}
+        self._kinds: dict[str, MutableMapping[Hashable, object]] = {}
         self._sizes: dict[str, Callable[[object], int]] = {}
 
     def get(self, kind: str, key: Hashable, make: Callable[[], T], *, size: Callable[[T], int] | None = None,
@@ -28,7 +29,8 @@ class DurableState:
         with self._lock:
             objects = self._kinds.get(kind)
             if objects is None:
-                objects = self._kinds[kind] = weakref.WeakValueDictionary() if weak else {}
+                made: MutableMapping[Hashable, object] = weakref.WeakValueDictionary() if weak else {}
+                objects = self._kinds[kind] = made
                 if size is not None:
                     self._sizes[kind] = size  # type: ignore[assignment]
             found = objects.get(key)

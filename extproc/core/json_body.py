@@ -92,6 +92,7 @@ def _distinct_names(document: object) -> int:
     count, stack = 0, [document]
     while stack:
         node = stack.pop()
+        children: Iterable[object]
         if type(node) is dict:
             count += len(node)
             if len(node) > 1 and len({key.casefold() for key in node}) != len(node):

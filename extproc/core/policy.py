@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypedDict
 
 from extproc.layers.base import Capabilities, Describes, Layer, RewritesResponse, WatchesResponse
 from extproc.core.request import InspectionLimits, Request
@@ -55,29 +55,35 @@ class RoutePolicy:
     needs_body: bool
     watches_response: bool = False  # a layer looks at responses (asks Envoy for them)
     rewrites_body: bool = False  # a layer may replace the request body
-    # (slots run on the headers, slots run on the body) of a request with a body
-    phases: tuple[tuple["LayerSlot", ...], tuple["LayerSlot", ...]] | None = None
+    # (slots run on the headers, slots run on the body) of a request with a body, from slots
+    phases: tuple[tuple[LayerSlot, ...], tuple[LayerSlot, ...]] = field(init=False)
     # (layer, change) for what this route changed in the sections it inherits: "added x", ...
     inherited_changes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.phases is None:  # built by hand (tests): work them out here
-            object.__setattr__(self, "phases", body_phases(self.slots))
+        object.__setattr__(self, "phases", body_phases(self.slots))
 
     @staticmethod
-    def traits(slots: tuple["LayerSlot", ...]) -> dict:
+    def traits(slots: tuple[LayerSlot, ...]) -> RouteTraits:
         """What a route's layers need from Envoy, worked out once when the route is compiled."""
         return {"needs_body": any(s.layer.needs_body for s in slots),
                 "watches_response": any(s.reads_response for s in slots),
-                "rewrites_body": any(s.capabilities.rewrites_body for s in slots),
-                "phases": body_phases(slots)}
+                "rewrites_body": any(s.capabilities.rewrites_body for s in slots)}
+
+
+class RouteTraits(TypedDict):
+    needs_body: bool
+    watches_response: bool
+    rewrites_body: bool
 
 
 def body_phases(slots: tuple["LayerSlot", ...]) -> tuple[tuple["LayerSlot", ...], tuple["LayerSlot", ...]]:
     """(slots run on the headers, slots run on the body) of a request with a body. A layer that
     reads the verdicts before it (late_rules) waits with the body when a layer before it does:
     run on the headers, it never saw the attack score of a request with a body."""
-    on_headers, on_body, waiting = [], [], False
+    on_headers: list[LayerSlot] = []
+    on_body: list[LayerSlot] = []
+    waiting = False
     for slot in slots:
         later = slot.layer.needs_body or (waiting and slot.capabilities.reads_verdicts)
         (on_body if later else on_headers).append(slot)

@@ -13,7 +13,8 @@ import io
 import quopri
 import re
 from dataclasses import dataclass, field
-from typing import Generic, Iterator, Mapping, NamedTuple, TypeVar
+from types import GeneratorType
+from typing import Any, Generic, Iterator, Mapping, NamedTuple, TypeVar
 from urllib.parse import unquote, unquote_plus
 
 import multipart
@@ -100,7 +101,7 @@ class Arg(NamedTuple):
 
 
 T = TypeVar("T")
-_GENERATOR = type(x for x in ())
+_GENERATOR = GeneratorType
 _new_tuple = tuple.__new__  # an Arg without NamedTuple's Python-level __new__ (built by the hundred)
 
 # Cached properties derived from the body: attach_body() drops them.
@@ -427,7 +428,9 @@ class Request:
         # (hundreds of leaves in a few KB of JSON), hence type() checks and a flat stack.
         leaves: list[Arg] = []
         limit, max_depth = self.limits.max_args, self.limits.max_json_depth
-        stack: list[tuple[object, str, str, int]] = [(root, "", "", 0)]
+        # Any: a JSON value or a generator of children, dispatched on type(node) below (kept in a
+        # variable for speed, which the type checker cannot narrow through)
+        stack: list[tuple[Any, str, str, int]] = [(root, "", "", 0)]
         while stack:
             node, path, key, depth = stack.pop()
             kind = type(node)

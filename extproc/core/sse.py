@@ -58,7 +58,8 @@ class EventSplitter:
         return len(self._buffer)
 
     def feed(self, chunk: bytes, final: bool) -> list[Event]:
-        buffer, events = self._buffer, []
+        buffer = self._buffer
+        events: list[Event] = []
         buffer += chunk
         if not self.started:
             if not final and len(buffer) < len(BOM) and BOM.startswith(buffer):

@@ -48,7 +48,9 @@ def library_decode(raw: bytes) -> str:
     return raw.decode("utf-8", LATIN1_ERRORS)
 
 
-def _as_latin1(error: UnicodeDecodeError) -> tuple[str, int]:
+def _as_latin1(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):  # registered for decoding only
+        raise error
     return error.object[error.start:error.end].decode("latin-1"), error.end
 
 
@@ -57,11 +59,11 @@ codecs.register_error(LATIN1_ERRORS, _as_latin1)
 
 def library_value(value: object) -> object:
     """library_text applied to every string of a JSON-like value (dict keys included)."""
-    kind = type(value)
-    if kind is str:
+    # type() rather than isinstance(): subclasses are left as they are, as before
+    if type(value) is str:
         return library_text(value)
-    if kind is dict:
+    if type(value) is dict:
         return {library_text(k) if type(k) is str else k: library_value(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
+    if type(value) is list or type(value) is tuple:
         return [library_value(item) for item in value]
     return value

@@ -79,8 +79,14 @@ class Layer(Protocol):
     (``request.keep(KEY, value)``, ``request.kept(KEY)``)."""
 
     name: ClassVar[str]
-    needs_body: bool  # evaluate() reads the body, so it runs once the body has arrived
-    capabilities: Capabilities
+
+    # Read-only to the pipeline: a layer may declare them as class or instance attributes.
+    @property
+    def needs_body(self) -> bool:
+        """evaluate() reads the body, so it runs once the body has arrived."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
 
     def evaluate(self, request: Request, context: Context) -> Verdict: ...
 
