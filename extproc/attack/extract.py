@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import unquote_plus, urlsplit
 
 from extproc.attack.decode import ENCODED, MIN_CHARS, decoded_forms
@@ -16,7 +17,8 @@ from extproc.core.request import TEXT_TYPES, Request
 
 # Values made only of these characters cannot carry an injection: skipped without scoring.
 SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@-]{0,128}\Z")
-PARTS = ("path", "query", "cookies", "headers", "body")
+Part = Literal["path", "query", "cookies", "headers", "body"]
+PARTS: tuple[Part, ...] = ("path", "query", "cookies", "headers", "body")
 LIMIT_NOTES = frozenset({"attack_values_truncated", "attack_scan_truncated"})
 # Headers that carry user data and are commonly used as injection vectors.
 DEFAULT_HEADERS = (

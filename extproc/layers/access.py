@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from extproc.access.apps import CompiledApp
 from extproc.access.directory import Directory
 from extproc.access.identity import CredentialError, Identity
 from extproc.layers.base import Capabilities, Context, LayerSettings, LayerSpec, RouteContext
@@ -43,28 +44,30 @@ class AccessLayer:
     def evaluate(self, request: Request, context: Context) -> Verdict:
         if self.public:
             return Verdict(self.name, labels=("public",))
-        if self.app is None:
+        app, directory = self.app, self.directory
+        if app is None or directory is None:  # an app comes from the directory: both or neither
             return self._deny(403, "no_app", ())  # require access protection: fail closed
         try:
-            identity = self.directory.identify(request, self.app)
+            identity = directory.identify(request, app)
         except CredentialError as exc:
             return self._deny(exc.status, exc.reason, ())
-        decision = self.app.decide(identity)
+        decision = app.decide(identity)
         who = (f"access:identity={_clean(identity.name)[:128]}", f"access:policy={decision.policy or '-'}")
         if not decision.allowed:
             return self._deny(403, decision.reason, who, identity)  # observed, later layers still see who
-        return Verdict(self.name, reasons=(f"access:app={self.app.name}", *who), labels=(self.app.name,),
-                       upstream_headers=self._headers(identity, request), identity=identity)
+        return Verdict(self.name, reasons=(f"access:app={app.name}", *who), labels=(app.name,),
+                       upstream_headers=self._headers(identity, request, app, directory), identity=identity)
 
     def _deny(self, status: int, reason: str, who: tuple[str, ...], identity: Identity | None = None) -> Verdict:
         app = self.app.name if self.app else "-"
         return Verdict(self.name, Action.DENY, status, reasons=(f"access:{reason}", f"access:app={app}", *who),
                        identity=identity)
 
-    def _headers(self, identity: Identity, request: Request) -> tuple[tuple[str, str], ...]:
+    def _headers(self, identity: Identity, request: Request, app: CompiledApp,
+                 directory: Directory) -> tuple[tuple[str, str], ...]:
         headers = []
         if self.settings.identity_headers:
-            headers += [(APP, self.app.name), (USER, _clean(identity.subject or identity.name)),
+            headers += [(APP, app.name), (USER, _clean(identity.subject or identity.name)),
                         (METHODS, ",".join(sorted(identity.methods)))]
             if identity.email:
                 headers.append((EMAIL, _clean(identity.email)))
@@ -72,8 +75,8 @@ class AccessLayer:
                 headers.append((GROUPS, ",".join(sorted(_clean(g).replace(",", " ") for g in identity.groups))))
             if identity.idp:
                 headers.append((IDP, identity.idp))
-        if self.directory.signer is not None:
-            headers.append((ASSERTION, self.directory.signer.sign(identity, self.app.name, request)))
+        if directory.signer is not None:
+            headers.append((ASSERTION, directory.signer.sign(identity, app.name, request)))
         return tuple(headers)
 
 

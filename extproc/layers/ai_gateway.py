@@ -167,7 +167,7 @@ class AiGatewayLayer:
         passing = self.settings.unknown_shapes == "pass"
         refusal = None if passing else _refuse(403, "unknown_shape", "Forbidden")
         self._audit_unread(request, "unknown", who, groups, refusal, started, "unknown_shape")
-        return Verdict(self.name, labels=("unknown_shape",)) if passing else refusal
+        return Verdict(self.name, labels=("unknown_shape",)) if refusal is None else refusal
 
     def _unreadable(self, request: Request, api: str, reason: str, who: str, groups, started: float) -> Verdict:
         """A body on an LLM endpoint that cannot be read as the upstream reads it: never passed."""
@@ -186,8 +186,8 @@ class AiGatewayLayer:
             return _refuse(403, "token_prompt", "Forbidden")  # token ids: no text to scan
         if not any(fnmatchcase(call.model, pattern) for limit in limits for pattern in limit.models):
             return _refuse(403, "model_not_allowed", "Forbidden")
-        caps = [limit.max_prompt_chars for limit in limits]
-        if None not in caps and call.prompt_chars > max(caps):
+        caps = [limit.max_prompt_chars for limit in limits if limit.max_prompt_chars is not None]
+        if len(caps) == len(limits) and call.prompt_chars > max(caps):  # every group caps it
             return _refuse(413, "prompt_too_large", "Prompt too large")
         for group in (*groups, EVERYONE):
             limiter = self.request_limiters.get(group)
@@ -290,6 +290,8 @@ class AiGatewayLayer:
 
     def _write(self, request: Request, who: str, groups, refusal, started: float, call_fields: dict,
                reason: str = "") -> None:
+        if self.audit is None:  # not auditing
+            return
         self.audit.write({
             "request_id": request.request_id, "kind": "llm_call", "identity": who, "groups": sorted(groups),
             **call_fields, "decision": "deny" if refusal else "allow",

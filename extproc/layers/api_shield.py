@@ -8,7 +8,7 @@ through unless the ML attack score is at or below ``attack_threshold``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -20,11 +20,14 @@ from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSetting
 from extproc.core.request import Request
 from extproc.core.verdict import Action, Verdict
 
+if TYPE_CHECKING:
+    from extproc.layers.attack import AttackLayer
+
 KINDS = ("unknown_path", "method_not_allowed", "missing_param", "invalid_param", "unknown_param", "content_type",
          "missing_body", "body_schema", "security")
 Kind = Literal["unknown_path", "method_not_allowed", "missing_param", "invalid_param", "unknown_param",
                "content_type", "missing_body", "body_schema", "security"]
-DEFAULT_ACTIONS = {kind: "deny" for kind in KINDS} | {"unknown_param": "log"}
+DEFAULT_ACTIONS: dict[str, str] = {kind: "deny" for kind in KINDS} | {"unknown_param": "log"}
 ENDPOINT_KINDS = ("unknown_path", "method_not_allowed")
 
 
@@ -52,9 +55,10 @@ class ApiShieldLayer:
         path = Path(settings.spec)
         self.spec = compiled(path if path.is_absolute() else Path(route.policy_dir) / path)
         self.base_path = settings.base_path.rstrip("/")
-        self.actions = {**DEFAULT_ACTIONS, **settings.actions}
+        self.actions = dict(DEFAULT_ACTIONS)
+        self.actions.update(settings.actions.items())  # per kind, over the defaults
         self.settings = settings
-        self._attack = None
+        self._attack: AttackLayer | None = None  # set when unknown_endpoint is "attack"
         if settings.unknown_endpoint == "attack":
             from extproc.layers.attack import AttackLayer, AttackSettings
 
@@ -77,7 +81,7 @@ class ApiShieldLayer:
         unknown = violations[0].kind in ENDPOINT_KINDS
         actions = [self._action(v.kind, unknown) for v in violations]
         reasons = tuple(f"api_shield:{v.kind}:{v.location}" for v, a in zip(violations, actions) if a != "off")
-        if unknown and self.settings.unknown_endpoint == "attack":
+        if unknown and self._attack is not None:
             attack = self._attack.evaluate(request, context)
             denied = attack.action is Action.DENY
             reasons += (f"api_shield:attack_score={attack.scores.get('attack', 99)}",)

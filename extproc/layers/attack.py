@@ -7,12 +7,12 @@ is logged.
 """
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, extract
+from extproc.attack.extract import DEFAULT_HEADERS, PARTS, ExtractSettings, Part, extract
 from extproc.attack.memo import ValueMemo
 from extproc.attack.model import DEFAULT_THRESHOLD, HEADS, ModelError, load_model
 from extproc.core.durable import DURABLE
@@ -39,7 +39,7 @@ class Exclusions(StrictModel):
 
 class AttackSettings(LayerSettings):
     threshold: int = Field(default=DEFAULT_THRESHOLD, ge=1, le=99)  # deny at or below
-    parts: list[Literal["path", "query", "cookies", "headers", "body"]] = list(PARTS)
+    parts: list[Part] = list(PARTS)
     headers: list[str] = list(DEFAULT_HEADERS)  # user-data headers to score
     custom_headers: bool = True  # also score non-standard headers (x-foo)
     exclude: Exclusions = Exclusions()
@@ -118,7 +118,7 @@ class AttackLayer:
         per_head = dict(zip(self.heads, self.model.scores(highest)))
         worst = columns[0].index(highest[0])
         # The location names an argument the client chose: kept short, its value never logged.
-        reasons = (f"attack:worst={extracted.locations[worst][:64]}",)
+        reasons: tuple[str, ...] = (f"attack:worst={extracted.locations[worst][:64]}",)
         if extracted.decodings[worst]:
             reasons += (f"attack:decoded={extracted.decodings[worst]}",)
         return self._verdict(per_head, reasons, notes)
@@ -138,7 +138,7 @@ class AttackLayer:
             action = Action.ALLOW
         if action is not Action.ALLOW:
             notes = (f"attack:score={score}", *reasons, *notes)
-        headers = ()
+        headers: tuple[tuple[str, str], ...] = ()
         if self.forward:
             sub_scores = [(name, SCORE_TEXT[per_head[head]]) for head, name in self._sub_headers]
             headers = ((SCORE_HEADER, SCORE_TEXT[score]), *sub_scores)

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -39,8 +39,11 @@ from extproc.core.verdict import Action, Verdict
 log = logging.getLogger(__name__)
 
 SCORE_HEADER, CLASS_HEADER = "x-bot-score", "x-bot-class"
-HUMAN, AUTOMATION, VERIFIED_CRAWLER, AI_CRAWLER, SPOOFED_CLASS = (
-    "human", "automation", "verified-crawler", "ai-crawler", "spoofed")
+HUMAN: Final = "human"
+AUTOMATION: Final = "automation"
+VERIFIED_CRAWLER: Final = "verified-crawler"
+AI_CRAWLER: Final = "ai-crawler"
+SPOOFED_CLASS: Final = "spoofed"
 ClassName = Literal["human", "automation", "verified-crawler", "ai-crawler", "spoofed"]
 ActionName = Literal["allow", "tag", "log", "deny"]
 KEY_PART = r"^(ip|ja3|ja4|user-agent|header:[a-z0-9-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"
@@ -158,7 +161,7 @@ class BotLayer:
         bot_class, score, why = self.classify(facts, score)
         return self._verdict(bot_class, score, why)
 
-    def classify(self, facts: Facts, score: int) -> tuple[str, int, tuple[str, ...]]:
+    def classify(self, facts: Facts, score: int) -> tuple[ClassName, int, tuple[str, ...]]:
         """(class, score, reasons): claims and hard evidence settle it before the model's score."""
         claim = facts.claim
         if claim is not None:
@@ -180,7 +183,7 @@ class BotLayer:
             return HUMAN, score, ()
         return (SPOOFED_CLASS if facts.agent.kind == "browser" else AUTOMATION), score, ()
 
-    def _verdict(self, bot_class: str, score: int, why: tuple[str, ...]) -> Verdict:
+    def _verdict(self, bot_class: ClassName, score: int, why: tuple[str, ...]) -> Verdict:
         automated = bot_class != HUMAN
         action = self.settings.classes.get(bot_class) or (self.settings.action if automated else "allow")
         headers = ((SCORE_HEADER, SCORE_TEXT[score]), (CLASS_HEADER, bot_class))

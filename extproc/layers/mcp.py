@@ -133,7 +133,7 @@ class McpLayer:
             return Verdict(self.name, labels=(f"identity:{caller.name[:128]}", *dict.fromkeys(called)))
         return self._refuse(request, messages, judged, batch)
 
-    def _judge(self, message: Message, caller: Caller, grants) -> tuple[str, int, float]:
+    def _judge(self, message: Message, caller: Caller, grants: tuple[CompiledGrant, ...]) -> tuple[str, int, float]:
         """('' when allowed, else the reason), the JSON-RPC error code, seconds to wait (rate limit)."""
         if self.server is None:
             return "server_not_registered", FORBIDDEN, 0.0
@@ -208,9 +208,9 @@ class McpLayer:
         assert exchange is not None  # response_wanted said so
         if exchange.answer is None:  # the first chunk (BUFFERED sends just one)
             content_type = next((v for k, v in headers if k == "content-type"), "application/json").lower()
-            grants = exchange.grants
-            exchange.answer = AnswerFilter(
-                content_type, lambda kind, name: self.permissions.permits(grants, self.server, kind, name))
+            grants, server = exchange.grants, self.server  # no server: evaluate() refused every call
+            exchange.answer = AnswerFilter(content_type, lambda kind, name: server is not None
+                                           and self.permissions.permits(grants, server, kind, name))
         started = time.perf_counter()
         answer = exchange.answer
         rewritten = answer.feed(body, end_of_stream)  # raises Unfiltered: on_error decides
