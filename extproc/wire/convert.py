@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 
 import orjson
 from google.protobuf import struct_pb2
@@ -159,10 +160,11 @@ def deny_reply(decision: Decision) -> pb.ProcessingResponse:
     """A short JSON body with the request id: nothing about layers, scores or rules (or the
     denying layer's own body, e.g. a JSON-RPC error, which follows the same rule)."""
     reply = decision.reply
+    extra: tuple[tuple[str, str], ...] = ()
     if reply is None:
         error = STATUS_ERRORS.get(decision.status, "denied")
-        body, content_type, extra = orjson.dumps({"error": error, "request_id": decision.request_id}) + b"\n", \
-            "application/json", ()
+        body = orjson.dumps({"error": error, "request_id": decision.request_id}) + b"\n"
+        content_type = "application/json"
     else:
         body, content_type, extra = reply.body, reply.content_type, reply.headers
     headers = pb.HeaderMutation(
@@ -175,7 +177,8 @@ def deny_reply(decision: Decision) -> pb.ProcessingResponse:
     )
     return pb.ProcessingResponse(
         immediate_response=pb.ImmediateResponse(
-            status=http_status_pb2.HttpStatus(code=decision.status),
+            # protoc's .pyi names only the enum's members; proto3 enums are open and take any int
+            status=http_status_pb2.HttpStatus(code=decision.status),  # type: ignore[arg-type]
             headers=headers,
             body=body,
             details=f"extproc_denied_by_{decision.denied_by or 'policy'}",
@@ -185,16 +188,16 @@ def deny_reply(decision: Decision) -> pb.ProcessingResponse:
 
 def continue_reply(kind: str) -> pb.ProcessingResponse:
     """Plain CONTINUE for the phase named by the request oneof (e.g. 'response_headers')."""
-    return pb.ProcessingResponse(**{kind: _CONTINUE_TYPES[kind]()})
+    return _CONTINUE_REPLIES[kind]()
 
 
-_CONTINUE_TYPES = {
-    "request_headers": pb.HeadersResponse,
-    "response_headers": pb.HeadersResponse,
-    "request_body": pb.BodyResponse,
-    "response_body": pb.BodyResponse,
-    "request_trailers": pb.TrailersResponse,
-    "response_trailers": pb.TrailersResponse,
+_CONTINUE_REPLIES: dict[str, Callable[[], pb.ProcessingResponse]] = {
+    "request_headers": lambda: pb.ProcessingResponse(request_headers=pb.HeadersResponse()),
+    "response_headers": lambda: pb.ProcessingResponse(response_headers=pb.HeadersResponse()),
+    "request_body": lambda: pb.ProcessingResponse(request_body=pb.BodyResponse()),
+    "response_body": lambda: pb.ProcessingResponse(response_body=pb.BodyResponse()),
+    "request_trailers": lambda: pb.ProcessingResponse(request_trailers=pb.TrailersResponse()),
+    "response_trailers": lambda: pb.ProcessingResponse(response_trailers=pb.TrailersResponse()),
 }
 
 

@@ -18,7 +18,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from typing import Callable, Iterator
+from typing import Awaitable, Callable, Iterator
 
 log = logging.getLogger(__name__)
 EXTPROC_FILTER = "envoy.filters.http.ext_proc"
@@ -102,10 +102,11 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> dict:
     return dump
 
 
-async def watch(admin_url: str, set_ready: Callable[[bool], object], period: float = PERIOD_S) -> None:
+async def watch(admin_url: str, set_ready: Callable[[bool], Awaitable[object]], period: float = PERIOD_S) -> None:
     """Check now and every ``period`` seconds until cancelled; log each new reason, report each
     change of state."""
-    ready, last_reason = None, ""
+    ready: bool | None = None
+    last_reason: str | None = ""
     while True:
         try:
             why = await asyncio.to_thread(problem, admin_url)

@@ -92,7 +92,7 @@ def tls_files(cert: str | None, key: str | None, client_ca: str | None) -> TlsFi
     given = [value for value in (cert, key, client_ca) if value]
     if not given:
         return None
-    if len(given) != 3:
+    if not (cert and key and client_ca):
         raise AddressError("--tls-cert, --tls-key and --client-ca go together (TLS here is always mutual)")
     files = TlsFiles(Path(cert), Path(key), Path(client_ca))
     for path in (files.cert, files.key, files.client_ca):

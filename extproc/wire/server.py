@@ -66,14 +66,14 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             self._close(stream)
             # on_decision refers to the stream: without this the stream, its request and
             # decision would wait for the cyclic garbage collector instead of going at once.
-            stream.on_decision = stream.on_response_fault = None
-            if span is not None:
+            stream.on_decision = stream.on_response_fault = _drop
+            if span is not None and self.tracing is not None:
                 self.tracing.abandon(span, "stream ended without a decision")
 
     def _report(self, decision: Decision, stream: StreamProcessor, span, context, started: int) -> None:
         self.metrics.record(decision)
-        request = stream.transaction.request
-        if span is not None:
+        request = stream.current_transaction.request
+        if span is not None and self.tracing is not None:
             self.tracing.finish(span, decision, request, stream.policy.digest)
         if self.audit is not None and self.audit.wants(decision):
             trace_id = _trace_id(span, context)
@@ -121,6 +121,10 @@ class Observers:
             self.tracing.shutdown()
 
 
+def _drop(_value: object) -> None:
+    """Stands in for a stream's callbacks once it ended, so nothing refers back to the stream."""
+
+
 def _trace_id(span, context) -> str | None:
     """The request's trace id: from our span, else straight from Envoy's traceparent."""
     if span is not None:
@@ -166,7 +170,7 @@ async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, st
     health_server = _health_only_server(health_servicer) if options.health_address else None
     try:
         port = _add_port(server, options.address, options.tls)
-        if health_server is not None:
+        if health_server is not None and options.health_address:
             health_server.add_insecure_port(options.health_address)
     except RuntimeError as exc:  # grpc names no port: say both
         log.error("cannot listen on %s (health: %s): %s", options.address, options.health_address, exc)
@@ -229,7 +233,7 @@ def _add_port(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> in
 def _restrict_socket(address: str) -> None:
     """A Unix socket: owner and group only (Envoy shares the group, e.g. the pod's fsGroup)."""
     parsed = parse_address(address)
-    if parsed.is_unix:
+    if parsed.unix_path is not None:  # is_unix
         os.chmod(parsed.unix_path, 0o660)
 
 

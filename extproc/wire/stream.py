@@ -78,10 +78,10 @@ class StreamProcessor:
         if kind == "response_headers" and self.state is State.ALLOWED:
             headers = convert.header_pairs(message.response_headers)
             status = dict(headers).get(":status", "")
-            return convert.response_headers_reply(self.transaction.on_response_headers(status, headers))
-        if kind == "response_body" and self.state is State.ALLOWED and self.transaction.response_layers:
+            return convert.response_headers_reply(self.current_transaction.on_response_headers(status, headers))
+        if kind == "response_body" and self.state is State.ALLOWED and self.current_transaction.response_layers:
             body = message.response_body
-            transaction = self.transaction
+            transaction = self.current_transaction
             faults_before = len(transaction.response_faults)
             reply = convert.response_body_reply(transaction.on_response_body(body.body, body.end_of_stream))
             for layer in transaction.response_faults[faults_before:]:
@@ -92,19 +92,19 @@ class StreamProcessor:
     def _on_request_headers(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
         if self.state is not State.EXPECT_HEADERS:
             raise ProtocolError("out_of_order", "request_headers twice on one stream")
-        self.transaction = Transaction(self.policy, convert.request_from_headers(message))
-        decision = self.transaction.on_headers()
-        watch = self.transaction.watches_response
+        transaction = self.transaction = Transaction(self.policy, convert.request_from_headers(message))
+        decision = transaction.on_headers()
+        watch = transaction.watches_response
         if decision is not None:
             return convert.headers_reply(self._finish(decision), watch_response=watch)
         self.state = State.AWAIT_BODY
         # Strip client copies of our headers now: in streamed modes the body reply cannot.
-        interim = self.transaction.decide()
+        interim = transaction.decide()
         ask = self.body_mode == BodySendMode.NONE
         if ask:
             self.body_mode = BodySendMode.BUFFERED_PARTIAL
         return convert.headers_reply(interim, ask_for_body=ask, watch_response=watch,
-                                     drop_length=self.transaction.rewrites_request_body)
+                                     drop_length=transaction.rewrites_request_body)
 
     def _on_request_body(self, body: pb.HttpBody) -> pb.ProcessingResponse:
         if self.state is not State.AWAIT_BODY:
@@ -124,23 +124,30 @@ class StreamProcessor:
 
     # -- helpers --------------------------------------------------------------------------
 
+    @property
+    def current_transaction(self) -> Transaction:
+        """The request's transaction, which every state after EXPECT_HEADERS has."""
+        if self.transaction is None:
+            raise ProtocolError("out_of_order", "no request_headers on this stream")
+        return self.transaction
+
     def _collect(self, chunk: bytes) -> None:
         """Keep at most the inspection limit (plus one byte to notice the cut) in memory."""
         self._received += len(chunk)
-        room = self.transaction.request.limits.max_body_bytes + 1 - self._kept
+        room = self.current_transaction.request.limits.max_body_bytes + 1 - self._kept
         if room > 0:
             piece = chunk[:room]
             self._chunks.append(piece)
             self._kept += len(piece)
 
     def _complete(self) -> bool:
-        declared = self.transaction.request.header("content-length")
+        declared = self.current_transaction.request.header("content-length")
         return declared.isdigit() and self._received >= int(declared)
 
     def _decide_on_body(self, complete: bool = True) -> Decision:
         body = b"".join(self._chunks)
         self._chunks.clear()
-        return self._finish(self.transaction.on_body(body, self._received, complete))
+        return self._finish(self.current_transaction.on_body(body, self._received, complete))
 
     def _finish(self, decision: Decision) -> Decision:
         self.decision = decision
