@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from extproc.access.identity import Identity
 from extproc.access.settings import App, AppPolicy, Rule
@@ -152,7 +152,9 @@ def _device_posture(values: list[str]) -> Check:
     return lambda identity: identity.posture in wanted
 
 
-_CONDITIONS: dict[str, Callable[[object], Check]] = {
+# Rule key -> the check's builder, given that key's value as Rule validated it (hence Any: the
+# value's type depends on the key, and compile_rule reads them from model_dump).
+_CONDITIONS: dict[str, Callable[[Any], Check]] = {
     "everyone": _everyone, "email": _email, "email_domain": _email_domain, "group": _group, "claim": _claim,
     "idp": _idp, "auth_method": _auth_method, "mtls": _mtls, "mtls_san": _mtls_san,
     "service_token": _service_token, "source_ip": _source_ip, "device_posture": _device_posture,

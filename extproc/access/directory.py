@@ -117,6 +117,8 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
     if len(problems) > start:
         return None
     issuers = {name: Issuer(name, idp, sources[name]) for name, idp in block.idps.items()}
+    hashes = {name: h for name, h in secret_hashes.items() if h is not None}  # each: a None was a problem
+    client_id_header, secret_header = block.service_token_headers
     apps = tuple(compile_app(app) for app in block.apps)
     return Directory(
         apps=apps,
@@ -124,8 +126,8 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
         token_rules={app.name: _token_rules(block, app) for app in block.apps},
         token_sources=tuple(dict.fromkeys(s for idp in block.idps.values() for s in _sources(idp))),
         verifier=TokenVerifier(issuers),
-        service_tokens={t.client_id: (name, secret_hashes[name]) for name, t in block.service_tokens.items()},
-        service_token_headers=tuple(h.lower() for h in block.service_token_headers),
+        service_tokens={t.client_id: (name, hashes[name]) for name, t in block.service_tokens.items()},
+        service_token_headers=(client_id_header.lower(), secret_header.lower()),
         service_token_lockout=block.service_token_lockout,
         mtls_source=block.mtls.source if block.mtls else None,
         mtls_require_cert=block.mtls.require_cert if block.mtls else True,
@@ -142,6 +144,7 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
 def _secret_hash(name: str, token: ServiceToken, problems: list[str]) -> SecretHash | None:
     if token.secret_hash is not None:
         return parse_hash(token.secret_hash)  # checked by the schema
+    assert token.secret_hash_file is not None  # the schema wants exactly one of the two
     path = f"access.service_tokens.{name}.secret_hash_file"
     try:
         return parse_hash(Path(token.secret_hash_file).read_text(encoding="utf-8"))
@@ -162,7 +165,9 @@ def _token_rules(block: AccessBlock, app: App) -> tuple[TokenRule, ...]:
     rules = []
     for name in app.idps if app.idps is not None else block.idps:
         idp = block.idps[name]
-        rules.append(TokenRule(name, _sources(idp), app.audience or idp.audience, idp.email_claim, idp.groups_claim,
+        audience = app.audience or idp.audience
+        assert audience, "_check_apps refused an app whose tokens have no audience"
+        rules.append(TokenRule(name, _sources(idp), audience, idp.email_claim, idp.groups_claim,
                                frozenset(idp.email_domains)))
     return tuple(rules)
 

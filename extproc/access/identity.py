@@ -80,7 +80,7 @@ class TokenRule:
 
 def tokens_in(request: Request, sources: tuple[tuple[str, str, str], ...]) -> list[str]:
     """Every token in these places, in order, each once."""
-    found = []
+    found: list[str] = []
     for kind, name, scheme in sources:
         if kind == "cookie":
             found.extend(value for cookie, value in request.cookies if cookie == name and value)

@@ -69,14 +69,18 @@ class KeySource:
             return True
 
     def _read(self) -> bytes:
-        if self.settings.file:
+        file, url = self.settings.file, self.settings.url
+        if file:
             self._file_stamp = self._stamp()
-            return Path(self.settings.file).read_bytes()[:MAX_JWKS_BYTES]
-        request = urllib.request.Request(self.settings.url, headers={"accept": "application/json"})
+            return Path(file).read_bytes()[:MAX_JWKS_BYTES]
+        assert url is not None  # the schema wants a file or a URL
+        request = urllib.request.Request(url, headers={"accept": "application/json"})
         with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:  # noqa: S310 - https or loopback only
             return response.read(MAX_JWKS_BYTES)
 
     def _stamp(self) -> tuple:
+        if not self.settings.file:
+            return ()
         try:
             stat = Path(self.settings.file).stat()
         except OSError:

@@ -80,14 +80,15 @@ class TokenVerifier:
 
     def _verify(self, token: str, now: float) -> Verified:
         header, claims = _peek(token)
-        issuer = self.by_issuer.get(claims.get("iss"))
+        iss = claims.get("iss")
+        issuer = self.by_issuer.get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise TokenError("unknown_issuer")
         settings = issuer.settings
         if len(token) > settings.max_token_bytes:
             raise TokenError("token_too_large")
         algorithm = header.get("alg")
-        if algorithm not in settings.algorithms:
+        if not isinstance(algorithm, str) or algorithm not in settings.algorithms:
             raise TokenError("algorithm_not_allowed")
         generation = issuer.keys.generation  # read before the keys: a change in between re-verifies later
         key = issuer.keys.key(header.get("kid"))

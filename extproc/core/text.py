@@ -18,6 +18,7 @@ code can build one; JSON parsing here refuses them) becomes U+FFFD.
 from __future__ import annotations
 
 import codecs
+from typing import Any, overload
 
 TEXT_ERRORS = "surrogateescape"
 LATIN1_ERRORS = "extproc.latin1"  # decode error handler: each undecodable byte as its Latin-1 character
@@ -57,6 +58,10 @@ def _as_latin1(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(LATIN1_ERRORS, _as_latin1)
 
 
+@overload
+def library_value(value: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def library_value(value: object) -> object: ...
 def library_value(value: object) -> object:
     """library_text applied to every string of a JSON-like value (dict keys included)."""
     # type() rather than isinstance(): subclasses are left as they are, as before

@@ -106,7 +106,7 @@ async def _listen(address: str, worker_index: int, server: AdminServer, tls: Tls
     parsed = parse_address(address)
     context = tls.server_context() if tls is not None else None
     timeouts = {"ssl_handshake_timeout": HEAD_TIMEOUT} if context is not None else {}
-    if parsed.is_unix:
+    if parsed.unix_path is not None:  # is_unix
         path = parsed.unix_path + (f".{worker_index}" if worker_index else "")
         return await asyncio.start_unix_server(server.handle, path, limit=MAX_HEAD_BYTES, ssl=context, **timeouts)
     return await asyncio.start_server(server.handle, parsed.host or None, parsed.port + worker_index,

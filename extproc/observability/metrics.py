@@ -96,8 +96,8 @@ class Tallies:
             decisions.add_metric(list(labels), count)
         verdicts = CounterMetricFamily("extproc_layer_verdicts", "Layer verdicts by layer, action and mode",
                                        labels=["layer", "action", "mode"])
-        for labels, count in sorted(self.verdicts.copy().items()):
-            verdicts.add_metric(list(labels), count)
+        for verdict_labels, count in sorted(self.verdicts.copy().items()):
+            verdicts.add_metric(list(verdict_labels), count)
         latency = HistogramMetricFamily("extproc_layer_duration_seconds", "Time spent in each layer",
                                         labels=["layer"])
         for layer, (counts, total) in sorted(self.latency.copy().items()):
