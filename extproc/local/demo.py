@@ -92,11 +92,14 @@ def run(port: int = 0, config: str | None = None, check: bool = False) -> int:
 
 
 def _print_banner(stack: Stack) -> None:
-    print(f"Envoy     {stack.url}  (admin http://127.0.0.1:{stack.envoy.admin_port})")
-    print(f"          {stack.https_url}  (self-signed: curl --cacert {stack.envoy.cert_path}; "
+    envoy, sidecar, upstream = stack.envoy, stack.sidecar, stack.upstream
+    if envoy is None or sidecar is None or upstream is None:
+        raise RuntimeError("the demo stack is not running")
+    print(f"Envoy     {stack.url}  (admin http://127.0.0.1:{envoy.admin_port})")
+    print(f"          {stack.https_url}  (self-signed: curl --cacert {envoy.cert_path}; "
           "the upstream sees x-ja3/x-ja4)")
-    print(f"sidecar   {stack.sidecar.address}  policy {stack.policy}")
-    print(f"upstream  http://127.0.0.1:{stack.upstream.port}  (echoes what it receives)")
+    print(f"sidecar   {sidecar.address}  policy {stack.policy}")
+    print(f"upstream  http://127.0.0.1:{upstream.port}  (echoes what it receives)")
     print(f"logs      {stack.workdir}  (removed on exit)\n")
     for request in REQUESTS:
         print(f"# {request.title}")

@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from cryptography import x509
@@ -464,7 +464,7 @@ class EnvoyProcess:
         self._workdir = Path(workdir)
         self._log_level = log_level
         self._proc: subprocess.Popen | None = None
-        self._log_file = None
+        self._log_file: IO[bytes] | None = None
         self.config_path = self._workdir / "envoy.yaml"
         self.log_path = self._workdir / "envoy.log"
         self.cert_path: Path | None = None
@@ -481,10 +481,6 @@ class EnvoyProcess:
     @property
     def admin_port(self) -> int:
         return self._config["admin"]["address"]["socket_address"]["port_value"]
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -503,15 +499,15 @@ class EnvoyProcess:
         use_client_ca(self._config, self.client_ca.cert_path)
         write_config(self._config, self.config_path)
         self._log_file = open(self.log_path, "wb")
-        self._proc = subprocess.Popen(
+        self._proc = process = subprocess.Popen(
             self._command(),
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
-        log.debug("envoy pid %d started, admin port %d", self._proc.pid, self.admin_port)
+        log.debug("envoy pid %d started, admin port %d", process.pid, self.admin_port)
         try:
-            self._wait_ready(timeout)
+            self._wait_ready(process, timeout)
         except BaseException:
             self.stop()
             raise
@@ -528,12 +524,12 @@ class EnvoyProcess:
             "--concurrency", "1",
         ]
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, process: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            if process.poll() is not None:
                 raise RuntimeError(
-                    f"envoy exited with code {self._proc.returncode} before ready:\n"
+                    f"envoy exited with code {process.returncode} before ready:\n"
                     f"{self._log_tail()}"
                 )
             if self._admin_status("/ready") == 200:

@@ -76,7 +76,7 @@ def _envoy_filter(config: dict) -> dict:
 
 def _inbound_connection_manager(sub_filter: str | None = None) -> dict:
     """The match for the inbound listeners' connection manager (or one of its HTTP filters)."""
-    target = {"name": harness.HCM_FILTER}
+    target: dict[str, object] = {"name": harness.HCM_FILTER}
     if sub_filter is not None:
         target["subFilter"] = {"name": sub_filter}
     return {"context": "SIDECAR_INBOUND", "listener": {"filterChain": {"filter": target}}}

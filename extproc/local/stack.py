@@ -14,7 +14,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -43,7 +44,7 @@ class SidecarProcess:
     port: pass the TLS flags in extra_args) ext_proc goes there and 127.0.0.1:port serves health only.
     """
 
-    def __init__(self, config: Path, *, workdir: Path, port: int | None = None, extra_args: list[str] = (),
+    def __init__(self, config: Path, *, workdir: Path, port: int | None = None, extra_args: Sequence[str] = (),
                  env: dict[str, str] | None = None, listen: str | None = None) -> None:
         self.config = Path(config)
         self.env = {**os.environ, **(env or {})}
@@ -70,18 +71,20 @@ class SidecarProcess:
     def start(self, timeout: float = 20.0) -> "SidecarProcess":
         with open(self.log_path, "ab") as log_file:
             self.process = subprocess.Popen(self.command(), stdout=log_file, stderr=subprocess.STDOUT, env=self.env)
-        self._wait_serving(timeout)
+        self._wait_serving(self.process, timeout)
         return self
 
-    def _wait_serving(self, timeout: float) -> None:
+    def _wait_serving(self, process: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.health_address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"sidecar exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+                if process.poll() is not None:
+                    raise RuntimeError(f"sidecar exited with {process.returncode}:\n{self.log_text()[-4000:]}")
                 try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                    # types-grpcio-health-checking leaves the generated stub's methods out
+                    check = stub.Check  # type: ignore[attr-defined]
+                    reply = check(health_pb2.HealthCheckRequest(), timeout=0.5)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         return
                 except grpc.RpcError:
@@ -143,7 +146,7 @@ class Stack:
     """
 
     def __init__(self, policy: Path = DEMO_POLICY, *, listen_port: int = 0, tls_port: int = 0,
-                 workdir: Path | None = None, sidecar_args: list[str] = (),
+                 workdir: Path | None = None, sidecar_args: Sequence[str] = (),
                  message_timeout: float | None = None, request_timeout: float | None = None,
                  sidecar_env: dict[str, str] | None = None,
                  otlp_port: int | None = None, upstream_port: int | None = None,
@@ -179,20 +182,21 @@ class Stack:
     @property
     def client_ca(self) -> ClientCA:
         """The CA Envoy's TLS listener trusts for client certificates (exists once started)."""
-        return self.envoy.client_ca
+        return _started(_started(self.envoy, "Envoy").client_ca, "Envoy's client CA")
 
     def start(self) -> "Stack":
         try:
-            if self.upstream_port is None:
+            upstream_port = self.upstream_port
+            if upstream_port is None:
                 self.upstream = EchoUpstream().start()
-            self.sidecar = self._sidecar().start()
+                upstream_port = self.upstream.port
+            sidecar = self.sidecar = self._sidecar().start()
             config = render_envoy_config(
                 listen_port=self.listen_port, tls_port=self.tls_port, admin_port=free_port(),
-                extproc_port=self._extproc_port(),
-                upstream_port=self.upstream_port if self.upstream_port is not None else self.upstream.port,
+                extproc_port=self._extproc_port(sidecar), upstream_port=upstream_port,
                 message_timeout=self.message_timeout, request_timeout=self.request_timeout,
             )
-            self._connect_envoy_to_sidecar(config)
+            self._connect_envoy_to_sidecar(config, sidecar)
             if self.otlp_port is not None:
                 use_opentelemetry_tracing(config, "127.0.0.1", self.otlp_port)
             if self.envoy_changes is not None:
@@ -213,18 +217,18 @@ class Stack:
         return SidecarProcess(self.policy, workdir=self.workdir, extra_args=args, env=self.sidecar_env,
                               listen=listen)
 
-    def _connect_envoy_to_sidecar(self, config: dict) -> None:
+    def _connect_envoy_to_sidecar(self, config: dict, sidecar: SidecarProcess) -> None:
         if self.sidecar_transport == "unix":
-            use_extproc_unix_socket(config, self.sidecar.address.removeprefix("unix:"))
+            use_extproc_unix_socket(config, sidecar.address.removeprefix("unix:"))
         elif self.sidecar_transport == "mtls":
-            tls = self.sidecar_tls
+            tls = _started(self.sidecar_tls, "sidecar's TLS")
             use_extproc_mtls(config, tls.client_cert, tls.client_key, tls.ca.cert_path)
 
-    def _extproc_port(self) -> int:
+    def _extproc_port(self, sidecar: SidecarProcess) -> int:
         """The sidecar's ext_proc TCP port (a Unix socket replaces it in _connect_envoy_to_sidecar)."""
         if self.sidecar_transport == "mtls":
-            return int(self.sidecar.address.rpartition(":")[2])
-        return self.sidecar.port
+            return int(sidecar.address.rpartition(":")[2])
+        return sidecar.port
 
     def stop(self) -> None:
         for part in (self.envoy, self.sidecar, self.upstream):
@@ -238,3 +242,12 @@ class Stack:
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+Part = TypeVar("Part")
+
+
+def _started(part: Part | None, name: str) -> Part:
+    if part is None:
+        raise RuntimeError(f"the stack's {name} is not running: start() the stack first")
+    return part
