@@ -69,7 +69,8 @@ def _generalise(template: tuple[str, ...], wide: set[tuple[str, ...]]) -> tuple[
 
 def name_params(template: tuple[str, ...]) -> str:
     """'/products/{id}/reviews' -> '/products/{product_id}/reviews' (names unique per template)."""
-    parts, used = [], Counter()
+    parts: list[str] = []
+    used: Counter[str] = Counter()
     for index, segment in enumerate(template):
         if segment.startswith("{"):
             kind = segment[1:-1]
@@ -114,7 +115,12 @@ def json_schema(samples: list[object]) -> dict:
     else:
         (kind,) = kinds
         present = [s for s in samples if s is not None]
-        schema = {"object": _object_schema, "array": _array_schema}.get(kind, lambda _: {"type": kind})(present)
+        if kind == "object":  # then every sample present is one (and a list for "array")
+            schema = _object_schema([s for s in present if isinstance(s, dict)])
+        elif kind == "array":
+            schema = _array_schema([s for s in present if isinstance(s, list)])
+        else:
+            schema = {"type": kind}
         if kind == "string":
             schema = {**value_schema([str(s) for s in present]), "type": "string"}
             schema.pop("enum", None)
@@ -204,7 +210,7 @@ def propose(endpoints: dict[tuple[str, str], Observed], title: str = "Learned AP
             operation["requestBody"] = {"required": sum(seen.content_types.values()) == seen.count,
                                         "content": {media: content}}
         paths[template][method.lower()] = operation
-    document = {"openapi": "3.1.0", "info": {"title": title, "version": "learned"}, "paths": dict(paths)}
+    document: dict[str, object] = {"openapi": "3.1.0", "info": {"title": title, "version": "learned"}, "paths": dict(paths)}
     if base_path:
         document["servers"] = [{"url": base_path}]
     return document
@@ -240,7 +246,8 @@ def _match_template(spec, template: str):
 
 
 def _spec_operations(spec) -> list[tuple[str, str]]:
-    out, stack = [], [spec.router.root]
+    out: list[tuple[str, str]] = []
+    stack = [spec.router.root]
     while stack:
         node = stack.pop()
         if node.target:

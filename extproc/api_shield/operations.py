@@ -18,14 +18,14 @@ class Param:
     kind: str  # the schema's type, for coercing the string the client sent
     item_kind: str
     explode: bool
-    validator: object | None
+    validator: jsonschema_rs.Validator | None
     pointer: str  # where the parameter is defined in the spec
 
 
 @dataclass(frozen=True)
 class Body:
     media_type: str  # "application/json", "application/*", "*/*"
-    validator: object | None
+    validator: jsonschema_rs.Validator | None
     pointer: str
 
 
@@ -43,18 +43,18 @@ class Operation:
 
 @dataclass(frozen=True)
 class CompiledSpec:
-    router: Router  # template -> {METHOD: Operation}
+    router: Router[dict[str, Operation]]  # template -> {METHOD: Operation}
     operations: int
     source: str
 
 
 def compile_spec(spec: Spec) -> CompiledSpec:
-    document, router, count = spec.document, Router(), 0
+    document, router, count = spec.document, Router[dict[str, Operation]](), 0
     schemes = document.get("components", {}).get("securitySchemes", {}) or {}
     for template, item in document["paths"].items():
         item = deref(document, item)
         shared = item.get("parameters", [])
-        by_method = {}
+        by_method: dict[str, Operation] = {}
         for method in METHODS:
             operation = item.get(method)
             if isinstance(operation, dict):
@@ -117,7 +117,7 @@ def _type_of(schema: dict) -> str:
     return kind
 
 
-def _validator(spec: Spec, schema: object, pointer: str):
+def _validator(spec: Spec, schema: object, pointer: str) -> jsonschema_rs.Validator | None:
     if not isinstance(schema, dict) or not schema:
         return None
     root = {"allOf": [schema], "components": spec.document.get("components", {})}

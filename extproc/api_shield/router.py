@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 PARAM = re.compile(r"^\{([^{}]+)\}$")
+T = TypeVar("T")
 
 
 @dataclass
-class Node:
-    literals: dict[str, "Node"] = field(default_factory=dict)
-    param: "Node | None" = None
+class Node(Generic[T]):
+    literals: dict[str, Node[T]] = field(default_factory=dict)
+    param: Node[T] | None = None
     param_name: str = ""
-    target: object | None = None  # what the template ending here maps to
+    target: T | None = None  # what the template ending here maps to
     template: str = ""
 
 
-class Router:
+class Router(Generic[T]):
     def __init__(self) -> None:
-        self.root = Node()
+        self.root: Node[T] = Node()
 
-    def add(self, template: str, target: object) -> None:
+    def add(self, template: str, target: T) -> None:
         node = self.root
         for segment in _segments(template):
             match = PARAM.match(segment)
@@ -34,12 +36,13 @@ class Router:
                 node = node.literals.setdefault(segment, Node())
         node.target, node.template = target, template
 
-    def match(self, path: str) -> tuple[object, str, dict[str, str]] | None:
+    def match(self, path: str) -> tuple[T, str, dict[str, str]] | None:
         """(target, template, path parameters) of the most literal template matching path."""
         return _walk(self.root, _segments(path), 0, {})
 
 
-def _walk(node: Node, segments: list[str], index: int, params: dict[str, str]):
+def _walk(node: Node[T], segments: list[str], index: int,
+          params: dict[str, str]) -> tuple[T, str, dict[str, str]] | None:
     if index == len(segments):
         return (node.target, node.template, params) if node.target is not None else None
     segment = segments[index]

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+# A node of the parsed (JSON or YAML) document: untyped, so each reader checks the shape it needs.
+Json = Any
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -88,7 +91,7 @@ def resolve_pointer(root: dict, ref: str) -> object | None:
     return node
 
 
-def deref(root: dict, node: object) -> object:
+def deref(root: dict, node: Json) -> Json:
     """Follow a chain of $refs (parameters, request bodies, ...) to the object itself."""
     seen = 0
     while isinstance(node, dict) and isinstance(node.get("$ref"), str) and seen < 32:
@@ -97,7 +100,7 @@ def deref(root: dict, node: object) -> object:
     return node
 
 
-def openapi30_to_json_schema(node: object) -> object:
+def openapi30_to_json_schema(node: Json) -> Json:
     """``nullable: true`` means the value may also be null; ``exclusiveMinimum: true`` makes the
     minimum exclusive (2020-12 spells it as the number)."""
     if isinstance(node, list):
