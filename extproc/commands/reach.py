@@ -53,6 +53,8 @@ def credential_request(token: str | None = None, service_token: str | None = Non
     if token:
         headers.append(("authorization", f"Bearer {token}"))
     if service_token:
+        if policy is None or policy.access is None:
+            raise ValueError("a service token is sent in the headers of a policy's access block")
         client_id, _, secret = service_token.partition(":")
         id_header, secret_header = policy.access.service_token_headers
         headers += [(id_header, client_id), (secret_header, secret)]
@@ -60,6 +62,9 @@ def credential_request(token: str | None = None, service_token: str | None = Non
 
 
 def reach(policy: Policy, identity: Identity | None = None, request: Request | None = None) -> list[Reach]:
+    """Per route, whether the request's credential (else the identity, taken as asserted) reaches it."""
+    if identity is None and request is None:
+        raise ValueError("reach() needs an identity or a request")
     directory = policy.access
     results = []
     for route in policy.routes:
@@ -71,12 +76,14 @@ def reach(policy: Policy, identity: Identity | None = None, request: Request | N
             results.append(Reach(route.name, True, "public"))
             continue
         app = directory.app_by_route.get(route.name) if directory else None
-        if app is None:
+        if app is None or directory is None:
             results.append(Reach(route.name, False, "no_app"))
             continue
         try:
-            who = (directory.identify(request, app, record=False) if request is not None
-                   else directory.as_asserted(identity, app))
+            if request is not None:
+                who = directory.identify(request, app, record=False)
+            elif identity is not None:
+                who = directory.as_asserted(identity, app)
         except CredentialError as exc:
             results.append(Reach(route.name, False, exc.reason))
             continue

@@ -10,7 +10,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import AbstractSet, Any, Iterable
 
 import yaml
 from pydantic import ValidationError
@@ -114,8 +114,9 @@ def _describe(exc: ValidationError, prefix: str, origins: dict[tuple[str, int], 
     for error in exc.errors():
         loc = list(error["loc"])
         where = prefix
-        if origins and len(loc) >= 2 and (loc[0], loc[1]) in origins:  # an entry of a merged list
-            where, loc = origins[(loc[0], loc[1])], loc[2:]
+        entry = (loc[0], loc[1]) if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int) else None
+        if origins and entry in origins:  # an entry of a merged list
+            where, loc = origins[entry], loc[2:]
         if error["type"] == "extra_forbidden":
             message = f"unknown key '{loc.pop()}'"
         elif error["type"] == "missing":
@@ -200,7 +201,7 @@ def _validate_layers(
     base: dict[str, dict | None],
     path: str,
     problems: list[str],
-    skip: set[str] = frozenset(),
+    skip: AbstractSet[str] = frozenset(),
 ) -> dict[str, Section]:
     """Merge a route's layer sections over the defaults' (extproc/config/inherit.py) and validate each
     with its layer's model."""
@@ -288,7 +289,7 @@ def _build_problem(path: str, message: str, origins: dict[tuple[str, int], str])
     """A layer's build error; one about an entry of a merged list names where that entry is written."""
     entry = LIST_ENTRY.match(message)
     origin = origins.get((entry.group(1), int(entry.group(2)))) if entry else None
-    return f"{origin}{message[entry.end():]}" if origin else f"{path}: {message}"
+    return f"{origin}{message[entry.end():]}" if entry and origin else f"{path}: {message}"
 
 
 def _layer_mode(route_mode: Mode, layer_mode: str | None) -> Mode:

@@ -101,6 +101,7 @@ class PolicyStore:
 
     def _read(self) -> bytes:
         """The policy's bytes; with keys, only once its signature verifies (ConfigError if not)."""
+        assert self.path is not None  # only a store with a path reloads
         if self.keys is None:
             return self.path.read_bytes()
         data, _ = self.keys.read(self.path)
