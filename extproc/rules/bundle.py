@@ -206,6 +206,7 @@ class Feed:
 
     def _fetch(self) -> tuple[bytes, bytes]:
         url = self.settings.url
+        assert url is not None  # fetched only for a feed with a URL
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - https only (validated)
             data = response.read(MAX_BUNDLE_BYTES + 1)
         with urllib.request.urlopen(url + ".sig", timeout=10) as response:  # noqa: S310

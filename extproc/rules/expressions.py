@@ -43,7 +43,7 @@ class ExpressionError(ValueError):
 @dataclass(frozen=True)
 class Expression:
     source: str
-    program: object
+    program: cel.Program
     variables: frozenset[str]
     functions: frozenset[str]
 

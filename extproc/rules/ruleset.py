@@ -97,9 +97,8 @@ class RuleSet:
     def candidates(self, request: Request) -> list[CompiledRule]:
         by_method = self.index
         segment = request.folded_path.split("/", 2)[1]
-        buckets = [bucket.get(key) for method in (request.method, ANY) if (bucket := by_method.get(method))
-                   for key in (segment, ANY)]
-        buckets = [b for b in buckets if b]
+        buckets = [rules for method in (request.method, ANY) if (bucket := by_method.get(method))
+                   for key in (segment, ANY) if (rules := bucket.get(key))]
         if not buckets:
             return []
         return buckets[0] if len(buckets) == 1 else list(heapq.merge(*buckets))
@@ -187,8 +186,7 @@ def _match(match: RuleMatch, any_spelling: bool = False) -> Condition:
     for name, spec in match.headers.items():
         conditions.append(_header_condition(name, spec.compile()))
     for name, spec in match.args.items():
-        value = spec.compile()
-        conditions.append(lambda r, name=name, value=value: any(a.name == name and value(a.value) for a in r.args))
+        conditions.append(_arg_condition(name, spec.compile()))
     if match.any_arg is not None:
         any_value = match.any_arg.compile_any()
         conditions.append(lambda r: any_value([arg.value for arg in r.args]))
@@ -224,3 +222,7 @@ def _header_condition(name: str, value: Callable[[str], bool]) -> Condition:
         return False
 
     return header_matches
+
+
+def _arg_condition(name: str, value: Callable[[str], bool]) -> Condition:
+    return lambda r: any(a.name == name and value(a.value) for a in r.args)

@@ -3,6 +3,8 @@ RE2 (no backtracking: a pattern RE2 cannot run in linear time, such as a backref
 config error rather than a risk)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ahocorasick
 import re2
 
@@ -25,7 +27,7 @@ def compile_regex(pattern: str, ignore_case: bool = False):
 
 
 class SignatureSet:
-    def __init__(self, literals: list[str] = (), regexes: list[str] = (), ignore_case: bool = True) -> None:
+    def __init__(self, literals: Sequence[str] = (), regexes: Sequence[str] = (), ignore_case: bool = True) -> None:
         self.ignore_case = ignore_case
         self._automaton = None
         if literals:
