@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -121,7 +122,8 @@ def _read(where: Endpoint, document: object) -> LlmCall:
 
 def _nested_beyond(document: object, limit: int) -> bool:
     """True when objects and arrays nest more than limit levels; iterative, containers only."""
-    stack = [(document, 1)]
+    # Any: JSON containers, dispatched on type() (exact types, as the parser makes them)
+    stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         node, level = stack.pop()
         if level > limit:

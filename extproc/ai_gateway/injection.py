@@ -58,14 +58,14 @@ class InjectionModel:
 
 @lru_cache(maxsize=4)
 def load_injection_model(path: str | None = None) -> InjectionModel:
-    path = Path(path) if path else DEFAULT_MODEL
+    model_path = Path(path) if path else DEFAULT_MODEL
     try:
-        weights = np.load(path, allow_pickle=False)
-        metadata = json.loads(path.with_suffix(".json").read_text())
+        weights = np.load(model_path, allow_pickle=False)
+        metadata = json.loads(model_path.with_suffix(".json").read_text())
         bias, bits = float(metadata["bias"]), int(metadata["bits"])
     except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: cannot load the prompt-injection model: {exc}") from None
+        raise ValueError(f"{model_path}: cannot load the prompt-injection model: {exc}") from None
     if weights.shape != (1 << bits,):
-        raise ValueError(f"{path}: {weights.shape[0]} weights, the metadata says 2^{bits}")
+        raise ValueError(f"{model_path}: {weights.shape[0]} weights, the metadata says 2^{bits}")
     return InjectionModel(weights.astype(np.float32), bias, bits,
                           score_steps(float(metadata["calibration"]["logit_shift"])), metadata)

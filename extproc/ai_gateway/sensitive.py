@@ -64,6 +64,6 @@ def redact_json(value: object, kinds: frozenset[str]) -> tuple[object, int]:
         pairs = [redact_json(item, kinds) for item in value]
         return [item for item, _ in pairs], sum(count for _, count in pairs)
     if isinstance(value, dict):
-        pairs = {key: redact_json(item, kinds) for key, item in value.items()}
-        return {key: item for key, (item, _) in pairs.items()}, sum(count for _, count in pairs.values())
+        by_key = {key: redact_json(item, kinds) for key, item in value.items()}
+        return {key: item for key, (item, _) in by_key.items()}, sum(count for _, count in by_key.values())
     return value, 0

@@ -15,6 +15,7 @@ import time
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -39,13 +40,13 @@ class ModelError(Exception):
 class BotModel:
     path: Path
     metadata: dict
-    session: object  # None on the native engine
+    session: Any  # an onnxruntime.InferenceSession (a library without types); None on the native engine
     input_name: str
     outputs: list[str]
     steps: list[float]  # ascending probabilities at which the score steps down
     run_options: object  # one for every run: onnxruntime makes a new one per run without it (2 us)
     engine: str = "onnxruntime"  # or "native"
-    native: object = None  # the native engine's probability(vector) -> float
+    native: Callable[[np.ndarray], float] | None = None  # the native engine's probability(vector)
 
     def probability(self, vector: np.ndarray) -> float:
         """P(automated) of one float32 [1, features] vector."""

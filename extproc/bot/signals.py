@@ -108,11 +108,11 @@ class Profiles:
         if by_agent is None:
             by_agent = _keep(self._agents, key, self._agent_template(request, first, agent))
         headers = request.headers
-        key = (request.method, request.authority, request.scheme, bool(first.get("x-ja3")),
-               *[first.get(name, "") for name in HEADER_VALUES], *[header[0] for header in headers])
-        by_headers = self._header_sets.get(key)
+        headers_key = (request.method, request.authority, request.scheme, bool(first.get("x-ja3")),
+                       *[first.get(name, "") for name in HEADER_VALUES], *[header[0] for header in headers])
+        by_headers = self._header_sets.get(headers_key)
         if by_headers is None:
-            by_headers = _keep(self._header_sets, key, self._header_template(request, first))
+            by_headers = _keep(self._header_sets, headers_key, self._header_template(request, first))
         headers_template, site_none, document, json_accept = by_headers
         vector = by_agent + headers_template  # a new array; each is zero where the other has features
         row = vector[0]

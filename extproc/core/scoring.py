@@ -8,6 +8,7 @@ search in the probabilities at which the score steps.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 
@@ -19,7 +20,12 @@ def score_steps(logit_shift: float) -> np.ndarray:
     return odds / (1 + odds)
 
 
-def scores(steps: np.ndarray, probabilities) -> list[int]:
+@overload
+def scores(steps: np.ndarray, probabilities: float) -> int: ...
+@overload
+def scores(steps: np.ndarray, probabilities: np.ndarray | list[float]) -> list[int]: ...
+def scores(steps: np.ndarray, probabilities: float | np.ndarray | list[float]) -> int | list[int]:
+    """The 1-99 score of one probability, or the scores of several."""
     return (99 - np.searchsorted(steps, probabilities, side="right")).tolist()
 
 

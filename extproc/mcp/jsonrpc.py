@@ -66,7 +66,7 @@ def parse(body: bytes, content_types: tuple[str, ...] = ()) -> tuple[list[Messag
     if isinstance(document, Unreadable):
         return Malformed(PARSE_ERROR, "Parse error")
     batch = isinstance(document, list)
-    items = document if batch else [document]
+    items = document if isinstance(document, list) else [document]
     if not items or len(items) > MAX_BATCH:
         return Malformed(INVALID_REQUEST, "Invalid Request: empty or oversized batch")
     messages = []

@@ -9,7 +9,7 @@ layer's ``on_error`` decides: the answer is withheld (closed) or passed (open).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -40,7 +40,7 @@ class AnswerFilter:
         self.keep = keep
         self.events = EventSplitter(MAX_PENDING) if content_type.startswith("text/event-stream") else None
         self.held = b""  # a JSON answer waits for its end
-        self._read: tuple | list = ()  # the events the current chunk completed (for a failure)
+        self._read: Sequence[Event] = ()  # the events the current chunk completed (for a failure)
         self.listed = self.shown = 0
 
     def feed(self, chunk: bytes, final: bool) -> bytes:
@@ -53,8 +53,12 @@ class AnswerFilter:
         try:
             return self._feed(chunk, final)
         except Exception as exc:
-            unsent = before + chunk if before is not None else (
-                b"".join(event.raw for event in self._read) + events.pending)
+            if before is not None:
+                unsent = before + chunk
+            else:  # before is None only with a splitter
+                assert events is not None
+                read: Sequence[Event] = self._read  # what _feed read before it failed (not the () set above)
+                unsent = b"".join(event.raw for event in read) + events.pending
             raise Unfiltered(unsent) from exc
 
     def _feed(self, chunk: bytes, final: bool) -> bytes:
