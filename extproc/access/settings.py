@@ -7,7 +7,7 @@ list of policies.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,7 +16,8 @@ from extproc.config.matchers import validate_cidrs
 from extproc.core.strict import StrictModel
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+SigningAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+SIGNING_ALGORITHMS = get_args(SigningAlgorithm)
 
 
 class TokenSource(StrictModel):
@@ -59,7 +60,7 @@ def _allowed_url(url: str) -> bool:
 class IdentityProvider(StrictModel):
     issuer: str = Field(min_length=1)
     jwks: Jwks
-    algorithms: list[Literal[SIGNING_ALGORITHMS]] = ["RS256", "ES256", "EdDSA"]  # type: ignore[valid-type]
+    algorithms: list[SigningAlgorithm] = ["RS256", "ES256", "EdDSA"]
     audience: str | None = None  # default for apps that name none
     token_sources: list[TokenSource] = [TokenSource(header="authorization", scheme="Bearer")]
     max_skew_s: float = Field(default=60.0, ge=0, le=300)
