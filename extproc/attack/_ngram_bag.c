@@ -8,7 +8,7 @@
  *
  * extproc/attack/native.py checks the graph, reads the weights out of the .onnx file and hands
  * them over; the hash constants come from extproc/attack/features.py. Any disagreement with
- * featurize() + onnxruntime is a bug: tests/test_attack_native.py compares the two engines.
+ * featurize() + onnxruntime is a bug: tests/unit/test_attack_native.py compares the two engines.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

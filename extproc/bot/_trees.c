@@ -13,7 +13,7 @@
  *   - the binary case with mixed-sign weights and LOGISTIC: P(class 1) = logistic(sum), computed
  *     as onnxruntime's ComputeLogistic, v = 1 / (1 + exp(-|s|)), 1 - v for s < 0, in float32.
  * extproc/bot/native.py checks the graph is that case, lays the nodes out and hands them over.
- * tests/test_bot_native.py compares the two engines.
+ * tests/unit/test_bot_native.py compares the two engines.
  *
  * Nodes are laid out depth first, a branch's true child right after it, and 12 bytes each (the
  * shipped model's 3,900 nodes in 47 KB): the walk touches few cache lines, and as every child comes

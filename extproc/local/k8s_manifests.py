@@ -1,7 +1,7 @@
 """The Envoy parts of deploy/k8s, generated from deploy/envoy/envoy.yaml (the single source).
 
     python -m extproc.local.k8s_manifests        # rewrite the generated files
-    python -m extproc.local.k8s_manifests --check  # exit 1 when one is stale (tests/test_k8s.py does this)
+    python -m extproc.local.k8s_manifests --check  # exit 1 when one is stale (tests/component/test_k8s.py does this)
 
 - base/envoy.yaml: the bootstrap as it is (it already assumes the sidecar pod: the app on
   127.0.0.1:8080, the sidecar on the Unix socket /run/extproc/extproc.sock).

@@ -1,7 +1,7 @@
 """Regenerate the protobuf/gRPC modules in ``extproc/wire/pb`` from ``proto/``.
 
 Run ``python -m extproc.wire.protogen`` (needs the ``dev`` extra for grpcio-tools). The generated
-files are committed so a fresh clone imports without a build step; ``tests/test_proto.py``
+files are committed so a fresh clone imports without a build step; ``tests/unit/test_proto.py``
 fails when they are stale.
 """
 from __future__ import annotations

@@ -15,15 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))  # the test keys (run from a checkout)
-from access_keys import claims, jwks, new_key  # noqa: E402
-
-from extproc.config.compile import parse_policy  # noqa: E402
-from extproc.layers.base import Context  # noqa: E402
-from extproc.core.transaction import Transaction  # noqa: E402
-from extproc.core.request import Request  # noqa: E402
-from extproc_lab.bench import timing  # noqa: E402
+from extproc.config.compile import parse_policy
+from extproc.layers.base import Context
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
+from extproc_lab.bench import timing
+from extproc_lab.keys import claims, jwks, new_key
 
 ISSUER = "https://idp.bench.example"
 

@@ -15,20 +15,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "e2e"))  # the idle-upload clients (run from a checkout)
-from idle_uploads import Http1IdleUploads, Http2IdleUploads  # noqa: E402
-
-from extproc.local import envoy as harness  # noqa: E402
-from extproc.local.stack import DEMO_POLICY, SidecarProcess  # noqa: E402
-from extproc.local.upstream import EchoUpstream  # noqa: E402
+from extproc.local import envoy as harness
+from extproc.local.stack import DEMO_POLICY, SidecarProcess
+from extproc.local.upstream import EchoUpstream
+from extproc_lab.bench.idle_uploads import Http1IdleUploads, Http2IdleUploads
 
 BATCH = 50
 FLOOD_SECONDS = 10

@@ -1,16 +1,9 @@
 """End-to-end tier: every test talks HTTP to a real Envoy in front of the real sidecar process."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-for folder in (Path(__file__).parent, Path(__file__).parent.parent):  # e2e helpers, shared test keys
-    if str(folder) not in sys.path:  # also under --import-mode=importlib
-        sys.path.insert(0, str(folder))
-
-import e2e_support  # noqa: E402
+from tests.support import e2e_support
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -26,7 +19,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="module")
 def idp():
     """An identity provider for the module: an RSA signing key and its JWKS served on loopback."""
-    from access_keys import JwksServer, jwks, new_key
+    from extproc_lab.keys import JwksServer, jwks, new_key
 
     key = new_key("rsa", "corp-2026")
     server = JwksServer(jwks(key))

@@ -10,9 +10,9 @@ import urllib.request
 
 import jwt
 import pytest
-from access_keys import claims, jwks, new_key, write_pem
+from extproc_lab.keys import claims, jwks, new_key, write_pem
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from e2e_support import free_port_pair, request, started_stack
+from tests.support.e2e_support import free_port_pair, request, started_stack
 
 from extproc.config.compile import load_policy
 from extproc.commands.reach import credential_request, reach

@@ -8,8 +8,8 @@ import json
 import os
 
 import pytest
-from access_keys import claims, jwks, new_key
-from e2e_support import request, started_stack, wait_for
+from extproc_lab.keys import claims, jwks, new_key
+from tests.support.e2e_support import request, started_stack, wait_for
 
 from extproc.config.compile import load_policy
 from extproc.commands.reach import credential_request, reach

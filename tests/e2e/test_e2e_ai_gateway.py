@@ -6,9 +6,9 @@ import gzip
 import json
 
 import pytest
-from access_keys import secret_hash
-from e2e_support import request, started_stack, wait_for
-from llm_upstream import COMPLETION_TOKENS, FakeLlm
+from extproc_lab.keys import secret_hash
+from tests.support.e2e_support import request, started_stack, wait_for
+from tests.support.llm_upstream import COMPLETION_TOKENS, FakeLlm
 
 PROMPT_TOKENS = 1000
 

@@ -3,12 +3,12 @@ the OpenAPI document."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from e2e_support import request, started_stack
+from tests.support.e2e_support import request, started_stack
+from tests.support import SHOP_SPEC
 
-SPEC = Path(__file__).resolve().parent.parent / "data" / "shop-openapi.yaml"
+SPEC = SHOP_SPEC
 BEARER = ("authorization", "Bearer eyJ.e2e")
 
 

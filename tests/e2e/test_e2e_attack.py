@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e_support import (
+from tests.support.e2e_support import (
     request,
     started_stack,
 )

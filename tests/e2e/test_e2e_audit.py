@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import orjson
-from e2e_support import BLOCKING_POLICY, get, marker, started_stack, wait_for
+from tests.support.e2e_support import BLOCKING_POLICY, get, marker, started_stack, wait_for
 
 
 class Traffic(threading.Thread):

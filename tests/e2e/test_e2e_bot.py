@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from e2e_support import request, started_stack
+from tests.support.e2e_support import request, started_stack
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 POLICY = """

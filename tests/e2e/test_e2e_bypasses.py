@@ -11,7 +11,7 @@ import zlib
 import brotli
 import pytest
 import zstandard
-from e2e_support import marker, register_stack, request, require_envoy, unregister, upstream_saw
+from tests.support.e2e_support import marker, register_stack, request, require_envoy, unregister, upstream_saw
 
 from extproc.local.stack import DEMO_POLICY, Stack
 

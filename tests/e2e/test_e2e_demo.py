@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from e2e_support import require_envoy
+from tests.support.e2e_support import require_envoy
 
 
 
@@ -20,7 +20,7 @@ def test_demo_check_exits_zero(tmp_path):
 
 def test_the_demo_api_route_keeps_the_default_rules_through_envoy(tmp_path):
     """Issue 18: the api route's own rules used to replace the defaults, so /api/.git/config passed."""
-    from e2e_support import get, metric_value, register_stack, scrape, unregister
+    from tests.support.e2e_support import get, metric_value, register_stack, scrape, unregister
 
     from extproc.local.envoy import free_port
     from extproc.local.stack import DEMO_POLICY, Stack

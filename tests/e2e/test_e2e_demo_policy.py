@@ -7,16 +7,16 @@ whether the decision comes with the headers or after the body.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import orjson
 import pytest
 import yaml
-from e2e_support import marker, raw_exchange, request, started_stack, upstream_saw, wait_for
+from tests.support.e2e_support import marker, raw_exchange, request, started_stack, upstream_saw, wait_for
 
 from extproc.local.stack import DEMO_POLICY
+from tests.support import SHOP_SPEC
 
-SPEC = Path(__file__).resolve().parent.parent / "data" / "shop-openapi.yaml"
+SPEC = SHOP_SPEC
 CURL = ("user-agent", "curl/8.5.0")  # the demo's own client: tagged automation, allowed
 CLIENT_ID, SECRET = "demo-client.access", "demo-secret-change-me-before-real-use"
 

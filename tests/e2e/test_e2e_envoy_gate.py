@@ -9,7 +9,7 @@ import sys
 
 import grpc
 import pytest
-from e2e_support import BLOCKING_POLICY, register_log, require_envoy, unregister, wait_for, write_policy
+from tests.support.e2e_support import BLOCKING_POLICY, register_log, require_envoy, unregister, wait_for, write_policy
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from extproc.local.envoy import EXTPROC_FILTER, EnvoyProcess, extproc_filter, free_port, remove_http_filter, \

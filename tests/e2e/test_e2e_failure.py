@@ -8,7 +8,7 @@ import signal
 import threading
 
 import pytest
-from e2e_support import (
+from tests.support.e2e_support import (
     BLOCKING_POLICY,
     assert_still_serving,
     extproc_headers,

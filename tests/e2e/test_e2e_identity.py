@@ -3,7 +3,7 @@
 - x-forwarded-client-cert: Envoy terminates mTLS and writes the header itself (SANITIZE_SET, or
   APPEND_FORWARD after what the client sent); the sidecar reads it with ``mtls: {source: xfcc}``.
   Certificates with hostile CNs and SANs come from the harness's client CA. The header Envoy
-  writes is compared byte for byte with tests/xfcc_envoy.py, the encoder the unit property test uses.
+  writes is compared byte for byte with tests/support/xfcc_envoy.py, the encoder the unit property test uses.
 - Tokens: with the access layer at ``on_error: open``, a token whose ``iss`` is an array is a 401,
   not a fault that lets it through; a bad cookie beside a good bearer is a 401; a JWKS key under
   2048 bits is refused.
@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from access_keys import JwksServer, claims, jwks, new_key
+from extproc_lab.keys import JwksServer, claims, jwks, new_key
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from e2e_support import echo_values, https_get, marker, request, started_stack, tls_context, wait_for
-from test_access_identity import unsigned
-from xfcc_envoy import element
+from tests.support.e2e_support import echo_values, https_get, marker, request, started_stack, tls_context, wait_for
+from tests.unit.test_access_identity import unsigned
+from tests.support.xfcc_envoy import element
 
 from extproc.local.envoy import http_connection_manager
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from e2e_support import (
+from tests.support.e2e_support import (
     BLOCKING_POLICY,
     LOOPBACK,
     free_port_pair,

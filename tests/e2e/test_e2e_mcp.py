@@ -11,8 +11,8 @@ import time
 import httpx2
 import pytest
 import uvicorn
-from access_keys import claims, jwks, new_key
-from e2e_support import request, started_stack
+from extproc_lab.keys import claims, jwks, new_key
+from tests.support.e2e_support import request, started_stack
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer

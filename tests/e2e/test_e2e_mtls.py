@@ -11,7 +11,7 @@ import json
 import ssl
 
 import pytest
-from e2e_support import (
+from tests.support.e2e_support import (
     echo_values,
     get,
     https_get,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from access_keys import claims, secret_hash
-from e2e_support import started_stack
+from extproc_lab.keys import claims, secret_hash
+from tests.support.e2e_support import started_stack
 
 from extproc.cli import main
 from extproc.config.compile import load_policy

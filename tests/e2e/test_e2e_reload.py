@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 import pytest
-from e2e_support import (
+from tests.support.e2e_support import (
     echo_values,
     get,
     started_stack,
@@ -233,7 +233,7 @@ class JudgedTraffic(Traffic):
 
 
 def test_kubelet_configmap_swap_applies_a_per_route_policy_within_seconds(tmp_path):
-    from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
+    from tests.support.e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
 
     from extproc.local.envoy import free_port
     from extproc.local.stack import Stack
@@ -411,7 +411,7 @@ def test_a_churning_policy_file_under_steady_load_never_changes_a_decision(tmp_p
     About 160 requests/s while the file changes every 0.7 s for 21 s: kubelet symlink swaps,
     in-place writes in two parts, truncated and invalid documents, renames. Every answer must be
     the one every version gives, and no layer may be skipped for a spent deadline."""
-    from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
+    from tests.support.e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
 
     from extproc.local.envoy import free_port
     from extproc.local.stack import Stack
@@ -489,7 +489,7 @@ class SignedConfigMapVolume(ConfigMapVolume):
 def test_a_signed_policy_reloads_only_with_a_valid_signature(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
+    from tests.support.e2e_support import metric_value, register_stack, require_envoy, scrape, unregister
 
     from extproc import cli
     from extproc.local.envoy import free_port

@@ -10,8 +10,8 @@ import resource
 from collections import Counter
 
 import pytest
-from e2e_support import BLOCKING_POLICY, get, marker, request, started_stack, upstream_saw, wait_for
-from idle_uploads import Http1IdleUploads, Http2IdleUploads
+from tests.support.e2e_support import BLOCKING_POLICY, get, marker, request, started_stack, upstream_saw, wait_for
+from extproc_lab.bench.idle_uploads import Http1IdleUploads, Http2IdleUploads
 
 IDLE_HTTP1 = 600           # one connection each
 IDLE_HTTP2 = 500           # 100 streams per connection: Envoy's per-connection limit

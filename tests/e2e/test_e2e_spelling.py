@@ -15,8 +15,8 @@ import time
 import urllib.parse
 
 import pytest
-from e2e_support import get, marker, raw_exchange, request, started_stack, upstream_saw
-from idle_uploads import Http2Connection
+from tests.support.e2e_support import get, marker, raw_exchange, request, started_stack, upstream_saw
+from extproc_lab.bench.idle_uploads import Http2Connection
 
 POLICY = """
 version: 1

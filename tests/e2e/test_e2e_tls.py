@@ -11,8 +11,8 @@ import re
 import ssl
 
 import pytest
-from e2e_support import Response, echo_values, get, marker, started_stack
-from e2e_support import https_get as https_get_port
+from tests.support.e2e_support import Response, echo_values, get, marker, started_stack
+from tests.support.e2e_support import https_get as https_get_port
 
 POLICY = """
 version: 1

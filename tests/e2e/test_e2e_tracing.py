@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e_support import BLOCKING_POLICY, get, marker, started_stack, wait_for
+from tests.support.e2e_support import BLOCKING_POLICY, get, marker, started_stack, wait_for
 
 from extproc.local.otlp_receiver import OtlpReceiver
 

@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from e2e_support import (
+from tests.support.e2e_support import (
     assert_still_serving,
     echo_values,
     extproc_headers,

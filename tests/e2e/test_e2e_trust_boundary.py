@@ -16,9 +16,9 @@ from contextlib import ExitStack
 
 import grpc
 import pytest
-from access_keys import write_pem
+from extproc_lab.keys import write_pem
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from e2e_support import echo_values, free_port_pair, https_get, marker, started_stack, tls_context, upstream_saw
+from tests.support.e2e_support import echo_values, free_port_pair, https_get, marker, started_stack, tls_context, upstream_saw
 from google.protobuf import struct_pb2
 
 from extproc.wire.convert import ATTRIBUTES_KEY

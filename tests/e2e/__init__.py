@@ -1,0 +1,1 @@
+"""End-to-end tier: HTTP to a real Envoy in front of the real sidecar process."""

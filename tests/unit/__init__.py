@@ -1,0 +1,1 @@
+"""Unit tier: pure Python in one process; no sockets, no subprocesses."""

@@ -1,0 +1,65 @@
+"""`extproc bench`: the JSON it writes and its in-process pieces (tests/e2e/test_e2e_bench.py runs the
+end-to-end pieces). No timed asserts."""
+from __future__ import annotations
+
+import json
+
+from extproc_lab.bench import load, workload
+from extproc.cli import main
+
+WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:1/
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    12.10ms    3.00ms  40.00ms   80.00%
+  Latency Distribution
+     50%  850.00us
+     75%    9.00ms
+     90%   15.20ms
+     99%    1.20s
+  4000 requests in 3.00s, 1.00MB read
+  Non-2xx or 3xx responses: 120
+Requests/sec:   1333.33
+"""
+
+
+def test_quick_in_process_run_writes_every_part_of_the_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--in-process-only", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert set(results["in_process"]) == {"baseline (no layers)", "bench policy (all layers)"}
+    measured = results["in_process"]["bench policy (all layers)"]
+    for part in ("total", "total_up_to_4kb"):
+        assert set(measured[part]) == {"n", "p50_us", "p90_us", "p99_us", "mean_us"}
+    assert set(measured["by_kind"]) == {kind for kind, _share in workload.MIX}
+    assert {"access", "rules", "bot", "attack", "mcp"} <= set(measured["layers"])
+    assert sum(measured["outcomes"].values()) == measured["requests"]
+    assert set(results["bars"]) == {"in_process_p50_us <= 250", "in_process_p99_us <= 1000"}
+    assert all(isinstance(bar["met"], bool) for bar in results["bars"].values())
+    assert "layer mcp" in capsys.readouterr().out
+
+
+def test_the_mix_is_mostly_allowed_and_its_attacks_denied(tmp_path):
+    from extproc_lab.bench import inprocess
+    from extproc.config.compile import load_policy
+
+    policy = load_policy(workload.write_policy(tmp_path))
+    samples = workload.mix(400)
+    outcomes = inprocess.measure(policy, samples, 100)["outcomes"]
+    assert outcomes["allow"] >= 0.8 * 300  # a bench that mostly denies would measure the cheap path
+    assert outcomes.get("deny by attack", 0) > 0
+
+
+def test_http_requests_carry_the_simulated_client_and_the_body():
+    sample = next(s for s in workload.mix(50) if s.body)
+    raw = workload.http_request(sample)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert body == sample.body
+    assert f"x-forwarded-for: {sample.client_ip}".encode() in head
+    assert f"content-length: {len(sample.body)}".encode() in head
+
+
+def test_wrk_output_is_parsed_with_units():
+    parsed = load.parse_wrk(WRK_OUTPUT)
+    assert parsed["requests_per_s"] == 1333.33
+    assert parsed["requests"] == 4000 and parsed["non_2xx"] == 120
+    assert parsed["latency"] == {"p50_us": 850.0, "p90_us": 15200.0, "p99_us": 1200000.0}
