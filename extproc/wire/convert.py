@@ -11,12 +11,12 @@ from collections.abc import Callable
 import orjson
 from google.protobuf import struct_pb2
 
+from extproc.wire.messages import ATTRIBUTES_KEY
 from extproc.wire.pb import core_pb2, http_status_pb2, processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.core.request import TEXT_ERRORS, Request
 from extproc.core.verdict import Decision
 
-ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"  # fixed key, whatever the filter is named
 BodySendMode = processing_mode_pb2.ProcessingMode.BodySendMode
 HeaderSendMode = processing_mode_pb2.ProcessingMode.HeaderSendMode
 PEER_ATTRIBUTES = {

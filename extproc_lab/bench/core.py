@@ -15,10 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from google.protobuf import struct_pb2
-
 from extproc.config.compile import load_policy, parse_policy
-from extproc.wire.pb import core_pb2
+from extproc.wire import messages
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.wire.stream import StreamProcessor
 
@@ -26,7 +24,8 @@ DEMO = Path(__file__).resolve().parents[2] / "deploy" / "policy" / "demo.yaml"
 BASELINE = parse_policy("version: 1\n")  # no layers: conversion and reply only
 
 # Chrome 135 on Linux as it sends a navigation over HTTP/2: client hints with its GREASE brand,
-# fetch metadata, and its header order (the bot layer checks all of that).
+# fetch metadata, and its header and pseudo-header order (the bot layer checks all of that).
+CHROME_PSEUDO_ORDER = (":method", ":authority", ":scheme", ":path")
 BROWSER_HEADERS = [
     ("sec-ch-ua", '"Google Chrome";v="135", "Not-A.Brand";v="8", "Chromium";v="135"'), ("sec-ch-ua-mobile", "?0"),
     ("sec-ch-ua-platform", '"Linux"'), ("upgrade-insecure-requests", "1"),
@@ -41,19 +40,11 @@ BROWSER_HEADERS = [
 
 def headers_message(method: str, path: str, extra: list[tuple[str, str]], has_body: bool,
                     client: int = 7) -> pb.ProcessingRequest:
-    pairs = [(":method", method), (":authority", "shop.example"), (":scheme", "https"), (":path", path)]
-    pairs += BROWSER_HEADERS + extra
-    attributes = struct_pb2.Struct()
     address = f"10.{client >> 16 & 255}.{client >> 8 & 255}.{client & 255}:40000"  # a new visitor each time
-    attributes.update({"source.address": address, "xds.route_name": "api" if path.startswith("/api/") else "default"})
-    message = pb.ProcessingRequest(
-        request_headers=pb.HttpHeaders(
-            headers=core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs]),
-            end_of_stream=not has_body,
-        )
-    )
-    message.attributes["envoy.filters.http.ext_proc"].CopyFrom(attributes)
-    return message
+    attributes = {"source.address": address, "xds.route_name": "api" if path.startswith("/api/") else "default"}
+    return messages.request_headers(method, path, BROWSER_HEADERS + extra, authority="shop.example", scheme="https",
+                                    pseudo_order=CHROME_PSEUDO_ORDER, end_of_stream=not has_body,
+                                    attributes=attributes)
 
 
 def json_body(size: int) -> bytes:
@@ -72,7 +63,7 @@ def cases() -> dict[str, Callable[[int], list[pb.ProcessingRequest]]]:
         json_headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
         out[f"POST JSON {size // 1024} KB"] = lambda client, body=body, headers=json_headers: [
             headers_message("POST", "/api/orders", headers, True, client),
-            pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True)),
+            messages.request_body(body),
         ]
     return out
 

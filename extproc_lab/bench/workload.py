@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from google.protobuf import struct_pb2
 
-from extproc.wire.pb import core_pb2
+from extproc.wire.messages import request_body, request_headers
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.local.stack import DEMO_POLICY
 
@@ -183,21 +182,14 @@ _BUILDERS = {"GET page": _page, "POST JSON": _json, "POST form": _form, "MCP cal
 
 def messages(sample: Sample) -> list[pb.ProcessingRequest]:
     """What Envoy sends for this request: the headers message, then the body if there is one."""
-    pairs = [(":authority", "shop.example"), (":path", sample.path), (":method", sample.method), (":scheme", "http"),
-             *sample.headers, ("x-forwarded-proto", "http"), ("x-request-id", f"{random.getrandbits(128):032x}")]
+    pairs = [*sample.headers, ("x-forwarded-proto", "http"), ("x-request-id", f"{random.getrandbits(128):032x}")]
     if sample.body:
         pairs.append(("content-length", str(len(sample.body))))
-    attributes = struct_pb2.Struct()
-    attributes.update({"source.address": f"{sample.client_ip}:40000", "xds.route_name": sample.route,
-                       "request.protocol": "HTTP/1.1"})
-    headers = pb.ProcessingRequest(request_headers=pb.HttpHeaders(
-        headers=core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs]),
-        end_of_stream=not sample.body,
-    ))
-    headers.attributes["envoy.filters.http.ext_proc"].CopyFrom(attributes)
-    if not sample.body:
-        return [headers]
-    return [headers, pb.ProcessingRequest(request_body=pb.HttpBody(body=sample.body, end_of_stream=True))]
+    attributes = {"source.address": f"{sample.client_ip}:40000", "xds.route_name": sample.route,
+                  "request.protocol": "HTTP/1.1"}
+    headers = request_headers(sample.method, sample.path, pairs, authority="shop.example",
+                              end_of_stream=not sample.body, attributes=attributes)
+    return [headers, request_body(sample.body)] if sample.body else [headers]
 
 
 def http_request(sample: Sample, host: str = "shop.example") -> bytes:

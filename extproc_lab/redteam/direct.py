@@ -5,10 +5,8 @@ from where an attacker would be (another pod, another host): an answer there is 
 from __future__ import annotations
 
 import grpc
-from google.protobuf import struct_pb2
 
-from extproc.wire.convert import ATTRIBUTES_KEY
-from extproc.wire.pb import core_pb2
+from extproc.wire import messages
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 
@@ -17,15 +15,8 @@ ANSWERED, REFUSED = "answered", "refused"
 
 
 def forged_request(path: str) -> pb.ProcessingRequest:
-    headers = core_pb2.HeaderMap(headers=[
-        core_pb2.HeaderValue(key=key, raw_value=value.encode())
-        for key, value in ((":method", "GET"), (":path", path), (":authority", "redteam.example"), (":scheme", "https"))
-    ])
-    attributes = struct_pb2.Struct()
-    attributes.update({"connection.mtls": True, "connection.uri_san_peer_certificate": FORGED_SAN,
-                       "source.address": "10.0.0.9:1234"})
-    return pb.ProcessingRequest(request_headers=pb.HttpHeaders(headers=headers, end_of_stream=True),
-                                attributes={ATTRIBUTES_KEY: attributes})
+    return messages.request_headers("GET", path, authority="redteam.example", scheme="https", attributes={
+        "connection.mtls": True, "connection.uri_san_peer_certificate": FORGED_SAN, "source.address": "10.0.0.9:1234"})
 
 
 def probe_sidecar(address: str, path: str = "/", timeout: float = 5.0) -> dict:

@@ -9,12 +9,12 @@ import time
 
 import jwt
 import pytest
-from extproc_lab.keys import JwksServer, claims, jwks, new_key, secret_hash, write_pem
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from extproc.config.compile import ConfigError, parse_policy
 from extproc.core.transaction import Transaction
 from extproc.core.request import Request
+from extproc_lab.keys import JwksServer, claims, jwks, new_key, secret_hash, write_pem
 
 ISSUER, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from extproc_lab.keys import secret_hash, write_pem
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from extproc.access.assertion import AssertionRefused, AssertionVerifier
@@ -15,6 +14,7 @@ from extproc.access.service_tokens import Lockout, SecretHash, hash_secret, pars
 from extproc.config.compile import parse_policy
 from extproc.core.transaction import Transaction
 from extproc.core.request import Request
+from extproc_lab.keys import secret_hash, write_pem
 
 SECRET = "a-service-token-secret-of-forty-characters"
 CLIENT = ("x-access-client-id", "deployer.access")

@@ -7,12 +7,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
-from tests.component.test_server import body_msg, form_post, headers_msg, policy_store, run, running
 
 from extproc.observability.audit import AuditWriter
 from extproc.observability.metrics import Metrics
 from extproc.wire.server import Observers
 from extproc.observability.tracing import Tracing, enabled_by_env
+from extproc.wire import messages
+from tests.component.test_server import form_post, headers_msg, policy_store, run, running
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 ENVOY_SPAN = "00f067aa0ba902b7"
@@ -74,7 +75,7 @@ def test_span_covers_the_body_phase_and_unsampled_requests_export_nothing(tmp_pa
 
     async def body():
         async with running(policy_store(tmp_path), observers=Observers(tracing=tracing)) as srv:
-            await process(srv, form_post(), body_msg(b"x=evil-a"))
+            await process(srv, form_post(), messages.request_body(b"x=evil-a"))
         async with running(policy_store(tmp_path), observers=Observers(tracing=never)) as srv:
             await process(srv, headers_msg(path="/a"))
 
@@ -91,7 +92,7 @@ def test_a_stream_without_a_decision_ends_its_span_as_an_error(tmp_path):
     async def body():
         async with running(policy_store(tmp_path), observers=Observers(tracing=tracing)) as srv:
             call = srv.stub.Process(timeout=5)
-            await call.write(body_msg(b"x"))  # a body before any headers: a protocol error
+            await call.write(messages.request_body(b"x"))  # a body before any headers: a protocol error
             await call.code()
 
     run(body())

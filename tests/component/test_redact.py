@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.test_mcp import call, policy, rpc, who  # noqa: F401 (policy is a fixture)
-from tests.component.test_observability import in_memory_tracing, process, read_records
-from tests.component.test_server import headers_msg, policy_store, run, running
 
 from extproc.observability.audit import AuditWriter
 from extproc.mcp.audit import query
 from extproc.observability.redact import REDACTED, fragments_from_env, redact_url
 from extproc.wire.server import Observers
+from tests.unit.test_mcp import call, policy, rpc, who  # noqa: F401 (policy is a fixture)
+from tests.component.test_observability import in_memory_tracing, process, read_records
+from tests.component.test_server import headers_msg, policy_store, run, running
 
 
 @pytest.mark.parametrize("url, expected", [

@@ -17,13 +17,13 @@ from pathlib import Path
 import grpc
 import pytest
 import orjson
-from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from extproc.config.compile import load_policy, parse_policy
 from extproc.local.envoy import free_port
 from extproc.observability.metrics import Metrics
-from extproc.wire.pb import core_pb2, processing_mode_pb2
+from extproc.wire import messages
+from extproc.wire.pb import processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.config.store import PolicyStore
@@ -79,33 +79,15 @@ def store_for(path: Path, text: str) -> PolicyStore:
     return PolicyStore(load_policy(path), path)
 
 
-def headers_msg(method="GET", path="/", headers=(("user-agent", "curl/8.5"),), end_of_stream=None, body_mode=None):
-    if end_of_stream is None:
-        end_of_stream = method == "GET"
-    pairs = [(":authority", "example.com"), (":path", path), (":method", method), (":scheme", "http"), *headers]
-    message = pb.ProcessingRequest(
-        request_headers=pb.HttpHeaders(
-            headers=core_pb2.HeaderMap(
-                headers=[core_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs]
-            ),
-            end_of_stream=end_of_stream,
-        )
-    )
-    attributes = struct_pb2.Struct()
-    attributes.update({"source.address": "1.2.3.4:5555", "xds.route_name": "test"})
-    message.attributes["envoy.filters.http.ext_proc"].CopyFrom(attributes)
-    if body_mode is not None:
-        message.protocol_config.request_body_mode = body_mode
-    return message
+def headers_msg(method="GET", path="/", headers=(("user-agent", "curl/8.5"),), *, route="test", **options):
+    """A request_headers message from this file's client, on the route named `route`."""
+    return messages.request_headers(method, path, headers,
+                                    attributes={"source.address": "1.2.3.4:5555", "xds.route_name": route}, **options)
 
 
 def form_post(path="/submit", **kwargs):
     headers = (("user-agent", "test"), ("content-type", "application/x-www-form-urlencoded"))
     return headers_msg("POST", path, headers, **kwargs)
-
-
-def body_msg(body: bytes, end_of_stream=True):
-    return pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=end_of_stream))
 
 
 @dataclass
@@ -240,13 +222,13 @@ def test_deny_exchange_on_headers(tmp_path):
 def test_body_exchange_mode_override_then_deny_and_allow(tmp_path):
     async def body():
         async with running(policy_store(tmp_path)) as srv:
-            replies, code = await srv.exchange(form_post(), body_msg(b"q=evil-a"))
+            replies, code = await srv.exchange(form_post(), messages.request_body(b"q=evil-a"))
             assert code is grpc.StatusCode.OK
             assert replies[0].mode_override.request_body_mode == Mode.BUFFERED_PARTIAL
             assert replies[1].immediate_response.status.code == 403
 
             replies, code = await srv.exchange(
-                form_post(), body_msg(b"q=fine"), pb.ProcessingRequest(response_headers=pb.HttpHeaders())
+                form_post(), messages.request_body(b"q=fine"), messages.response_headers()
             )
             assert code is grpc.StatusCode.OK
             kinds = [r.WhichOneof("response") for r in replies]
@@ -275,7 +257,7 @@ def test_protocol_error_is_invalid_argument_and_server_keeps_serving(tmp_path):
     async def body():
         async with running(policy_store(tmp_path)) as srv:
             call = srv.stub.Process(timeout=TIMEOUT)
-            await call.write(body_msg(b"first"))
+            await call.write(messages.request_body(b"first"))
             try:
                 reply = await call.read()
             except grpc.aio.AioRpcError as exc:
@@ -308,7 +290,7 @@ def test_spurious_messages_after_deny_are_counted(tmp_path):
             call = srv.stub.Process(timeout=TIMEOUT)
             await call.write(headers_msg(path="/a"))
             assert (await call.read()).WhichOneof("response") == "immediate_response"
-            await call.write(pb.ProcessingRequest(response_headers=pb.HttpHeaders()))
+            await call.write(messages.response_headers())
             await call.done_writing()
             assert await call.read() is grpc.aio.EOF  # the late message got no reply
             assert await call.code() is grpc.StatusCode.OK
@@ -429,16 +411,16 @@ def test_stream_opened_before_reload_finishes_on_its_policy(tmp_path):
             write_policy(path, POLICY_B)
             assert await poll(lambda: srv.reloads("ok") == 1), "reload did not happen"
 
-            await call.write(body_msg(b"q=evil-a"))
+            await call.write(messages.request_body(b"q=evil-a"))
             reply = await call.read()
             assert reply.immediate_response.status.code == 403  # decided by A, the old policy
             await call.done_writing()
             assert await call.code() is grpc.StatusCode.OK
 
             # A new stream gets B: evil-a passes, evil-b is denied.
-            replies, _ = await srv.exchange(form_post(), body_msg(b"q=evil-a"))
+            replies, _ = await srv.exchange(form_post(), messages.request_body(b"q=evil-a"))
             assert _decided_status(replies) == 200
-            replies, _ = await srv.exchange(form_post(), body_msg(b"q=evil-b"))
+            replies, _ = await srv.exchange(form_post(), messages.request_body(b"q=evil-b"))
             assert _decided_status(replies) == 403
 
     run(body())
@@ -543,7 +525,7 @@ def test_in_flight_stream_finishes_during_drain(tmp_path):
             srv.stop.set()
             await asyncio.sleep(0.1)  # serve() is now draining
             assert not srv.task.done()
-            await call.write(body_msg(b"q=evil-a"))
+            await call.write(messages.request_body(b"q=evil-a"))
             assert (await call.read()).immediate_response.status.code == 403
             await call.done_writing()
             assert await call.code() is grpc.StatusCode.OK
@@ -592,15 +574,13 @@ def test_body_sent_a_little_after_headers_is_not_503():
     async def body():
         store = PolicyStore(load_policy(DEMO_POLICY), DEMO_POLICY)
         async with running(store) as srv:
-            post = headers_msg(
-                "POST", "/v1/items", (("content-type", "application/x-www-form-urlencoded"),)
-            )
-            post.attributes["envoy.filters.http.ext_proc"].fields["xds.route_name"].string_value = "api"
+            post = headers_msg("POST", "/v1/items", (("content-type", "application/x-www-form-urlencoded"),),
+                               route="api")
             call = srv.stub.Process(timeout=TIMEOUT)
             await call.write(post)
             assert (await call.read()).HasField("mode_override")
             await asyncio.sleep(0.02)  # the client is still uploading
-            await call.write(body_msg(b"name=widget&qty=1"))
+            await call.write(messages.request_body(b"name=widget&qty=1"))
             reply = await call.read()
             await call.done_writing()
             assert await call.code() is grpc.StatusCode.OK

@@ -10,12 +10,12 @@ import urllib.request
 
 import jwt
 import pytest
-from extproc_lab.keys import claims, jwks, new_key, write_pem
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from tests.support.e2e_support import free_port_pair, request, started_stack
 
 from extproc.config.compile import load_policy
 from extproc.commands.reach import credential_request, reach
+from extproc_lab.keys import claims, jwks, new_key, write_pem
+from tests.support.e2e_support import free_port_pair, request, started_stack
 
 ISSUER = "https://idp.corp.example"
 ROUTES = {"wiki": "/wiki/page", "admin": "/admin/panel", "status": "/status", "forgotten": "/forgotten/x"}

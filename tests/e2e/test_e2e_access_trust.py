@@ -8,11 +8,11 @@ import json
 import os
 
 import pytest
-from extproc_lab.keys import claims, jwks, new_key
-from tests.support.e2e_support import request, started_stack, wait_for
 
 from extproc.config.compile import load_policy
 from extproc.commands.reach import credential_request, reach
+from extproc_lab.keys import claims, jwks, new_key
+from tests.support.e2e_support import request, started_stack, wait_for
 
 CORP, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 

@@ -11,9 +11,9 @@ import zlib
 import brotli
 import pytest
 import zstandard
-from tests.support.e2e_support import marker, register_stack, request, require_envoy, unregister, upstream_saw
 
 from extproc.local.stack import DEMO_POLICY, Stack
+from tests.support.e2e_support import marker, register_stack, request, require_envoy, unregister, upstream_saw
 
 TOKEN = [("x-access-client-id", "demo-client.access"), ("x-access-client-secret", "demo-secret-change-me-before-real-use")]
 

@@ -7,14 +7,13 @@ whether the decision comes with the headers or after the body.
 """
 from __future__ import annotations
 
-
 import orjson
 import pytest
 import yaml
-from tests.support.e2e_support import marker, raw_exchange, request, started_stack, upstream_saw, wait_for
 
 from extproc.local.stack import DEMO_POLICY
 from tests.support import SHOP_SPEC
+from tests.support.e2e_support import marker, raw_exchange, request, started_stack, upstream_saw, wait_for
 
 SPEC = SHOP_SPEC
 CURL = ("user-agent", "curl/8.5.0")  # the demo's own client: tagged automation, allowed

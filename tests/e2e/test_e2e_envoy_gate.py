@@ -9,12 +9,12 @@ import sys
 
 import grpc
 import pytest
-from tests.support.e2e_support import BLOCKING_POLICY, register_log, require_envoy, unregister, wait_for, write_policy
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from extproc.local.envoy import EXTPROC_FILTER, EnvoyProcess, extproc_filter, free_port, remove_http_filter, \
     render_envoy_config
 from extproc.wire.server import LIVENESS_SERVICE
+from tests.support.e2e_support import BLOCKING_POLICY, register_log, require_envoy, unregister, wait_for, write_policy
 
 DEADLINE_S = 60  # the gate polls every 5 s: generous for a loaded machine, never a speed claim
 

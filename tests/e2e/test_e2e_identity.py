@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from extproc_lab.keys import JwksServer, claims, jwks, new_key
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from extproc.local.envoy import http_connection_manager
+from extproc_lab.keys import JwksServer, claims, jwks, new_key
 from tests.support.e2e_support import echo_values, https_get, marker, request, started_stack, tls_context, wait_for
 from tests.unit.test_access_identity import unsigned
 from tests.support.xfcc_envoy import element
-
-from extproc.local.envoy import http_connection_manager
 
 ISSUER = "https://idp.corp.example"
 BILLING = "spiffe://mesh.example/ns/billing/sa/api"

@@ -11,6 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+
+from extproc.local.envoy import BUFFER_FILTER, remove_http_filter
+from extproc.wire import messages
+from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
+from extproc.local.stack import Stack
 from tests.support.e2e_support import (
     BLOCKING_POLICY,
     LOOPBACK,
@@ -30,12 +35,6 @@ from tests.support.e2e_support import (
     wait_for,
     write_policy,
 )
-
-from extproc.local.envoy import BUFFER_FILTER, remove_http_filter
-from extproc.wire.pb import core_pb2
-from extproc.wire.pb import external_processor_pb2 as pb
-from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
-from extproc.local.stack import Stack
 
 POLICY = BLOCKING_POLICY
 
@@ -122,12 +121,7 @@ def test_sigterm_on_an_idle_sidecar_exits_zero_quickly(drain_stack):
 def _direct_check(address: str, path: str) -> None:
     """One ext_proc stream on a new TCP connection, straight to the sidecar port (not via Envoy:
     Envoy multiplexes everything over one HTTP/2 connection, which the kernel gives to one worker)."""
-    headers = core_pb2.HeaderMap(headers=[
-        core_pb2.HeaderValue(key=":method", raw_value=b"GET"),
-        core_pb2.HeaderValue(key=":path", raw_value=path.encode()),
-        core_pb2.HeaderValue(key=":authority", raw_value=b"e2e"),
-    ])
-    message = pb.ProcessingRequest(request_headers=pb.HttpHeaders(headers=headers, end_of_stream=True))
+    message = messages.request_headers("GET", path, authority="e2e")
     with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
         replies = list(pb_grpc.ExternalProcessorStub(channel).Process(iter([message]), timeout=5))
     assert len(replies) == 1 and replies[0].HasField("request_headers"), replies

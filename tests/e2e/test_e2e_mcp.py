@@ -11,13 +11,13 @@ import time
 import httpx2
 import pytest
 import uvicorn
-from extproc_lab.keys import claims, jwks, new_key
-from tests.support.e2e_support import request, started_stack
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 
 from extproc.mcp.audit import query
+from extproc_lab.keys import claims, jwks, new_key
+from tests.support.e2e_support import request, started_stack
 
 ISSUER = "https://idp.corp.example"
 PUBLIC, SECRET, SECRET_TEXT = "repo://public/readme", "repo://private/secrets", "db-password=hunter2"

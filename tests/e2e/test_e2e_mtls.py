@@ -11,6 +11,8 @@ import json
 import ssl
 
 import pytest
+
+from extproc.local.envoy import write_client_ca
 from tests.support.e2e_support import (
     echo_values,
     get,
@@ -21,8 +23,6 @@ from tests.support.e2e_support import (
     upstream_saw,
     wait_for,
 )
-
-from extproc.local.envoy import write_client_ca
 
 BILLING_SAN = "spiffe://mesh.example/ns/billing/sa/api"
 WEB_SAN = "spiffe://mesh.example/ns/web/sa/frontend"

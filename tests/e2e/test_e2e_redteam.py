@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from extproc_lab.keys import claims, secret_hash
-from tests.support.e2e_support import started_stack
 
 from extproc.cli import main
 from extproc.config.compile import load_policy
 from extproc_lab.redteam import mutate, smuggle
 from extproc_lab.redteam.replay import InProcess, Remote, attribute_from_audit, replay
+from extproc_lab.keys import claims, secret_hash
+from tests.support.e2e_support import started_stack
 
 ISSUER = "https://idp.corp.example"
 SERVICE_SECRET = "deploy-secret-for-the-e2e-red-team-run"

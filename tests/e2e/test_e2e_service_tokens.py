@@ -5,12 +5,12 @@ bound to its request and refused a second time by an upstream that checks it."""
 from __future__ import annotations
 
 import pytest
-from extproc_lab.keys import secret_hash, write_pem
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from tests.support.e2e_support import marker, request, started_stack
 
 from extproc.access.assertion import AssertionRefused, AssertionVerifier
 from extproc.config.compile import load_policy
+from extproc_lab.keys import secret_hash, write_pem
+from tests.support.e2e_support import marker, request, started_stack
 
 SECRET = "the-deployers-secret-of-forty-two-characters"
 CLIENT_ID = ("x-access-client-id", "deployer.access")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.support.e2e_support import BLOCKING_POLICY, get, marker, started_stack, wait_for
 
 from extproc.local.otlp_receiver import OtlpReceiver
+from tests.support.e2e_support import BLOCKING_POLICY, get, marker, started_stack, wait_for
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 

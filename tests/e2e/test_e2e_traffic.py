@@ -12,6 +12,8 @@ import socket
 import time
 
 import pytest
+
+from extproc.local.envoy import free_port
 from tests.support.e2e_support import (
     assert_still_serving,
     echo_values,
@@ -27,8 +29,6 @@ from tests.support.e2e_support import (
     upstream_saw,
     wait_for,
 )
-
-from extproc.local.envoy import free_port
 
 ENVOY_BUFFER = 1024 * 1024  # per_connection_buffer_limit_bytes in deploy/envoy/envoy.yaml
 

@@ -16,16 +16,15 @@ from contextlib import ExitStack
 
 import grpc
 import pytest
-from extproc_lab.keys import write_pem
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from tests.support.e2e_support import echo_values, free_port_pair, https_get, marker, started_stack, tls_context, upstream_saw
-from google.protobuf import struct_pb2
 
-from extproc.wire.convert import ATTRIBUTES_KEY
+from extproc.wire import messages
 from extproc.local.envoy import EXTPROC_SERVER_NAME, write_client_ca
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
-from extproc.wire.pb import core_pb2
+from extproc_lab.keys import write_pem
+from tests.support.e2e_support import (echo_values, free_port_pair, https_get, marker, started_stack, tls_context,
+                                      upstream_saw)
 
 BILLING_SAN = "spiffe://mesh.example/ns/billing/sa/api"
 IDLE_CONNECTIONS = 500
@@ -73,15 +72,9 @@ def mtls_stack(tmp_path_factory):
 
 def forged_mtls_request() -> pb.ProcessingRequest:
     """What the attacker sent: Envoy's request_headers message, claiming a verified billing cert."""
-    headers = core_pb2.HeaderMap(headers=[
-        core_pb2.HeaderValue(key=key, raw_value=value.encode())
-        for key, value in ((":method", "GET"), (":path", "/billing/x"), (":authority", "app"), (":scheme", "https"))
-    ])
-    attributes = struct_pb2.Struct()
-    attributes.update({"connection.mtls": True, "connection.uri_san_peer_certificate": BILLING_SAN,
-                       "xds.route_name": "billing", "source.address": "10.0.0.9:1234"})
-    return pb.ProcessingRequest(request_headers=pb.HttpHeaders(headers=headers, end_of_stream=True),
-                                attributes={ATTRIBUTES_KEY: attributes})
+    return messages.request_headers("GET", "/billing/x", authority="app", scheme="https", attributes={
+        "connection.mtls": True, "connection.uri_san_peer_certificate": BILLING_SAN, "xds.route_name": "billing",
+        "source.address": "10.0.0.9:1234"})
 
 
 def minted_headers(channel: grpc.Channel) -> dict[str, str]:

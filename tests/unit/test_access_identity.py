@@ -11,14 +11,12 @@ import time
 
 import jwt
 import pytest
-from extproc_lab.keys import claims, jwks, new_key
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.xfcc_envoy import element, subject_of
 
 from extproc.access import xfcc
 from extproc.access.service_tokens import hash_secret
@@ -26,6 +24,8 @@ from extproc.access.jwks import parse_jwks
 from extproc.config.compile import parse_policy
 from extproc.core.transaction import Transaction
 from extproc.core.request import Request
+from extproc_lab.keys import claims, jwks, new_key
+from tests.support.xfcc_envoy import element, subject_of
 
 ISSUER, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 BILLING = "spiffe://mesh.example/ns/billing/sa/api"

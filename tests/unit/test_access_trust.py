@@ -8,12 +8,12 @@ import os
 import time
 
 import pytest
-from extproc_lab.keys import claims, jwks, new_key
 
 from extproc.config.compile import ConfigError, parse_policy
 from extproc.core.transaction import Transaction
 from extproc.commands.reach import credential_request, identity_from_claims, reach
 from extproc.core.request import Request
+from extproc_lab.keys import claims, jwks, new_key
 
 CORP, PARTNER = "https://idp.corp.example", "https://login.partner.example"
 APPS = """

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import yaml
-from tests.support.api_traffic import shop_traffic
 
 from extproc import cli
 from extproc.api_shield.learn import template_paths, value_schema
 from tests.support import SHOP_SPEC
+from tests.support.api_traffic import shop_traffic
 
 SPEC = SHOP_SPEC
 

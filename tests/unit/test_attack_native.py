@@ -12,7 +12,6 @@ import threading
 
 import numpy as np
 import pytest
-from tests.support.onnx_edit import edited_copy
 
 import extproc.attack
 from extproc_lab.attack import datagen, payloads
@@ -27,6 +26,7 @@ from extproc.attack.features import (
 from extproc.attack.model import DEFAULT_MODEL, ENGINE_VARIABLE, AttackModel, ModelError
 from extproc.attack.native import Unsupported, read_weights
 from extproc_lab.attack.placement import attack_records
+from tests.support.onnx_edit import edited_copy
 
 KERNEL_MODULE = "extproc.attack._ngram_bag"
 

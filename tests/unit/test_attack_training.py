@@ -12,11 +12,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from extproc_lab.attack import payloads  # noqa: E402
-from extproc_lab.attack.dataset import collect  # noqa: E402
 from extproc.attack.model import AttackModel  # noqa: E402
 from extproc_lab.attack.placement import attack_records, benign_value_records  # noqa: E402
 from extproc_lab.attack.train import TrainConfig, fit, predict, save, split_validation  # noqa: E402
+from extproc_lab.attack import payloads  # noqa: E402
+from extproc_lab.attack.dataset import collect  # noqa: E402
 
 
 @pytest.fixture(scope="module")

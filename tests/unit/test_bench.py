@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from extproc_lab.bench import load, workload
 from extproc.cli import main
+from extproc_lab.bench import load, workload
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:1/
   1 threads and 16 connections

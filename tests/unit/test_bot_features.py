@@ -7,6 +7,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
+from extproc.bot import signals
+from extproc.bot.behaviour import ClientTracker
+from extproc.bot.crawlers import load_catalogue
+from extproc.bot.features import BEHAVIOUR_AT, FEATURE_NAMES, Featurizer
+from extproc.bot.useragent import CaseInsensitive, parse_agent
+from extproc.core.request import Request
 from tests.support.bot_requests import (
     CHROME_UA,
     GOOGLEBOT_IP,
@@ -16,13 +23,6 @@ from tests.support.bot_requests import (
     library,
     safari_navigation,
 )
-
-from extproc.bot import signals
-from extproc.bot.behaviour import ClientTracker
-from extproc.bot.crawlers import load_catalogue
-from extproc.bot.features import BEHAVIOUR_AT, FEATURE_NAMES, Featurizer
-from extproc.bot.useragent import CaseInsensitive, parse_agent
-from extproc.core.request import Request
 
 
 def reference(request: Request, catalogue) -> list[float]:

@@ -5,6 +5,14 @@ import io
 import json
 
 import pytest
+
+from extproc.core.durable import DURABLE
+from extproc.commands import score
+from extproc.bot.model import DEFAULT_MODEL
+from extproc.config.compile import ConfigError, parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.request import Request
+from extproc.core.verdict import Action
 from tests.support.bot_requests import (
     CHROME_CH,
     CHROME_UA,
@@ -17,14 +25,6 @@ from tests.support.bot_requests import (
     library,
     safari_navigation,
 )
-
-from extproc.core.durable import DURABLE
-from extproc.commands import score
-from extproc.bot.model import DEFAULT_MODEL
-from extproc.config.compile import ConfigError, parse_policy
-from extproc.core.transaction import Transaction
-from extproc.core.request import Request
-from extproc.core.verdict import Action
 
 POLICY = "version: 1\ndefaults:\n  layers:\n    bot: {}\n"
 

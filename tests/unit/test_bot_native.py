@@ -12,6 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import extproc.bot
+from extproc.core.durable import DURABLE
+from extproc.bot.features import FEATURE_NAMES
+from extproc.bot.model import DEFAULT_MODEL, ENGINE_VARIABLE, ModelError, open_model
+from extproc.bot.native import Unsupported, read_trees
+from extproc.config.compile import parse_policy
+from extproc.core.records import read_records, request_from_record
+from tests.support import SHARED_DATA
 from tests.support.bot_requests import (
     CHROME_UA,
     GOOGLEBOT_IP,
@@ -25,15 +34,6 @@ from tests.support.bot_requests import (
     safari_navigation,
 )
 from tests.support.onnx_edit import edited_copy
-
-import extproc.bot
-from extproc.core.durable import DURABLE
-from extproc.bot.features import FEATURE_NAMES
-from extproc.bot.model import DEFAULT_MODEL, ENGINE_VARIABLE, ModelError, open_model
-from extproc.bot.native import Unsupported, read_trees
-from extproc.config.compile import parse_policy
-from extproc.core.records import read_records, request_from_record
-from tests.support import SHARED_DATA
 
 EXTENSION = "extproc.bot._trees"
 SHARED_BOT_DATA = SHARED_DATA / "bot" / "train.jsonl"

@@ -6,14 +6,6 @@ import os
 import time
 
 import pytest
-from tests.support.bot_requests import (
-    CHROME_CH,
-    CHROME_UA,
-    GOOGLEBOT_IP,
-    GOOGLEBOT_UA,
-    GPTBOT_UA,
-    OPENAI_IP,
-)
 
 from extproc.bot import behaviour, clienthints
 from extproc.bot.behaviour import ClientTracker, Observation
@@ -26,6 +18,14 @@ from extproc.bot.crawlers import (
 )
 from extproc.bot.useragent import parse_agent
 from extproc.layers.bot import RefreshingCatalogue
+from tests.support.bot_requests import (
+    CHROME_CH,
+    CHROME_UA,
+    GOOGLEBOT_IP,
+    GOOGLEBOT_UA,
+    GPTBOT_UA,
+    OPENAI_IP,
+)
 
 
 @pytest.mark.parametrize("text, kind, engine, os_name", [

@@ -7,6 +7,12 @@ import random
 from collections import Counter
 
 import pytest
+
+from extproc.core.durable import DURABLE
+from extproc.config.compile import parse_policy
+from extproc.core.transaction import Transaction
+from extproc.core.records import read_records, request_from_record
+from tests.support import SHARED_DATA
 from tests.support.bot_requests import (
     CHROME_UA,
     SAFARI_UA,
@@ -14,12 +20,6 @@ from tests.support.bot_requests import (
     library,
     safari_navigation,
 )
-
-from extproc.core.durable import DURABLE
-from extproc.config.compile import parse_policy
-from extproc.core.transaction import Transaction
-from extproc.core.records import read_records, request_from_record
-from tests.support import SHARED_DATA
 
 pytest.importorskip("lightgbm")
 pytest.importorskip("onnxmltools")

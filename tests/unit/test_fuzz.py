@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from google.protobuf import struct_pb2
 
 from extproc.config.compile import load_policy
-from extproc.wire.pb import core_pb2
+from extproc.wire import messages
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.local.stack import DEMO_POLICY
 from extproc.wire.stream import StreamProcessor
@@ -25,18 +24,14 @@ def noise(rng: random.Random, size: int) -> bytes:
 
 def headers_message(rng: random.Random, has_body: bool) -> pb.ProcessingRequest:
     path = b"/" + noise(rng, rng.randint(0, 60)) + b"?" + noise(rng, rng.randint(0, 120))
-    pairs = [(":authority", noise(rng, 8)), (":path", path), (":method", rng.choice([b"GET", b"POST", b"PUT", b"\xff"])),
-             (":scheme", b"http"), ("user-agent", noise(rng, 40)), ("cookie", noise(rng, 60)),
-             ("content-type", rng.choice(CONTENT_TYPES).encode()), ("x-custom", noise(rng, 30)),
-             ("x-request-id", noise(rng, 20)), ("x-extproc-tags", b"forged")]
-    message = pb.ProcessingRequest(request_headers=pb.HttpHeaders(
-        headers=core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key=k, raw_value=v) for k, v in pairs]),
-        end_of_stream=not has_body))
-    attributes = struct_pb2.Struct()
-    attributes.update({"source.address": rng.choice(["1.2.3.4:5", "[::1]:80", "garbage", ""]),
-                       "xds.route_name": rng.choice(["api", "default", "", "\x00"])})
-    message.attributes["envoy.filters.http.ext_proc"].CopyFrom(attributes)
-    return message
+    authority, method = noise(rng, 8), rng.choice([b"GET", b"POST", b"PUT", b"\xff"])
+    headers = [("user-agent", noise(rng, 40)), ("cookie", noise(rng, 60)),
+               ("content-type", rng.choice(CONTENT_TYPES).encode()), ("x-custom", noise(rng, 30)),
+               ("x-request-id", noise(rng, 20)), ("x-extproc-tags", b"forged")]
+    attributes = {"source.address": rng.choice(["1.2.3.4:5", "[::1]:80", "garbage", ""]),
+                  "xds.route_name": rng.choice(["api", "default", "", "\x00"])}
+    return messages.request_headers(method, path, headers, authority=authority, end_of_stream=not has_body,
+                                    attributes=attributes)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -52,7 +47,7 @@ def test_random_hostile_requests_get_defined_replies(seed, caplog):
             body = noise(rng, rng.randint(0, 3000))
             if rng.random() < 0.3:
                 body = b"[" * 3000 + body  # deep JSON-ish
-            reply = stream.handle(pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True)))
+            reply = stream.handle(messages.request_body(body))
             assert reply.WhichOneof("response") in ("request_body", "immediate_response")
         if stream.decision is not None:
             assert not any(r.outcome.value == "error" for r in stream.decision.results), stream.decision

@@ -32,12 +32,12 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from tests.unit.test_fuzz_layers import SECRET, Driver, credentials, sink  # noqa: F401 - sink: the kitchen-sink fixture
 
 from extproc.observability.audit import Entry, render
 from extproc.observability.logs import JsonFormatter
 from extproc.observability.tracing import Tracing
 from extproc.core.verdict import Action, Outcome
+from tests.unit.test_fuzz_layers import SECRET, Driver, credentials, sink  # noqa: F401 - sink: the kitchen-sink fixture
 
 FUZZ = settings(max_examples=int(os.environ.get("EXTPROC_FUZZ_EXAMPLES", "60")),
                 derandomize="EXTPROC_FUZZ_RANDOM" not in os.environ, deadline=None, database=None,

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from extproc_lab.keys import claims, jwks, new_key, secret_hash
-from google.protobuf import struct_pb2
 
 from extproc import cli
 from extproc.config.compile import parse_policy
-from extproc.wire.pb import core_pb2
+from extproc.wire import messages
+from extproc.wire.messages import request_body, response_body
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.wire.pb import processing_mode_pb2
 from extproc.wire.stream import ProtocolError, StreamProcessor
+from extproc_lab.keys import claims, jwks, new_key, secret_hash
 from tests.support import SHOP_SPEC as SPEC
 
 ISSUER = "https://idp.sink.example"
@@ -130,40 +130,19 @@ routes:
 # -- messages -------------------------------------------------------------------------------
 
 
-def as_bytes(value) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
-
-
-def header_map(pairs) -> core_pb2.HeaderMap:
-    return core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key=k, raw_value=as_bytes(v)) for k, v in pairs])
-
-
 def request_headers(method, path, headers=(), has_body=False, source="198.51.100.4:5000", mode=None):
-    pairs = [(":authority", "sink.example"), (":path", path), (":method", method), (":scheme", "https"), *headers]
-    message = pb.ProcessingRequest(request_headers=pb.HttpHeaders(headers=header_map(pairs), end_of_stream=not has_body))
-    attributes = struct_pb2.Struct()
-    attributes.update({"source.address": source})
-    message.attributes["envoy.filters.http.ext_proc"].CopyFrom(attributes)
-    if mode is not None:
-        message.protocol_config.request_body_mode = mode
-    return message
-
-
-def request_body(data: bytes, end: bool = True) -> pb.ProcessingRequest:
-    return pb.ProcessingRequest(request_body=pb.HttpBody(body=data, end_of_stream=end))
+    """A request of the sink's clients: to sink.example over https, from one address unless told."""
+    return messages.request_headers(method, path, headers, authority="sink.example", scheme="https",
+                                    end_of_stream=not has_body, attributes={"source.address": source}, body_mode=mode)
 
 
 def response_headers(status="200", content_type="application/json", extra=()) -> pb.ProcessingRequest:
-    pairs = [(":status", status), ("content-type", content_type), *extra]
-    return pb.ProcessingRequest(response_headers=pb.HttpHeaders(headers=header_map(pairs)))
-
-
-def response_body(data: bytes, end: bool = True) -> pb.ProcessingRequest:
-    return pb.ProcessingRequest(response_body=pb.HttpBody(body=data, end_of_stream=end))
+    return messages.response_headers(status, [("content-type", content_type), *extra])
 
 
 def trailers(kind: str) -> pb.ProcessingRequest:
-    return pb.ProcessingRequest(**{kind: pb.HttpTrailers(trailers=header_map([("x-checksum", "abc")]))})
+    build = {"request_trailers": messages.request_trailers, "response_trailers": messages.response_trailers}[kind]
+    return build([("x-checksum", "abc")])
 
 
 # -- the checks -----------------------------------------------------------------------------
@@ -208,7 +187,7 @@ class Driver:
         cuts = sorted(rng.sample(range(1, len(body)), min(chunks - 1, len(body) - 1))) if streamed and len(body) > 1 else []
         pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]
         for index, piece in enumerate(pieces):
-            self.send(request_body(piece, end=index == len(pieces) - 1))
+            self.send(request_body(piece, index == len(pieces) - 1))
         return self.decision
 
 
@@ -541,7 +520,7 @@ def answer(policy, path, headers, body, content_type, chunks, case, caplog):
     decision = driver.request("POST", path, headers, body)
     assert decision.allowed, decision.reasons
     reply = driver.send(response_headers("200", content_type))
-    replies = [driver.send(response_body(chunk, end=index == len(chunks) - 1)) for index, chunk in enumerate(chunks)]
+    replies = [driver.send(response_body(chunk, index == len(chunks) - 1)) for index, chunk in enumerate(chunks)]
     driver.send(trailers("response_trailers"))
     # An MCP list answer the filter cannot read is withheld (on_error: closed), a logged failure by
     # design; any other failure is a bug.
@@ -609,14 +588,14 @@ def test_messages_out_of_order_get_defined_answers(sink, caplog):
         # the response starts while the request body is still awaited
         [response_headers(), response_body(orjson.dumps(TOOLS)), request_body(mcp_call)],
         # the body ends with trailers instead of end_of_stream
-        [request_body(mcp_call, end=False), trailers("request_trailers"), response_headers(),
+        [request_body(mcp_call, end_of_stream=False), trailers("request_trailers"), response_headers(),
          response_body(orjson.dumps(TOOLS))],
         # more body after the decision, then garbage status lines
         [request_body(mcp_call), request_body(b"more"), response_headers("\xff\x00"), response_body(b"\x00" * 10)],
         # an event cut between two chunks (it is held back, then read whole; a cut marked as the
         # end of the body would be withheld as unreadable)
         [request_body(mcp_call), response_headers(""), response_headers("200", "text/event-stream"),
-         response_body(b"data: {", end=False), response_body(b"}\n\n")],
+         response_body(b"data: {", end_of_stream=False), response_body(b"}\n\n")],
     ]
     for index, sequence in enumerate(sequences):
         driver = Driver(policy, f"order:{index}")

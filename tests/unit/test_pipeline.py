@@ -669,21 +669,16 @@ def test_a_layer_failing_closed_in_observe_mode_does_not_withhold():
 
 
 def test_the_stream_reports_each_response_fault_once_for_the_metrics():
-    from extproc.wire.pb import core_pb2
-    from extproc.wire.pb import external_processor_pb2 as pb
+    from extproc.wire import messages
     from extproc.wire.stream import StreamProcessor
-
-    def headers(*pairs):
-        return core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs])
 
     faults: list[str] = []
     stream = StreamProcessor(hand_policy(slot(Rewriting("filter", broken=True), closed=False)),
                              on_response_fault=faults.append)
-    stream.handle(pb.ProcessingRequest(request_headers=pb.HttpHeaders(
-        headers=headers((":method", "GET"), (":path", "/"), (":authority", "a")), end_of_stream=True)))
-    stream.handle(pb.ProcessingRequest(response_headers=pb.HttpHeaders(headers=headers((":status", "200")))))
+    stream.handle(messages.request_headers("GET", "/", authority="a"))
+    stream.handle(messages.response_headers("200"))
     for chunk, last in ((b"one secret", False), (b"two secret", True)):
-        reply = stream.handle(pb.ProcessingRequest(response_body=pb.HttpBody(body=chunk, end_of_stream=last)))
+        reply = stream.handle(messages.response_body(chunk, last))
         assert not reply.response_body.response.HasField("body_mutation")  # failing open: the original passes
     assert faults == ["filter"]  # the server counts these as extproc_layer_faults{outcome="response_error"}
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from extproc_lab.attack.payloads import benign_lookalikes
 from extproc.cli import main
 from extproc_lab.redteam import baseline, mutate, report
 from extproc_lab.redteam.replay import Outcome
 from extproc_lab.redteam.results import summarize
 from extproc.local.stack import DEMO_POLICY
 from tests.support import SHARED_DATA
+from extproc_lab.attack.payloads import benign_lookalikes
 
 DATA = SHARED_DATA / "train"
 DEMO = DEMO_POLICY.read_text()

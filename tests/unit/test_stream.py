@@ -6,16 +6,15 @@ import uuid
 
 import orjson
 import pytest
-from google.protobuf import struct_pb2
 
 from extproc.config.compile import parse_policy
+from extproc.wire import messages
 from extproc.wire.pb import core_pb2, processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.wire.stream import ProtocolError, State, StreamProcessor
 from tests.support import REPO
 
 Mode = processing_mode_pb2.ProcessingMode.BodySendMode
-ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"
 
 # Default route: header rules plus a body rule, so POSTs need the body (max 64 bytes inspected).
 # Route "static" (xds.route_name) has header rules only, so it always decides on headers.
@@ -61,47 +60,15 @@ JNDI = b"q=${jndi:ldap://x}"
 # -- message builders -----------------------------------------------------------------------
 
 
-def headers_msg(
-    method: str = "GET",
-    path: str = "/",
-    headers: list[tuple[str, str | bytes]] | None = None,
-    *,
-    end_of_stream: bool | None = None,
-    route: str = "",
-    body_mode: int | None = None,
-    observability: bool = False,
-) -> pb.ProcessingRequest:
-    """A request_headers message as Envoy 1.40 sends it: values in raw_value, pseudo-headers first."""
-    if end_of_stream is None:
-        end_of_stream = method in ("GET", "HEAD")
-    pairs = [(":authority", "example.com"), (":path", path), (":method", method), (":scheme", "http")]
-    pairs += headers if headers is not None else [("user-agent", "test/1.0")]
-    header_map = core_pb2.HeaderMap(
-        headers=[
-            core_pb2.HeaderValue(key=k, raw_value=v if isinstance(v, bytes) else v.encode()) for k, v in pairs
-        ]
-    )
-    attributes = struct_pb2.Struct()
-    attributes.update({"source.address": "1.2.3.4:5555", "xds.route_name": route})
-    message = pb.ProcessingRequest(
-        request_headers=pb.HttpHeaders(headers=header_map, end_of_stream=end_of_stream),
-        observability_mode=observability,
-    )
-    message.attributes[ATTRIBUTES_KEY].CopyFrom(attributes)
-    if body_mode is not None:
-        message.protocol_config.request_body_mode = body_mode
-    return message
-
-
-def body_msg(body: bytes, end_of_stream: bool = True, observability: bool = False) -> pb.ProcessingRequest:
-    return pb.ProcessingRequest(
-        request_body=pb.HttpBody(body=body, end_of_stream=end_of_stream), observability_mode=observability
-    )
+def headers_msg(method: str = "GET", path: str = "/", headers: list[tuple[str, str | bytes]] | None = None, *,
+                route: str = "", **options) -> pb.ProcessingRequest:
+    """A request_headers message from this file's client (a test user-agent unless headers are given)."""
+    return messages.request_headers(method, path, [("user-agent", "test/1.0")] if headers is None else headers,
+                                    attributes={"source.address": "1.2.3.4:5555", "xds.route_name": route}, **options)
 
 
 def trailers_msg() -> pb.ProcessingRequest:
-    trailers = core_pb2.HeaderMap(headers=[core_pb2.HeaderValue(key="x-checksum", raw_value=b"abc")])
-    return pb.ProcessingRequest(request_trailers=pb.HttpTrailers(trailers=trailers))
+    return messages.request_trailers([("x-checksum", "abc")])
 
 
 def form_post(path: str = "/submit", **kwargs) -> pb.ProcessingRequest:
@@ -257,7 +224,7 @@ def test_post_needing_body_asks_for_it_then_body_denies():
     # No decision yet, but client copies of owned headers are already stripped.
     assert decisions == [] and sp.decision is None and sp.state is State.AWAIT_BODY
     assert "x-extproc-tags" in reply.request_headers.response.header_mutation.remove_headers
-    body = assert_deny(sp.handle(body_msg(JNDI)))
+    body = assert_deny(sp.handle(messages.request_body(JNDI)))
     assert body["error"] == "forbidden"
     assert len(decisions) == 1 and not decisions[0].allowed
 
@@ -265,7 +232,7 @@ def test_post_needing_body_asks_for_it_then_body_denies():
 def test_post_needing_body_then_body_allows_with_mutations():
     sp = new_processor()
     sp.handle(form_post())
-    reply = sp.handle(body_msg(b"q=hello"))
+    reply = sp.handle(messages.request_body(b"q=hello"))
     assert reply.WhichOneof("response") == "request_body"
     headers = set_headers(reply.request_body.response.header_mutation)
     assert headers == {"x-extproc-rules": b"tag-curl", "x-extproc-tags": b"automation"}
@@ -278,21 +245,21 @@ def test_protocol_config_buffered_needs_no_mode_override():
     assert reply.WhichOneof("response") == "request_headers"
     assert not reply.HasField("mode_override")
     assert sp.decision is None
-    assert_deny(sp.handle(body_msg(JNDI)))
+    assert_deny(sp.handle(messages.request_body(JNDI)))
 
 
 def test_protocol_config_only_read_from_first_message_does_not_reset():
     # Later messages carry no protocol_config; the mode from the first one must stick.
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.STREAMED))
-    assert_continue(sp.handle(body_msg(b"q=a", end_of_stream=False)), "request_body")
+    assert_continue(sp.handle(messages.request_body(b"q=a", end_of_stream=False)), "request_body")
     assert sp.decision is None
 
 
 def test_buffered_body_over_limit_is_413():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.BUFFERED))
-    body = assert_deny(sp.handle(body_msg(b"q=" + b"x" * 100)), 413)
+    body = assert_deny(sp.handle(messages.request_body(b"q=" + b"x" * 100)), 413)
     assert body["error"] == "payload_too_large"
 
 
@@ -300,7 +267,7 @@ def test_buffered_partial_without_end_of_stream_is_cut_and_denied():
     # Envoy's buffer filled: only a prefix arrives, without end_of_stream. oversize: deny -> 413.
     sp = new_processor()
     sp.handle(form_post())  # our mode_override turns the mode into BUFFERED_PARTIAL
-    assert_deny(sp.handle(body_msg(b"q=short", end_of_stream=False)), 413)
+    assert_deny(sp.handle(messages.request_body(b"q=short", end_of_stream=False)), 413)
     assert sp.decision.denied_by == "inspection"
 
 
@@ -308,14 +275,14 @@ def test_buffered_partial_from_protocol_config_without_end_of_stream_is_cut():
     sp = new_processor()
     reply = sp.handle(form_post(body_mode=Mode.BUFFERED_PARTIAL))
     assert not reply.HasField("mode_override")
-    assert_deny(sp.handle(body_msg(b"q=short", end_of_stream=False)), 413)
+    assert_deny(sp.handle(messages.request_body(b"q=short", end_of_stream=False)), 413)
 
 
 def test_buffered_partial_body_followed_by_trailers_is_not_cut():
     # With trailers Envoy sends the whole body without end_of_stream; content-length proves it whole.
     sp = new_processor()
     sp.handle(form_post(extra=[("content-length", "7")]))
-    reply = sp.handle(body_msg(b"q=short", end_of_stream=False))
+    reply = sp.handle(messages.request_body(b"q=short", end_of_stream=False))
     assert reply.WhichOneof("response") == "request_body"
     assert sp.state is State.ALLOWED
 
@@ -323,7 +290,7 @@ def test_buffered_partial_body_followed_by_trailers_is_not_cut():
 def test_buffered_partial_complete_body_is_inspected():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.BUFFERED_PARTIAL))
-    reply = sp.handle(body_msg(b"q=fine", end_of_stream=True))
+    reply = sp.handle(messages.request_body(b"q=fine", end_of_stream=True))
     assert reply.WhichOneof("response") == "request_body"
     assert sp.state is State.ALLOWED
 
@@ -337,18 +304,18 @@ def test_streamed_chunks_continue_until_end_of_stream_then_decide():
     reply = sp.handle(form_post(body_mode=Mode.STREAMED))
     assert not reply.HasField("mode_override")
     # The attack is split across chunks: only the reassembled body shows it.
-    assert_continue(sp.handle(body_msg(b"q=${jn", end_of_stream=False)), "request_body")
-    assert_continue(sp.handle(body_msg(b"di:ldap", end_of_stream=False)), "request_body")
+    assert_continue(sp.handle(messages.request_body(b"q=${jn", end_of_stream=False)), "request_body")
+    assert_continue(sp.handle(messages.request_body(b"di:ldap", end_of_stream=False)), "request_body")
     assert decisions == []
-    assert_deny(sp.handle(body_msg(b"://x}", end_of_stream=True)))
+    assert_deny(sp.handle(messages.request_body(b"://x}", end_of_stream=True)))
     assert len(decisions) == 1
 
 
 def test_streamed_allowed_at_end_of_stream():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.STREAMED))
-    sp.handle(body_msg(b"q=he", end_of_stream=False))
-    reply = sp.handle(body_msg(b"llo", end_of_stream=True))
+    sp.handle(messages.request_body(b"q=he", end_of_stream=False))
+    reply = sp.handle(messages.request_body(b"llo", end_of_stream=True))
     assert reply.WhichOneof("response") == "request_body"
     assert sp.state is State.ALLOWED
     assert sp.transaction.request.body == b"q=hello"
@@ -358,8 +325,8 @@ def test_streamed_oversize_counts_all_bytes_but_keeps_limit():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.STREAMED))
     for _ in range(5):
-        assert_continue(sp.handle(body_msg(b"x" * 40, end_of_stream=False)), "request_body")
-    assert_deny(sp.handle(body_msg(b"", end_of_stream=True)), 413)
+        assert_continue(sp.handle(messages.request_body(b"x" * 40, end_of_stream=False)), "request_body")
+    assert_deny(sp.handle(messages.request_body(b"", end_of_stream=True)), 413)
     assert sp.transaction.request.body_size == 200
     assert len(sp.transaction.request.body) <= 64
 
@@ -367,7 +334,7 @@ def test_streamed_oversize_counts_all_bytes_but_keeps_limit():
 def test_streamed_body_ended_by_trailers_decides_at_trailers():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.STREAMED))
-    assert_continue(sp.handle(body_msg(JNDI, end_of_stream=False)), "request_body")
+    assert_continue(sp.handle(messages.request_body(JNDI, end_of_stream=False)), "request_body")
     assert sp.decision is None
     assert_deny(sp.handle(trailers_msg()))
 
@@ -375,7 +342,7 @@ def test_streamed_body_ended_by_trailers_decides_at_trailers():
 def test_streamed_body_ended_by_trailers_allowed():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.STREAMED))
-    sp.handle(body_msg(b"q=ok", end_of_stream=False))
+    sp.handle(messages.request_body(b"q=ok", end_of_stream=False))
     reply = sp.handle(trailers_msg())
     assert reply.WhichOneof("response") == "request_trailers"
     assert sp.state is State.ALLOWED
@@ -386,11 +353,11 @@ def test_streamed_body_ended_by_trailers_allowed():
 
 def test_body_before_headers_is_out_of_order():
     with pytest.raises(ProtocolError) as info:
-        new_processor().handle(body_msg(b"x"))
+        new_processor().handle(messages.request_body(b"x"))
     assert info.value.kind == "out_of_order"
 
 
-@pytest.mark.parametrize("message", [trailers_msg(), pb.ProcessingRequest(response_headers=pb.HttpHeaders())])
+@pytest.mark.parametrize("message", [trailers_msg(), messages.response_headers()])
 def test_other_phases_before_headers_are_out_of_order(message):
     with pytest.raises(ProtocolError) as info:
         new_processor().handle(message)
@@ -424,17 +391,17 @@ def test_empty_message_is_protocol_error():
 def test_messages_after_deny_are_not_answered_and_counted():
     sp = new_processor()
     assert_deny(sp.handle(headers_msg(path="/admin")))
-    assert sp.handle(body_msg(b"late")) is None
-    assert sp.handle(pb.ProcessingRequest(response_headers=pb.HttpHeaders())) is None
+    assert sp.handle(messages.request_body(b"late")) is None
+    assert sp.handle(messages.response_headers()) is None
     assert sp.spurious == 2
 
 
 @pytest.mark.parametrize(
     "message, kind",
     [
-        (pb.ProcessingRequest(response_headers=pb.HttpHeaders(end_of_stream=False)), "response_headers"),
-        (pb.ProcessingRequest(response_body=pb.HttpBody(body=b"<html>", end_of_stream=True)), "response_body"),
-        (pb.ProcessingRequest(response_trailers=pb.HttpTrailers()), "response_trailers"),
+        (messages.response_headers(), "response_headers"),
+        (messages.response_body(b"<html>"), "response_body"),
+        (messages.response_trailers(), "response_trailers"),
     ],
 )
 def test_response_phases_get_plain_continue_of_matching_type(message, kind):
@@ -446,9 +413,9 @@ def test_response_phases_get_plain_continue_of_matching_type(message, kind):
 def test_full_exchange_with_response_phases():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.BUFFERED))
-    sp.handle(body_msg(b"q=1"))
-    assert_continue(sp.handle(pb.ProcessingRequest(response_headers=pb.HttpHeaders())), "response_headers")
-    assert_continue(sp.handle(pb.ProcessingRequest(response_body=pb.HttpBody(end_of_stream=True))), "response_body")
+    sp.handle(messages.request_body(b"q=1"))
+    assert_continue(sp.handle(messages.response_headers()), "response_headers")
+    assert_continue(sp.handle(messages.response_body(b"")), "response_body")
     assert sp.spurious == 0
 
 
@@ -459,7 +426,7 @@ def test_body_on_route_decided_on_headers_gets_plain_continue():
     assert reply.WhichOneof("response") == "request_headers"
     assert not reply.HasField("mode_override")
     assert sp.state is State.ALLOWED
-    assert_continue(sp.handle(body_msg(JNDI)), "request_body")
+    assert_continue(sp.handle(messages.request_body(JNDI)), "request_body")
     assert_continue(sp.handle(trailers_msg()), "request_trailers")
     assert len(decisions) == 1
 
@@ -477,9 +444,9 @@ def test_observability_mode_gets_no_replies():
     decisions = []
     sp = new_processor(decisions)
     assert sp.handle(form_post(observability=True, body_mode=Mode.STREAMED)) is None
-    assert sp.handle(body_msg(b"q=${jndi:", end_of_stream=False, observability=True)) is None
-    assert sp.handle(body_msg(b"x}", end_of_stream=True, observability=True)) is None
-    assert sp.handle(pb.ProcessingRequest(response_headers=pb.HttpHeaders(), observability_mode=True)) is None
+    assert sp.handle(messages.request_body(b"q=${jndi:", end_of_stream=False, observability=True)) is None
+    assert sp.handle(messages.request_body(b"x}", end_of_stream=True, observability=True)) is None
+    assert sp.handle(messages.response_headers(observability=True)) is None
     assert len(decisions) == 1  # still decided and recorded
 
 
@@ -539,7 +506,7 @@ def test_body_arriving_after_the_layer_budget_is_still_inspected():
     sp = StreamProcessor(policy)
     sp.handle(form_post(body_mode=Mode.BUFFERED))
     time.sleep(0.05)  # the client uploads the body; nothing of ours runs meanwhile
-    reply = sp.handle(body_msg(b"q=hello"))
+    reply = sp.handle(messages.request_body(b"q=hello"))
     assert reply.WhichOneof("response") == "request_body", reply
     assert sp.decision.allowed and "fault:deadline" not in sp.decision.reasons
 
@@ -548,7 +515,7 @@ def test_body_arriving_within_a_configured_deadline_is_inspected():
     sp = new_processor()
     sp.handle(form_post(body_mode=Mode.BUFFERED))
     time.sleep(0.02)
-    assert_deny(sp.handle(body_msg(JNDI)), 403)
+    assert_deny(sp.handle(messages.request_body(JNDI)), 403)
     assert sp.decision.reasons == ("rule:block-jndi",)
 
 
@@ -593,12 +560,11 @@ def test_a_finished_stream_is_freed_at_once_without_the_cycle_collector():
 
     policy = load_policy(REPO / "deploy" / "policy" / "demo.yaml")
     body = orjson.dumps({"items": [{"sku": f"S{i}", "note": "gift wrap"} for i in range(40)]})
-    messages = [
-        pb.ProcessingRequest(request_headers=pb.HttpHeaders(headers=core_pb2.HeaderMap(headers=[
-            core_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in (
-                (":method", "POST"), (":path", "/api/orders"), (":authority", "shop.example"), (":scheme", "https"),
-                ("content-type", "application/json"), ("user-agent", "Mozilla/5.0"))]))),
-        pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True)),
+    sent = [
+        messages.request_headers("POST", "/api/orders", [("content-type", "application/json"),
+                                                         ("user-agent", "Mozilla/5.0")],
+                                 authority="shop.example", scheme="https"),
+        messages.request_body(body),
     ]
     import weakref
 
@@ -608,7 +574,7 @@ def test_a_finished_stream_is_freed_at_once_without_the_cycle_collector():
         left = []
         for _ in range(20):
             stream = StreamProcessor(policy)
-            for message in messages:
+            for message in sent:
                 stream.handle(message)
             assert stream.decision is not None
             left += [weakref.ref(stream), weakref.ref(stream.transaction), weakref.ref(stream.transaction.request)]
