@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -46,3 +47,19 @@ def test_a_unit_test_cannot_open_a_socket_or_start_a_process():
         sock.bind(("127.0.0.1", 0))
     with pytest.raises(AssertionError, match="started a process"):
         subprocess.run([sys.executable, "-c", "pass"])
+
+
+def test_a_thread_the_unit_test_starts_is_refused_too():
+    refused = []
+
+    def open_socket():
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+        except AssertionError as exc:
+            refused.append(str(exc))
+
+    thread = threading.Thread(target=open_socket)
+    thread.start()
+    thread.join()
+    assert refused and "tests/component" in refused[0]
