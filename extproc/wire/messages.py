@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from extproc.wire.pb import core_pb2
+from extproc.wire.pb import core_pb2, processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 
 ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"  # fixed key, whatever the filter is named
@@ -18,6 +18,8 @@ BODYLESS_METHODS = (b"GET", b"HEAD")
 
 Value = str | bytes
 Headers = Iterable[tuple[str, Value]]
+AttributeValue = str | bool | float | None  # what Envoy puts in the attributes Struct
+BodySendMode = processing_mode_pb2.ProcessingMode.BodySendMode
 
 
 def raw(value: Value) -> bytes:
@@ -33,7 +35,8 @@ def header_map(headers: Headers) -> core_pb2.HeaderMap:
 def request_headers(method: Value = "GET", path: Value = "/", headers: Headers = (), *,
                     authority: Value = "example.com", scheme: Value = "http",
                     pseudo_order: Sequence[str] = ENVOY_ORDER, end_of_stream: bool | None = None,
-                    attributes: Mapping[str, object] | None = None, body_mode: int | None = None,
+                    attributes: Mapping[str, AttributeValue] | None = None,
+                    body_mode: BodySendMode | None = None,
                     observability: bool = False) -> pb.ProcessingRequest:
     """The request_headers message. ``end_of_stream`` None: no body for GET and HEAD, a body
     otherwise. ``attributes`` (source.address, xds.route_name, connection.mtls, ...) are left out

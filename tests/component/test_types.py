@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import REPO as ROOT
 
 
 def test_serving_package_type_checks(tmp_path: Path) -> None:
