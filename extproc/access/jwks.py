@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 import urllib.request
 from pathlib import Path
 
@@ -40,7 +41,10 @@ class KeySource:
         self._kick = threading.Event()
         self._lock = threading.Lock()
         self.refresh()
-        threading.Thread(target=self._run, name=f"jwks-{name}", daemon=True).start()
+        # The thread holds the source weakly: once no policy names it (a reload changed the IdP's
+        # settings), the source is collected and its thread ends instead of fetching forever.
+        threading.Thread(target=_refresh_while_used, args=(weakref.ref(self),), name=f"jwks-{name}",
+                         daemon=True).start()
 
     def key(self, kid: str | None) -> jwt.PyJWK | None:
         keys = self.keys
@@ -87,24 +91,41 @@ class KeySource:
             return ()
         return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
-    def _run(self) -> None:
-        poll = FILE_POLL_S if self.settings.file else self.settings.refresh_s
-        while True:
-            kicked = self._kick.wait(poll)
-            if self.settings.file:  # never kicked: made-up kids cannot delay the watch
-                if self._file_due():
-                    self.refresh()
-                continue
-            if kicked:
-                wait = self.settings.min_refetch_s - (time.monotonic() - self._last_fetch)
-                if wait > 0:
-                    time.sleep(wait)
-            self._kick.clear()
-            self.refresh()
+    @property
+    def poll_s(self) -> float:
+        return FILE_POLL_S if self.settings.file else self.settings.refresh_s
+
+    def step(self, kicked: bool) -> None:
+        """One round of the refresher: a file when it changed (or is due), a URL when due or kicked."""
+        if self.settings.file:  # never kicked: made-up kids cannot delay the watch
+            if self._file_due():
+                self.refresh()
+            return
+        if kicked:
+            wait = self.settings.min_refetch_s - (time.monotonic() - self._last_fetch)
+            if wait > 0:
+                time.sleep(wait)
+        self._kick.clear()
+        self.refresh()
 
     def _file_due(self) -> bool:
         return (time.monotonic() - self._last_fetch >= self.settings.refresh_s
                 or self._stamp() != self._file_stamp)
+
+
+def _refresh_while_used(ref: weakref.ReferenceType[KeySource]) -> None:
+    while True:
+        source = ref()
+        if source is None:
+            return
+        poll, kick = source.poll_s, source._kick  # noqa: SLF001 - the source's own thread
+        del source  # not held while waiting: a source no policy uses can go
+        kicked = kick.wait(poll)
+        source = ref()
+        if source is None:
+            return
+        source.step(kicked)
+        del source
 
 
 def parse_jwks(document: object) -> dict[str | None, jwt.PyJWK]:
@@ -139,4 +160,5 @@ def too_weak(key: jwt.PyJWK) -> bool:
 def key_source(name: str, settings: Jwks) -> KeySource:
     """One source per IdP and JWKS settings, shared by every policy that names them: a reload
     keeps the keys (and its thread) instead of fetching again."""
-    return DURABLE.get("jwks_sources", (name, settings.model_dump_json()), lambda: KeySource(name, settings))
+    return DURABLE.get("jwks_sources", (name, settings.model_dump_json()), lambda: KeySource(name, settings),
+                       weak=True)

@@ -404,3 +404,36 @@ def test_reach_command_matrix(policy_text, tmp_path, capsys):
     reachable = {name: [r["route"] for r in rows if r["reachable"]] for name, rows in table.items()}
     assert reachable == {"ana": ["wiki", "status"], "mesh-billing": ["partners", "status"]}
     assert cli.main(["reach", "--config", str(tmp_path / "policy.yaml"), "--claims", "{not json"]) == 2
+
+
+def test_a_jwks_source_no_policy_names_any_more_stops_refreshing(tmp_path, keys):
+    """A reload that changes an IdP's JWKS settings leaves the old source to no policy: its
+    refresher thread ends instead of polling (or fetching) for the life of the process."""
+    import gc
+    import threading
+
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks(keys["ec"])))
+    text = f"""
+version: 1
+access:
+  idps: {{corp: {{issuer: {ISSUER}, jwks: {{file: {tmp_path / 'jwks.json'}, refresh_s: 30}}, audience: wiki}}}}
+  apps: [{{name: wiki, routes: [wiki], policies: [{{name: all, include: [{{everyone: true}}]}}]}}]
+routes: [{{name: wiki, match: {{}}}}]
+"""
+
+    def refreshers():
+        return [t for t in threading.enumerate() if t.name == "jwks-corp" and t.is_alive()]
+
+    before = set(refreshers())
+    first = parse_policy(text, "p.yaml")
+    (started,) = set(refreshers()) - before
+    same = parse_policy(text, "p.yaml")  # a reload with the same settings shares the source
+    assert set(refreshers()) - before == {started}
+    del first, same
+    changed = parse_policy(text.replace("refresh_s: 30", "refresh_s: 31"), "p.yaml")
+    gc.collect()
+    deadline = time.monotonic() + 30
+    while started.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not started.is_alive()  # the old settings' thread ended; the new policy's runs
+    assert len(set(refreshers()) - before) == 1 and changed.access is not None
