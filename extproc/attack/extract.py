@@ -203,13 +203,22 @@ def _add_url(out: Extracted, name: str, value: str, settings: ExtractSettings) -
     """A URL header's query arguments, scored as the query arguments they are (an application that
     parses its referer reads them so). Its path is left to the header's own score: scored as a
     path, ordinary asset paths of other sites were flagged (3 of 1,829 captured requests)."""
-    parts = urlsplit(value) if value.isascii() else None
-    if parts is None or not parts.query:
+    query = _url_query(value) if value.isascii() else ""
+    if not query:
         return
-    for pair in parts.query.split("&")[:MAX_URL_ARGS]:
+    for pair in query.split("&")[:MAX_URL_ARGS]:
         arg, _, text = pair.partition("=")
         out.add(f"query-name:{name}", unquote_plus(arg, errors="surrogateescape"), settings)
         out.add(f"query:{name}.{arg[:32]}", unquote_plus(text, errors="surrogateescape"), settings)
+
+
+def _url_query(url: str) -> str:
+    """The query of a URL; of a URL urlsplit refuses (a bracketed host that is no address,
+    `http://['a'+'lert']/?q=..`: a payload's own shape), what follows its first '?'."""
+    try:
+        return urlsplit(url).query
+    except ValueError:
+        return url.partition("?")[2].partition("#")[0]
 
 
 def _add_declared_charset(out: Extracted, request: Request, settings: ExtractSettings) -> None:

@@ -177,3 +177,10 @@ def test_overlong_forms_beyond_unicode_or_of_surrogates_fold_to_a_replacement(ra
 
     text, _flags = normalize(raw)
     assert "\ufffd" in text
+
+
+def test_a_referer_url_that_urlsplit_refuses_still_gives_its_query_arguments():
+    # A bracketed host that is no address made urllib raise ValueError (found in fuzzdb's records).
+    request = Request("GET", "/", headers=(("referer", "http://['a'+'lert']/x?q=<script>alert(1)</script>"),))
+    extracted = extract(request, ExtractSettings())
+    assert "<script>alert(1)</script>" in extracted.texts
