@@ -47,7 +47,9 @@ def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -
         request.attach_body(body)
     extracted = extract(request, settings)
     normalized = [normalize(text) for text in extracted.texts]
-    is_attack = record.get("label") == "attack"
+    if record.get("label") not in ("attack", "benign"):
+        raise ValueError(f"record {record.get('id')!r}: label must be 'attack' or 'benign', found {record.get('label')!r}")
+    is_attack = record["label"] == "attack"
     out = RecordValues(
         record_id=str(record.get("id", "")),
         source=str(record.get("source", "")),

@@ -23,7 +23,7 @@ from extproc_lab.attack.dataset import RecordValues, collect
 from extproc_lab.attack.report import render
 from extproc_lab.attack.train import (
     TrainConfig, add_model_options, benign_traffic, config_from, fit, load_records, record_maxima,
-    split_validation, synthetic_values,
+    split_validation, synthetic_values, training_data_digest,
 )
 
 def generated_halves(count: int, seed: int) -> tuple[list[dict], list[dict]]:
@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"== seed {seed}")
         reports.append(evaluate(values, (collect(first), collect(second)), config, log, always, only))
     report = combine(reports)
+    report["config"]["max_values_per_source"] = args.max_values_per_source
+    report["data"] = training_data_digest(args)  # train --metrics accepts the report only for this data
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))

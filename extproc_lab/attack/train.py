@@ -2,8 +2,8 @@
 
     python -m extproc_lab.attack.train ../shared/data/train [more.jsonl ...] [--generated 20000]
 
-Needs the ``train`` extra (torch, onnx, faker). Same inputs and seed give the same model: one
-thread, deterministic kernels, seeded shuffles, inputs read in sorted order. The model is a
+Needs the ``train`` extra (onnx, faker). Same inputs and seed give the same model: NumPy in a
+fixed order (``numpy_net``), seeded shuffles, inputs read in sorted order. The model is a
 bag of hashed character n-grams (an embedding table) followed by a small MLP, one sigmoid per
 head; it scores each value of a request on its own.
 """
@@ -22,8 +22,9 @@ import numpy as np
 
 from extproc.attack.features import FeatureSpec, featurize
 from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
-from extproc.core.records import read_records
+from extproc.core.records import RecordError, iter_records, read_records
 from extproc_lab.attack.dataset import HEADS, RecordValues, collect, head_of
+from extproc_lab.attack.numpy_net import Adam, Bags, init_weights, loss_and_gradients
 from extproc_lab.attack.report import render
 
 
@@ -61,9 +62,25 @@ class Trained:
 # -- data -----------------------------------------------------------------------------------
 
 
+LABELS = ("attack", "benign")
+
+
 def load_records(inputs: list[Path]) -> list[dict]:
     files = sorted(p for path in inputs for p in ([path] if path.is_file() else path.glob("*.jsonl")))
-    return [record for file in files for record in read_records(file)]
+    return [record for file in files for record in labelled_records(file)]
+
+
+def labelled_records(file: Path):
+    """Every record of a training file; one without an explicit label is an error, never benign
+    by default (a user's attack record with a typo in its label would teach the model the attack
+    is fine)."""
+    for number, record in iter_records(file):
+        if isinstance(record, RecordError):
+            raise record
+        if record.get("label") not in LABELS:
+            raise RecordError(f"{file}:{number}: a training record needs \"label\": \"attack\" or "
+                              f"\"benign\" (found {record.get('label')!r})")
+        yield record
 
 
 def files_digest(inputs: list[Path], extra: str = "") -> dict:
@@ -130,44 +147,16 @@ def id_lists(framed: list[bytes], spec: FeatureSpec, chunk: int = 2048) -> tuple
 # -- model ----------------------------------------------------------------------------------
 
 
-def _torch_model(config: TrainConfig):
-    import torch
-    from torch import nn
-
-    class BagOfNgrams(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embedding = nn.EmbeddingBag(2 ** config.spec.bits + 1, config.embedding_dim, mode="sum", padding_idx=0)
-            self.hidden = nn.Linear(config.embedding_dim, config.hidden)
-            self.out = nn.Linear(config.hidden, len(HEADS))
-
-        def forward(self, flat, offsets, scale):
-            pooled = self.embedding(flat, offsets) * scale[:, None]
-            return self.out(torch.relu(self.hidden(pooled)))
-
-    return BagOfNgrams()
-
-
-def _batch_tensors(ids: list[np.ndarray], scale: np.ndarray, index: np.ndarray, drop: float = 0.0, rng=None):
-    import torch
-
+def _batch(ids: list[np.ndarray], scale: np.ndarray, index: np.ndarray, drop: float = 0.0, rng=None) -> Bags:
     rows = [ids[i] for i in index]
     batch_scale = scale[index]
     if drop > 0:
         rows = [r[rng.random(len(r)) >= drop] for r in rows]
         batch_scale = (batch_scale / (1.0 - drop)).astype(np.float32)
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    return torch.from_numpy(flat), torch.from_numpy(offsets), torch.from_numpy(batch_scale)
+    return Bags.of(rows, batch_scale)
 
 
 def fit(train: list[RecordValues], validation: list[RecordValues], config: TrainConfig, log=print) -> Trained:
-    import torch
-
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
     rng = random.Random(config.seed)
     framed, labels, heads, weights, conflicts = value_table(train, config, rng)
     log(f"training values: {len(framed)} ({int(labels.sum())} attack), dropped {conflicts} ambiguous")
@@ -177,45 +166,26 @@ def fit(train: list[RecordValues], validation: list[RecordValues], config: Train
     attack_rows = np.flatnonzero(labels == 1)
     targets[attack_rows, heads[attack_rows]] = 1.0
 
-    model = _torch_model(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    params = init_weights(2 ** config.spec.bits + 1, config.embedding_dim, config.hidden, len(HEADS), config.seed)
+    optimizer = Adam(config.learning_rate)
     order = np.arange(len(framed))
     history = []
     for epoch in range(config.epochs):
         started, total = time.time(), 0.0
         np.random.default_rng(config.seed + epoch).shuffle(order)
         drop_rng = np.random.default_rng(config.seed + 1000 + epoch)
-        model.train()
         for start in range(0, len(order), config.batch_size):
             index = order[start:start + config.batch_size]
-            flat, offsets, batch_scale = _batch_tensors(ids, scale, index, config.ngram_dropout, drop_rng)
-            logits = model(flat, offsets, batch_scale)
-            losses = loss_fn(logits, torch.from_numpy(targets[index])).mean(dim=1)
-            loss = (losses * torch.from_numpy(weights[index])).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
+            bags = _batch(ids, scale, index, config.ngram_dropout, drop_rng)
+            loss, grads, sparse = loss_and_gradients(params, bags, targets[index], weights[index])
+            optimizer.update(params, grads, sparse)
+            total += loss * len(index)
         # Wall time is logged, not stored: the metadata must not change between identical runs.
-        history.append({"epoch": epoch + 1, "loss": round(total / len(order), 5)})
+        history.append({"epoch": epoch + 1, "loss": round(total / max(len(order), 1), 5)})
         log(f"epoch {epoch + 1}: loss {history[-1]['loss']} ({time.time() - started:.1f} s)")
-    weights_out = _export_weights(model)
-    threshold = calibrate(weights_out, validation, config)
+    threshold = calibrate(params, validation, config)
     log(f"operating point: p >= {threshold:.4f} (validation benign FP target {config.target_fp:.2%})")
-    return Trained(weights_out, threshold, config, history)
-
-
-def _export_weights(model) -> dict[str, np.ndarray]:
-    table = model.embedding.weight.detach().numpy().copy()
-    table[0] = 0.0  # bucket 0 = "no n-gram here"
-    return {
-        "table": table.astype(np.float32),
-        "w1": model.hidden.weight.detach().numpy().T.copy(),
-        "b1": model.hidden.bias.detach().numpy().copy(),
-        "w2": model.out.weight.detach().numpy().T.copy(),
-        "b2": model.out.bias.detach().numpy().copy(),
-    }
+    return Trained(params, threshold, config, history)
 
 
 def predict(weights: dict[str, np.ndarray], framed: list[bytes], spec: FeatureSpec) -> np.ndarray:
@@ -365,8 +335,39 @@ def model_card(metadata: dict) -> str:
     if metadata.get("metrics", {}).get("folds"):
         lines += ["## Quality: whole sources held out", "",
                   "Each row: trained without that source, threshold set without it, tested on it "
-                  "(`python -m extproc_lab.attack.evaluate`).", "", render(metadata["metrics"]), ""]
+                  "(`python -m extproc_lab.attack.evaluate`, on this model's training data"
+                  f"{_evaluation_settings(metadata['metrics']['config'], config)}).", "",
+                  render(metadata["metrics"]), ""]
+    path = calibration.get("locations", {}).get("path")
+    if path:
+        lines += _path_section(path)
     return "\n".join(lines)
+
+
+def _evaluation_settings(evaluated: dict, config: dict) -> str:
+    """The held-out folds' settings where they differ from this model's (e.g. fewer epochs to fit the time)."""
+    model = {"epochs": config["epochs"], "target_fp": config["target_fp"], "orders": list(config["spec"]["orders"]),
+             "bits": config["spec"]["bits"], "embedding_dim": config["embedding_dim"], "hidden": config["hidden"],
+             "ngram_dropout": config["ngram_dropout"], "max_values_per_source": config["max_values_per_source"]}
+    differ = [f"{key} {evaluated.get(key)} (this model: {value})" for key, value in model.items()
+              if key in evaluated and evaluated[key] != value]
+    return "; folds trained with " + ", ".join(differ) if differ else ""
+
+
+def _path_section(path: dict) -> list[str]:
+    """The paths' operating point as calibrate_paths measured it on this model."""
+    lines = ["## Paths' operating point", "",
+             f"`calibration.locations.path` in `attack.json` (`python -m extproc_lab.attack.calibrate_paths "
+             f"{path['urls']} --target-fp {path['target_fp']} --write`): a logit offset of {path['logit_offset']} "
+             f"for plain paths (ordinary path characters, nothing decoded), set on the plain paths of half of the "
+             f"real URLs ({path['calibration_paths']:,}, split by host) so that {path['target_fp']:.2%} of them are "
+             f"flagged. On the other half ({path['held_out_paths']:,} paths of other hosts): paths flagged "
+             f"{path['held_out_fp_before']:.2%} without it, {path['held_out_fp_after']:.3%} with it."]
+    if path.get("attacks"):
+        a = path["attacks"]
+        lines[-1] += (f" Of {a['attack_records']:,} attack records, {a['flagged_by_path_before']:,} were flagged by "
+                      f"their path alone before and {a['flagged_by_path_after']:,} after.")
+    return lines + [""]
 
 
 # -- command --------------------------------------------------------------------------------
@@ -432,12 +433,31 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bits", type=int, default=FeatureSpec.bits, help="log2 of the n-gram hash buckets")
     parser.add_argument("--ngram-dropout", type=float, default=TrainConfig.ngram_dropout,
                         help="share of each value's n-grams dropped per training step (0: none)")
+    parser.add_argument("--max-values-per-source", type=int, default=TrainConfig.max_values_per_source,
+                        help="distinct values kept per source, so one huge source does not drown the rest")
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
     spec = FeatureSpec(orders=tuple(int(o) for o in args.orders.split(",")), bits=args.bits)
     return TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp, spec=spec,
-                       ngram_dropout=args.ngram_dropout)
+                       ngram_dropout=args.ngram_dropout, max_values_per_source=args.max_values_per_source)
+
+
+def training_data_digest(args: argparse.Namespace) -> dict:
+    """What the model learns from: the files and the generators' sizes (the seed is in the config)."""
+    return files_digest([*args.inputs, *args.benign_traffic], extra=f"datagen:{args.generated};grammar:{args.grammar}")
+
+
+def held_out_report(path: Path, data: dict) -> dict:
+    """An evaluation report fit for this model's card: measured with the same training data, or refused.
+    Figures of another model (the shipped one, other data) must never pass for this one's."""
+    report = json.loads(path.read_text())
+    measured_on = (report.get("data") or {}).get("sha256")
+    if measured_on != data["sha256"]:
+        raise SystemExit(f"{path}: this evaluation was not run on the training data of this model (its data digest "
+                         f"is {measured_on or 'missing'}, this model's {data['sha256']}): run "
+                         "python -m extproc_lab.attack.evaluate with the same inputs, --generated and --grammar")
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,14 +472,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", type=Path, help="evaluation report (JSON) to record with the model")
     args = parser.parse_args(argv)
     config = config_from(args)
+    if args.metrics:  # refused before the training, not after
+        held_out_report(args.metrics, training_data_digest(args))
     records = (load_records(args.inputs) + benign_traffic(args.benign_traffic)
                + generated_records(args.generated, args.seed) + synthetic_values(args.grammar, args.seed))
     print(f"{len(records)} records", file=sys.stderr)
     train, validation = split_validation(collect(records), 0.1, args.seed)
     trained = fit(train, validation, config, log=lambda m: print(m, file=sys.stderr))
-    data = files_digest([*args.inputs, *args.benign_traffic],
-                        extra=f"datagen:{args.generated};grammar:{args.grammar};seed={args.seed}")
-    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    data = training_data_digest(args)
+    metrics = held_out_report(args.metrics, data) if args.metrics else None
     save(trained, args.out, data, metrics)
     print(f"wrote {args.out} and {metadata_path(args.out)}", file=sys.stderr)
     return 0

@@ -1,6 +1,7 @@
 """Training: reproducible, and the exported ONNX graph computes what training calibrated.
 
-Needs the `train` extra (torch, onnx); skipped without it. Uses small generated data, not ../shared.
+The trainer is NumPy (extproc_lab/attack/numpy_net.py); onnx comes with the dev extra. Uses small
+generated data, not ../shared: each training here takes a few seconds.
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from extproc.attack.model import AttackModel  # noqa: E402
@@ -27,7 +27,7 @@ def values():
 
 
 def train_once(values, tmp_path, name, **options):
-    config = replace(TrainConfig(), epochs=1, target_fp=0.05, **options)
+    config = replace(TrainConfig(), **{"epochs": 1, "target_fp": 0.05, **options})
     train, validation = split_validation(values, 0.2, config.seed)
     trained = fit(train, validation, config, log=lambda _m: None)
     out = tmp_path / name / "attack.onnx"
@@ -36,11 +36,31 @@ def train_once(values, tmp_path, name, **options):
 
 
 def test_same_data_and_seed_give_the_same_model(values, tmp_path):
-    _, first = train_once(values, tmp_path, "a")
-    _, second = train_once(values, tmp_path, "b")
+    trained_a, first = train_once(values, tmp_path, "a")
+    trained_b, second = train_once(values, tmp_path, "b")
+    for name, array in trained_a.weights.items():
+        assert array.tobytes() == trained_b.weights[name].tobytes(), name
     assert first.read_bytes() == second.read_bytes()
     assert first.with_suffix(".json").read_text() == second.with_suffix(".json").read_text()
     assert "# Attack score model" in first.with_suffix(".md").read_text()
+
+
+def test_training_lowers_the_loss_and_separates_the_classes(values, tmp_path):
+    trained, _ = train_once(values, tmp_path, "loss", epochs=8, batch_size=32)  # ~1.5 s
+    losses = [entry["loss"] for entry in trained.history]
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:]))
+    attack = [f for r in values if r.is_attack for f, hit in zip(r.framed, r.value_is_attack) if hit]
+    benign = [f for r in values if not r.is_attack for f in r.framed]
+    spec = trained.config.spec
+    attack_p, benign_p = predict(trained.weights, attack, spec)[:, 0], predict(trained.weights, benign, spec)[:, 0]
+    assert np.median(attack_p) > 0.9 and np.median(benign_p) < 0.2
+    assert (attack_p[:, None] > benign_p[None, :]).mean() > 0.95  # ROC AUC over the values
+
+
+def test_another_seed_gives_another_model(values, tmp_path):
+    first, _ = train_once(values, tmp_path, "s7")
+    other, _ = train_once(values, tmp_path, "s8", seed=8)
+    assert first.weights["table"].tobytes() != other.weights["table"].tobytes()
 
 
 def test_ngram_dropout_is_reproducible_and_changes_the_model(values, tmp_path):
@@ -79,3 +99,30 @@ def test_lookalikes_include_addresses_and_urls_of_unknown_domains():
     values = payloads.benign_lookalikes(3000, seed=3)
     assert any("::" in v or v.count(":") >= 7 for v in values)
     assert any(v.startswith(("http://", "https://")) and ".example" not in v for v in values)
+
+
+def test_a_training_record_without_a_label_is_refused_with_its_file_and_line(tmp_path):
+    from extproc.core.records import RecordError
+    from extproc_lab.attack.train import load_records
+
+    good = '{"id": "a", "label": "benign", "request": {"method": "GET", "path": "/"}}\n'
+    for bad in ('{"id": "b", "request": {"method": "GET", "path": "/?q=1"}}\n',
+                '{"id": "b", "label": "attak", "request": {"method": "GET", "path": "/?q=1"}}\n'):
+        path = tmp_path / "mine.jsonl"
+        path.write_text(good + bad)
+        with pytest.raises(RecordError, match=r"mine\.jsonl:2: .*label"):
+            load_records([tmp_path])
+
+
+def test_the_card_takes_held_out_figures_only_from_an_evaluation_of_the_same_data(tmp_path):
+    import json
+
+    from extproc_lab.attack.train import main
+
+    data = tmp_path / "mine.jsonl"
+    data.write_text('{"id": "a", "label": "benign", "request": {"method": "GET", "path": "/"}}\n')
+    other = tmp_path / "shipped-eval.json"  # e.g. the shipped model's report: another digest
+    other.write_text(json.dumps({"data": {"sha256": "f" * 64}, "folds": [], "roc": {}, "config": {}}))
+    with pytest.raises(SystemExit, match="not run on the training data of this model"):
+        main([str(data), "--metrics", str(other), "--out", str(tmp_path / "m.onnx"), "--generated", "0"])
+    assert not (tmp_path / "m.onnx").exists()
