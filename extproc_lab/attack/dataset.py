@@ -2,8 +2,10 @@
 
 An attack record's payload (``expect.value``) marks which of its values is the attack; its
 other values (headers, cookies, the path) are benign, which is exactly what keeps the model from
-learning the look of a data source. Records without ``expect`` (a user's own labelled traffic)
-count their query, body and path values as the attack and their headers and cookies as benign.
+learning the look of a data source. Records without ``expect.value`` (a user's own labelled traffic, whole exploit requests) count
+their query and body values as the attack, their headers and cookies as benign, and their path as the
+attack only when it is no plain path: an exploit's path (``/wp-admin/admin-ajax.php``) is where the
+application lives, not the payload, and is left out of training rather than taught as an attack.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Iterable
 
 from extproc.attack.extract import ExtractSettings, extract
 from extproc.attack.features import frame
-from extproc.attack.model import HEADS
+from extproc.attack.model import HEADS, plain_path
 from extproc.attack.normalize import normalize
 from extproc.core.records import request_from_record
 
@@ -33,6 +35,7 @@ class RecordValues:
     family: str
     framed: list[bytes] = field(default_factory=list)
     value_is_attack: list[bool] = field(default_factory=list)
+    value_trains: list[bool] = field(default_factory=list)  # False: label unknown, scored but not learnt
     locations: list[str] = field(default_factory=list)
 
     @property
@@ -60,6 +63,9 @@ def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -
         locations=extracted.locations,
     )
     out.value_is_attack = _mark_payload(record, normalized, extracted.locations) if is_attack else [False] * len(normalized)
+    unmarked = is_attack and (record.get("expect") or {}).get("value") is None
+    out.value_trains = [not (unmarked and location == "path" and plain_path(framed))
+                        for framed, location in zip(out.framed, out.locations)]
     return out
 
 
