@@ -76,7 +76,7 @@ def roc_summary(labels: np.ndarray, scores: np.ndarray) -> dict:
     below = np.searchsorted(benign, attack, side="left")
     ties = np.searchsorted(benign, attack, side="right") - below
     summary = {"auc": round(float((below + 0.5 * ties).mean() / len(benign)), 5)}
-    cuts = np.unique(benign)
+    cuts = np.append(np.unique(benign), np.nextafter(benign[-1], np.inf))  # the last: above every benign one
     flagged_benign = 1 - np.searchsorted(benign, cuts, side="left") / len(benign)
     detected = 1 - np.searchsorted(attack, cuts, side="left") / len(attack)
     for fp in (0.001, 0.005, 0.01):
@@ -95,7 +95,7 @@ def evaluate(values: list[RecordValues], generated: tuple[list[RecordValues], li
     gen_train = list(gen_train) + list(always_train)
     sources = sorted({r.source for r in values}) + (["generated"] if gen_test else [])
     sources = [s for s in sources if not only or s in only]
-    folds, pooled_labels, pooled_scores = [], [], []
+    folds, pooled_labels, pooled_scores, held = [], [], [], []
     for held_out in sources:
         if held_out == "generated":
             train_values, test = values + gen_train, gen_test
@@ -110,6 +110,7 @@ def evaluate(values: list[RecordValues], generated: tuple[list[RecordValues], li
         # Pool as margins over each fold's own threshold, so folds are comparable.
         pooled_labels.append(np.array([r.is_attack for r in test], dtype=int))
         pooled_scores.append(maxima - trained.threshold_probability)
+        held += [(held_out, r.family, r.is_attack, m) for r, m in zip(test, pooled_scores[-1])]
     return {
         "config": {"seed": config.seed, "epochs": config.epochs, "target_fp": config.target_fp,
                    "orders": list(config.spec.orders), "bits": config.spec.bits,
@@ -117,7 +118,34 @@ def evaluate(values: list[RecordValues], generated: tuple[list[RecordValues], li
                    "ngram_dropout": config.ngram_dropout},
         "folds": folds,
         "roc": roc_summary(np.concatenate(pooled_labels), np.concatenate(pooled_scores)),
+        **per_group_roc(held),
     }
+
+
+def per_group_roc(held: list[tuple[str, str, bool, float]]) -> dict:
+    """ROC per held-out source and per attack family. Most sources hold one class only, so an
+    attack source is ranked against every held-out benign request, and a benign source against
+    every held-out attack; each request was scored by a model that never saw its source."""
+    sources = np.array([h[0] for h in held])
+    families = np.array([h[1] for h in held])
+    attack = np.array([h[2] for h in held], dtype=bool)
+    margins = np.array([h[3] for h in held], dtype=float)
+
+    def against(members: np.ndarray, other: np.ndarray) -> dict:
+        scores = np.concatenate([margins[members], margins[other]])
+        labels = np.concatenate([attack[members], attack[other]]).astype(int)
+        return {"n": int(members.sum()), **roc_summary(labels, scores)}
+
+    by_source = {}
+    for source in sorted(set(sources)):
+        mine = sources == source
+        by_source[source] = {
+            "attacks_vs_all_benign": against(mine & attack, ~attack) if (mine & attack).any() else None,
+            "benign_vs_all_attacks": against(mine & ~attack, attack) if (mine & ~attack).any() else None,
+        }
+    by_family = {family: against((families == family) & attack, ~attack)
+                 for family in sorted(set(families[attack]))}
+    return {"roc_by_source": by_source, "roc_by_family": by_family}
 
 
 def combine(reports: list[dict]) -> dict:
@@ -152,7 +180,26 @@ def combine(reports: list[dict]) -> dict:
     roc_range = {key: [min(r["roc"][key] for r in reports), max(r["roc"][key] for r in reports)]
                  for key in reports[0]["roc"]}
     return {"config": {**reports[0]["config"], "seed": [r["config"]["seed"] for r in reports]},
-            "folds": folds, "roc": roc, "roc_range": roc_range}
+            "folds": folds, "roc": roc, "roc_range": roc_range,
+            "roc_by_source": {source: {side: _mean_roc([r["roc_by_source"][source][side] for r in reports])
+                                       for side in entry}
+                              for source, entry in reports[0].get("roc_by_source", {}).items()},
+            "roc_by_family": {family: _mean_roc([r["roc_by_family"].get(family) for r in reports])
+                              for family in reports[0].get("roc_by_family", {})}}
+
+
+def _mean_roc(entries: list[dict | None]) -> dict | None:
+    """Each figure's mean across seeds, with its range."""
+    entries = [e for e in entries if e]
+    if not entries:
+        return None
+    out: dict = {"n": entries[0]["n"]}
+    for key in entries[0]:
+        if key != "n":
+            values = [e[key] for e in entries if key in e]
+            out[key] = round(float(np.mean(values)), 5)
+            out[key + "_range"] = [min(values), max(values)]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

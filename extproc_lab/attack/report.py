@@ -42,6 +42,39 @@ def render(report: dict) -> str:
                          + " / ".join(f"{spans[k][0]:.1%}-{spans[k][1]:.1%}" for k in
                                       ("detection_at_fp_0.001", "detection_at_fp_0.005", "detection_at_fp_0.01"))
                          + f"; AUC {spans['auc'][0]}-{spans['auc'][1]})")
+    lines += _group_tables(report)
     lines.append(f"(* fewer than {MIN_FAMILY_SAMPLES} samples; not scored: the payload is a bare word or name, such "
                  "as an event-handler name, which the layer skips as unable to carry an injection)")
     return "\n".join(lines)
+
+
+def _roc_cells(entry: dict | None) -> str:
+    if not entry:
+        return "- | - | -"
+    def cell(key: str, percent: bool) -> str:
+        value, span = entry[key], entry.get(key + "_range")
+        text = f"{value:.1%}" if percent else f"{value:.3f}"
+        if span and span[0] != span[1]:
+            text += f" ({span[0]:.1%}-{span[1]:.1%})" if percent else f" ({span[0]:.3f}-{span[1]:.3f})"
+        return text
+    return " | ".join((cell("auc", False), cell("detection_at_fp_0.001", True), cell("detection_at_fp_0.01", True)))
+
+
+def _group_tables(report: dict) -> list[str]:
+    """Per held-out source and per family: ROC AUC and detection at 0.1% / 1% false positives."""
+    if not report.get("roc_by_source"):
+        return []
+    lines = ["", "Per held-out source (an attack source ranked against every held-out benign request, a benign "
+             "source against every held-out attack; ranges across seeds in brackets):", "",
+             "| held-out source | side | n | ROC AUC | detection at 0.1% FP | detection at 1% FP |",
+             "|---|---|---:|---:|---:|---:|"]
+    for source, entry in report["roc_by_source"].items():
+        for side, label in (("attacks_vs_all_benign", "attacks"), ("benign_vs_all_attacks", "benign")):
+            if entry.get(side):
+                lines.append(f"| {source} | {label} | {entry[side]['n']} | {_roc_cells(entry[side])} |")
+    lines += ["", "Per attack family, over all held-out sources, against every held-out benign request:", "",
+              "| family | n | ROC AUC | detection at 0.1% FP | detection at 1% FP |", "|---|---:|---:|---:|---:|"]
+    for family, entry in report["roc_by_family"].items():
+        if entry:
+            lines.append(f"| {family} | {entry['n']} | {_roc_cells(entry)} |")
+    return lines

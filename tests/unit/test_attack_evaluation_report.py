@@ -39,3 +39,20 @@ def test_one_seed_is_reported_as_it_was():
     table = render(run)
     assert "rce 48/100 (48.0%) [2 not scored]" in table
     assert "across seeds" not in table and "seeds 7" not in table
+
+
+def test_each_held_out_source_and_family_gets_its_own_roc():
+    from extproc_lab.attack.evaluate import per_group_roc
+
+    held = [("payloads", "sqli", True, 0.5), ("payloads", "xss", True, 0.9), ("urls", "benign", False, 0.1),
+            ("urls", "benign", False, 0.7), ("forms", "benign", False, 0.0)]
+    groups = per_group_roc(held)
+    # 0.5 beats two of the three benign margins, 0.9 all three
+    assert groups["roc_by_source"]["payloads"]["attacks_vs_all_benign"]["auc"] == round(5 / 6, 5)
+    assert groups["roc_by_source"]["payloads"]["benign_vs_all_attacks"] is None
+    assert groups["roc_by_source"]["urls"]["benign_vs_all_attacks"]["auc"] == 0.75  # 0.7 beats one of two attacks
+    assert groups["roc_by_family"]["sqli"]["auc"] == round(2 / 3, 5)
+    assert groups["roc_by_family"]["xss"]["detection_at_fp_0.001"] == 1.0
+    report = {**_run(7, 48, 1, 0.97), **groups}
+    assert "| urls | benign | 2 | 0.750 |" in render(report)
+    assert "| sqli | 1 | 0.667 |" in render(report)
