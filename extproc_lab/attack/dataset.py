@@ -36,6 +36,7 @@ class RecordValues:
     framed: list[bytes] = field(default_factory=list)
     value_is_attack: list[bool] = field(default_factory=list)
     value_trains: list[bool] = field(default_factory=list)  # False: label unknown, scored but not learnt
+    path_copies: list[bytes] = field(default_factory=list)  # attack values also learnt as a URL path (training only)
     locations: list[str] = field(default_factory=list)
 
     @property
@@ -66,7 +67,22 @@ def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -
     unmarked = is_attack and (record.get("expect") or {}).get("value") is None
     out.value_trains = [not (unmarked and location == "path" and plain_path(framed))
                         for framed, location in zip(out.framed, out.locations)]
+    if is_attack and head_of(out.family) == HEAD_INDEX["lfi"]:
+        out.path_copies = _as_paths(normalized, out.value_is_attack)
     return out
+
+
+def _as_paths(normalized: list[tuple[str, int]], marked: list[bool]) -> list[bytes]:
+    """A file-inclusion payload made of path characters (``/etc/passwd``, ``../../boot.ini``) is as
+    hostile as the request's path as it is in a parameter. The value lists place it in parameters
+    only, and real URLs teach that ordinary paths are benign: without these copies the model let
+    ``GET /etc/shadow`` through."""
+    copies = []
+    for (text, flags), hit in zip(normalized, marked):
+        framed = frame(text if text.startswith("/") else "/" + text, flags, "path")
+        if hit and plain_path(framed):
+            copies.append(framed)
+    return copies
 
 
 def _mark_payload(record: dict, normalized: list[tuple[str, int]], locations: list[str]) -> list[bool]:

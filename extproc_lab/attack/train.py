@@ -98,7 +98,8 @@ def value_table(values: list[RecordValues], config: TrainConfig, rng: random.Ran
     seen: dict[bytes, tuple[int, int, str]] = {}
     conflicts = set()
     for record in values:
-        for framed, is_attack, trains in zip(record.framed, record.value_is_attack, record.value_trains):
+        marked = zip(record.framed, record.value_is_attack, record.value_trains)
+        for framed, is_attack, trains in [*marked, *((copy, True, True) for copy in record.path_copies)]:
             if not trains:
                 continue
             label = (1, head_of(record.family)) if is_attack else (0, -1)

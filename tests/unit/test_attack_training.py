@@ -126,3 +126,21 @@ def test_the_card_takes_held_out_figures_only_from_an_evaluation_of_the_same_dat
     with pytest.raises(SystemExit, match="not run on the training data of this model"):
         main([str(data), "--metrics", str(other), "--out", str(tmp_path / "m.onnx"), "--generated", "0"])
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_file_inclusion_payloads_are_also_learnt_as_paths_and_exploit_paths_are_not_learnt():
+    from extproc.attack.model import plain_path
+    from extproc_lab.attack.dataset import record_values
+
+    def record(family, query, value=None, path="/index.php"):
+        expect = {"value": value} if value else {}
+        return {"id": "x", "label": "attack", "family": family, "expect": expect,
+                "request": {"method": "GET", "path": path, "query": query, "headers": [["Host", "h"]]}}
+
+    lfi = record_values(record("lfi", "file=..%2F..%2Fetc%2Fshadow", "../../etc/shadow"))
+    assert lfi.path_copies == [b"\x02@p/../../etc/shadow\x03"] and all(plain_path(c) for c in lfi.path_copies)
+    assert record_values(record("sqli", "id=1%27%20or%201=1--", "1' or 1=1--")).path_copies == []
+    # A whole exploit request (no expect.value): its query is the attack, its script path is not learnt.
+    exploit = record_values(record("rce", "cmd=%3Bcat%20/etc/passwd", path="/cgi-bin/admin.cgi"))
+    by_location = dict(zip(exploit.locations, zip(exploit.value_is_attack, exploit.value_trains)))
+    assert by_location["path"][1] is False and by_location["query:cmd"] == (True, True)
