@@ -9,6 +9,7 @@ application lives, not the payload, and is left out of training rather than taug
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -72,6 +73,12 @@ def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -
     return out
 
 
+# Where a file-inclusion payload reaches outside the web root: a path that starts so (or climbs
+# with '..') names a system file, never a page. Script names of inclusion probes (/news.php,
+# /include/config.php) are pages of real sites too and are not copied.
+SYSTEM_PATH = re.compile(r"(?:^|/)\.\.|^/?(?:etc|proc|windows|winnt|private/etc|var/log|web-inf)/|^/?boot\.ini|^/?[a-z]:/")
+
+
 def _as_paths(normalized: list[tuple[str, int]], marked: list[bool]) -> list[bytes]:
     """A file-inclusion payload made of path characters (``/etc/passwd``, ``../../boot.ini``) is as
     hostile as the request's path as it is in a parameter. The value lists place it in parameters
@@ -80,7 +87,7 @@ def _as_paths(normalized: list[tuple[str, int]], marked: list[bool]) -> list[byt
     copies = []
     for (text, flags), hit in zip(normalized, marked):
         framed = frame(text if text.startswith("/") else "/" + text, flags, "path")
-        if hit and plain_path(framed):
+        if hit and SYSTEM_PATH.search(text) and plain_path(framed):
             copies.append(framed)
     return copies
 

@@ -140,6 +140,8 @@ def test_file_inclusion_payloads_are_also_learnt_as_paths_and_exploit_paths_are_
     lfi = record_values(record("lfi", "file=..%2F..%2Fetc%2Fshadow", "../../etc/shadow"))
     assert lfi.path_copies == [b"\x02@p/../../etc/shadow\x03"] and all(plain_path(c) for c in lfi.path_copies)
     assert record_values(record("sqli", "id=1%27%20or%201=1--", "1' or 1=1--")).path_copies == []
+    # an inclusion probe's script name is a page of real sites too: not copied
+    assert record_values(record("lfi", "x=%2Fincludes%2Fconfig.php", "/includes/config.php")).path_copies == []
     # A whole exploit request (no expect.value): its query is the attack, its script path is not learnt.
     exploit = record_values(record("rce", "cmd=%3Bcat%20/etc/passwd", path="/cgi-bin/admin.cgi"))
     by_location = dict(zip(exploit.locations, zip(exploit.value_is_attack, exploit.value_trains)))
