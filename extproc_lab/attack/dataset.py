@@ -10,6 +10,7 @@ application lives, not the payload, and is left out of training rather than taug
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -68,8 +69,8 @@ def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -
     unmarked = is_attack and (record.get("expect") or {}).get("value") is None
     out.value_trains = [not (unmarked and location == "path" and plain_path(framed))
                         for framed, location in zip(out.framed, out.locations)]
-    if is_attack and head_of(out.family) == HEAD_INDEX["lfi"]:
-        out.path_copies = _as_paths(normalized, out.value_is_attack)
+    if is_attack:
+        out.path_copies = _as_paths(normalized, out.value_is_attack, head_of(out.family) == HEAD_INDEX["lfi"])
     return out
 
 
@@ -79,15 +80,22 @@ def record_values(record: dict, settings: ExtractSettings = TRAINING_SETTINGS) -
 SYSTEM_PATH = re.compile(r"(?:^|/)\.\.|^/?(?:etc|proc|windows|winnt|private/etc|var/log|web-inf)/|^/?boot\.ini|^/?[a-z]:/")
 
 
-def _as_paths(normalized: list[tuple[str, int]], marked: list[bool]) -> list[bytes]:
-    """A file-inclusion payload made of path characters (``/etc/passwd``, ``../../boot.ini``) is as
-    hostile as the request's path as it is in a parameter. The value lists place it in parameters
-    only, and real URLs teach that ordinary paths are benign: without these copies the model let
-    ``GET /etc/shadow`` through."""
+def _as_paths(normalized: list[tuple[str, int]], marked: list[bool], inclusion: bool) -> list[bytes]:
+    """A payload is as hostile in the request's path as in a parameter, but the value lists place
+    payloads in parameters only, and real URLs teach that paths are benign: without these copies
+    the model let ``GET /etc/shadow`` and ``GET /a/;cat%20/etc/passwd`` through. Copied: one in four
+    payloads with a character no ordinary path has (by a hash of the text: enough to teach the
+    location, not so many that the attack half drowns the rest), and every file-inclusion payload
+    made of path characters that reaches outside the web root."""
     copies = []
     for (text, flags), hit in zip(normalized, marked):
         framed = frame(text if text.startswith("/") else "/" + text, flags, "path")
-        if hit and SYSTEM_PATH.search(text) and plain_path(framed):
+        if not hit:
+            continue
+        if plain_path(framed):
+            if inclusion and SYSTEM_PATH.search(text):
+                copies.append(framed)
+        elif zlib.crc32(framed) % 4 == 0:
             copies.append(framed)
     return copies
 

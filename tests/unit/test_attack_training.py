@@ -128,7 +128,7 @@ def test_the_card_takes_held_out_figures_only_from_an_evaluation_of_the_same_dat
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_file_inclusion_payloads_are_also_learnt_as_paths_and_exploit_paths_are_not_learnt():
+def test_payloads_are_also_learnt_as_paths_and_exploit_paths_are_not_learnt():
     from extproc.attack.model import plain_path
     from extproc_lab.attack.dataset import record_values
 
@@ -139,7 +139,10 @@ def test_file_inclusion_payloads_are_also_learnt_as_paths_and_exploit_paths_are_
 
     lfi = record_values(record("lfi", "file=..%2F..%2Fetc%2Fshadow", "../../etc/shadow"))
     assert lfi.path_copies == [b"\x02@p/../../etc/shadow\x03"] and all(plain_path(c) for c in lfi.path_copies)
-    assert record_values(record("sqli", "id=1%27%20or%201=1--", "1' or 1=1--")).path_copies == []
+    # payloads with metacharacters: one in four, chosen by a hash of the text (so the same each run)
+    sqli = [record_values(record("sqli", f"id={i}%27%20or%201=1--", f"{i}' or 1=1--")) for i in range(200)]
+    assert 20 < sum(bool(v.path_copies) for v in sqli) < 80
+    assert [v.path_copies for v in sqli] == [record_values(record("sqli", f"id={i}%27%20or%201=1--", f"{i}' or 1=1--")).path_copies for i in range(200)]
     # an inclusion probe's script name is a page of real sites too: not copied
     assert record_values(record("lfi", "x=%2Fincludes%2Fconfig.php", "/includes/config.php")).path_copies == []
     # A whole exploit request (no expect.value): its query is the attack, its script path is not learnt.
