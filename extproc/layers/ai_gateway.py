@@ -204,7 +204,7 @@ class AiGatewayLayer:
                 return _refuse(403, "prompt_injection", "Forbidden", score=worst)
         if self.scanner is not None and call.tool_arguments:
             probe = Request("POST", "/", headers=(("content-type", "application/json"),), has_body=True)
-            probe.attach_body(orjson.dumps(call.tool_arguments))
+            probe.attach_body(_arguments_document(call.tool_arguments))
             verdict = self.scanner.evaluate(probe, Context("ai", 0))
             scores["tool_arguments"] = verdict.scores.get("attack", 99)
             if verdict.action is Action.DENY:
@@ -322,3 +322,19 @@ def _limiter(route: str, group: str, per_minute: int) -> RateLimiter:
 
 
 SPEC = LayerSpec(name=AiGatewayLayer.name, settings=AiSettings, build=AiGatewayLayer, upstream_headers=frozenset())
+
+
+def _arguments_document(arguments: list[str]) -> bytes:
+    """The tool calls' arguments as the tools read them: each JSON text parsed, so that its leaves
+    are scored as the values they are (not one JSON text whose braces and quotes look like an
+    injection); one that does not parse stays a string, scored whole."""
+    parsed: list[object] = []
+    for text in arguments:
+        try:
+            parsed.append(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            parsed.append(text)
+    try:
+        return orjson.dumps(parsed)
+    except (TypeError, orjson.JSONEncodeError):  # deeper than orjson writes: the texts as they came
+        return orjson.dumps(arguments)

@@ -180,6 +180,25 @@ def test_bodies_nested_too_deep_to_read_are_refused_not_a_layer_failure(path, te
     assert b"[REDACTED:card]" in decision.body
 
 
+def test_tool_arguments_are_scanned_as_the_tool_reads_them():
+    # Each argument text is parsed: a payload deep in it is scored as the value it is, and ordinary
+    # nested arguments are not judged by their braces and quotes.
+    DURABLE.clear("ai_budgets")
+    policy = parse_policy(POLICY.replace("requests_per_minute: 2", "requests_per_minute: 50"), "ai")
+
+    def tool_call(arguments):
+        return {"model": "gpt-4o", "messages": [{"role": "assistant", "tool_calls": [{"function": {
+            "name": "search", "arguments": json.dumps(arguments)}}]}]}
+
+    hostile = {"filter": {"where": [{"name": "<script>alert(document.cookie)</script>"}]}}
+    assert call(policy, tool_call(hostile)).reasons[0] == "ai:tool_arguments_attack"
+    for ordinary in ({"location": "Paris", "unit": "celsius"},
+                     {"items": [{"id": 1, "name": "pen"}, {"id": 2, "name": "book"}]}):
+        assert call(policy, tool_call(ordinary)).allowed, ordinary
+    assert call(policy, {"model": "gpt-4o", "messages": [{"role": "assistant", "tool_calls": [{"function": {
+        "name": "sql", "arguments": "1' UNION SELECT password FROM users--"}}]}]}).reasons[0] == "ai:tool_arguments_attack"
+
+
 BUDGET_POLICY = """
 version: 1
 defaults:
