@@ -119,9 +119,18 @@ class AttackLayer:
         worst = columns[0].index(highest[0])
         # The location names an argument the client chose: kept short, its value never logged.
         reasons: tuple[str, ...] = (f"attack:worst={extracted.locations[worst][:64]}",)
-        if extracted.decodings[worst]:
-            reasons += (f"attack:decoded={extracted.decodings[worst]}",)
+        reasons += self._decoded_reason(extracted.decodings, columns[0], worst)
         return self._verdict(per_head, reasons, notes)
+
+    def _decoded_reason(self, decodings: list[str], attack: tuple[float, ...], worst: int) -> tuple[str, ...]:
+        """The decoding that fired: the worst value's, or else that of a decoded reading that would
+        deny by itself (the raw text of an encoded payload can score worse than its reading)."""
+        if decodings[worst]:
+            return (f"attack:decoded={decodings[worst]}",)
+        for how, probability in zip(decodings, attack):
+            if how and self.model.scores((probability,))[0] <= self.threshold:
+                return (f"attack:decoded={how}",)
+        return ()
 
     def _rows(self, framed: list[bytes]) -> list[list[float]]:
         """Per value: the attack probability and the family shares (see attributed)."""
