@@ -10,7 +10,8 @@ characters only, no decoding: model.plain_path) are flagged ``target-fp`` of the
 operating point (an offset to the attack logit, never a lower point than the values'); paths with
 metacharacters or decoded segments keep the values' point. The other half, whose hosts it never
 saw, says what that does. Attack records (``--attacks``) say what it costs: attacks caught at the path before,
-and still caught after. ``--write`` stores the offset and the figures in the model's metadata.
+and still caught after. ``--write`` stores the offset and the figures in the model's metadata and
+rewrites its card.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from extproc.attack.features import frame
 from extproc.attack.model import DEFAULT_MODEL, load_model, logit_shift_for, metadata_path, plain_path
 from extproc.attack.normalize import normalize
 from extproc.core.records import request_from_record
+from extproc_lab.attack.train import model_card
 
 PATH_ONLY = ExtractSettings(parts=frozenset({"path"}))
 
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = json.loads(meta_path.read_text())
         meta["calibration"].setdefault("locations", {})["path"] = figures
         meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        Path(args.model).with_suffix(".md").write_text(model_card(meta))  # the card shows the point
     return 0
 
 

@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     report = combine(reports)
     report["config"]["max_values_per_source"] = args.max_values_per_source
     report["data"] = training_data_digest(args)  # train --metrics accepts the report only for this data
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:  # with each seed's own report, so runs of other seeds can join it later
+        args.json.write_text(json.dumps({**report, "runs": reports if len(reports) > 1 else []}, indent=2) + "\n")
     print(render(report))
     return 0
 
