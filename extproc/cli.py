@@ -288,7 +288,7 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
         log.error("invalid policy, not starting", extra={"problems": exc.problems, "file": exc.source})
         return 1
     metrics = Metrics()
-    metrics.policy_info.labels(policy.digest[:12]).set_to_current_time()
+    metrics.policy_loaded(policy.digest)
     for line in policy.summary():
         log.info(line)  # every route, what runs there, and which ones are public
     store = PolicyStore(policy, Path(args.config), keys)

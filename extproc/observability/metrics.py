@@ -40,6 +40,11 @@ class Metrics:
             "extproc_policy_loaded_timestamp_seconds", "When the serving policy was loaded", ["digest"], registry=r
         )
 
+    def policy_loaded(self, digest: str) -> None:
+        """The serving policy's digest, with when it began to serve; the one before it goes."""
+        self.policy_info.clear()
+        self.policy_info.labels(digest[:12]).set_to_current_time()
+
     def watch_state(self, store) -> None:
         """Export the sizes of the per-worker state behind ``store``'s policy, and the models'
         inference times, read at scrape time."""

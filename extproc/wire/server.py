@@ -7,7 +7,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -191,7 +191,7 @@ async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, st
     )
     watcher = None
     if store.path is not None:
-        watcher = asyncio.create_task(watch(store, options.reload_interval, _count_reload(metrics)))
+        watcher = asyncio.create_task(watch(store, options.reload_interval, _count_reload(metrics, store)))
     await stop.wait()
     log.info("draining", extra={"grace_seconds": options.drain_seconds, "delay_seconds": options.shutdown_delay})
     await health_servicer.enter_graceful_shutdown()  # health checks fail first, then we stop
@@ -244,8 +244,12 @@ def _health_only_server(health_servicer) -> grpc.aio.Server:
     return server
 
 
-def _count_reload(metrics: Metrics):
-    return lambda result: metrics.reloads.labels(result).inc()
+def _count_reload(metrics: Metrics, store: PolicyStore) -> Callable[[str], None]:
+    def count(result: str) -> None:
+        metrics.reloads.labels(result).inc()
+        if result == "ok":
+            metrics.policy_loaded(store.current.digest)
+    return count
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:
