@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from extproc.attack.features import FLAG_CHARS, LOCATION_KINDS, FeatureSpec, Scratch, featurize
+from extproc.core import scoring
+from extproc.core.scoring import score_steps
 from extproc.core.modelfiles import inference_clock, load_once, native_engine
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
@@ -34,8 +36,6 @@ DEFAULT_MODEL = MODELS_DIR / "attack.onnx"
 SUPPORTED_FEATURE_VERSION = 1
 DEFAULT_THRESHOLD = 20
 ATTACK_INFERENCE = inference_clock("attack")
-# q at which the score is exactly the default threshold: 1 + 98 * (1 - q) = 20
-_Q_AT_THRESHOLD = 1 - 19 / 98
 OUTPUTS = ["probabilities"]  # named: run(None, ...) looks the names up on every call
 ENGINE_VARIABLE = "EXTPROC_ATTACK_ENGINE"
 # The graph's output heads in order: any attack, then one per family (training writes this order).
@@ -146,13 +146,6 @@ class AttackModel:
         return [99 - bisect_right(self._steps, float(p)) for p in probabilities]
 
 
-def score_steps(logit_shift: float) -> np.ndarray:
-    """Ascending probabilities at which the score drops from k+1 to k (k = 98 .. 1)."""
-    raw = np.arange(98, 0, -1) + 0.5  # unrounded score at each step
-    odds = (98 / (raw - 1) - 1) / math.exp(logit_shift)  # invert raw = 1 + 98 / (1 + e^shift * odds)
-    return odds / (1 + odds)
-
-
 def load_model(path: str | Path | None = None) -> AttackModel:
     return load_once(Path(path) if path else DEFAULT_MODEL, AttackModel, ModelError)
 
@@ -171,8 +164,7 @@ def metadata_path(model_path: Path) -> Path:
 
 def logit_shift_for(threshold_probability: float) -> float:
     """The shift that maps the chosen operating probability to a score of DEFAULT_THRESHOLD."""
-    p = min(max(threshold_probability, 1e-7), 1 - 1e-7)
-    return float(np.log(_Q_AT_THRESHOLD / (1 - _Q_AT_THRESHOLD)) - np.log(p / (1 - p)))
+    return scoring.logit_shift_for(threshold_probability, DEFAULT_THRESHOLD)
 
 
 def _read_metadata(path: Path) -> ModelInfo:
