@@ -21,6 +21,216 @@
 #define MAX_DIM 64     /* the bag and hidden layer live on the stack; dim is a multiple of 4 */
 #define MAX_HIDDEN 256
 
+/* ---- The token-class lexer (extproc/attack/tokens.py has the same rules; tests hold them equal). */
+
+#define MAX_WORD 32
+#define MAX_OPERATOR 3
+enum { WORD = 0, CALL = 1, NUMBER = 13, HEX_NUMBER = 14, NON_ASCII = 17, TAG_OPEN = 18, FIRST_OPERATOR = 19 };
+#define CLASS_BASE 0x80
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t count, operators;
+    unsigned char (*words)[MAX_WORD];   /* sorted as Python sorts bytes */
+    unsigned char *lengths, *classes;
+    unsigned char operator[32][MAX_OPERATOR + 1], operator_length[32];
+    unsigned char single[256];          /* class byte of a punctuation or control byte */
+} Lexer;
+
+static void lexer_dealloc(Lexer *self)
+{
+    PyMem_Free(self->words);
+    PyMem_Free(self->lengths);
+    PyMem_Free(self->classes);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *lexer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"words", "classes", "operators", "single", NULL};
+    PyObject *words, *operators;
+    Py_buffer classes, single;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Oy*Oy*", keywords, &words, &classes, &operators, &single))
+        return NULL;
+    Lexer *self = NULL;
+    PyObject *word_list = PySequence_Fast(words, "words must be a sequence");
+    PyObject *operator_list = word_list ? PySequence_Fast(operators, "operators must be a sequence") : NULL;
+    if (!operator_list)
+        goto done;
+    const Py_ssize_t count = PySequence_Fast_GET_SIZE(word_list), ops = PySequence_Fast_GET_SIZE(operator_list);
+    if (classes.len != count || single.len != 256 || ops > 32) {
+        PyErr_SetString(PyExc_ValueError, "one class per word, 256 single classes, at most 32 operators");
+        goto done;
+    }
+    self = (Lexer *)type->tp_alloc(type, 0);
+    if (!self)
+        goto done;
+    self->count = count;
+    self->operators = ops;
+    self->words = PyMem_Calloc(count ? count : 1, MAX_WORD);
+    self->lengths = PyMem_Calloc(count ? count : 1, 1);
+    self->classes = PyMem_Calloc(count ? count : 1, 1);
+    if (!self->words || !self->lengths || !self->classes) {
+        PyErr_NoMemory();
+        Py_CLEAR(self);
+        goto done;
+    }
+    memcpy(self->classes, classes.buf, count);
+    memcpy(self->single, single.buf, 256);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *word = PySequence_Fast_GET_ITEM(word_list, i);
+        if (!PyBytes_Check(word) || PyBytes_GET_SIZE(word) < 1 || PyBytes_GET_SIZE(word) > MAX_WORD) {
+            PyErr_Format(PyExc_ValueError, "words must be bytes of 1..%d characters", MAX_WORD);
+            Py_CLEAR(self);
+            goto done;
+        }
+        memcpy(self->words[i], PyBytes_AS_STRING(word), PyBytes_GET_SIZE(word));
+        self->lengths[i] = (unsigned char)PyBytes_GET_SIZE(word);
+    }
+    for (Py_ssize_t i = 0; i < ops; i++) {
+        PyObject *op = PySequence_Fast_GET_ITEM(operator_list, i);
+        if (!PyBytes_Check(op) || PyBytes_GET_SIZE(op) < 2 || PyBytes_GET_SIZE(op) > MAX_OPERATOR) {
+            PyErr_Format(PyExc_ValueError, "operators must be bytes of 2..%d characters", MAX_OPERATOR);
+            Py_CLEAR(self);
+            goto done;
+        }
+        memcpy(self->operator[i], PyBytes_AS_STRING(op), PyBytes_GET_SIZE(op));
+        self->operator_length[i] = (unsigned char)PyBytes_GET_SIZE(op);
+    }
+done:
+    Py_XDECREF(word_list);
+    Py_XDECREF(operator_list);
+    PyBuffer_Release(&classes);
+    PyBuffer_Release(&single);
+    return (PyObject *)self;
+}
+
+static inline int is_letter(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline int is_hex(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+static inline int is_word(unsigned char c) { return is_letter(c) || is_digit(c) || c == '_'; }
+
+/* The word's class in the lexicon (compared lower-cased, as bytes sort), or -1. */
+static int word_class(const Lexer *lx, const unsigned char *word, Py_ssize_t length)
+{
+    if (length > MAX_WORD)
+        return -1;
+    unsigned char lower[MAX_WORD];
+    for (Py_ssize_t i = 0; i < length; i++)
+        lower[i] = is_letter(word[i]) ? (word[i] | 0x20) : word[i];
+    Py_ssize_t low = 0, high = lx->count;
+    while (low < high) {
+        const Py_ssize_t mid = (low + high) / 2, other = lx->lengths[mid];
+        int order = memcmp(lower, lx->words[mid], length < other ? length : other);
+        if (order == 0)
+            order = length < other ? -1 : length > other;
+        if (order == 0)
+            return lx->classes[mid];
+        if (order < 0)
+            high = mid;
+        else
+            low = mid + 1;
+    }
+    return -1;
+}
+
+/* out[0..k) = class bytes of the tokens of s[0..n); returns k (<= n: every token takes a byte). */
+static Py_ssize_t lex(const Lexer *lx, const unsigned char *s, Py_ssize_t n, unsigned char *out)
+{
+    Py_ssize_t i = 0, k = 0;
+    while (i < n) {
+        const unsigned char c = s[i];
+        Py_ssize_t j = i + 1;
+        if (is_letter(c) || c == '_') {
+            while (j < n && is_word(s[j]))
+                j++;
+            int found = word_class(lx, s + i, j - i);
+            if (found < 0) {
+                Py_ssize_t after = j;
+                while (after < n && s[after] == ' ')
+                    after++;
+                found = after < n && s[after] == '(' ? CALL : WORD;
+            }
+            out[k++] = (unsigned char)(CLASS_BASE + found);
+        } else if (c == '0' && i + 2 < n && s[i + 1] == 'x' && is_hex(s[i + 2])) {
+            for (j = i + 2; j < n && is_hex(s[j]); j++)
+                ;
+            out[k++] = CLASS_BASE + HEX_NUMBER;
+        } else if (is_digit(c)) {
+            while (j < n && (is_digit(s[j]) || s[j] == '.'))
+                j++;
+            out[k++] = CLASS_BASE + NUMBER;
+        } else if (c == ' ') {
+            while (j < n && s[j] == ' ')
+                j++;
+        } else {
+            Py_ssize_t op = 0;
+            for (; op < lx->operators; op++) {
+                const Py_ssize_t length = lx->operator_length[op];
+                if (length <= n - i && memcmp(s + i, lx->operator[op], length) == 0)
+                    break;
+            }
+            if (op < lx->operators) {
+                j = i + lx->operator_length[op];
+                out[k++] = (unsigned char)(CLASS_BASE + FIRST_OPERATOR + op);
+            } else if (c == '<' && j < n && is_letter(s[j])) {
+                out[k++] = CLASS_BASE + TAG_OPEN;
+            } else if (c >= 0x80) {
+                while (j < n && s[j] >= 0x80)
+                    j++;
+                out[k++] = CLASS_BASE + NON_ASCII;
+            } else {
+                out[k++] = lx->single[c];
+            }
+        }
+        i = j;
+    }
+    return k;
+}
+
+/* A framed value followed by the marker and its token classes (features.with_tokens); returns the
+ * length written to out, which has room for 2 * n + 1 bytes. */
+static Py_ssize_t with_tokens(const Lexer *lx, const unsigned char *value, Py_ssize_t n, unsigned char *out)
+{
+    memcpy(out, value, n);
+    out[n] = 0x04;
+    const Py_ssize_t start = n < 3 ? n : 3, end = n - 1 > start ? n - 1 : start;
+    return n + 1 + lex(lx, value + start, end - start, out + n + 1);
+}
+
+static PyObject *lexer_classes(Lexer *self, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "classes() takes bytes");
+        return NULL;
+    }
+    const Py_ssize_t n = PyBytes_GET_SIZE(arg);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n);
+    if (!result)
+        return NULL;
+    const Py_ssize_t k = lex(self, (const unsigned char *)PyBytes_AS_STRING(arg), n,
+                             (unsigned char *)PyBytes_AS_STRING(result));
+    if (_PyBytes_Resize(&result, k) < 0)
+        return NULL;
+    return result;
+}
+
+static PyMethodDef lexer_methods[] = {
+    {"classes", (PyCFunction)lexer_classes, METH_O, "classes(text): one class byte per token of text."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LexerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "extproc.attack._ngram_bag.Lexer",
+    .tp_doc = PyDoc_STR("Lexer(words, classes, operators, single): the token-class lexer of extproc.attack.tokens."),
+    .tp_basicsize = sizeof(Lexer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = lexer_new,
+    .tp_dealloc = (destructor)lexer_dealloc,
+    .tp_methods = lexer_methods,
+};
+
 typedef struct {
     PyObject_HEAD
     /* Held for the kernel's lifetime, so the weights are neither copied nor freed under it. */
@@ -30,6 +240,7 @@ typedef struct {
     unsigned char used[MAX_ORDER + 1]; /* used[k]: order k is in the feature spec */
     int longest, shift;
     Py_ssize_t rows, dim, hidden, heads;
+    Lexer *lexer;                      /* NULL: characters only; else values get their token classes */
 } Kernel;
 
 /* A C-contiguous float32 buffer of the given rank; shape copied to dims. */
@@ -60,19 +271,24 @@ static void kernel_dealloc(Kernel *self)
     for (size_t i = 0; i < sizeof views / sizeof *views; i++)
         if (views[i]->obj)
             PyBuffer_Release(views[i]);
+    Py_XDECREF(self->lexer);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *kernel_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"orders", "salts", "multiplier", "mix", "bits",
-                               "table", "w1", "b1", "w2", "b2", NULL};
-    PyObject *orders, *salts, *table, *w1, *b1, *w2, *b2;
+                               "table", "w1", "b1", "w2", "b2", "lexer", NULL};
+    PyObject *orders, *salts, *table, *w1, *b1, *w2, *b2, *lexer = Py_None;
     unsigned long multiplier, mix;
     int bits;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOkkiOOOOO", keywords, &orders, &salts, &multiplier,
-                                     &mix, &bits, &table, &w1, &b1, &w2, &b2))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOkkiOOOOO|O", keywords, &orders, &salts, &multiplier,
+                                     &mix, &bits, &table, &w1, &b1, &w2, &b2, &lexer))
         return NULL;
+    if (lexer != Py_None && !PyObject_TypeCheck(lexer, &LexerType)) {
+        PyErr_SetString(PyExc_TypeError, "lexer must be a Lexer or None");
+        return NULL;
+    }
     /* bits <= 30: the largest id, 2**bits, must fit the table's row count without wrapping. */
     if (bits < 1 || bits > 30) {
         PyErr_SetString(PyExc_ValueError, "bits must be in 1..30");
@@ -81,6 +297,10 @@ static PyObject *kernel_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     Kernel *self = (Kernel *)type->tp_alloc(type, 0);  /* zeroed: views without obj are not held */
     if (!self)
         return NULL;
+    if (lexer != Py_None) {
+        Py_INCREF(lexer);
+        self->lexer = (Lexer *)lexer;
+    }
     self->multiplier = (uint32_t)multiplier;
     self->mix = (uint32_t)mix;
     self->shift = 32 - bits;
@@ -231,11 +451,14 @@ static PyObject *kernel_run(Kernel *self, PyObject *args)
     if (!values)
         return NULL;
     const Py_ssize_t count = PyTuple_GET_SIZE(values);
-    Py_ssize_t total = 0;
+    Py_ssize_t total = 0, longest = 0;
     for (Py_ssize_t v = 0; v < count; v++) {
         PyObject *item = PyTuple_GET_ITEM(values, v);
-        if (PyBytes_Check(item))
+        if (PyBytes_Check(item)) {
             total += PyBytes_GET_SIZE(item);
+            if (PyBytes_GET_SIZE(item) > longest)
+                longest = PyBytes_GET_SIZE(item);
+        }
         if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) == 0) {  /* as featurize: 1/sqrt(0) */
             PyErr_Format(PyBytes_Check(item) ? PyExc_ValueError : PyExc_TypeError,
                          "framed[%zd] must be non-empty bytes", v);
@@ -255,17 +478,30 @@ static PyObject *kernel_run(Kernel *self, PyObject *args)
         return NULL;
     }
     float *probabilities = out.buf;
+    /* Room for the longest value with its token classes: at most one class per byte. */
+    unsigned char *extended = self->lexer ? PyMem_RawMalloc(2 * (size_t)longest + 1) : NULL;
+    if (self->lexer && !extended) {
+        PyBuffer_Release(&out);
+        Py_DECREF(values);
+        return PyErr_NoMemory();
+    }
     /* A request's values take microseconds: giving the GIL away for that gains nothing on the
      * serving thread and risks waiting a switch interval (5 ms) to get it back from a scrape or
      * reload thread. Only long inputs (batches, training) let other threads run meanwhile. */
     PyThreadState *released = total >= RELEASE_GIL_BYTES ? PyEval_SaveThread() : NULL;
     for (Py_ssize_t v = 0; v < count; v++) {
         PyObject *item = PyTuple_GET_ITEM(values, v);  /* bytes are immutable: safe without the GIL */
-        score_value(self, (const unsigned char *)PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item),
-                    probabilities + v * self->heads);
+        const unsigned char *value = (const unsigned char *)PyBytes_AS_STRING(item);
+        Py_ssize_t n = PyBytes_GET_SIZE(item);
+        if (extended) {
+            n = with_tokens(self->lexer, value, n, extended);
+            value = extended;
+        }
+        score_value(self, value, n, probabilities + v * self->heads);
     }
     if (released)
         PyEval_RestoreThread(released);
+    PyMem_RawFree(extended);
     PyBuffer_Release(&out);
     Py_DECREF(values);
     Py_RETURN_NONE;
@@ -285,8 +521,8 @@ static PyMemberDef kernel_members[] = {
 static PyTypeObject KernelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "extproc.attack._ngram_bag.Kernel",
-    .tp_doc = PyDoc_STR("Kernel(orders, salts, multiplier, mix, bits, table, w1, b1, w2, b2): the attack "
-                        "model's n-gram hashing, embedding bag and MLP in one pass per value."),
+    .tp_doc = PyDoc_STR("Kernel(orders, salts, multiplier, mix, bits, table, w1, b1, w2, b2, lexer=None): the "
+                        "attack model's n-gram hashing, embedding bag and MLP in one pass per value."),
     .tp_basicsize = sizeof(Kernel),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = kernel_new,
@@ -304,7 +540,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__ngram_bag(void)
 {
-    if (PyType_Ready(&KernelType) < 0)
+    if (PyType_Ready(&KernelType) < 0 || PyType_Ready(&LexerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
@@ -312,6 +548,12 @@ PyMODINIT_FUNC PyInit__ngram_bag(void)
     Py_INCREF(&KernelType);
     if (PyModule_AddObject(m, "Kernel", (PyObject *)&KernelType) < 0) {
         Py_DECREF(&KernelType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LexerType);
+    if (PyModule_AddObject(m, "Lexer", (PyObject *)&LexerType) < 0) {
+        Py_DECREF(&LexerType);
         Py_DECREF(m);
         return NULL;
     }

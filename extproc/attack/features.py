@@ -14,8 +14,11 @@ from itertools import accumulate
 
 import numpy as np
 
+from extproc.attack.tokens import classes_of
+
 SEPARATOR = 0x0A  # '\n': never inside a normalised value
 START, END = b"\x02", b"\x03"
+TOKENS_MARKER = b"\x04"  # between a framed value and its token classes (tokens.py)
 FLAG_CHARS = tuple(bytes((0x40 | flags,)) for flags in range(64))  # the flags as one printable byte
 ONE = np.uint32(1)
 MULTIPLIER = np.uint32(0x01000193)  # FNV prime: mixes each new byte into the rolling hash
@@ -32,6 +35,7 @@ class FeatureSpec:
     orders: tuple[int, ...] = (1, 2, 3, 4, 5)
     bits: int = 15  # 2**bits buckets, plus bucket 0 for "no n-gram"
     version: int = 1
+    tokens: int = 0  # 0: characters only; else the version of the token-class channel (tokens.py)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,14 @@ class Scratch:
         self.ids = np.empty(orders * size, dtype=np.int64)
 
 
+def with_tokens(framed: bytes) -> bytes:
+    """A framed value followed by the token classes of its text (between the 3-byte head and END)."""
+    return b"".join((framed, TOKENS_MARKER, classes_of(framed[3:-1])))
+
+
 def featurize(framed: list[bytes], spec: FeatureSpec, scratch: Scratch | None = None) -> Batch:
+    if spec.tokens:
+        framed = [with_tokens(f) for f in framed]
     # Offsets in plain Python: for the handful of values of a typical request this is several
     # times cheaper than numpy's per-call overhead.
     lengths = [len(f) for f in framed]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from extproc.attack import tokens
 from extproc.attack.features import FLAG_CHARS, LOCATION_KINDS, FeatureSpec, Scratch, featurize
 from extproc.core import scoring
 from extproc.core.scoring import score_steps
@@ -173,7 +174,8 @@ def _read_metadata(path: Path) -> ModelInfo:
         meta = json.loads(meta_path.read_text())
         spec = meta["feature_spec"]
         info = ModelInfo(
-            spec=FeatureSpec(orders=tuple(spec["orders"]), bits=int(spec["bits"]), version=int(spec["version"])),
+            spec=FeatureSpec(orders=tuple(spec["orders"]), bits=int(spec["bits"]), version=int(spec["version"]),
+                             tokens=int(spec.get("tokens", 0))),
             heads=tuple(meta["heads"]),
             logit_shift=float(meta["calibration"]["logit_shift"]),
             metadata=meta,
@@ -186,4 +188,15 @@ def _read_metadata(path: Path) -> ModelInfo:
         raise ModelError(
             f"{meta_path}: feature spec version {info.spec.version}, this build reads {SUPPORTED_FEATURE_VERSION}"
         )
+    if info.spec.tokens:
+        _check_lexicon(meta_path, info.spec.tokens, meta["feature_spec"].get("lexicon_sha256"))
     return info
+
+
+def _check_lexicon(meta_path: Path, version: int, digest: str | None) -> None:
+    """A model with the token channel learnt the classes of one lexer and one lexicon: refuse others."""
+    if version != tokens.VERSION:
+        raise ModelError(f"{meta_path}: token channel version {version}, this build lexes version {tokens.VERSION}")
+    if digest != tokens.lexicon().digest:
+        raise ModelError(f"{meta_path}: the model was trained with another {tokens.LEXICON_FILE.name} "
+                         f"(sha256 {digest}, this build's {tokens.lexicon().digest}): retrain it")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from extproc.attack import tokens
 from extproc.attack.features import MULTIPLIER, ORDER_SALTS, FeatureSpec
 from extproc.core.modelfiles import NativeUnsupported
 from extproc.wire.pb import onnx_subset_pb2
@@ -64,10 +65,13 @@ class NativeEngine:
             raise
         except Exception as exc:  # noqa: BLE001 - a damaged file (odd raw sizes, negative dims): onnxruntime judges it
             raise Unsupported(f"unreadable weights: {exc}") from None
+        if spec.tokens not in (0, tokens.VERSION):
+            raise Unsupported(f"token channel version {spec.tokens}; this kernel lexes version {tokens.VERSION}")
         try:
             self.kernel = _ngram_bag.Kernel(
                 orders=spec.orders, salts=[int(ORDER_SALTS[k]) for k in spec.orders], multiplier=int(MULTIPLIER),
-                mix=int(ORDER_SALTS[0]), bits=spec.bits, **weights,
+                mix=int(ORDER_SALTS[0]), bits=spec.bits, lexer=tokens.native_lexer() if spec.tokens else None,
+                **weights,
             )
         except (ValueError, IndexError) as exc:  # sizes beyond the kernel's limits, orders beyond the salts
             raise Unsupported(str(exc)) from None

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from extproc.attack import tokens
 from extproc.attack.features import FeatureSpec, featurize
 from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
 from extproc.core.records import RecordError, iter_records, read_records
@@ -293,7 +294,7 @@ def save(trained: Trained, out: Path, data: dict, metrics: dict | None = None) -
     config["spec"] = asdict(trained.config.spec)
     metadata = {
         "model": out.name,
-        "feature_spec": asdict(trained.config.spec),
+        "feature_spec": feature_spec_metadata(trained.config.spec),
         "heads": list(HEADS),
         "calibration": {
             "threshold_probability": round(trained.threshold_probability, 6),
@@ -306,6 +307,14 @@ def save(trained: Trained, out: Path, data: dict, metrics: dict | None = None) -
     }
     metadata_path(out).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     out.with_suffix(".md").write_text(model_card(metadata))
+
+
+def feature_spec_metadata(spec: FeatureSpec) -> dict:
+    """The spec as the metadata stores it; with the token channel, the lexicon it learnt (by digest)."""
+    stored = asdict(spec)
+    if spec.tokens:
+        stored["lexicon_sha256"] = tokens.lexicon().digest
+    return stored
 
 
 def model_card(metadata: dict) -> str:
@@ -434,6 +443,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-fp", type=float, default=TrainConfig.target_fp)
     parser.add_argument("--orders", default=",".join(map(str, FeatureSpec.orders)), help="n-gram orders, e.g. 1,2,3,4,5")
     parser.add_argument("--bits", type=int, default=FeatureSpec.bits, help="log2 of the n-gram hash buckets")
+    parser.add_argument("--tokens", type=int, choices=(0, tokens.VERSION), default=TrainConfig.spec.tokens,
+                        help="token-class channel beside the characters (extproc/attack/tokens.py): 0 for none")
     parser.add_argument("--ngram-dropout", type=float, default=TrainConfig.ngram_dropout,
                         help="share of each value's n-grams dropped per training step (0: none)")
     parser.add_argument("--max-values-per-source", type=int, default=TrainConfig.max_values_per_source,
@@ -441,7 +452,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
-    spec = FeatureSpec(orders=tuple(int(o) for o in args.orders.split(",")), bits=args.bits)
+    spec = FeatureSpec(orders=tuple(int(o) for o in args.orders.split(",")), bits=args.bits, tokens=args.tokens)
     return TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp, spec=spec,
                        ngram_dropout=args.ngram_dropout, max_values_per_source=args.max_values_per_source)
 
