@@ -413,8 +413,13 @@ static void score_value(const Kernel *k, const unsigned char *value, Py_ssize_t 
 {
     float bag[MAX_DIM], hidden[MAX_HIDDEN];
     const Py_ssize_t dim = k->dim, width = k->hidden, heads = k->heads;
+    /* Specialised for the dimensions training writes (one model; two or three averaged seeds). */
     if (dim == 16)
-        add_ngrams(k, value, n, bag, 4);  /* the shipped model's dimension, specialised */
+        add_ngrams(k, value, n, bag, 4);
+    else if (dim == 32)
+        add_ngrams(k, value, n, bag, 8);
+    else if (dim == 48)
+        add_ngrams(k, value, n, bag, 12);
     else
         add_ngrams(k, value, n, bag, (int)(dim / 4));
     /* As featurize: length ** -0.5 in double, then float32. */

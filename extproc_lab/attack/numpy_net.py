@@ -122,3 +122,24 @@ class Adam:
         denominator = np.sqrt(second) / np.float32(np.sqrt(correction2))
         denominator += np.float32(EPSILON)
         param -= np.float32(self.learning_rate / correction1) * first / denominator
+
+
+def averaged(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One network whose logits are the mean of the members' logits, in the members' own graph.
+
+    Embeddings side by side ([rows, k*dim]), the hidden layers block-diagonal ([k*dim, k*hidden]),
+    the output layer stacked and divided by k: the same graph shape, so both serving engines run
+    it unchanged. Averaging seeds removes most of what one seed's initialisation decides alone.
+    """
+    count = len(members)
+    dim, hidden = members[0]["w1"].shape
+    w1 = np.zeros((count * dim, count * hidden), dtype=np.float32)
+    for i, member in enumerate(members):
+        w1[i * dim:(i + 1) * dim, i * hidden:(i + 1) * hidden] = member["w1"]
+    return {
+        "table": np.concatenate([m["table"] for m in members], axis=1),
+        "w1": w1,
+        "b1": np.concatenate([m["b1"] for m in members]),
+        "w2": (np.concatenate([m["w2"] for m in members]) / np.float32(count)).astype(np.float32),
+        "b2": (np.sum([m["b2"] for m in members], axis=0) / np.float32(count)).astype(np.float32),
+    }

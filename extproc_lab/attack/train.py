@@ -25,7 +25,7 @@ from extproc.attack.features import FeatureSpec, featurize
 from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
 from extproc.core.records import RecordError, iter_records, read_records
 from extproc_lab.attack.dataset import HEADS, RecordValues, collect, head_of
-from extproc_lab.attack.numpy_net import Adam, Bags, init_weights, loss_and_gradients
+from extproc_lab.attack.numpy_net import Adam, Bags, averaged, init_weights, loss_and_gradients
 from extproc_lab.attack.report import render
 
 
@@ -49,6 +49,8 @@ class TrainConfig:
     # (generated templates 4.1% vs 6.6%, synthetic 0.25% vs 0.45%) for 1-3 points of detection.
     target_fp: float = 0.0015
     max_values_per_source: int = 60_000  # cap so one huge source does not drown the rest
+    # Networks of different seeds trained on the same values, averaged into one graph (numpy_net.averaged).
+    averaged_seeds: int = 1
     spec: FeatureSpec = FeatureSpec()
 
 
@@ -170,14 +172,29 @@ def fit(train: list[RecordValues], validation: list[RecordValues], config: Train
     attack_rows = np.flatnonzero(labels == 1)
     targets[attack_rows, heads[attack_rows]] = 1.0
 
-    params = init_weights(2 ** config.spec.bits + 1, config.embedding_dim, config.hidden, len(HEADS), config.seed)
+    members, history = [], []
+    for member in range(config.averaged_seeds):
+        seed = config.seed + 100 * member  # member 0 is the single-seed model of the same config
+        if config.averaged_seeds > 1:
+            log(f"seed {seed} ({member + 1} of {config.averaged_seeds} averaged)")
+        weights_of_seed, history_of_seed = _train_one(ids, scale, targets, weights, config, seed, log)
+        members.append(weights_of_seed)
+        history.extend({"seed": seed, **entry} if config.averaged_seeds > 1 else entry for entry in history_of_seed)
+    params = members[0] if len(members) == 1 else averaged(members)
+    threshold = calibrate(params, validation, config)
+    log(f"operating point: p >= {threshold:.4f} (validation benign FP target {config.target_fp:.2%})")
+    return Trained(params, threshold, config, history)
+
+
+def _train_one(ids, scale, targets, weights, config: TrainConfig, seed: int, log):
+    params = init_weights(2 ** config.spec.bits + 1, config.embedding_dim, config.hidden, len(HEADS), seed)
     optimizer = Adam(config.learning_rate)
-    order = np.arange(len(framed))
+    order = np.arange(len(ids))
     history = []
     for epoch in range(config.epochs):
         started, total = time.time(), 0.0
-        np.random.default_rng(config.seed + epoch).shuffle(order)
-        drop_rng = np.random.default_rng(config.seed + 1000 + epoch)
+        np.random.default_rng(seed + epoch).shuffle(order)
+        drop_rng = np.random.default_rng(seed + 1000 + epoch)
         for start in range(0, len(order), config.batch_size):
             index = order[start:start + config.batch_size]
             bags = _batch(ids, scale, index, config.ngram_dropout, drop_rng)
@@ -187,9 +204,7 @@ def fit(train: list[RecordValues], validation: list[RecordValues], config: Train
         # Wall time is logged, not stored: the metadata must not change between identical runs.
         history.append({"epoch": epoch + 1, "loss": round(total / max(len(order), 1), 5)})
         log(f"epoch {epoch + 1}: loss {history[-1]['loss']} ({time.time() - started:.1f} s)")
-    threshold = calibrate(params, validation, config)
-    log(f"operating point: p >= {threshold:.4f} (validation benign FP target {config.target_fp:.2%})")
-    return Trained(params, threshold, config, history)
+    return params, history
 
 
 def predict(weights: dict[str, np.ndarray], framed: list[bytes], spec: FeatureSpec) -> np.ndarray:
@@ -447,6 +462,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="token-class channel beside the characters (extproc/attack/tokens.py): 0 for none")
     parser.add_argument("--ngram-dropout", type=float, default=TrainConfig.ngram_dropout,
                         help="share of each value's n-grams dropped per training step (0: none)")
+    parser.add_argument("--averaged-seeds", type=int, default=TrainConfig.averaged_seeds,
+                        help="networks of successive seeds averaged into the one model (the kernel takes up to 4 of 16 dimensions)")
     parser.add_argument("--max-values-per-source", type=int, default=TrainConfig.max_values_per_source,
                         help="distinct values kept per source, so one huge source does not drown the rest")
 
@@ -454,7 +471,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 def config_from(args: argparse.Namespace) -> TrainConfig:
     spec = FeatureSpec(orders=tuple(int(o) for o in args.orders.split(",")), bits=args.bits, tokens=args.tokens)
     return TrainConfig(seed=args.seed, epochs=args.epochs, target_fp=args.target_fp, spec=spec,
-                       ngram_dropout=args.ngram_dropout, max_values_per_source=args.max_values_per_source)
+                       ngram_dropout=args.ngram_dropout, max_values_per_source=args.max_values_per_source,
+                       averaged_seeds=args.averaged_seeds)
 
 
 def training_data_digest(args: argparse.Namespace) -> dict:

@@ -149,3 +149,26 @@ def test_payloads_are_also_learnt_as_paths_and_exploit_paths_are_not_learnt():
     exploit = record_values(record("rce", "cmd=%3Bcat%20/etc/passwd", path="/cgi-bin/admin.cgi"))
     by_location = dict(zip(exploit.locations, zip(exploit.value_is_attack, exploit.value_trains)))
     assert by_location["path"][1] is False and by_location["query:cmd"] == (True, True)
+
+
+def test_averaged_seeds_are_one_graph_whose_logits_are_the_members_mean(values, tmp_path):
+    from extproc_lab.attack.numpy_net import averaged, init_weights
+
+    members = [init_weights(33, 4, 6, 3, seed) for seed in (1, 2, 3)]
+    merged = averaged(members)
+    assert merged["table"].shape == (33, 12) and merged["w1"].shape == (12, 18)
+    rng = np.random.default_rng(0)
+    bags = rng.standard_normal((5, 33)).astype(np.float32)  # any mix of rows
+
+    def logits(w):
+        return np.maximum(bags @ w["table"] @ w["w1"] + w["b1"], 0) @ w["w2"] + w["b2"]
+
+    assert np.allclose(logits(merged), np.mean([logits(m) for m in members], axis=0), atol=1e-5)
+    # Trained end to end: served as any model (both engines), and not the single seed's model.
+    single, _ = train_once(values, tmp_path, "one")
+    trained, out = train_once(values, tmp_path, "two", averaged_seeds=2)
+    assert trained.weights["table"].shape[1] == 2 * single.weights["table"].shape[1]
+    assert np.array_equal(trained.weights["table"][:, :16], single.weights["table"])
+    framed = [f for record in values[:200] for f in record.framed]
+    served = AttackModel(out, engine="onnxruntime").raw_probabilities(framed)
+    assert np.abs(served - predict(trained.weights, framed, trained.config.spec)).max() <= 1e-4
