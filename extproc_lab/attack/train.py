@@ -25,6 +25,7 @@ from extproc.attack.features import FeatureSpec, featurize
 from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
 from extproc.core.records import RecordError, iter_records, read_records
 from extproc_lab.attack.dataset import HEADS, RecordValues, collect, head_of
+from extproc_lab.attack.probe import feature_digest
 from extproc_lab.attack.numpy_net import Adam, Bags, averaged, init_weights, loss_and_gradients
 from extproc_lab.attack.report import render
 
@@ -317,7 +318,8 @@ def save(trained: Trained, out: Path, data: dict, metrics: dict | None = None) -
             "default_threshold_score": 20,
             "target_validation_fp": trained.config.target_fp,
         },
-        "training": {"config": config, "history": trained.history, "data": data},
+        "training": {"config": config, "history": trained.history, "data": data,
+                     "feature_digest": feature_digest(trained.config.spec)},
         "metrics": metrics or {},
     }
     metadata_path(out).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
