@@ -348,8 +348,9 @@ def model_card(metadata: dict) -> str:
         f"({', '.join(metadata['heads'])}), mapped to 1-99 (low = attack).",
         "",
         "## Model",
-        f"- Hashed character n-grams (orders {config['spec']['orders']}, 2^{config['spec']['bits']} buckets) "
-        f"-> embedding bag (dim {config['embedding_dim']}) -> MLP (hidden {config['hidden']}) -> sigmoid per head.",
+        f"- Hashed character n-grams (orders {config['spec']['orders']}, 2^{config['spec']['bits']} buckets)"
+        f"{_token_words(config)} -> embedding bag (dim {config['embedding_dim']}) -> MLP (hidden {config['hidden']}) "
+        f"-> sigmoid per head{_averaged_words(config)}.",
         f"- Operating point: probability >= {calibration['threshold_probability']} maps to score 20, the default "
         f"threshold; chosen for a {calibration['target_validation_fp']:.2%} false-positive rate on validation "
         "traffic from templates held out of training.",
@@ -373,11 +374,27 @@ def model_card(metadata: dict) -> str:
     return "\n".join(lines)
 
 
+def _token_words(config: dict) -> str:
+    if not config["spec"].get("tokens"):
+        return ""
+    return (", and the same n-grams of each value's token classes (`extproc/attack/tokens.py`, "
+            f"channel version {config['spec']['tokens']}: words by class, numbers, operators, punctuation)")
+
+
+def _averaged_words(config: dict) -> str:
+    count = config.get("averaged_seeds", 1)
+    if count <= 1:
+        return ""
+    return (f"; {count} such networks of seeds {config['seed']}, {config['seed'] + 100}, ... trained on the same "
+            "values, their logits averaged in one graph")
+
+
 def _evaluation_settings(evaluated: dict, config: dict) -> str:
     """The held-out folds' settings where they differ from this model's (e.g. fewer epochs to fit the time)."""
     model = {"epochs": config["epochs"], "target_fp": config["target_fp"], "orders": list(config["spec"]["orders"]),
              "bits": config["spec"]["bits"], "embedding_dim": config["embedding_dim"], "hidden": config["hidden"],
-             "ngram_dropout": config["ngram_dropout"], "max_values_per_source": config["max_values_per_source"]}
+             "ngram_dropout": config["ngram_dropout"], "max_values_per_source": config["max_values_per_source"],
+             "tokens": config["spec"].get("tokens", 0), "averaged_seeds": config.get("averaged_seeds", 1)}
     differ = [f"{key} {evaluated.get(key)} (this model: {value})" for key, value in model.items()
               if key in evaluated and evaluated[key] != value]
     return "; folds trained with " + ", ".join(differ) if differ else ""
