@@ -16,7 +16,6 @@ rewrites its card.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -29,6 +28,7 @@ from extproc.attack.features import frame
 from extproc.attack.model import DEFAULT_MODEL, load_model, logit_shift_for, metadata_path, plain_path
 from extproc.attack.normalize import normalize
 from extproc.core.records import request_from_record
+from extproc_lab.attack.dataset import host_half
 from extproc_lab.attack.train import model_card
 
 PATH_ONLY = ExtractSettings(parts=frozenset({"path"}))
@@ -47,11 +47,6 @@ def path_probabilities(model, record: dict) -> tuple[float, float]:
     plain = [float(p) for p, value in zip(attack, framed) if plain_path(value)]
     other = [float(p) for p, value in zip(attack, framed) if not plain_path(value)]
     return max(plain, default=0.0), max(other, default=0.0)
-
-
-def host_half(record: dict) -> int:
-    host = next((v for k, v in record["request"].get("headers", []) if k.lower() == "host"), "")
-    return hashlib.sha256(host.lower().encode()).digest()[0] & 1
 
 
 def calibrate(model, urls: list[dict], target_fp: float) -> dict:

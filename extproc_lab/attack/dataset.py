@@ -9,6 +9,7 @@ application lives, not the payload, and is left out of training rather than taug
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ from extproc.core.records import request_from_record
 
 HEAD_INDEX = {name: index for index, name in enumerate(HEADS)}
 TRAINING_SETTINGS = ExtractSettings(max_value_chars=1024)
+
+
+def host_half(record: dict) -> int:
+    """0 or 1 by a hash of the request's host: splits real traffic into halves that share no site."""
+    host = next((v for k, v in record["request"].get("headers", []) if k.lower() == "host"), "")
+    return hashlib.sha256(host.lower().encode()).digest()[0] & 1
 
 
 def head_of(family: str) -> int:

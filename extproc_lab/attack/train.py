@@ -24,7 +24,7 @@ from extproc.attack import tokens
 from extproc.attack.features import FeatureSpec, featurize
 from extproc.attack.model import DEFAULT_MODEL, logit_shift_for, metadata_path
 from extproc.core.records import RecordError, iter_records, read_records
-from extproc_lab.attack.dataset import HEADS, RecordValues, collect, head_of
+from extproc_lab.attack.dataset import HEADS, RecordValues, collect, head_of, host_half
 from extproc_lab.attack.probe import feature_digest
 from extproc_lab.attack.numpy_net import Adam, Bags, averaged, init_weights, loss_and_gradients
 from extproc_lab.attack.report import render
@@ -52,6 +52,9 @@ class TrainConfig:
     max_values_per_source: int = 60_000  # cap so one huge source does not drown the rest
     # Networks of different seeds trained on the same values, averaged into one graph (numpy_net.averaged).
     averaged_seeds: int = 1
+    # Sources of real traffic whose hosts of one half (dataset.host_half == 1) are never trained on:
+    # calibrate_paths sets the paths' point on the other half and measures it on these sites.
+    hosts_held_out_of: tuple[str, ...] = ("urls",)
     spec: FeatureSpec = FeatureSpec()
 
 
@@ -85,6 +88,12 @@ def labelled_records(file: Path):
             raise RecordError(f"{file}:{number}: a training record needs \"label\": \"attack\" or "
                               f"\"benign\" (found {record.get('label')!r})")
         yield record
+
+
+def without_held_out_hosts(records: list[dict], config: TrainConfig) -> list[dict]:
+    """The records training may see: config.hosts_held_out_of's sources lose half of their hosts."""
+    held = frozenset(config.hosts_held_out_of)
+    return [r for r in records if r.get("source") not in held or host_half(r) == 0]
 
 
 def files_digest(inputs: list[Path], extra: str = "") -> dict:
@@ -525,8 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from(args)
     if args.metrics:  # refused before the training, not after
         held_out_report(args.metrics, training_data_digest(args))
-    records = (load_records(args.inputs) + benign_traffic(args.benign_traffic)
-               + generated_records(args.generated, args.seed) + synthetic_values(args.grammar, args.seed))
+    records = without_held_out_hosts(load_records(args.inputs) + benign_traffic(args.benign_traffic), config)
+    records += generated_records(args.generated, args.seed) + synthetic_values(args.grammar, args.seed)
     print(f"{len(records)} records", file=sys.stderr)
     train, validation = split_validation(collect(records), 0.1, args.seed)
     trained = fit(train, validation, config, log=lambda m: print(m, file=sys.stderr))

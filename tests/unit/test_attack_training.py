@@ -172,3 +172,18 @@ def test_averaged_seeds_are_one_graph_whose_logits_are_the_members_mean(values, 
     framed = [f for record in values[:200] for f in record.framed]
     served = AttackModel(out, engine="onnxruntime").raw_probabilities(framed)
     assert np.abs(served - predict(trained.weights, framed, trained.config.spec)).max() <= 1e-4
+
+
+def test_training_never_sees_the_held_out_half_of_the_real_sites():
+    from extproc_lab.attack.dataset import host_half
+    from extproc_lab.attack.train import without_held_out_hosts
+
+    def record(source, host):
+        return {"source": source, "label": "benign", "request": {"headers": [["host", host]]}}
+
+    hosts = [f"site{i}.example" for i in range(40)]
+    urls = [record("urls", h) for h in hosts]
+    kept = without_held_out_hosts(urls + [record("csic", h) for h in hosts], TrainConfig())
+    kept_urls = [r for r in kept if r["source"] == "urls"]
+    assert 0 < len(kept_urls) < len(urls) and all(host_half(r) == 0 for r in kept_urls)
+    assert sum(r["source"] == "csic" for r in kept) == len(hosts)  # other sources keep every host
