@@ -29,7 +29,7 @@ from extproc.attack.model import DEFAULT_MODEL, load_model, logit_shift_for, met
 from extproc.attack.normalize import normalize
 from extproc.core.records import request_from_record
 from extproc_lab.attack.dataset import host_half
-from extproc_lab.attack.train import model_card
+from extproc_lab.attack.train import write_metadata
 
 PATH_ONLY = ExtractSettings(parts=frozenset({"path"}))
 
@@ -112,11 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     figures["urls"] = Path(args.urls).name
     print(json.dumps(figures, indent=1))
     if args.write:
-        meta_path = metadata_path(Path(args.model))
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(metadata_path(Path(args.model)).read_text())
         meta["calibration"].setdefault("locations", {})["path"] = figures
-        meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        Path(args.model).with_suffix(".md").write_text(model_card(meta))  # the card shows the point
+        write_metadata(Path(args.model), meta)  # the card shows the point
     return 0
 
 

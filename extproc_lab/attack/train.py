@@ -331,8 +331,13 @@ def save(trained: Trained, out: Path, data: dict, metrics: dict | None = None) -
                      "feature_digest": feature_digest(trained.config.spec)},
         "metrics": metrics or {},
     }
-    metadata_path(out).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-    out.with_suffix(".md").write_text(model_card(metadata))
+    write_metadata(out, metadata)
+
+
+def write_metadata(model: Path, metadata: dict) -> None:
+    """The model's .json and its card (.md), both from the metadata."""
+    metadata_path(model).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    model.with_suffix(".md").write_text(model_card(metadata))
 
 
 def feature_spec_metadata(spec: FeatureSpec) -> dict:

@@ -128,6 +128,28 @@ def test_the_card_takes_held_out_figures_only_from_an_evaluation_of_the_same_dat
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_an_evaluation_is_attached_to_a_trained_model_only_when_measured_on_its_data(values, tmp_path):
+    import json
+
+    from extproc_lab.attack.card import attach
+
+    _, model = train_once(values, tmp_path, "card")
+    data = json.loads(model.with_suffix(".json").read_text())["training"]["data"]
+    report = {"data": data, "config": {"epochs": 1, "averaged_seeds": 1}, "roc": {},
+              "folds": [{"held_out": "grammar", "threshold_probability": 0.9, "benign": 10, "false_positives": 1,
+                         "fp_rate": 0.1, "families": {}}]}
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**report, "data": {"sha256": "f" * 64}}))
+    with pytest.raises(SystemExit, match="not run on the training data"):
+        attach(model, other)
+    assert "## Quality" not in model.with_suffix(".md").read_text()
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps(report))
+    attach(model, same)
+    assert json.loads(model.with_suffix(".json").read_text())["metrics"]["folds"][0]["held_out"] == "grammar"
+    assert "## Quality: whole sources held out" in model.with_suffix(".md").read_text()
+
+
 def test_payloads_are_also_learnt_as_paths_and_exploit_paths_are_not_learnt():
     from extproc.attack.model import plain_path
     from extproc_lab.attack.dataset import record_values
