@@ -118,9 +118,35 @@ def evaluate(values: list[RecordValues], generated: tuple[list[RecordValues], li
                    "ngram_dropout": config.ngram_dropout, "tokens": config.spec.tokens,
                    "averaged_seeds": config.averaged_seeds},
         "folds": folds,
-        "roc": roc_summary(np.concatenate(pooled_labels), np.concatenate(pooled_scores)),
-        **per_group_roc(held),
+        **roc_of(held),
+        "held": [[source, family, bool(is_attack), round(float(margin), 6)] for source, family, is_attack, margin in held],
     }
+
+
+def roc_of(held: list) -> dict:
+    """Pooled, per-source and per-family ROC of (source, family, is_attack, margin) entries."""
+    labels = np.array([h[2] for h in held], dtype=int)
+    margins = np.array([h[3] for h in held], dtype=float)
+    return {"roc": roc_summary(labels, margins), **per_group_roc(held)}
+
+
+def merge_folds(runs: list[dict]) -> list[dict]:
+    """Runs of the same seeds over different folds (--only, in parallel processes) as one run per seed."""
+    by_seed: dict[int, list[dict]] = {}
+    for run in runs:
+        by_seed.setdefault(run["config"]["seed"], []).append(run)
+    merged = []
+    for seed, parts in sorted(by_seed.items()):
+        configs = {json.dumps({k: v for k, v in p["config"].items()}, sort_keys=True) for p in parts}
+        if len(configs) != 1:
+            raise SystemExit(f"seed {seed}: the runs to merge were trained with different settings")
+        names = [f["held_out"] for p in parts for f in p["folds"]]
+        if len(names) != len(set(names)):
+            raise SystemExit(f"seed {seed}: a source is held out in more than one of the runs")
+        held = [h for p in parts for h in p["held"]]
+        merged.append({"config": parts[0]["config"], "folds": [f for p in parts for f in p["folds"]],
+                       **roc_of(held), "held": held})
+    return merged
 
 
 def per_group_roc(held: list[tuple[str, str, bool, float]]) -> dict:
@@ -205,17 +231,24 @@ def _mean_roc(entries: list[dict | None]) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extproc_lab.attack.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("inputs", nargs="+", type=Path)
+    parser.add_argument("inputs", nargs="*", type=Path, help="JSONL files or directories (not with --merge)")
     parser.add_argument("--generated", type=int, default=20_000)
     parser.add_argument("--grammar", type=int, default=5_000)
     parser.add_argument("--benign-traffic", type=Path, nargs="*", default=[])
     add_model_options(parser)
     parser.add_argument("--json", type=Path, help="write the full report here")
     parser.add_argument("--only", default="", help="comma-separated sources to hold out (default: every source)")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[],
+                        help="instead of training: join the --json reports of runs over different folds "
+                             "(and seeds) of the same data into one report")
     parser.add_argument("--seeds", default="",
                         help="comma-separated seeds, e.g. 7,8,9: one evaluation each, reported together "
                              "(default: --seed alone)")
     args = parser.parse_args(argv)
+    if args.merge:
+        return write_merged(args.merge, args.json)
+    if not args.inputs:
+        parser.error("give the training data (or --merge reports)")
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     values = collect(load_records(args.inputs) + benign_traffic(args.benign_traffic))
     only = frozenset(filter(None, args.only.split(",")))
@@ -229,9 +262,29 @@ def main(argv: list[str] | None = None) -> int:
     report = combine(reports)
     report["config"]["max_values_per_source"] = args.max_values_per_source
     report["data"] = training_data_digest(args)  # train --metrics accepts the report only for this data
-    if args.json:  # with each seed's own report, so runs of other seeds can join it later
-        args.json.write_text(json.dumps({**report, "runs": reports if len(reports) > 1 else []}, indent=2) + "\n")
+    write_report(report, reports, args.json)
+    return 0
+
+
+def write_report(report: dict, runs: list[dict], out: Path | None) -> None:
+    """The combined report (printed and as JSON); the JSON keeps each seed's run, with its scored
+    requests, so runs of other folds or seeds can join it later (--merge)."""
+    if out:
+        combined = {key: value for key, value in report.items() if key != "held"}
+        out.write_text(json.dumps({**combined, "runs": runs}) + "\n")
     print(render(report))
+
+
+def write_merged(paths: list[Path], out: Path | None) -> int:
+    reports = [json.loads(path.read_text()) for path in paths]
+    digests = {r["data"]["sha256"] for r in reports}
+    if len(digests) != 1:
+        raise SystemExit("the reports to merge were measured on different training data")
+    runs = merge_folds([run for r in reports for run in r["runs"]])
+    report = combine(runs)
+    report["config"]["max_values_per_source"] = reports[0]["config"].get("max_values_per_source")
+    report["data"] = reports[0]["data"]
+    write_report(report, runs, out)
     return 0
 
 

@@ -56,3 +56,37 @@ def test_each_held_out_source_and_family_gets_its_own_roc():
     report = {**_run(7, 48, 1, 0.97), **groups}
     assert "| urls | benign | 2 | 0.750 |" in render(report)
     assert "| sqli | 1 | 0.667 |" in render(report)
+
+
+def test_runs_over_different_folds_merge_into_the_report_of_one_run(tmp_path):
+    import json
+
+    import pytest
+
+    from extproc_lab.attack.evaluate import main, roc_of
+
+    def part(seed: int, source: str, held: list) -> dict:
+        attack = source == "patt"
+        fold = {"held_out": source, "threshold_probability": 0.9, "benign": 0 if attack else len(held),
+                "false_positives": 0 if attack else sum(h[3] >= 0 for h in held),
+                "fp_rate": None if attack else sum(h[3] >= 0 for h in held) / len(held),
+                "families": {"rce": {"detected": sum(h[3] >= 0 for h in held), "total": len(held), "rate": 0.5,
+                                     "payload_not_scored": 0}} if attack else {}}
+        run = {"config": {"seed": seed, "epochs": 3}, "folds": [fold], **roc_of(held), "held": held}
+        return {"data": {"sha256": "d" * 64}, "config": run["config"], "runs": [run]}
+
+    attacks = [["patt", "rce", True, m] for m in (0.2, 0.1, -0.05, 0.3)]
+    benign = [["traffic", "benign", False, m] for m in (-0.5, -0.2, 0.01, -0.3, -0.1)]
+    paths = []
+    for name, report in (("a", part(7, "patt", attacks)), ("b", part(7, "traffic", benign))):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(report))
+    out = tmp_path / "merged.json"
+    main(["--merge", *map(str, paths), "--json", str(out)])
+    merged = json.loads(out.read_text())
+    assert [f["held_out"] for f in merged["folds"]] == ["patt", "traffic"]
+    assert merged["roc"] == roc_of(attacks + benign)["roc"]  # pooled as if one run had held out both
+    assert merged["roc_by_source"]["patt"]["attacks_vs_all_benign"]["n"] == 4
+    paths[1].write_text(json.dumps(part(7, "patt", attacks)))  # the same fold twice
+    with pytest.raises(SystemExit, match="more than one"):
+        main(["--merge", *map(str, paths)])
