@@ -94,11 +94,21 @@ class Layer(Protocol):
 @runtime_checkable
 class WatchesResponse(Protocol):
     """A layer that reads the upstream's answer as it streams by and changes nothing in it (token
-    usage): its failure never withholds the answer."""
+    usage): its failure never withholds the answer, and it never holds it either. Where Envoy
+    runs the observe-only filter, the answer is read on a stream of its own that Envoy does not
+    wait for: ``watch_state`` gives, when the request is decided, what reading the answer needs
+    (plain JSON values; Envoy carries them as dynamic metadata), and ``resume_watch`` keeps them
+    on that stream's request, before ``response_wanted``."""
 
     def response_wanted(self, request: Request, status: str, headers: Headers) -> bool: ...
 
     def on_response_chunk(self, request: Request, headers: Headers, chunk: bytes, end_of_stream: bool) -> None: ...
+
+    def watch_state(self, request: Request) -> dict[str, Any] | None:
+        """What reading this request's answer needs; None: nothing to read."""
+
+    def resume_watch(self, request: Request, state: dict[str, Any]) -> None:
+        """Keep ``state`` (as watch_state gave it) on ``request``, a stand-in for the original."""
 
 
 @runtime_checkable

@@ -16,6 +16,8 @@ from extproc.wire.listen import TlsFiles, parse_address
 from extproc.observability.metrics import Metrics
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.config.store import PolicyStore, watch
+from extproc.wire.messages import ANSWERS_OBSERVED
+from extproc.wire.observe import AnswerObserver, starts_answer_stream
 from extproc.wire.stream import ProtocolError, State, StreamProcessor
 from extproc.observability.tracing import trace_id_of
 from extproc.core.verdict import Decision
@@ -39,18 +41,52 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         self.audit = observers.audit if observers else None
 
     async def Process(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
+        messages = aiter(request_iterator)
+        first = await anext(messages, None)
+        if first is None:
+            return
+        if starts_answer_stream(first):
+            await self._observe(first, messages)
+            return
+        async for reply in self._process(first, messages, context):
+            yield reply
+
+    async def _observe(self, first, messages) -> None:
+        """An answer from the observe-only filter: read, never answered. Returning ends the RPC,
+        which tells Envoy to send no more of it."""
+        observer = AnswerObserver(self.store.current)
+        try:
+            wanted = observer.handle(first)
+            while wanted and (message := await anext(messages, None)) is not None:
+                wanted = observer.handle(message)
+        except asyncio.CancelledError:  # Envoy closed it: the client went away mid-answer
+            self._event("answer_cancelled")
+            raise
+        except Exception:  # a bug of ours; Envoy lets the answer pass whatever happens here
+            self._event("internal_error")
+            log.exception("observe-only stream failed")
+        finally:
+            for layer in observer.faults:
+                self.metrics.layer_faults.labels(layer, "response_error").inc()
+        if observer.read_to_end:
+            self._event("answer_watched")
+
+    async def _process(self, first, messages, context: grpc.aio.ServicerContext):
         started = time.perf_counter_ns()
-        span = self.tracing.start(context.invocation_metadata() or ()) if self.tracing else None
+        metadata = context.invocation_metadata() or ()
+        span = self.tracing.start(metadata) if self.tracing else None
         # The policy is taken once: a reload mid-request does not change this request's rules.
-        stream = StreamProcessor(self.store.current)
+        stream = StreamProcessor(self.store.current, answers_observed=_answers_observed(metadata))
         stream.on_decision = lambda decision: self._report(decision, stream, span, context, started)
         # The decision was recorded before the answer came: a layer failing on it is counted here.
         stream.on_response_fault = lambda layer: self.metrics.layer_faults.labels(layer, "response_error").inc()
         try:
-            async for message in request_iterator:
+            async for message in _chained(first, messages):
                 reply = stream.handle(message)
                 if reply is not None:
                     yield reply
+                if stream.done:
+                    break  # ends the RPC: Envoy carries on without this stream
         except ProtocolError as exc:
             self._event(exc.kind)
             log.warning("ext_proc protocol error: %s", exc, extra={"kind": exc.kind})
@@ -101,6 +137,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             # Envoy is not honouring mode_override (allow_mode_override off). grpc.aio reports a
             # cancel as a plain end of stream, so the two cannot be told apart here.
             self._event("ended_awaiting_body")
+        if stream.held_for_watching:
+            self._event("answer_held_for_watching")
 
     def _event(self, event: str) -> None:
         self.metrics.stream_events.labels(event).inc()
@@ -119,6 +157,18 @@ class Observers:
             self.audit.close()
         if self.tracing is not None:
             self.tracing.shutdown()
+
+
+async def _chained(first, rest):
+    yield first
+    async for message in rest:
+        yield message
+
+
+def _answers_observed(metadata) -> bool:
+    """Envoy's per-route gRPC metadata says the route has the observe-only filter."""
+    key, value = ANSWERS_OBSERVED
+    return any(name == key and given == value for name, given in metadata)
 
 
 def _drop(_value: object) -> None:

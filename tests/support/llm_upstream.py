@@ -14,8 +14,13 @@ COMPLETION_TOKENS = 7
 
 
 class FakeLlm:
-    def __init__(self, prompt_tokens: int = 1000) -> None:
+    """``pieces``: content events of a streamed answer (the echo cut in as many). ``pause_at``: a
+    streamed answer stops after that many pieces, sets ``mid_stream`` and waits for ``resume``."""
+
+    def __init__(self, prompt_tokens: int = 1000, pieces: int = 2, pause_at: int | None = None) -> None:
         self.prompt_tokens = prompt_tokens
+        self.pieces, self.pause_at = pieces, pause_at
+        self.mid_stream, self.resume = threading.Event(), threading.Event()
         self.received: list[dict] = []
         self.received_headers: list[dict[str, str]] = []  # lower-case names, one per request
         fake = self
@@ -47,9 +52,12 @@ class FakeLlm:
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
-                for piece in (echo[: len(echo) // 2], echo[len(echo) // 2:]):
+                for index, piece in enumerate(_cut(echo, fake.pieces)):
+                    if index == fake.pause_at:
+                        fake.mid_stream.set()
+                        fake.resume.wait(30)
                     self._chunk({"choices": [{"index": 0, "delta": {"content": piece}}]})
-                    time.sleep(0.05)
+                    time.sleep(0.05 if fake.pieces <= 2 else 0.005)
                 self._chunk({"choices": [], "usage": usage})
                 self._write(b"data: [DONE]\n\n")
                 self.wfile.write(b"0\r\n\r\n")
@@ -88,3 +96,9 @@ class FakeLlm:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _cut(text: str, pieces: int) -> list[str]:
+    """text in ``pieces`` consecutive parts (some empty when it is shorter)."""
+    step = -(-len(text) // pieces) if text else 0
+    return [text[i * step:(i + 1) * step] for i in range(pieces)]
