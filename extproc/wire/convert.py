@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Callable
 
 import orjson
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
-from extproc.wire.messages import ATTRIBUTES_KEY, HANDOFF_NAMESPACE
+from extproc.wire.messages import ATTRIBUTES_KEY, HANDOFF_KEY, HANDOFF_NAMESPACE
 from extproc.wire.pb import core_pb2, http_status_pb2, processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.core.request import TEXT_ERRORS, Request
@@ -193,7 +193,7 @@ def with_handoff(reply: pb.ProcessingResponse, handoff: dict | None) -> pb.Proce
         return reply
     carrying = pb.ProcessingResponse()
     carrying.CopyFrom(reply)
-    carrying.dynamic_metadata.update({HANDOFF_NAMESPACE: handoff})
+    carrying.dynamic_metadata.update({HANDOFF_NAMESPACE: {HANDOFF_KEY: orjson.dumps(handoff).decode()}})
     return carrying
 
 
@@ -202,7 +202,12 @@ def handoff_of(message: pb.ProcessingRequest) -> dict | None:
     forwarded = message.metadata_context.filter_metadata
     if HANDOFF_NAMESPACE not in forwarded:
         return None
-    return json_format.MessageToDict(forwarded[HANDOFF_NAMESPACE])
+    text = forwarded[HANDOFF_NAMESPACE].fields.get(HANDOFF_KEY)
+    try:
+        handoff = orjson.loads(text.string_value) if text is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    return handoff if isinstance(handoff, dict) else None
 
 
 def continue_reply(kind: str) -> pb.ProcessingResponse:

@@ -7,6 +7,7 @@ the wire the sidecar reads. Depends on the generated code alone.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,8 @@ ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"  # fixed key, whatever the filter
 # The request's stream hands the watching layers' state to the observe-only filter's stream in
 # this dynamic metadata namespace (the filters' metadata_options name it), and the request's
 # stream learns that the route has that filter from this gRPC metadata entry (set per route).
-HANDOFF_NAMESPACE = "extproc.answer"
+HANDOFF_NAMESPACE, HANDOFF_KEY = "extproc.answer", "watch"  # the handoff, one JSON text: Envoy copies
+# the namespace into every message of the answer, and one string is the cheapest thing to copy
 ANSWERS_OBSERVED = ("x-extproc-answers", "observed")
 ENVOY_ORDER = (":authority", ":path", ":method", ":scheme")  # an HTTP/1.1 request through Envoy 1.40
 BODYLESS_METHODS = (b"GET", b"HEAD")
@@ -94,7 +96,7 @@ def response_body(body: bytes, end_of_stream: bool = True, *, observability: boo
 def with_handoff(message: pb.ProcessingRequest, handoff: Mapping[str, Any] | None) -> pb.ProcessingRequest:
     """The message with the handoff in its metadata_context, as the observe-only filter forwards it."""
     if handoff is not None:
-        message.metadata_context.filter_metadata[HANDOFF_NAMESPACE].update(handoff)
+        message.metadata_context.filter_metadata[HANDOFF_NAMESPACE].update({HANDOFF_KEY: json.dumps(handoff)})
     return message
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import grpc
 import orjson
-from google.protobuf import json_format
 
 from extproc.ai_gateway.budget import TokenBudgets
 from extproc.core.durable import DURABLE
@@ -52,7 +51,7 @@ async def decide(srv, source: str, metadata=()):
 
 
 def handed_over(reply) -> dict:
-    return json_format.MessageToDict(reply.dynamic_metadata[messages.HANDOFF_NAMESPACE])
+    return orjson.loads(reply.dynamic_metadata[messages.HANDOFF_NAMESPACE][messages.HANDOFF_KEY])
 
 
 def budgets() -> TokenBudgets:

@@ -1,0 +1,336 @@
+"""The streaming scenario of ``extproc bench``: N concurrent SSE answers of M events at a token
+rate, through the AI gateway route of a real Envoy, beside Envoy alone in the same run.
+
+The upstream (extproc_lab/bench/sse_upstream.py, a process of its own) stamps each event with the
+CLOCK_MONOTONIC time it sent it; the client (asyncio protocols, this process) reads each answer
+as it comes and subtracts that stamp from the time it read the event. So an event's latency is
+everything between the two: Envoy, and whatever Envoy waits for. Reported per setup: per-event
+latency, statuses (504 is Envoy's message_timeout), streams cut after their 200 (ended before
+``[DONE]`` and the last chunk), the upstream's own lateness and the CPU of each process. Setups:
+
+- envoy alone: the same Envoy and route, no ext_proc filter;
+- envoy + extproc: the shipped configuration, the route's answers read by the observe-only filter;
+- envoy + extproc, answer held per event: the same route without that filter, so the request's own
+  stream watches the answer and Envoy waits for the sidecar's reply to every chunk (before issue 22).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from extproc_lab.bench.endtoend import _server_pids, cpu_seconds
+from extproc_lab.bench.report import percentiles
+from extproc.local.envoy import (
+    EXTPROC_FILTER,
+    OBSERVER_FILTER,
+    EnvoyProcess,
+    free_port,
+    http_connection_manager,
+    remove_http_filter,
+    render_envoy_config,
+)
+from extproc.local.observed_routes import observe_watched_routes
+from extproc.local.stack import SidecarProcess
+
+ROUTE = "llm"
+POLICY = f"""\
+version: 1
+routes:
+  - name: {ROUTE}
+    match: {{path_prefix: /v1/}}
+    layers:
+      ai_gateway:
+        budget_ms: 50
+        groups: {{"*": {{models: ["gpt-4o*"]}}}}
+        injection: {{action: log}}
+"""
+PROMPT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Tell me a story about the sea."}],
+          "stream": True, "stream_options": {"include_usage": True}}
+STAMPS = re.compile(rb'"due": (\d+), "sent": (\d+)')
+SLACK_SECONDS = 30.0  # past the answers' own length, a stream still open counts as cut
+
+
+@dataclass(frozen=True)
+class Plan:
+    streams: int = 64
+    events: int = 400
+    rate: float = 200.0  # events per second per stream
+    stagger: float = 0.25  # the streams start spread over this many seconds
+
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    sidecar: bool
+    observed: bool = True  # the route's answers go to the observe-only filter
+
+
+SETUPS = (Setup("envoy alone", False), Setup("envoy + extproc", True),
+          Setup("envoy + extproc, answer held per event", True, observed=False))
+
+
+# -- the client ------------------------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    latencies_us: list[float] = field(default_factory=list)
+    lateness_us: list[float] = field(default_factory=list)  # the upstream's, per event
+    statuses: dict[int, int] = field(default_factory=dict)
+    completed: int = 0  # 200 and read to [DONE] and the last chunk
+    cut: int = 0  # 200, then ended before that
+    failed: int = 0  # no answer at all (connection refused, reset before a status)
+
+
+class StreamReader(asyncio.Protocol):
+    """One streamed call on a connection of its own: the request, then the answer read as it comes
+    (chunked framing undone as the bytes arrive, so an event cut by TCP is read whole)."""
+
+    def __init__(self, request: bytes, totals: Totals, done: asyncio.Future) -> None:
+        self.request, self.totals, self.done = request, totals, done
+        self.head = b""
+        self.status = 0
+        self.raw = b""  # chunked bytes not decoded yet
+        self.text = b""  # decoded bytes not yet split into events
+        self.last_chunk = self.saw_done = False
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+        transport.write(self.request)
+
+    @property
+    def finished(self) -> bool:
+        return self.last_chunk and self.saw_done
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        if not self.status:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.status = int(self.head[9:12])
+            self.totals.statuses[self.status] = self.totals.statuses.get(self.status, 0) + 1
+            if self.status != 200:
+                self.transport.close()
+                return
+            data = self.head[end + 4:]
+        self.raw += data
+        self._decode()
+        self._read_events(now)
+        if self.finished:
+            self.transport.close()
+
+    def _decode(self) -> None:
+        while not self.last_chunk:
+            line_end = self.raw.find(b"\r\n")
+            if line_end < 0:
+                return
+            size = int(self.raw[:line_end].split(b";")[0] or b"0", 16)
+            if len(self.raw) < line_end + 2 + size + 2:
+                return
+            self.text += self.raw[line_end + 2:line_end + 2 + size]
+            self.raw = self.raw[line_end + 2 + size + 2:]
+            self.last_chunk = size == 0
+
+    def _read_events(self, now: int) -> None:
+        cut = self.text.rfind(b"\n\n")
+        if cut < 0:
+            return
+        events, self.text = self.text[:cut], self.text[cut + 2:]
+        for due, sent in STAMPS.findall(events):
+            self.totals.latencies_us.append((now - int(sent)) / 1000)
+            self.totals.lateness_us.append((int(sent) - int(due)) / 1000)
+        self.saw_done = self.saw_done or b"data: [DONE]" in events
+
+    def connection_lost(self, exc) -> None:
+        if self.status == 200:
+            if self.finished:
+                self.totals.completed += 1
+            else:
+                self.totals.cut += 1
+        elif not self.status:
+            self.totals.failed += 1
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def call_bytes(port: int) -> bytes:
+    body = json.dumps(PROMPT).encode()
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nhost: llm.bench\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+
+
+async def stream_calls(port: int, plan: Plan) -> Totals:
+    totals = Totals()
+    loop = asyncio.get_running_loop()
+    request = call_bytes(port)
+
+    async def one(index: int) -> None:
+        await asyncio.sleep(plan.stagger * index / max(1, plan.streams))
+        done = loop.create_future()
+        try:
+            transport, _ = await loop.create_connection(lambda: StreamReader(request, totals, done), "127.0.0.1", port)
+        except OSError:
+            totals.failed += 1
+            return
+        try:
+            await asyncio.wait_for(done, plan.events / plan.rate + SLACK_SECONDS)
+        except asyncio.TimeoutError:
+            transport.close()  # still open long after its last event was due: counted as cut
+            await done
+
+    await asyncio.gather(*(one(i) for i in range(plan.streams)))
+    return totals
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def run(plan: Plan, workdir: Path, setups: tuple[Setup, ...] = SETUPS) -> dict:
+    """Every setup in turn, against one upstream; its figures and each setup's added latency."""
+    policy = workdir / "streaming-policy.yaml"
+    policy.write_text(POLICY)
+    out: dict = {"plan": plan.__dict__, "setups": {}}
+    with upstream(plan) as (upstream_port, upstream_pid):
+        for setup in setups:
+            with running(setup, policy, workdir, upstream_port) as (envoy, sidecar_pids):
+                asyncio.run(stream_calls(envoy.listen_port, Plan(streams=2, events=5, rate=plan.rate)))  # warm-up
+                meter = Cpu({"envoy": [envoy.pid], "sidecar": sidecar_pids, "upstream": [upstream_pid]})
+                started = time.monotonic()
+                totals = asyncio.run(stream_calls(envoy.listen_port, plan))
+                out["setups"][setup.name] = summary(totals, meter.cores(time.monotonic() - started))
+                print(f"streaming, {setup.name}: {out['setups'][setup.name]['latency']}", file=sys.stderr)
+    out["added_over_envoy_alone"] = added(out["setups"])
+    return out
+
+
+def summary(totals: Totals, cores: dict) -> dict:
+    return {"streams": sum(totals.statuses.values()) + totals.failed, "completed": totals.completed,
+            "cut": totals.cut, "failed": totals.failed, "statuses": totals.statuses,
+            "status_504": totals.statuses.get(504, 0), "events": len(totals.latencies_us),
+            "latency": percentiles(totals.latencies_us) | {"max_us": round(max(totals.latencies_us, default=0), 1)},
+            "upstream_lateness": percentiles(totals.lateness_us), "cores": cores}
+
+
+def added(setups: dict) -> dict:
+    """Per setup, its per-event latency minus Envoy alone's, at each percentile."""
+    alone = setups.get("envoy alone")
+    if alone is None:
+        return {}
+    return {name: {q: round(row["latency"][q] - alone["latency"][q], 1) for q in ("p50_us", "p90_us", "p99_us")}
+            for name, row in setups.items() if name != "envoy alone" and row["latency"].get("n")}
+
+
+def bars(result: dict) -> dict:
+    """The issue's bar for the shipped setup: no 504, no cut stream, at most +2 ms p99 per event."""
+    shipped = result["setups"].get("envoy + extproc")
+    if shipped is None:
+        return {}
+    added_p99 = result["added_over_envoy_alone"].get("envoy + extproc", {}).get("p99_us")
+    plan = result["plan"]
+    size = f"{plan['streams']} streams x {plan['events']} events at {plan['rate']:g}/s"
+    return {f"streaming ({size}): 504s == 0": {"value": shipped["status_504"], "met": shipped["status_504"] == 0},
+            f"streaming ({size}): cut streams == 0": {"value": shipped["cut"] + shipped["failed"],
+                                                      "met": shipped["cut"] + shipped["failed"] == 0},
+            f"streaming ({size}): added p99 per event us <= 2000": {
+                "value": added_p99, "met": added_p99 is not None and added_p99 <= 2000}}
+
+
+def print_result(result: dict) -> str:
+    lines = [f"{'streaming':<40} {'done':>5} {'cut':>4} {'504':>4} {'events':>7} {'p50 us':>9} {'p90 us':>9} "
+             f"{'p99 us':>9} {'max us':>9} {'late p99':>9}  cores (envoy, sidecar, upstream, client)"]
+    for name, row in result["setups"].items():
+        lat, cores = row["latency"], row["cores"]
+        lines.append(f"{name:<40} {row['completed']:>5} {row['cut'] + row['failed']:>4} {row['status_504']:>4} "
+                     f"{row['events']:>7} {lat.get('p50_us', '-'):>9} {lat.get('p90_us', '-'):>9} "
+                     f"{lat.get('p99_us', '-'):>9} {lat.get('max_us', '-'):>9} "
+                     f"{row['upstream_lateness'].get('p99_us', '-'):>9}  "
+                     f"{cores['envoy']}, {cores.get('sidecar', '-')}, {cores['upstream']}, {cores['client']}")
+    for name, delta in result["added_over_envoy_alone"].items():
+        lines.append(f"  added over envoy alone, {name}: p50 {delta['p50_us']} us, p90 {delta['p90_us']} us, "
+                     f"p99 {delta['p99_us']} us")
+    return "\n".join(lines)
+
+
+class Cpu:
+    """Cores each process used during a run; the client is this process."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = {name: found for name, found in pids.items() if found}
+        self.before = {name: sum(map(cpu_seconds, found)) for name, found in self.pids.items()}
+        self.client = _own_cpu()
+
+    def cores(self, seconds: float) -> dict:
+        used = {name: round((sum(map(cpu_seconds, pids)) - self.before[name]) / seconds, 2)
+                for name, pids in self.pids.items()}
+        return used | {"client": round((_own_cpu() - self.client) / seconds, 2)}
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def upstream(plan: Plan):
+    port = free_port()
+    command = [sys.executable, "-m", "extproc_lab.bench.sse_upstream", "--port", str(port),
+               "--events", str(plan.events), "--rate", str(plan.rate)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        ready = process.stdout.readline() if process.stdout else b""
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"the SSE upstream did not start: {ready!r}")
+        yield port, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def running(setup: Setup, policy: Path, workdir: Path, upstream_port: int):
+    """Yield (Envoy, the sidecar's pids) for one setup; stop both after."""
+    sidecar = envoy = None
+    try:
+        if setup.sidecar:
+            sidecar = SidecarProcess(policy, workdir=workdir, extra_args=["--log-level", "warning",
+                                                                          "--drain-seconds", "1"]).start(timeout=60)
+        config = envoy_config(setup, policy, sidecar.port if sidecar else free_port(), upstream_port)
+        envoy = EnvoyProcess(config, workdir=workdir).start()
+        yield envoy, _server_pids(sidecar)
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        if sidecar is not None:
+            sidecar.stop()
+
+
+def envoy_config(setup: Setup, policy: Path, sidecar_port: int, upstream_port: int) -> dict:
+    """The shipped bootstrap with the policy's route for the answers (as Stack makes it), without
+    the per-request access log; without the sidecar's filters for Envoy alone."""
+    config = render_envoy_config(listen_port=free_port(), admin_port=free_port(), extproc_port=sidecar_port,
+                                 upstream_port=upstream_port)
+    http_connection_manager(config).pop("access_log", None)
+    observed = observe_watched_routes(config, policy)
+    assert observed.routes == (ROUTE,), observed
+    if not setup.observed:  # the same route, its answers watched on the request's own stream
+        route = next(r for r in http_connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+                     if r["name"] == ROUTE)
+        route.pop("typed_per_filter_config")
+    if not setup.sidecar:
+        remove_http_filter(config, EXTPROC_FILTER)
+        remove_http_filter(config, OBSERVER_FILTER)
+    return config
