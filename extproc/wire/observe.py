@@ -30,8 +30,8 @@ class AnswerObserver:
     def handle(self, message: pb.ProcessingRequest) -> bool:
         """True while more of the answer is wanted."""
         kind = message.WhichOneof("request")
-        if self.watch is None:
-            return kind != "response_headers" or self._start(message)
+        if self.watch is None:  # request phases (a filter set to send them) come first: skipped
+            return self._start(message) if kind == "response_headers" else kind in REQUEST_PHASES
         if kind == "response_body":
             body = message.response_body
             return self._read(body.body, body.end_of_stream)

@@ -11,7 +11,9 @@ latency, statuses (504 is Envoy's message_timeout), streams cut after their 200 
 - envoy alone: the same Envoy and route, no ext_proc filter;
 - envoy + extproc: the shipped configuration, the route's answers read by the observe-only filter;
 - envoy + extproc, answer held per event: the same route without that filter, so the request's own
-  stream watches the answer and Envoy waits for the sidecar's reply to every chunk (before issue 22).
+  stream watches the answer and Envoy waits for the sidecar's reply to every chunk (before issue 22);
+- envoy + do-nothing server, answer held per event: every chunk sent to a server that answers
+  CONTINUE at once (extproc_lab/bench/noop.py): the least any design that holds each chunk costs.
 """
 from __future__ import annotations
 
@@ -26,12 +28,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extproc_lab.bench.endtoend import _server_pids, cpu_seconds
+from extproc_lab.bench.endtoend import NoopProcess, _server_pids, cpu_seconds
 from extproc_lab.bench.report import percentiles
 from extproc.local.envoy import (
     EXTPROC_FILTER,
+    EXTPROC_PER_ROUTE,
     OBSERVER_FILTER,
     EnvoyProcess,
+    find_route,
     free_port,
     http_connection_manager,
     remove_http_filter,
@@ -69,12 +73,16 @@ class Plan:
 @dataclass(frozen=True)
 class Setup:
     name: str
-    sidecar: bool
+    server: str | None  # None: Envoy alone; "extproc": the sidecar; "noop": the do-nothing server
     observed: bool = True  # the route's answers go to the observe-only filter
 
 
-SETUPS = (Setup("envoy alone", False), Setup("envoy + extproc", True),
-          Setup("envoy + extproc, answer held per event", True, observed=False))
+SETUPS = (Setup("envoy alone", None), Setup("envoy + extproc", "extproc"),
+          Setup("envoy + extproc, answer held per event", "extproc", observed=False),
+          Setup("envoy + do-nothing server, answer held per event", "noop", observed=False))
+# What the do-nothing server is sent on the route: the answer, each chunk waiting for its reply.
+HELD_PER_EVENT = {"request_header_mode": "SEND", "response_header_mode": "SEND", "request_body_mode": "NONE",
+                  "response_body_mode": "STREAMED", "request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -202,9 +210,9 @@ def run(plan: Plan, workdir: Path, setups: tuple[Setup, ...] = SETUPS) -> dict:
     out: dict = {"plan": plan.__dict__, "setups": {}}
     with upstream(plan) as (upstream_port, upstream_pid):
         for setup in setups:
-            with running(setup, policy, workdir, upstream_port) as (envoy, sidecar_pids):
+            with running(setup, policy, workdir, upstream_port) as (envoy, server_pids):
                 asyncio.run(stream_calls(envoy.listen_port, Plan(streams=2, events=5, rate=plan.rate)))  # warm-up
-                meter = Cpu({"envoy": [envoy.pid], "sidecar": sidecar_pids, "upstream": [upstream_pid]})
+                meter = Cpu({"envoy": [envoy.pid], "server": server_pids, "upstream": [upstream_pid]})
                 started = time.monotonic()
                 totals = asyncio.run(stream_calls(envoy.listen_port, plan))
                 out["setups"][setup.name] = summary(totals, meter.cores(time.monotonic() - started))
@@ -246,15 +254,15 @@ def bars(result: dict) -> dict:
 
 
 def print_result(result: dict) -> str:
-    lines = [f"{'streaming':<40} {'done':>5} {'cut':>4} {'504':>4} {'events':>7} {'p50 us':>9} {'p90 us':>9} "
-             f"{'p99 us':>9} {'max us':>9} {'late p99':>9}  cores (envoy, sidecar, upstream, client)"]
+    lines = [f"{'streaming':<50} {'done':>5} {'cut':>4} {'504':>4} {'events':>7} {'p50 us':>9} {'p90 us':>9} "
+             f"{'p99 us':>9} {'max us':>9} {'late p99':>9}  cores (envoy, server, upstream, client)"]
     for name, row in result["setups"].items():
         lat, cores = row["latency"], row["cores"]
-        lines.append(f"{name:<40} {row['completed']:>5} {row['cut'] + row['failed']:>4} {row['status_504']:>4} "
+        lines.append(f"{name:<50} {row['completed']:>5} {row['cut'] + row['failed']:>4} {row['status_504']:>4} "
                      f"{row['events']:>7} {lat.get('p50_us', '-'):>9} {lat.get('p90_us', '-'):>9} "
                      f"{lat.get('p99_us', '-'):>9} {lat.get('max_us', '-'):>9} "
                      f"{row['upstream_lateness'].get('p99_us', '-'):>9}  "
-                     f"{cores['envoy']}, {cores.get('sidecar', '-')}, {cores['upstream']}, {cores['client']}")
+                     f"{cores['envoy']}, {cores.get('server', '-')}, {cores['upstream']}, {cores['client']}")
     for name, delta in result["added_over_envoy_alone"].items():
         lines.append(f"  added over envoy alone, {name}: p50 {delta['p50_us']} us, p90 {delta['p90_us']} us, "
                      f"p99 {delta['p99_us']} us")
@@ -302,12 +310,14 @@ def upstream(plan: Plan):
 
 @contextmanager
 def running(setup: Setup, policy: Path, workdir: Path, upstream_port: int):
-    """Yield (Envoy, the sidecar's pids) for one setup; stop both after."""
+    """Yield (Envoy, the server's pids) for one setup; stop both after."""
     sidecar = envoy = None
     try:
-        if setup.sidecar:
+        if setup.server == "extproc":
             sidecar = SidecarProcess(policy, workdir=workdir, extra_args=["--log-level", "warning",
                                                                           "--drain-seconds", "1"]).start(timeout=60)
+        elif setup.server == "noop":
+            sidecar = NoopProcess(policy, workdir=workdir).start(timeout=60)
         config = envoy_config(setup, policy, sidecar.port if sidecar else free_port(), upstream_port)
         envoy = EnvoyProcess(config, workdir=workdir).start()
         yield envoy, _server_pids(sidecar)
@@ -327,10 +337,12 @@ def envoy_config(setup: Setup, policy: Path, sidecar_port: int, upstream_port: i
     observed = observe_watched_routes(config, policy)
     assert observed.routes == (ROUTE,), observed
     if not setup.observed:  # the same route, its answers watched on the request's own stream
-        route = next(r for r in http_connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
-                     if r["name"] == ROUTE)
+        route = find_route(config, ROUTE)
         route.pop("typed_per_filter_config")
-    if not setup.sidecar:
+        if setup.server == "noop":  # it asks for nothing: the route sends it the answer
+            route["typed_per_filter_config"] = {EXTPROC_FILTER: {
+                "@type": EXTPROC_PER_ROUTE, "overrides": {"processing_mode": HELD_PER_EVENT}}}
+    if setup.server is None:
         remove_http_filter(config, EXTPROC_FILTER)
         remove_http_filter(config, OBSERVER_FILTER)
     return config
