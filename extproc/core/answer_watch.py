@@ -1,9 +1,10 @@
-"""Reading an answer for the layers that only watch it, on a stream Envoy does not wait for.
+"""Reading an answer for the layers that only watch it, after it has passed.
 
 The request's own stream decided it and handed over, by layer, what reading its answer needs
-(``Transaction.watch_handoff``). Envoy carries that to the observe-only filter's stream with the
-answer, where this resumes each layer on a stand-in request and feeds it the answer's chunks.
-Nothing here can change or delay the answer: a layer that fails is logged, counted and dropped.
+(``Transaction.watch_handoff``). Envoy's answer reader brings that back with what it kept of the
+answer (extproc/wire/answers.py), and this resumes each layer on a stand-in request and feeds it
+that. Nothing here can change or delay the answer: a layer that fails is logged, counted and
+dropped.
 """
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ class Transaction:
         self._response_slots: list[LayerSlot] = []
         self.response_faults: list[str] = []  # layers that raised on this answer; not called again
         self.withheld = False  # a fail-closed layer replaced the answer: the rest of it is dropped
-        # Envoy reads this request's answer for the watching layers on a stream it does not wait
-        # for (the observe-only filter): this stream asks only for what a rewriting layer needs.
+        # Envoy's answer reader reads this request's answer for the watching layers without
+        # holding it: this stream asks only for what a rewriting layer needs.
         self.answers_observed = False
 
     @property
@@ -80,8 +80,8 @@ class Transaction:
         return self.route.rewrites_response if self.answers_observed else self.route.watches_response
 
     def watch_handoff(self) -> dict[str, dict] | None:
-        """By layer, what the observe-only stream needs to read this request's answer (once
-        allowed); None when nothing is to be read there. A layer that fails here loses its
+        """By layer, what the watching layers need to read this request's answer where Envoy's
+        answer reader reports it (once allowed); None when nothing is to be read there. A layer that fails here loses its
         reading of this answer, never the answer: it is logged and counted as a response fault."""
         if not self.answers_observed:
             return None

@@ -95,10 +95,12 @@ class Layer(Protocol):
 class WatchesResponse(Protocol):
     """A layer that reads the upstream's answer as it streams by and changes nothing in it (token
     usage): its failure never withholds the answer, and it never holds it either. Where Envoy
-    runs the observe-only filter, the answer is read on a stream of its own that Envoy does not
-    wait for: ``watch_state`` gives, when the request is decided, what reading the answer needs
-    (plain JSON values; Envoy carries them as dynamic metadata), and ``resume_watch`` keeps them
-    on that stream's request, before ``response_wanted``."""
+    runs the answer reader, the answer is read there as it passes, and the layer gets, once it has
+    passed, what the reader keeps: of an event stream the lines that mention usage (each as an
+    event), of any other answer the body up to 1 MiB. ``watch_state`` gives, when the request is
+    decided, what reading the answer needs (plain JSON values; Envoy carries them as dynamic
+    metadata), and ``resume_watch`` keeps them on the stand-in request the report is read on,
+    before ``response_wanted``."""
 
     def response_wanted(self, request: Request, status: str, headers: Headers) -> bool: ...
 

@@ -45,11 +45,12 @@ TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 PLAIN_LISTENER = "ingress"
 TLS_LISTENER = "ingress_tls"
 EXTPROC_CLUSTER = "extproc"
-OBSERVER_FILTER = "extproc.observe_answers"  # the observe-only ext_proc filter (answers watched, never held)
-OBSERVER_CLUSTER = "extproc_observe"
-SIDECAR_CLUSTERS = (EXTPROC_CLUSTER, OBSERVER_CLUSTER)
+READER_FILTER = "extproc.read_answers"  # the answer reader (Lua): answers read, never held
+ANSWERS_CLUSTER = "extproc_answers"  # where it sends the sidecar what it read
+SIDECAR_CLUSTERS = (EXTPROC_CLUSTER, ANSWERS_CLUSTER)
 EXTPROC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
-FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+LUA_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute"
+READER_SCRIPT = "read_answers"  # the reader's script, by name (the filter's source_codes)
 UPSTREAM_CLUSTER = "app"
 ENV_BINARY = "EXTPROC_ENVOY_BIN"
 LOOPBACK = "127.0.0.1"
@@ -160,7 +161,7 @@ def _set_socket(address: dict, port: int) -> None:
 
 
 def sidecar_clusters(config: dict) -> list[str]:
-    """The clusters that reach the sidecar (the observe-only filter's, when the config has it)."""
+    """The clusters that reach the sidecar (the answer reader's, when the config has it)."""
     names = {cluster["name"] for cluster in config["static_resources"]["clusters"]}
     return [name for name in SIDECAR_CLUSTERS if name in names]
 
@@ -204,9 +205,9 @@ def _sidecar_tls(client_cert: Path, client_key: Path, server_ca: Path) -> dict:
 
 
 def observe_answers(config: dict, route_name: str) -> None:
-    """On this route, layers that only watch answers read them through the observe-only filter,
-    which Envoy never waits for: the filter is enabled there, and the ext_proc filter's gRPC
-    metadata says so to the sidecar, so that it never holds the answer for them."""
+    """On this route, layers that only watch answers read them through the answer reader, which
+    never holds them: the reader is enabled there, and the ext_proc filter's gRPC metadata says
+    so to the sidecar, so that it never holds the answer for them."""
     route = find_route(config, route_name)
     per_filter = route.setdefault("typed_per_filter_config", {})
     enforcing = per_filter.setdefault(EXTPROC_FILTER, {"@type": EXTPROC_PER_ROUTE, "overrides": {}})
@@ -215,15 +216,15 @@ def observe_answers(config: dict, route_name: str) -> None:
     key, value = ANSWERS_OBSERVED
     metadata = enforcing.setdefault("overrides", {}).setdefault("grpc_initial_metadata", [])
     metadata[:] = [entry for entry in metadata if entry.get("key") != key] + [{"key": key, "value": value}]
-    per_filter[OBSERVER_FILTER] = {"@type": FILTER_CONFIG, "config": {"@type": EXTPROC_PER_ROUTE, "overrides": {}}}
+    per_filter[READER_FILTER] = {"@type": LUA_PER_ROUTE, "name": READER_SCRIPT}  # enables it there
 
 
 def answers_observed(route: dict) -> bool:
-    """Whether the observe-only filter reads this route's answers (observe_answers)."""
+    """Whether the answer reader reads this route's answers (observe_answers)."""
     per_filter = route.get("typed_per_filter_config", {})
     metadata = per_filter.get(EXTPROC_FILTER, {}).get("overrides", {}).get("grpc_initial_metadata", [])
     key, value = ANSWERS_OBSERVED
-    return OBSERVER_FILTER in per_filter and {"key": key, "value": value} in metadata
+    return READER_FILTER in per_filter and {"key": key, "value": value} in metadata
 
 
 def find_route(config: dict, name: str) -> dict:

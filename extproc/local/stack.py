@@ -198,7 +198,7 @@ class Stack:
                 extproc_port=self._extproc_port(sidecar), upstream_port=upstream_port,
                 message_timeout=self.message_timeout, request_timeout=self.request_timeout,
             )
-            # Routes whose answers only watching layers read get the observe-only filter.
+            # Routes whose answers only watching layers read get the answer reader.
             self.observed = observe_watched_routes(config, self.policy)
             self._connect_envoy_to_sidecar(config, sidecar)
             if self.otlp_port is not None:

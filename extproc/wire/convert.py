@@ -187,27 +187,15 @@ def deny_reply(decision: Decision) -> pb.ProcessingResponse:
 
 
 def with_handoff(reply: pb.ProcessingResponse, handoff: dict | None) -> pb.ProcessingResponse:
-    """The reply carrying what the observe-only stream needs, as dynamic metadata Envoy keeps for
-    the request (the filter's receiving namespace). A copy: header replies are shared (cached)."""
+    """The reply carrying what Envoy's answer reader passes back with the answer, as dynamic
+    metadata Envoy keeps for the request (the filter's receiving namespace). A copy: header
+    replies are shared (cached)."""
     if handoff is None or reply.HasField("immediate_response"):
         return reply
     carrying = pb.ProcessingResponse()
     carrying.CopyFrom(reply)
     carrying.dynamic_metadata.update({HANDOFF_NAMESPACE: {HANDOFF_KEY: orjson.dumps(handoff).decode()}})
     return carrying
-
-
-def handoff_of(message: pb.ProcessingRequest) -> dict | None:
-    """The handoff the observe-only filter forwarded with this message, or None."""
-    forwarded = message.metadata_context.filter_metadata
-    if HANDOFF_NAMESPACE not in forwarded:
-        return None
-    text = forwarded[HANDOFF_NAMESPACE].fields.get(HANDOFF_KEY)
-    try:
-        handoff = orjson.loads(text.string_value) if text is not None else None
-    except orjson.JSONDecodeError:
-        return None
-    return handoff if isinstance(handoff, dict) else None
 
 
 def continue_reply(kind: str) -> pb.ProcessingResponse:

@@ -7,20 +7,20 @@ the wire the sidecar reads. Depends on the generated code alone.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from extproc.wire.pb import core_pb2, processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 
 ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"  # fixed key, whatever the filter is named
-# The request's stream hands the watching layers' state to the observe-only filter's stream in
-# this dynamic metadata namespace (the filters' metadata_options name it), and the request's
-# stream learns that the route has that filter from this gRPC metadata entry (set per route).
-HANDOFF_NAMESPACE, HANDOFF_KEY = "extproc.answer", "watch"  # the handoff, one JSON text: Envoy copies
-# the namespace into every message of the answer, and one string is the cheapest thing to copy
+# The request's stream hands the watching layers' state to Envoy's answer reader in this dynamic
+# metadata namespace (the ext_proc filter's receiving_namespaces), as one JSON text under
+# HANDOFF_KEY; it learns that the route has the reader from this gRPC metadata entry (set per
+# route). The reader sends its report, one gRPC call per answer, to REPORT_PATH.
+HANDOFF_NAMESPACE, HANDOFF_KEY = "extproc.answer", "watch"
 ANSWERS_OBSERVED = ("x-extproc-answers", "observed")
+REPORT_SERVICE, REPORT_METHOD = "extproc.AnswerReports", "Report"
+REPORT_PATH = f"/{REPORT_SERVICE}/{REPORT_METHOD}"
 ENVOY_ORDER = (":authority", ":path", ":method", ":scheme")  # an HTTP/1.1 request through Envoy 1.40
 BODYLESS_METHODS = (b"GET", b"HEAD")
 
@@ -75,29 +75,25 @@ def request_trailers(headers: Headers = (), *, observability: bool = False) -> p
 
 
 def response_headers(status: Value = "200", headers: Headers = (), *, end_of_stream: bool = False,
-                     observability: bool = False, handoff: Mapping[str, Any] | None = None) -> pb.ProcessingRequest:
-    """The response_headers message: ``:status`` first, then the upstream's headers; with a
-    handoff, as the observe-only filter sends it."""
+                     observability: bool = False) -> pb.ProcessingRequest:
+    """The response_headers message: ``:status`` first, then the upstream's headers."""
     pairs = [(":status", status), *headers]
-    message = pb.ProcessingRequest(
+    return pb.ProcessingRequest(
         response_headers=pb.HttpHeaders(headers=header_map(pairs), end_of_stream=end_of_stream),
         observability_mode=observability,
     )
-    return with_handoff(message, handoff)
 
 
-def response_body(body: bytes, end_of_stream: bool = True, *, observability: bool = False,
-                  handoff: Mapping[str, Any] | None = None) -> pb.ProcessingRequest:
-    message = pb.ProcessingRequest(response_body=pb.HttpBody(body=body, end_of_stream=end_of_stream),
-                                   observability_mode=observability)
-    return with_handoff(message, handoff)
+def response_body(body: bytes, end_of_stream: bool = True, *, observability: bool = False) -> pb.ProcessingRequest:
+    return pb.ProcessingRequest(response_body=pb.HttpBody(body=body, end_of_stream=end_of_stream),
+                                observability_mode=observability)
 
 
-def with_handoff(message: pb.ProcessingRequest, handoff: Mapping[str, Any] | None) -> pb.ProcessingRequest:
-    """The message with the handoff in its metadata_context, as the observe-only filter forwards it."""
-    if handoff is not None:
-        message.metadata_context.filter_metadata[HANDOFF_NAMESPACE].update({HANDOFF_KEY: json.dumps(handoff)})
-    return message
+def answer_report(handoff: Value, status: Value = "200", content_type: Value = "", kept: bytes = b"") -> bytes:
+    """The answer reader's report, as its Lua script writes it: the handoff's JSON text as the
+    decision handed it over, the status, the content type, each on a line, then what it kept of
+    the answer (of an event stream, its usage lines, each an event)."""
+    return b"\n".join((raw(handoff), raw(status), raw(content_type), kept))
 
 
 def response_trailers(headers: Headers = (), *, observability: bool = False) -> pb.ProcessingRequest:

@@ -17,9 +17,10 @@ from extproc.observability.metrics import Metrics
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.config.store import PolicyStore, watch
 from extproc.wire.messages import ANSWERS_OBSERVED
-from extproc.wire.observe import AnswerObserver, starts_answer_stream
+from extproc.wire.answers import report_handler
 from extproc.wire.stream import ProtocolError, State, StreamProcessor
 from extproc.observability.tracing import trace_id_of
+from extproc.core.answer_watch import AnswerWatch
 from extproc.core.verdict import Decision
 
 if TYPE_CHECKING:
@@ -41,37 +42,6 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         self.audit = observers.audit if observers else None
 
     async def Process(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
-        messages = aiter(request_iterator)
-        first = await anext(messages, None)
-        if first is None:
-            return
-        if starts_answer_stream(first):
-            await self._observe(first, messages)
-            return
-        async for reply in self._process(first, messages, context):
-            yield reply
-
-    async def _observe(self, first, messages) -> None:
-        """An answer from the observe-only filter: read, never answered. Returning ends the RPC,
-        which tells Envoy to send no more of it."""
-        observer = AnswerObserver(self.store.current)
-        try:
-            wanted = observer.handle(first)
-            while wanted and (message := await anext(messages, None)) is not None:
-                wanted = observer.handle(message)
-        except asyncio.CancelledError:  # Envoy closed it: the client went away mid-answer
-            self._event("answer_cancelled")
-            raise
-        except Exception:  # a bug of ours; Envoy lets the answer pass whatever happens here
-            self._event("internal_error")
-            log.exception("observe-only stream failed")
-        finally:
-            for layer in observer.faults:
-                self.metrics.layer_faults.labels(layer, "response_error").inc()
-        if observer.read_to_end:
-            self._event("answer_watched")
-
-    async def _process(self, first, messages, context: grpc.aio.ServicerContext):
         started = time.perf_counter_ns()
         metadata = context.invocation_metadata() or ()
         span = self.tracing.start(metadata) if self.tracing else None
@@ -81,7 +51,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         # The decision was recorded before the answer came: a layer failing on it is counted here.
         stream.on_response_fault = lambda layer: self.metrics.layer_faults.labels(layer, "response_error").inc()
         try:
-            async for message in _chained(first, messages):
+            async for message in request_iterator:
                 reply = stream.handle(message)
                 if reply is not None:
                     yield reply
@@ -129,6 +99,15 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             },
         )
 
+    def answer_read(self, watch: AnswerWatch | None) -> None:
+        """One report of Envoy's answer reader, read (None: it was not a report)."""
+        if watch is None:
+            self._event("answer_report_unreadable")
+            return
+        for layer in watch.faults:
+            self.metrics.layer_faults.labels(layer, "response_error").inc()
+        self._event("answer_read" if watch.watching else "answer_report_unwatched")
+
     def _close(self, stream: StreamProcessor) -> None:
         if stream.spurious:
             self._event("spurious_message")
@@ -159,14 +138,8 @@ class Observers:
             self.tracing.shutdown()
 
 
-async def _chained(first, rest):
-    yield first
-    async for message in rest:
-        yield message
-
-
 def _answers_observed(metadata) -> bool:
-    """Envoy's per-route gRPC metadata says the route has the observe-only filter."""
+    """Envoy's per-route gRPC metadata says the route has the answer reader."""
     key, value = ANSWERS_OBSERVED
     return any(name == key and given == value for name, given in metadata)
 
@@ -214,7 +187,9 @@ async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, sto
 async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event,
                  observers: Observers) -> int:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(store, metrics, observers), server)
+    processor = ExternalProcessor(store, metrics, observers)
+    pb_grpc.add_ExternalProcessorServicer_to_server(processor, server)
+    server.add_generic_rpc_handlers((report_handler(lambda: store.current, processor.answer_read),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     health_server = _health_only_server(health_servicer) if options.health_address else None

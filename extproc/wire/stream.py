@@ -40,10 +40,10 @@ class StreamProcessor:
                  on_response_fault: Callable[[str], None] = lambda _layer: None,
                  answers_observed: bool = False) -> None:
         self.policy = policy
-        # The route has the observe-only filter (Envoy says so in the stream's gRPC metadata):
-        # layers that only watch the answer read it there, and this stream never holds it for them.
+        # The route has Envoy's answer reader (the stream's gRPC metadata says so): layers that
+        # only watch the answer get it from the reader, and this stream never holds it for them.
         self.answers_observed = answers_observed
-        self.handoff: dict | None = None  # what this stream handed to the observe-only one
+        self.handoff: dict | None = None  # what this stream handed over for the answer reader
         self.held_for_watching = False
         self._answer_wanted = False  # a layer still reads the answer on this stream
         self.on_decision = on_decision
@@ -92,7 +92,7 @@ class StreamProcessor:
             headers = convert.header_pairs(message.response_headers)
             status = dict(headers).get(":status", "")
             mode = self.current_transaction.on_response_headers(status, headers)
-            # Only watching layers read it, yet this stream holds each chunk: no observe-only filter.
+            # Only watching layers read it, yet this stream holds each chunk: no answer reader here.
             self.held_for_watching = mode == "streamed"
             self._answer_wanted = mode is not None and not message.response_headers.end_of_stream
             return convert.response_headers_reply(mode)

@@ -9,18 +9,22 @@ latency, statuses (504 is Envoy's message_timeout), streams cut after their 200 
 ``[DONE]`` and the last chunk), the upstream's own lateness and the CPU of each process. Setups:
 
 - envoy alone: the same Envoy and route, no ext_proc filter;
-- envoy + extproc: the shipped configuration, the route's answers read by the observe-only filter;
+- envoy + extproc: the shipped configuration, the route's answers read by the answer reader;
 - envoy + extproc, answer held per event: the same route without that filter, so the request's own
   stream watches the answer and Envoy waits for the sidecar's reply to every chunk (before issue 22);
 - envoy + do-nothing server, answer held per event: every chunk sent to a server that answers
-  CONTINUE at once (extproc_lab/bench/noop.py): the least any design that holds each chunk costs.
+  CONTINUE at once (extproc_lab/bench/noop.py): the least any design that holds each chunk costs;
+- envoy + do-nothing server, answer observed per event: every chunk sent to it by a second ext_proc
+  filter in ``observability_mode`` (Envoy does not wait): the least a per-chunk observer costs.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -33,7 +37,7 @@ from extproc_lab.bench.report import percentiles
 from extproc.local.envoy import (
     EXTPROC_FILTER,
     EXTPROC_PER_ROUTE,
-    OBSERVER_FILTER,
+    READER_FILTER,
     EnvoyProcess,
     find_route,
     free_port,
@@ -68,21 +72,29 @@ class Plan:
     events: int = 400
     rate: float = 200.0  # events per second per stream
     stagger: float = 0.25  # the streams start spread over this many seconds
+    rounds: int = 1  # every setup this many times, in turn; the figures are medians over the rounds
 
 
 @dataclass(frozen=True)
 class Setup:
     name: str
     server: str | None  # None: Envoy alone; "extproc": the sidecar; "noop": the do-nothing server
-    observed: bool = True  # the route's answers go to the observe-only filter
+    answers: str = "read"  # read: by Envoy's answer reader; held: each chunk for a reply; observed: observability_mode
 
 
 SETUPS = (Setup("envoy alone", None), Setup("envoy + extproc", "extproc"),
-          Setup("envoy + extproc, answer held per event", "extproc", observed=False),
-          Setup("envoy + do-nothing server, answer held per event", "noop", observed=False))
+          Setup("envoy + extproc, answer held per event", "extproc", "held"),
+          Setup("envoy + do-nothing server, answer held per event", "noop", "held"),
+          Setup("envoy + do-nothing server, answer observed per event", "noop", "observed"))
 # What the do-nothing server is sent on the route: the answer, each chunk waiting for its reply.
 HELD_PER_EVENT = {"request_header_mode": "SEND", "response_header_mode": "SEND", "request_body_mode": "NONE",
                   "response_body_mode": "STREAMED", "request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}
+OBSERVER = {"name": "bench.observe_answers", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+    "grpc_service": {"envoy_grpc": {"cluster_name": "extproc"}}, "observability_mode": True,
+    "failure_mode_allow": True, "stat_prefix": "observe",
+    "processing_mode": {"request_header_mode": "SKIP", "response_header_mode": "SEND", "response_body_mode": "STREAMED",
+                        "request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}}}
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -204,21 +216,59 @@ async def stream_calls(port: int, plan: Plan) -> Totals:
 
 
 def run(plan: Plan, workdir: Path, setups: tuple[Setup, ...] = SETUPS) -> dict:
-    """Every setup in turn, against one upstream; its figures and each setup's added latency."""
+    """Every setup in turn, round after round, against one upstream: each setup's figures (medians
+    over the rounds; counts summed), and its latency added over Envoy alone of the same round."""
     policy = workdir / "streaming-policy.yaml"
     policy.write_text(POLICY)
-    out: dict = {"plan": plan.__dict__, "setups": {}}
+    rounds = []
     with upstream(plan) as (upstream_port, upstream_pid):
-        for setup in setups:
-            with running(setup, policy, workdir, upstream_port) as (envoy, server_pids):
-                asyncio.run(stream_calls(envoy.listen_port, Plan(streams=2, events=5, rate=plan.rate)))  # warm-up
-                meter = Cpu({"envoy": [envoy.pid], "server": server_pids, "upstream": [upstream_pid]})
-                started = time.monotonic()
-                totals = asyncio.run(stream_calls(envoy.listen_port, plan))
-                out["setups"][setup.name] = summary(totals, meter.cores(time.monotonic() - started))
-                print(f"streaming, {setup.name}: {out['setups'][setup.name]['latency']}", file=sys.stderr)
-    out["added_over_envoy_alone"] = added(out["setups"])
-    return out
+        for _ in range(plan.rounds):
+            measured = {setup.name: measure(setup, plan, policy, workdir, upstream_port, upstream_pid)
+                        for setup in setups}
+            rounds.append({"load_1m": round(os.getloadavg()[0], 2), "setups": measured,
+                           "added_over_envoy_alone": added(measured)})
+    names = [setup.name for setup in setups]
+    return {"plan": plan.__dict__, "rounds": rounds,
+            "setups": {name: combined([r["setups"][name] for r in rounds]) for name in names},
+            "added_over_envoy_alone": {name: {q: _median([r["added_over_envoy_alone"][name][q] for r in rounds])
+                                              for q in QUANTILES}
+                                       for name in rounds[0]["added_over_envoy_alone"]}}
+
+
+def measure(setup: Setup, plan: Plan, policy: Path, workdir: Path, upstream_port: int, upstream_pid: int) -> dict:
+    with running(setup, policy, workdir, upstream_port) as (envoy, server_pids):
+        asyncio.run(stream_calls(envoy.listen_port, Plan(streams=2, events=5, rate=plan.rate)))  # warm-up
+        meter = Cpu({"envoy": [envoy.pid], "server": server_pids, "upstream": [upstream_pid]})
+        started = time.monotonic()
+        totals = asyncio.run(stream_calls(envoy.listen_port, plan))
+        row = summary(totals, meter.cores(time.monotonic() - started))
+    print(f"streaming, {setup.name}: {row['latency']}", file=sys.stderr)
+    return row
+
+
+QUANTILES = ("p50_us", "p90_us", "p99_us")
+COUNTS = ("streams", "completed", "cut", "failed", "status_504", "events")
+
+
+def combined(rows: list[dict]) -> dict:
+    """One setup over the rounds: counts summed, latencies and cores the median of the rounds'."""
+    statuses: dict[int, int] = {}
+    for row in rows:
+        for status, count in row["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    latency, lateness, cores = (_medians([row[part] for row in rows]) for part in ("latency", "upstream_lateness", "cores"))
+    return {**{key: sum(row[key] for row in rows) for key in COUNTS}, "statuses": statuses,
+            "latency": latency, "upstream_lateness": lateness, "cores": cores}
+
+
+def _medians(parts: list[dict]) -> dict:
+    """Key by key, the median of the values every part has (a round without events has no p50)."""
+    keys = [key for key in parts[0] if all(key in part for part in parts)]
+    return {key: _median([part[key] for part in parts]) for key in keys}
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
 
 
 def summary(totals: Totals, cores: dict) -> dict:
@@ -234,7 +284,7 @@ def added(setups: dict) -> dict:
     alone = setups.get("envoy alone")
     if alone is None:
         return {}
-    return {name: {q: round(row["latency"][q] - alone["latency"][q], 1) for q in ("p50_us", "p90_us", "p99_us")}
+    return {name: {q: round(row["latency"][q] - alone["latency"][q], 1) for q in QUANTILES}
             for name, row in setups.items() if name != "envoy alone" and row["latency"].get("n")}
 
 
@@ -246,6 +296,8 @@ def bars(result: dict) -> dict:
     added_p99 = result["added_over_envoy_alone"].get("envoy + extproc", {}).get("p99_us")
     plan = result["plan"]
     size = f"{plan['streams']} streams x {plan['events']} events at {plan['rate']:g}/s"
+    if plan["rounds"] > 1:
+        size += f", median of {plan['rounds']} rounds"
     return {f"streaming ({size}): 504s == 0": {"value": shipped["status_504"], "met": shipped["status_504"] == 0},
             f"streaming ({size}): cut streams == 0": {"value": shipped["cut"] + shipped["failed"],
                                                       "met": shipped["cut"] + shipped["failed"] == 0},
@@ -254,11 +306,11 @@ def bars(result: dict) -> dict:
 
 
 def print_result(result: dict) -> str:
-    lines = [f"{'streaming':<50} {'done':>5} {'cut':>4} {'504':>4} {'events':>7} {'p50 us':>9} {'p90 us':>9} "
+    lines = [f"{'streaming':<54} {'done':>5} {'cut':>4} {'504':>4} {'events':>7} {'p50 us':>9} {'p90 us':>9} "
              f"{'p99 us':>9} {'max us':>9} {'late p99':>9}  cores (envoy, server, upstream, client)"]
     for name, row in result["setups"].items():
         lat, cores = row["latency"], row["cores"]
-        lines.append(f"{name:<50} {row['completed']:>5} {row['cut'] + row['failed']:>4} {row['status_504']:>4} "
+        lines.append(f"{name:<54} {row['completed']:>5} {row['cut'] + row['failed']:>4} {row['status_504']:>4} "
                      f"{row['events']:>7} {lat.get('p50_us', '-'):>9} {lat.get('p90_us', '-'):>9} "
                      f"{lat.get('p99_us', '-'):>9} {lat.get('max_us', '-'):>9} "
                      f"{row['upstream_lateness'].get('p99_us', '-'):>9}  "
@@ -336,13 +388,16 @@ def envoy_config(setup: Setup, policy: Path, sidecar_port: int, upstream_port: i
     http_connection_manager(config).pop("access_log", None)
     observed = observe_watched_routes(config, policy)
     assert observed.routes == (ROUTE,), observed
-    if not setup.observed:  # the same route, its answers watched on the request's own stream
-        route = find_route(config, ROUTE)
+    route = find_route(config, ROUTE)
+    if setup.answers != "read":  # the same route without the reader
         route.pop("typed_per_filter_config")
-        if setup.server == "noop":  # it asks for nothing: the route sends it the answer
-            route["typed_per_filter_config"] = {EXTPROC_FILTER: {
-                "@type": EXTPROC_PER_ROUTE, "overrides": {"processing_mode": HELD_PER_EVENT}}}
+    if setup.answers == "held" and setup.server == "noop":  # it asks for nothing: the route sends it the answer
+        route["typed_per_filter_config"] = {EXTPROC_FILTER: {
+            "@type": EXTPROC_PER_ROUTE, "overrides": {"processing_mode": HELD_PER_EVENT}}}
+    if setup.answers == "observed":  # a second ext_proc filter, just before the router
+        filters = http_connection_manager(config)["http_filters"]
+        filters.insert(len(filters) - 1, OBSERVER)
     if setup.server is None:
         remove_http_filter(config, EXTPROC_FILTER)
-        remove_http_filter(config, OBSERVER_FILTER)
+        remove_http_filter(config, READER_FILTER)
     return config

@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--streams", type=int, default=64, help="streaming: concurrent SSE answers")
     parser.add_argument("--stream-events", type=int, default=400, help="streaming: content events per answer")
     parser.add_argument("--event-rate", type=float, default=200.0, help="streaming: events per second per answer")
+    parser.add_argument("--stream-rounds", type=int, default=1,
+                        help="streaming: every setup this many times in turn; figures are medians over rounds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +107,8 @@ def end_to_end(policy_path: Path, workdir: Path, plan: Plan) -> dict:
 def streaming_plan(args: argparse.Namespace) -> streaming.Plan:
     if args.quick:
         return streaming.Plan(streams=8, events=100, rate=100.0)
-    return streaming.Plan(streams=args.streams, events=args.stream_events, rate=args.event_rate)
+    return streaming.Plan(streams=args.streams, events=args.stream_events, rate=args.event_rate,
+                          rounds=args.stream_rounds)
 
 
 def bars(results: dict) -> dict:

@@ -1,7 +1,7 @@
-"""Answers watched, never held (issue 22): on a route whose response layers only watch (the AI
-gateway's token usage), Envoy reads the answer for the sidecar through the observe-only filter and
-waits for nothing, so a streamed answer reaches the client whole while the sidecar is stalled or
-dead, and the stream's usage is still charged to the caller's budget."""
+"""Answers read, never held (issue 22): on a route whose response layers only watch (the AI
+gateway's token usage), Envoy's answer reader reads what they need as the answer passes and hands
+it to the sidecar once it has passed, so a streamed answer reaches the client whole while the
+sidecar is stalled or dead, and the stream's usage is still charged to the caller's budget."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ from tests.support.llm_upstream import COMPLETION_TOKENS, FakeLlm
 
 PROMPT_TOKENS = 1000
 PIECES, PAUSE_AT = 40, 20
-ENFORCING, OBSERVING = "http.ingress.ext_proc.", "http.ingress.ext_proc.observe."
+ENFORCING, REPORTS = "http.ingress.ext_proc.", "cluster.extproc_answers."
 SECRET = "gate-secret-of-at-least-32-characters"
 POLICY = f"""
 version: 1
@@ -99,11 +99,11 @@ def test_the_answer_is_read_beside_the_stream_and_its_usage_charged(stack, llm):
     assert_whole(chat(stack))
     (usage,) = wait_for(lambda: usage_records(stack) or None, 10, what="the stream's llm_usage record")
     assert usage["tokens"] == usage["charged_tokens"] == PROMPT_TOKENS + COMPLETION_TOKENS and usage["stream"]
-    # The request's own stream saw the request only (headers, body); the answer went to the other.
-    enforcing, observing = stats(stack, ENFORCING), stats(stack, OBSERVING)
+    # The request's own stream saw the request only (headers, body); of the answer's 40-odd chunks
+    # the sidecar got one report, after the answer had passed.
+    enforcing = stats(stack, ENFORCING)
     assert enforcing["streams_started"] == 1 and enforcing["stream_msgs_sent"] == 2
-    assert observing["streams_started"] == 1 and observing["stream_msgs_sent"] > PIECES
-    assert observing["stream_msgs_received"] == 0  # nothing to wait for, nothing answered
+    assert stats(stack, REPORTS)["upstream_rq_total"] == 1
     # 1,007 tokens charged of 2,000 a day: a second call fits, a third does not.
     llm.resume.set()
     assert_whole(chat(stack))
@@ -128,7 +128,7 @@ def test_a_stalled_sidecar_neither_slows_nor_cuts_the_answer_and_still_charges_i
         assert_whole(answers[0])  # the whole answer while the sidecar could not run at all
     finally:
         os.kill(pid, signal.SIGCONT)
-    # Envoy kept the answer's chunks for the sidecar: once it runs again, it reads them.
+    # The report waited for the sidecar (up to its 5 s timeout): once it runs again, it is read.
     wait_for(lambda: len(usage_records(stack)) == 2 or None, 10, what="the stalled answer's llm_usage record")
     assert [r["charged_tokens"] for r in usage_records(stack)] == [PROMPT_TOKENS + COMPLETION_TOKENS] * 2
 
@@ -144,3 +144,19 @@ def test_a_sidecar_that_dies_mid_answer_does_not_cut_it(stack, llm):
     assert_whole(answers[0])
     # Only the request is checked by a sidecar that is down: the next call fails closed.
     assert chat(stack).status == 500
+
+
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
+def test_an_answer_cut_into_small_chunks_is_still_read_for_its_usage(tmp_path, crlf):
+    fake = FakeLlm(PROMPT_TOKENS, pieces=4, split=7, crlf=crlf)  # the usage event in 7-byte pieces
+    audit = tmp_path / "ai-audit.jsonl"
+    try:
+        with started_stack("answers cut", POLICY.replace("AUDIT", str(audit)), tmp_path,
+                           upstream_port=fake.port, sidecar_args=["--drain-seconds", "1"]) as s:
+            s.audit = audit
+            response = chat(s)
+            assert response.status == 200 and response.body.endswith(b"data: [DONE]" + fake.line_end * 2)
+            (usage,) = wait_for(lambda: usage_records(s) or None, 10, what="the cut answer's llm_usage record")
+            assert usage["tokens"] == PROMPT_TOKENS + COMPLETION_TOKENS
+    finally:
+        fake.close()

@@ -1,6 +1,6 @@
-"""Answers watched, never held (issue 22), without sockets: the request's stream hands the watching
-layers' state over with its decision and ends; the observe-only stream resumes them and reads the
-answer; whatever it is handed or a layer does there, it never answers and never raises."""
+"""Answers read, never held (issue 22), without sockets: the request's stream hands the watching
+layers' state over with its decision and ends; the answer reader's report resumes them with what
+it kept of the answer; whatever a report holds or a layer does there, nothing raises."""
 from __future__ import annotations
 
 import orjson
@@ -9,7 +9,7 @@ import pytest
 from extproc.config.compile import parse_policy
 from extproc.layers.ai_gateway import AiGatewayLayer
 from extproc.wire import messages
-from extproc.wire.observe import AnswerObserver, starts_answer_stream
+from extproc.wire.answers import parse_report, read_report
 from extproc.wire.stream import StreamProcessor
 
 POLICY = parse_policy("""
@@ -18,18 +18,25 @@ routes:
   - name: llm
     match: {path_prefix: /v1/}
     layers:
-      ai_gateway: {groups: {"*": {}}, injection: {action: "off"}}
+      ai_gateway: {groups: {"*": {tokens_per_day: 1000000}}, injection: {action: "off"}}
 """, "answers")
 CHAT = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi."}], "stream": True})
 SSE = (("content-type", "text/event-stream"),)
 USAGE = b'data: {"choices": [], "usage": {"total_tokens": 55}}\n\ndata: [DONE]\n\n'
 
 
-def decided(observed: bool) -> tuple[StreamProcessor, object]:
+def decided(observed: bool, source: str = "10.1.1.1") -> tuple[StreamProcessor, object]:
+    """A chat call decided; each test its own caller (budgets outlive a policy, and a test)."""
     stream = StreamProcessor(POLICY, answers_observed=observed)
     stream.handle(messages.request_headers("POST", "/v1/chat/completions", (("content-type", "application/json"),),
-                                           attributes={"source.address": "10.1.1.1:1"}))
+                                           attributes={"source.address": f"{source}:1"}))
     return stream, stream.handle(messages.request_body(CHAT))
+
+
+def budgets():
+    """The budgets the policy's gateway charges (the store kept across reloads may be reset between tests)."""
+    (slot,) = [slot for slot in POLICY.routes[0].slots if slot.name == "ai_gateway"]
+    return slot.layer.budgets
 
 
 def handoff_of(reply) -> dict:
@@ -52,40 +59,43 @@ def test_without_the_observer_nothing_is_handed_over_and_the_answer_is_awaited()
     assert stream.done
 
 
-def observe(handoff: dict | None, *chunks: bytes) -> tuple[AnswerObserver, list[bool]]:
-    observer = AnswerObserver(POLICY)
-    first = messages.response_headers("200", SSE, observability=True, handoff=handoff)
-    assert starts_answer_stream(first)
-    wanted = [observer.handle(first)]
-    for index, chunk in enumerate(chunks):
-        if not wanted[-1]:
-            break  # as the server does: it ends the stream, Envoy sends no more
-        last = index == len(chunks) - 1
-        wanted.append(observer.handle(messages.response_body(chunk, last, observability=True, handoff=handoff)))
-    return observer, wanted
+def reading(handoff, kept: bytes = USAGE, status: str = "200", content_type: str = "text/event-stream"):
+    text = handoff if isinstance(handoff, str) else orjson.dumps(handoff)
+    report = parse_report(messages.answer_report(text, status, content_type, kept))
+    assert report is not None
+    return read_report(POLICY, report)
 
 
-def test_the_observer_reads_the_answer_to_its_end_then_wants_no_more():
-    _stream, reply = decided(observed=True)
-    observer, wanted = observe(handoff_of(reply), b'data: {"choices": []}\n\n', USAGE)
-    assert wanted == [True, True, False] and observer.read_to_end and observer.faults == []
+def test_a_report_resumes_the_watch_and_charges_the_usage_it_kept():
+    _stream, reply = decided(observed=True, source="10.1.1.2")
+    handoff = reply.dynamic_metadata[messages.HANDOFF_NAMESPACE][messages.HANDOFF_KEY]
+    who = handoff_of(reply)["layers"]["ai_gateway"]["who"]
+    watch = reading(handoff)  # the JSON text as the decision handed it over, as Envoy passes it back
+    assert watch.watching and watch.faults == []
+    assert budgets().used(who, "day") == 55
+
+
+def test_a_json_answer_kept_whole_is_read_as_one_document():
+    _stream, reply = decided(observed=True, source="10.1.1.3")
+    handoff = handoff_of(reply)
+    reading(handoff, b'{"id": "c1", "usage": {"prompt_tokens": 30, "completion_tokens": 3}}', content_type="application/json")
+    assert budgets().used(handoff["layers"]["ai_gateway"]["who"], "day") == 33
+
+
+@pytest.mark.parametrize("payload", [b"", b"no lines", b"{}\n200\n", b"[1, 2]\n200\ntext/plain\n", b"{not json\n\n\n"])
+def test_what_is_not_a_report_is_none(payload):
+    assert parse_report(payload) is None
 
 
 @pytest.mark.parametrize("handoff", [
-    None,  # a denied request, or one with nothing to read
     {"route": "gone", "layers": {"ai_gateway": {}}},  # a reload removed the route
     {"route": "llm", "layers": "not a mapping"},
     {"route": "llm", "layers": {"ai_gateway": "not a mapping", "attack": {"x": 1}}},
+    {},
 ])
-def test_nothing_readable_handed_over_ends_the_answer_stream_at_once(handoff):
-    observer, wanted = observe(handoff)
-    assert wanted == [False] and not observer.read_to_end
-
-
-def test_a_handoff_that_is_not_json_ends_the_answer_stream_at_once():
-    message = messages.response_headers("200", SSE, observability=True)
-    message.metadata_context.filter_metadata[messages.HANDOFF_NAMESPACE].update({messages.HANDOFF_KEY: "{not json"})
-    assert AnswerObserver(POLICY).handle(message) is False
+def test_nothing_readable_handed_over_reads_nothing(handoff):
+    watch = reading(handoff)
+    assert not watch.watching and watch.faults == []
 
 
 def test_a_watching_layer_that_fails_is_dropped_and_counted(monkeypatch):
@@ -95,10 +105,10 @@ def test_a_watching_layer_that_fails_is_dropped_and_counted(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(AiGatewayLayer, "on_response_chunk", broken)
-    observer, wanted = observe(handoff_of(reply), b'data: {"choices": []}\n\n', USAGE)
-    assert wanted == [True, False] and observer.faults == ["ai_gateway"]
+    watch = reading(handoff_of(reply))
+    assert not watch.watching and watch.faults == ["ai_gateway"]
 
 
 def test_a_handoff_missing_a_key_is_a_fault_not_a_crash():
-    observer, wanted = observe({"route": "llm", "layers": {"ai_gateway": {"who": "x"}}})
-    assert wanted == [False] and observer.faults == ["ai_gateway"]
+    watch = reading({"route": "llm", "layers": {"ai_gateway": {"who": "x"}}})
+    assert not watch.watching and watch.faults == ["ai_gateway"]

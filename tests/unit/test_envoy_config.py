@@ -9,7 +9,7 @@ import pytest
 
 from extproc.local import envoy as eh
 from extproc.local.observed_routes import observe_watched_routes
-from extproc.wire.messages import HANDOFF_NAMESPACE
+from extproc.wire.messages import HANDOFF_KEY, HANDOFF_NAMESPACE, REPORT_PATH
 
 ROUTE_NAMES = ["static", "upload", "api", "default"]
 
@@ -84,40 +84,42 @@ def test_render_keeps_extproc_settings():
 
 def test_extproc_filter_runs_after_the_buffer_filter_and_before_router():
     names = [f["name"] for f in eh.http_connection_manager(_render())["http_filters"]]
-    # Answers pass filters in reverse: the observe-only filter sees the upstream's answer first.
-    assert names == [eh.BUFFER_FILTER, eh.EXTPROC_FILTER, eh.OBSERVER_FILTER, "envoy.filters.http.router"]
+    # Answers pass filters in reverse: the answer reader sees the upstream's answer first.
+    assert names == [eh.BUFFER_FILTER, eh.EXTPROC_FILTER, eh.READER_FILTER, "envoy.filters.http.router"]
 
 
-# -- answers watched, never held (issue 22) -----------------------------------------------------
+# -- answers read, never held (issue 22) -------------------------------------------------------
 
 
-def test_the_observe_only_filter_never_waits_and_never_fails_the_answer():
+def reader_script(config: dict) -> str:
+    (entry,) = [f for f in eh.http_connection_manager(config)["http_filters"] if f["name"] == eh.READER_FILTER]
+    assert entry["disabled"] is True  # only on the routes that name its script
+    return entry["typed_config"]["source_codes"][eh.READER_SCRIPT]["inline_string"]
+
+
+def test_the_answer_reader_speaks_the_sidecars_names():
     config = eh.load_config()
-    (entry,) = [f for f in eh.http_connection_manager(config)["http_filters"] if f["name"] == eh.OBSERVER_FILTER]
-    assert entry["disabled"] is True  # only on routes that ask for it
-    observer = entry["typed_config"]
-    assert observer["observability_mode"] is True and observer["failure_mode_allow"] is True
-    assert observer["grpc_service"]["envoy_grpc"]["cluster_name"] == eh.OBSERVER_CLUSTER
-    assert observer["processing_mode"] == {"request_header_mode": "SKIP", "response_header_mode": "SEND",
-                                           "response_body_mode": "STREAMED", "request_trailer_mode": "SKIP",
-                                           "response_trailer_mode": "SEND"}
-    # What the request's stream hands over is what the observer forwards.
+    script = reader_script(config)
+    # What the decision hands over is what the script reads back, and it reports where the sidecar listens.
     handed = eh.extproc_filter(config)["metadata_options"]["receiving_namespaces"]["untyped"]
-    assert handed == observer["metadata_options"]["forwarding_namespaces"]["untyped"] == [HANDOFF_NAMESPACE]
-    assert eh.cluster_address(config, eh.OBSERVER_CLUSTER) == eh.cluster_address(config, eh.EXTPROC_CLUSTER)
+    assert handed == [HANDOFF_NAMESPACE]
+    assert f'dynamicMetadata():get("{HANDOFF_NAMESPACE}")' in script and f'handed["{HANDOFF_KEY}"]' in script
+    assert f'[":path"] = "{REPORT_PATH}"' in script and f'httpCall("{eh.ANSWERS_CLUSTER}"' in script
+    assert '["asynchronous"] = true' in script  # fire and forget: the answer never waits for it
+    assert eh.cluster_address(config, eh.ANSWERS_CLUSTER) == eh.cluster_address(config, eh.EXTPROC_CLUSTER)
 
 
 def test_both_sidecar_clusters_follow_the_harness_to_the_sidecar(tmp_path):
     config = _render()
-    assert _socket(eh.cluster_address(config, eh.OBSERVER_CLUSTER)) == ("127.0.0.1", 12002)
+    assert _socket(eh.cluster_address(config, eh.ANSWERS_CLUSTER)) == ("127.0.0.1", 12002)
     eh.use_extproc_unix_socket(config, tmp_path / "s.sock")
-    assert eh.cluster_address(config, eh.OBSERVER_CLUSTER) == {"pipe": {"path": str(tmp_path / "s.sock")}}
+    assert eh.cluster_address(config, eh.ANSWERS_CLUSTER) == {"pipe": {"path": str(tmp_path / "s.sock")}}
     eh.use_extproc_mtls(config, tmp_path / "c.crt", tmp_path / "c.key", tmp_path / "ca.crt")
     sockets = [eh.find_cluster(config, name)["transport_socket"] for name in eh.SIDECAR_CLUSTERS]
     assert sockets[0] == sockets[1] and sockets[0]["typed_config"]["sni"] == eh.EXTPROC_SERVER_NAME
 
 
-def test_observing_a_route_enables_the_filter_and_tells_the_sidecar():
+def test_observing_a_route_enables_the_reader_and_tells_the_sidecar():
     config = _render()
     eh.observe_answers(config, "upload")
     upload = eh.find_route(config, "upload")

@@ -1,7 +1,6 @@
-"""Answers watched, never held (issue 22), through the real grpc.aio server: a stream ends once
-Envoy need send nothing more, a route with the observe-only filter gets the watching layers' state
-handed over instead of its answer held, and the observe-only stream reads the answer without a
-reply and charges its usage."""
+"""Answers read, never held (issue 22), through the real grpc.aio server: a stream ends once Envoy
+need send nothing more, a route with Envoy's answer reader gets the watching layers' state handed
+over instead of its answer held, and the reader's report (one call per answer) charges its usage."""
 from __future__ import annotations
 
 import grpc
@@ -85,7 +84,7 @@ def test_an_observed_route_hands_its_watch_over_and_holds_nothing():
     run(body())
 
 
-def test_without_the_observe_only_filter_the_answer_is_still_watched_on_the_stream():
+def test_without_the_answer_reader_the_answer_is_still_watched_on_the_stream():
     async def body():
         async with running(llm_store()) as srv:
             replies, call = await decide(srv, "10.0.0.2")
@@ -102,33 +101,32 @@ def test_without_the_observe_only_filter_the_answer_is_still_watched_on_the_stre
     run(body())
 
 
-def test_the_observe_only_stream_reads_the_answer_unanswered_and_charges_its_usage():
+async def report(srv, payload: bytes) -> bytes:
+    """One call of the answer reader: the message's bytes as its script writes them."""
+    send = srv.channel.unary_unary(messages.REPORT_PATH)  # no (de)serializer: bytes both ways
+    return await send(payload, timeout=TIMEOUT)
+
+
+def test_the_readers_report_charges_the_usage_it_kept():
     async def body():
         async with running(llm_store()) as srv:
             replies, _call = await decide(srv, "10.0.0.3", metadata=OBSERVED)
-            handoff = handed_over(replies[-1])
-            estimated = budgets().used("anonymous@10.0.0.3", "day")
-            assert estimated == handoff["layers"]["ai_gateway"]["estimated"] != 777
-            observer = srv.stub.Process(timeout=TIMEOUT)
-            await observer.write(messages.response_headers("200", SSE, observability=True, handoff=handoff))
-            for chunk in (b'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\n', USAGE[:20], USAGE[20:]):
-                await observer.write(messages.response_body(chunk, end_of_stream=chunk.endswith(b"[DONE]\n\n"),
-                                                            observability=True, handoff=handoff))
-            assert await observer.read() is grpc.aio.EOF  # no reply, ever; ended once read to the end
-            assert await observer.code() is grpc.StatusCode.OK
+            handoff = replies[-1].dynamic_metadata[messages.HANDOFF_NAMESPACE][messages.HANDOFF_KEY]
+            assert budgets().used("anonymous@10.0.0.3", "day") == handed_over(replies[-1])["layers"]["ai_gateway"]["estimated"]
+            kept = b'data: {"choices": [], "usage": {"total_tokens": 777}}\n\n'  # its usage line, as an event
+            assert await report(srv, messages.answer_report(handoff, "200", "text/event-stream", kept)) == b""
             assert budgets().used("anonymous@10.0.0.3", "day") == 777
-            assert srv.events("answer_watched") == 1
+            assert srv.events("answer_read") == 1
 
     run(body())
 
 
-def test_an_answer_with_nothing_handed_over_is_let_go_at_once():
+def test_a_report_that_is_no_report_is_counted_and_answered_all_the_same():
     async def body():
         async with running(llm_store()) as srv:
-            observer = srv.stub.Process(timeout=TIMEOUT)
-            await observer.write(messages.response_headers("200", SSE, observability=True))
-            assert await observer.read() is grpc.aio.EOF
-            assert await observer.code() is grpc.StatusCode.OK
-            assert srv.events("answer_watched") == 0
+            assert await report(srv, b"not a report") == b""
+            assert await report(srv, messages.answer_report(b'{"route": "gone", "layers": {}}')) == b""
+            assert srv.events("answer_report_unreadable") == 1 and srv.events("answer_report_unwatched") == 1
+            assert srv.events("answer_read") == 0
 
     run(body())
