@@ -1,11 +1,12 @@
 """Envoy routes for the policy's routes whose response layers only watch answers.
 
 Envoy reads such a route's answers for the sidecar with the answer reader, which never holds
-them (extproc/local/envoy.py, ``observe_answers``), so a route must be one of Envoy's to get it. A policy route that names Envoy's route (``route_name``) gets it on that route; one
-matched by ``path_prefix`` gets a route of its own, named after it, ahead of the template's
-routes (its other conditions stay the sidecar's to check: Envoy's route only has to cover the
-requests). Other routes keep their answers watched on the request's own stream, which holds each
-chunk until the sidecar has read it.
+them (extproc/local/envoy.py, ``observe_answers``), so a route must be one of Envoy's to get it.
+A policy route that names Envoy's route (``route_name``) gets it on that route; one matched by
+``path_prefix`` gets a route of its own, named after it, ahead of the template's routes (its
+other conditions stay the sidecar's to check: Envoy's route only has to cover the requests).
+Other routes keep their answers watched on the request's own stream, which holds each chunk
+until the sidecar has read it.
 """
 from __future__ import annotations
 
