@@ -91,7 +91,7 @@ def answer(events: int, *, done: bool = True) -> bytes:
 def read(data: bytes, step: int):
     import asyncio
 
-    from extproc_lab.bench.streaming import StreamReader, Totals
+    from extproc_lab.bench.sse_client import StreamReader, Totals
 
     loop = asyncio.new_event_loop()
     try:
