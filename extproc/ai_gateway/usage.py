@@ -37,9 +37,17 @@ class StreamUsage:
         return self._total if self._seen else None
 
     def feed(self, chunk: bytes, final: bool) -> None:
+        if not final and self._content_only(chunk):
+            return  # whole events, none about usage: nothing to read or to keep
         for event in self.events.feed(chunk, final):
             self._read(event.data)
         self.events.overflowed = False  # an event too long to hold is content, not usage: read on
+
+    def _content_only(self, chunk: bytes) -> bool:
+        """Most chunks of a stream are content events, each whole: with no event pending before
+        it and a blank line ending it, a chunk that never says "usage" needs no reading."""
+        return (self.events.started and not self.events.pending_size and b"usage" not in chunk
+                and chunk.endswith((b"\n\n", b"\r\n\r\n")))
 
     def _read(self, data: bytes | None) -> None:
         if not data or b"usage" not in data:  # most events are content deltas: not parsed

@@ -43,6 +43,11 @@ class LayerSlot:
     def reads_response(self) -> bool:
         return self.watcher is not None or self.rewriter is not None
 
+    @property
+    def only_watches(self) -> bool:
+        """Reads answers and never changes them: its reading needs no hold on the answer."""
+        return self.watcher is not None and self.rewriter is None
+
 
 @dataclass(frozen=True, slots=True)
 class RoutePolicy:
@@ -54,6 +59,7 @@ class RoutePolicy:
     deadline_ns: int  # budget of the whole evaluation; layers that would start later are skipped
     needs_body: bool
     watches_response: bool = False  # a layer looks at responses (asks Envoy for them)
+    rewrites_response: bool = False  # a layer may change responses: they are held until it has read them
     rewrites_body: bool = False  # a layer may replace the request body
     # (slots run on the headers, slots run on the body) of a request with a body, from slots
     phases: tuple[tuple[LayerSlot, ...], tuple[LayerSlot, ...]] = field(init=False)
@@ -68,12 +74,14 @@ class RoutePolicy:
         """What a route's layers need from Envoy, worked out once when the route is compiled."""
         return {"needs_body": any(s.layer.needs_body for s in slots),
                 "watches_response": any(s.reads_response for s in slots),
+                "rewrites_response": any(s.rewriter is not None for s in slots),
                 "rewrites_body": any(s.capabilities.rewrites_body for s in slots)}
 
 
 class RouteTraits(TypedDict):
     needs_body: bool
     watches_response: bool
+    rewrites_response: bool
     rewrites_body: bool
 
 
@@ -108,6 +116,9 @@ class Policy:
             if route.matches(request):
                 return route
         return self.default
+
+    def route_named(self, name: str) -> RoutePolicy | None:
+        return next((route for route in (*self.routes, self.default) if route.name == name), None)
 
     def only_layers(self, names: set[str]) -> "Policy":
         """The same policy running only the named layers (for offline scoring)."""

@@ -52,6 +52,9 @@ class Transaction:
         self._response_slots: list[LayerSlot] = []
         self.response_faults: list[str] = []  # layers that raised on this answer; not called again
         self.withheld = False  # a fail-closed layer replaced the answer: the rest of it is dropped
+        # Envoy's answer reader reads this request's answer for the watching layers without
+        # holding it: this stream asks only for what a rewriting layer needs.
+        self.answers_observed = False
 
     @property
     def wants_body(self) -> bool:
@@ -72,8 +75,31 @@ class Transaction:
     # -- response phases (layers that look at the upstream's answer, e.g. to filter it) --------
 
     @property
-    def watches_response(self) -> bool:
-        return self.route.watches_response
+    def asks_for_response(self) -> bool:
+        """Whether this stream asks Envoy for the answer's headers."""
+        return self.route.rewrites_response if self.answers_observed else self.route.watches_response
+
+    def watch_handoff(self) -> dict[str, dict] | None:
+        """By layer, what the watching layers need to read this request's answer where Envoy's
+        answer reader reports it (once allowed); None when nothing is to be read there. A layer that fails here loses its
+        reading of this answer, never the answer: it is logged and counted as a response fault."""
+        if not self.answers_observed:
+            return None
+        states = {}
+        for slot in self.route.slots:
+            if not slot.only_watches or slot.name in self.skipped:
+                continue
+            assert slot.watcher is not None  # only_watches says so
+            try:
+                state = slot.watcher.watch_state(self.request)
+            except Exception:  # noqa: BLE001 - watching never decides the request
+                log.exception("layer %s failed to hand over its watch", slot.name,
+                              extra={"request_id": self.request.request_id})
+                self.response_faults.append(slot.name)
+                continue
+            if state is not None:
+                states[slot.name] = state
+        return states or None
 
     @property
     def rewrites_request_body(self) -> bool:
@@ -84,6 +110,7 @@ class Transaction:
         only watch it go by (streaming stays streaming), None when no layer wants it."""
         self.response_status, self.response_headers = status, headers
         self._response_slots = [slot for slot in self.route.slots if slot.name not in self.skipped
+                                and not (self.answers_observed and slot.only_watches)
                                 and _wants_response(slot, self.request, status, headers)]
         if not self._response_slots:
             return None

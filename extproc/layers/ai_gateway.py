@@ -85,8 +85,10 @@ class CallInFlight:
 
     who: str
     estimated: int
-    call: LlmCall
-    started: float
+    model: str
+    api: str
+    streamed: bool  # the call asked for a stream
+    started: float  # perf_counter (CLOCK_MONOTONIC: the same in every worker of the host)
     received: int = 0
     counted: bool = False  # usage charged: what Envoy sends after the declared length is ignored
     stream: StreamUsage | None = None  # an event stream, read as it goes by
@@ -95,6 +97,7 @@ class CallInFlight:
 
 
 IN_FLIGHT: StateKey[CallInFlight] = StateKey("ai_gateway")
+MAX_MODEL_CHARS = 256  # of the model name kept for the usage record (it travels with every answer chunk)
 MAX_ANSWER_BYTES = 8 << 20  # one JSON document: a runaway body is not kept (and its usage not read)
 
 
@@ -141,7 +144,8 @@ class AiGatewayLayer:
         self._audit(request, call, who, groups, scores, refusal, started)
         if refusal is not None:
             return refusal
-        request.keep(IN_FLIGHT, CallInFlight(who, call.estimated_tokens(), call, started))
+        request.keep(IN_FLIGHT, CallInFlight(who, call.estimated_tokens(), call.model[:MAX_MODEL_CHARS], call.api,
+                                             call.stream, started))
         # A redacted body is new plain JSON and Envoy forwards it as it is: the client's
         # content-encoding no longer describes it, so it goes too.
         return Verdict(self.name, scores=scores, labels=(call.api, call.model[:64]), rewrite_body=body,
@@ -238,6 +242,18 @@ class AiGatewayLayer:
     def response_wanted(self, request: Request, status: str, headers: Headers) -> bool:
         return request.kept(IN_FLIGHT) is not None
 
+    def watch_state(self, request: Request) -> dict | None:
+        flight = request.kept(IN_FLIGHT)
+        if flight is None:
+            return None
+        return {"who": flight.who, "estimated": flight.estimated, "model": flight.model, "api": flight.api,
+                "stream": flight.streamed, "started": flight.started}
+
+    def resume_watch(self, request: Request, state: dict) -> None:
+        # Envoy carries numbers as doubles: the token estimate comes back as a float.
+        request.keep(IN_FLIGHT, CallInFlight(str(state["who"]), int(state["estimated"]), str(state["model"]),
+                                             str(state["api"]), bool(state["stream"]), float(state["started"])))
+
     def on_response_chunk(self, request: Request, headers: Headers, chunk: bytes, end_of_stream: bool) -> None:
         flight = request.kept(IN_FLIGHT)
         if flight is None or flight.counted:
@@ -267,10 +283,9 @@ class AiGatewayLayer:
         charged = used if used is not None else flight.estimated
         self.budgets.correct(flight.who, flight.estimated, charged)
         if self.audit is not None:
-            call = flight.call
             self.audit.write({"request_id": request.request_id, "kind": "llm_usage", "identity": flight.who,
-                              "model": call.model, "api": call.api, "estimated_tokens": flight.estimated,
-                              "tokens": used, "charged_tokens": charged, "stream": call.stream,
+                              "model": flight.model, "api": flight.api, "estimated_tokens": flight.estimated,
+                              "tokens": used, "charged_tokens": charged, "stream": flight.streamed,
                               "latency_us": round((time.perf_counter() - flight.started) * 1e6, 1)})
 
     # -- audit ----------------------------------------------------------------------------

@@ -94,11 +94,23 @@ class Layer(Protocol):
 @runtime_checkable
 class WatchesResponse(Protocol):
     """A layer that reads the upstream's answer as it streams by and changes nothing in it (token
-    usage): its failure never withholds the answer."""
+    usage): its failure never withholds the answer, and it never holds it either. Where Envoy
+    runs the answer reader, the answer is read there as it passes, and the layer gets, once it has
+    passed, what the reader keeps: of an event stream the lines that mention usage (each as an
+    event), of any other answer the body up to 1 MiB. ``watch_state`` gives, when the request is
+    decided, what reading the answer needs (plain JSON values; Envoy carries them as dynamic
+    metadata), and ``resume_watch`` keeps them on the stand-in request the report is read on,
+    before ``response_wanted``."""
 
     def response_wanted(self, request: Request, status: str, headers: Headers) -> bool: ...
 
     def on_response_chunk(self, request: Request, headers: Headers, chunk: bytes, end_of_stream: bool) -> None: ...
+
+    def watch_state(self, request: Request) -> dict[str, Any] | None:
+        """What reading this request's answer needs; None: nothing to read."""
+
+    def resume_watch(self, request: Request, state: dict[str, Any]) -> None:
+        """Keep ``state`` (as watch_state gave it) on ``request``, a stand-in for the original."""
 
 
 @runtime_checkable

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from extproc.wire.messages import ANSWERS_OBSERVED
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "envoy" / "envoy.yaml"
@@ -43,6 +45,12 @@ TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 PLAIN_LISTENER = "ingress"
 TLS_LISTENER = "ingress_tls"
 EXTPROC_CLUSTER = "extproc"
+READER_FILTER = "extproc.read_answers"  # the answer reader (Lua): answers read, never held
+ANSWERS_CLUSTER = "extproc_answers"  # where it sends the sidecar what it read
+SIDECAR_CLUSTERS = (EXTPROC_CLUSTER, ANSWERS_CLUSTER)
+EXTPROC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
+LUA_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute"
+READER_SCRIPT = "read_answers"  # the reader's script, by name (the filter's source_codes)
 UPSTREAM_CLUSTER = "app"
 ENV_BINARY = "EXTPROC_ENVOY_BIN"
 LOOPBACK = "127.0.0.1"
@@ -137,7 +145,8 @@ def render_envoy_config(
     _set_socket(config["admin"]["address"], admin_port)
     _set_socket(find_listener(config, PLAIN_LISTENER)["address"], listen_port)
     _set_socket(find_listener(config, TLS_LISTENER)["address"], tls_port or free_port())
-    _set_socket(cluster_address(config, EXTPROC_CLUSTER), extproc_port)
+    for cluster in sidecar_clusters(config):
+        _set_socket(cluster_address(config, cluster), extproc_port)
     _set_socket(cluster_address(config, UPSTREAM_CLUSTER), upstream_port)
     if message_timeout is not None:
         extproc_filter(config)["message_timeout"] = _duration(message_timeout)
@@ -151,11 +160,18 @@ def _set_socket(address: dict, port: int) -> None:
     address["socket_address"] = {"address": LOOPBACK, "port_value": int(port)}
 
 
+def sidecar_clusters(config: dict) -> list[str]:
+    """The clusters that reach the sidecar (the answer reader's, when the config has it)."""
+    names = {cluster["name"] for cluster in config["static_resources"]["clusters"]}
+    return [name for name in SIDECAR_CLUSTERS if name in names]
+
+
 def use_extproc_unix_socket(config: dict, path: Path | str) -> None:
     """Reach the sidecar over a Unix socket (its ``--address unix:PATH``)."""
-    address = cluster_address(config, EXTPROC_CLUSTER)
-    address.clear()
-    address["pipe"] = {"path": str(path)}
+    for cluster in sidecar_clusters(config):
+        address = cluster_address(config, cluster)
+        address.clear()
+        address["pipe"] = {"path": str(path)}
 
 
 EXTPROC_SERVER_NAME = "extproc"  # the DNS SAN Envoy requires of the sidecar's certificate
@@ -164,7 +180,12 @@ EXTPROC_SERVER_NAME = "extproc"  # the DNS SAN Envoy requires of the sidecar's c
 def use_extproc_mtls(config: dict, client_cert: Path, client_key: Path, server_ca: Path) -> None:
     """Reach the sidecar over mutual TLS: present this client certificate, and accept only a
     sidecar certificate from server_ca naming EXTPROC_SERVER_NAME."""
-    find_cluster(config, EXTPROC_CLUSTER)["transport_socket"] = {
+    for cluster in sidecar_clusters(config):
+        find_cluster(config, cluster)["transport_socket"] = _sidecar_tls(client_cert, client_key, server_ca)
+
+
+def _sidecar_tls(client_cert: Path, client_key: Path, server_ca: Path) -> dict:
+    return {
         "name": TLS_TRANSPORT_SOCKET,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
@@ -181,6 +202,36 @@ def use_extproc_mtls(config: dict, client_cert: Path, client_key: Path, server_c
             },
         },
     }
+
+
+def observe_answers(config: dict, route_name: str) -> None:
+    """On this route, layers that only watch answers read them through the answer reader, which
+    never holds them: the reader is enabled there, and the ext_proc filter's gRPC metadata says
+    so to the sidecar, so that it never holds the answer for them."""
+    route = find_route(config, route_name)
+    per_filter = route.setdefault("typed_per_filter_config", {})
+    enforcing = per_filter.setdefault(EXTPROC_FILTER, {"@type": EXTPROC_PER_ROUTE, "overrides": {}})
+    if enforcing.get("disabled"):
+        raise ValueError(f"route {route_name!r} runs without the sidecar: it has no answers to watch")
+    key, value = ANSWERS_OBSERVED
+    metadata = enforcing.setdefault("overrides", {}).setdefault("grpc_initial_metadata", [])
+    metadata[:] = [entry for entry in metadata if entry.get("key") != key] + [{"key": key, "value": value}]
+    per_filter[READER_FILTER] = {"@type": LUA_PER_ROUTE, "name": READER_SCRIPT}  # enables it there
+
+
+def answers_observed(route: dict) -> bool:
+    """Whether the answer reader reads this route's answers (observe_answers)."""
+    per_filter = route.get("typed_per_filter_config", {})
+    metadata = per_filter.get(EXTPROC_FILTER, {}).get("overrides", {}).get("grpc_initial_metadata", [])
+    key, value = ANSWERS_OBSERVED
+    return READER_FILTER in per_filter and {"key": key, "value": value} in metadata
+
+
+def find_route(config: dict, name: str) -> dict:
+    for route in routes(config):
+        if route.get("name") == name:
+            return route
+    raise KeyError(f"route {name!r} not in config")
 
 
 def find_listener(config: dict, name: str) -> dict:

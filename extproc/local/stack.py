@@ -31,6 +31,7 @@ from extproc.local.envoy import (
     use_opentelemetry_tracing,
     write_client_ca,
 )
+from extproc.local.observed_routes import Observed, observe_watched_routes
 from extproc.local.upstream import EchoUpstream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,6 +171,7 @@ class Stack:
         self.upstream: EchoUpstream | None = None
         self.sidecar: SidecarProcess | None = None
         self.envoy: EnvoyProcess | None = None
+        self.observed: Observed | None = None
 
     @property
     def url(self) -> str:
@@ -196,6 +198,8 @@ class Stack:
                 extproc_port=self._extproc_port(sidecar), upstream_port=upstream_port,
                 message_timeout=self.message_timeout, request_timeout=self.request_timeout,
             )
+            # Routes whose answers only watching layers read get the answer reader.
+            self.observed = observe_watched_routes(config, self.policy)
             self._connect_envoy_to_sidecar(config, sidecar)
             if self.otlp_port is not None:
                 use_opentelemetry_tracing(config, "127.0.0.1", self.otlp_port)

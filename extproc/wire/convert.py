@@ -11,7 +11,7 @@ from collections.abc import Callable
 import orjson
 from google.protobuf import struct_pb2
 
-from extproc.wire.messages import ATTRIBUTES_KEY
+from extproc.wire.messages import ATTRIBUTES_KEY, HANDOFF_KEY, HANDOFF_NAMESPACE
 from extproc.wire.pb import core_pb2, http_status_pb2, processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.core.request import TEXT_ERRORS, Request
@@ -184,6 +184,18 @@ def deny_reply(decision: Decision) -> pb.ProcessingResponse:
             details=f"extproc_denied_by_{decision.denied_by or 'policy'}",
         )
     )
+
+
+def with_handoff(reply: pb.ProcessingResponse, handoff: dict | None) -> pb.ProcessingResponse:
+    """The reply carrying what Envoy's answer reader passes back with the answer, as dynamic
+    metadata Envoy keeps for the request (the filter's receiving namespace). A copy: header
+    replies are shared (cached)."""
+    if handoff is None or reply.HasField("immediate_response"):
+        return reply
+    carrying = pb.ProcessingResponse()
+    carrying.CopyFrom(reply)
+    carrying.dynamic_metadata.update({HANDOFF_NAMESPACE: {HANDOFF_KEY: orjson.dumps(handoff).decode()}})
+    return carrying
 
 
 def continue_reply(kind: str) -> pb.ProcessingResponse:

@@ -13,6 +13,14 @@ from extproc.wire.pb import core_pb2, processing_mode_pb2
 from extproc.wire.pb import external_processor_pb2 as pb
 
 ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"  # fixed key, whatever the filter is named
+# The request's stream hands the watching layers' state to Envoy's answer reader in this dynamic
+# metadata namespace (the ext_proc filter's receiving_namespaces), as one JSON text under
+# HANDOFF_KEY; it learns that the route has the reader from this gRPC metadata entry (set per
+# route). The reader sends its report, one gRPC call per answer, to REPORT_PATH.
+HANDOFF_NAMESPACE, HANDOFF_KEY = "extproc.answer", "watch"
+ANSWERS_OBSERVED = ("x-extproc-answers", "observed")
+REPORT_SERVICE, REPORT_METHOD = "extproc.AnswerReports", "Report"
+REPORT_PATH = f"/{REPORT_SERVICE}/{REPORT_METHOD}"
 ENVOY_ORDER = (":authority", ":path", ":method", ":scheme")  # an HTTP/1.1 request through Envoy 1.40
 BODYLESS_METHODS = (b"GET", b"HEAD")
 
@@ -79,6 +87,13 @@ def response_headers(status: Value = "200", headers: Headers = (), *, end_of_str
 def response_body(body: bytes, end_of_stream: bool = True, *, observability: bool = False) -> pb.ProcessingRequest:
     return pb.ProcessingRequest(response_body=pb.HttpBody(body=body, end_of_stream=end_of_stream),
                                 observability_mode=observability)
+
+
+def answer_report(handoff: Value, status: Value = "200", content_type: Value = "", kept: bytes = b"") -> bytes:
+    """The answer reader's report, as its Lua script writes it: the handoff's JSON text as the
+    decision handed it over, the status, the content type, each on a line, then what it kept of
+    the answer (of an event stream, its usage lines, each an event)."""
+    return b"\n".join((raw(handoff), raw(status), raw(content_type), kept))
 
 
 def response_trailers(headers: Headers = (), *, observability: bool = False) -> pb.ProcessingRequest:

@@ -16,8 +16,11 @@ from extproc.wire.listen import TlsFiles, parse_address
 from extproc.observability.metrics import Metrics
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.config.store import PolicyStore, watch
+from extproc.wire.messages import ANSWERS_OBSERVED
+from extproc.wire.answers import report_handler
 from extproc.wire.stream import ProtocolError, State, StreamProcessor
 from extproc.observability.tracing import trace_id_of
+from extproc.core.answer_watch import AnswerWatch
 from extproc.core.verdict import Decision
 
 if TYPE_CHECKING:
@@ -40,9 +43,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
 
     async def Process(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
         started = time.perf_counter_ns()
-        span = self.tracing.start(context.invocation_metadata() or ()) if self.tracing else None
+        metadata = context.invocation_metadata() or ()
+        span = self.tracing.start(metadata) if self.tracing else None
         # The policy is taken once: a reload mid-request does not change this request's rules.
-        stream = StreamProcessor(self.store.current)
+        stream = StreamProcessor(self.store.current, answers_observed=_answers_observed(metadata))
         stream.on_decision = lambda decision: self._report(decision, stream, span, context, started)
         # The decision was recorded before the answer came: a layer failing on it is counted here.
         stream.on_response_fault = lambda layer: self.metrics.layer_faults.labels(layer, "response_error").inc()
@@ -51,6 +55,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 reply = stream.handle(message)
                 if reply is not None:
                     yield reply
+                if stream.done:
+                    break  # ends the RPC: Envoy carries on without this stream
         except ProtocolError as exc:
             self._event(exc.kind)
             log.warning("ext_proc protocol error: %s", exc, extra={"kind": exc.kind})
@@ -93,6 +99,15 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             },
         )
 
+    def answer_read(self, watch: AnswerWatch | None) -> None:
+        """One report of Envoy's answer reader, read (None: it was not a report)."""
+        if watch is None:
+            self._event("answer_report_unreadable")
+            return
+        for layer in watch.faults:
+            self.metrics.layer_faults.labels(layer, "response_error").inc()
+        self._event("answer_read" if watch.watching else "answer_report_unwatched")
+
     def _close(self, stream: StreamProcessor) -> None:
         if stream.spurious:
             self._event("spurious_message")
@@ -101,6 +116,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             # Envoy is not honouring mode_override (allow_mode_override off). grpc.aio reports a
             # cancel as a plain end of stream, so the two cannot be told apart here.
             self._event("ended_awaiting_body")
+        if stream.held_for_watching:
+            self._event("answer_held_for_watching")
 
     def _event(self, event: str) -> None:
         self.metrics.stream_events.labels(event).inc()
@@ -119,6 +136,12 @@ class Observers:
             self.audit.close()
         if self.tracing is not None:
             self.tracing.shutdown()
+
+
+def _answers_observed(metadata) -> bool:
+    """Envoy's per-route gRPC metadata says the route has the answer reader."""
+    key, value = ANSWERS_OBSERVED
+    return any(name == key and given == value for name, given in metadata)
 
 
 def _drop(_value: object) -> None:
@@ -164,7 +187,9 @@ async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, sto
 async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event,
                  observers: Observers) -> int:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(store, metrics, observers), server)
+    processor = ExternalProcessor(store, metrics, observers)
+    pb_grpc.add_ExternalProcessorServicer_to_server(processor, server)
+    server.add_generic_rpc_handlers((report_handler(lambda: store.current, processor.answer_read),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     health_server = _health_only_server(health_servicer) if options.health_address else None

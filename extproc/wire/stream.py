@@ -37,8 +37,15 @@ class State(enum.Enum):
 
 class StreamProcessor:
     def __init__(self, policy: Policy, on_decision: Callable[[Decision], None] = lambda _d: None,
-                 on_response_fault: Callable[[str], None] = lambda _layer: None) -> None:
+                 on_response_fault: Callable[[str], None] = lambda _layer: None,
+                 answers_observed: bool = False) -> None:
         self.policy = policy
+        # The route has Envoy's answer reader (the stream's gRPC metadata says so): layers that
+        # only watch the answer get it from the reader, and this stream never holds it for them.
+        self.answers_observed = answers_observed
+        self.handoff: dict | None = None  # what this stream handed over for the answer reader
+        self.held_for_watching = False
+        self._answer_wanted = False  # a layer still reads the answer on this stream
         self.on_decision = on_decision
         self.on_response_fault = on_response_fault  # a layer raised on the answer (for metrics)
         self.state = State.EXPECT_HEADERS
@@ -64,6 +71,12 @@ class StreamProcessor:
         # In observability mode Envoy does not wait for answers and must not get any.
         return None if message.observability_mode else reply
 
+    @property
+    def done(self) -> bool:
+        """Allowed, and nothing more is wanted from Envoy: the server ends the stream, and Envoy
+        goes on without it, so a sidecar that stops or stalls later cannot cut the answer."""
+        return self.state is State.ALLOWED and not self._answer_wanted
+
     # -- phases ---------------------------------------------------------------------------
 
     def _dispatch(self, kind: str, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
@@ -78,9 +91,14 @@ class StreamProcessor:
         if kind == "response_headers" and self.state is State.ALLOWED:
             headers = convert.header_pairs(message.response_headers)
             status = dict(headers).get(":status", "")
-            return convert.response_headers_reply(self.current_transaction.on_response_headers(status, headers))
+            mode = self.current_transaction.on_response_headers(status, headers)
+            # Only watching layers read it, yet this stream holds each chunk: no answer reader here.
+            self.held_for_watching = mode == "streamed"
+            self._answer_wanted = mode is not None and not message.response_headers.end_of_stream
+            return convert.response_headers_reply(mode)
         if kind == "response_body" and self.state is State.ALLOWED and self.current_transaction.response_layers:
             body = message.response_body
+            self._answer_wanted = not body.end_of_stream
             transaction = self.current_transaction
             faults_before = len(transaction.response_faults)
             reply = convert.response_body_reply(transaction.on_response_body(body.body, body.end_of_stream))
@@ -93,10 +111,11 @@ class StreamProcessor:
         if self.state is not State.EXPECT_HEADERS:
             raise ProtocolError("out_of_order", "request_headers twice on one stream")
         transaction = self.transaction = Transaction(self.policy, convert.request_from_headers(message))
+        transaction.answers_observed = self.answers_observed
         decision = transaction.on_headers()
-        watch = transaction.watches_response
+        watch = transaction.asks_for_response
         if decision is not None:
-            return convert.headers_reply(self._finish(decision), watch_response=watch)
+            return self._handing_off(convert.headers_reply(self._finish(decision), watch_response=watch))
         self.state = State.AWAIT_BODY
         # Strip client copies of our headers now: in streamed modes the body reply cannot.
         interim = transaction.decide()
@@ -114,13 +133,13 @@ class StreamProcessor:
             # BUFFERED_PARTIAL without end_of_stream: Envoy's buffer filled and the rest streams
             # past, or trailers follow; content-length, when sent, tells which.
             cut = self.body_mode == BodySendMode.BUFFERED_PARTIAL and not body.end_of_stream and not self._complete()
-            return convert.body_reply(self._decide_on_body(complete=not cut))
+            return self._handing_off(convert.body_reply(self._decide_on_body(complete=not cut)))
         return convert.body_reply(None)  # a streamed chunk: pass it, keep collecting
 
     def _on_request_trailers(self) -> pb.ProcessingResponse:
         if self.state is not State.AWAIT_BODY:
             return convert.trailers_reply(None)
-        return convert.trailers_reply(self._decide_on_body())  # the body ended with trailers
+        return self._handing_off(convert.trailers_reply(self._decide_on_body()))  # the body ended with trailers
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -152,5 +171,21 @@ class StreamProcessor:
     def _finish(self, decision: Decision) -> Decision:
         self.decision = decision
         self.state = State.ALLOWED if decision.allowed else State.DENIED
+        if decision.allowed:
+            self.handoff = self._handoff()
+            self._answer_wanted = self.current_transaction.asks_for_response
         self.on_decision(decision)
         return decision
+
+    def _handoff(self) -> dict | None:
+        transaction = self.current_transaction
+        layers = transaction.watch_handoff()
+        for layer in transaction.response_faults:
+            self.on_response_fault(layer)
+        if layers is None:
+            return None
+        return {"route": transaction.route.name, "request_id": transaction.request.request_id, "layers": layers}
+
+    def _handing_off(self, reply: pb.ProcessingResponse) -> pb.ProcessingResponse:
+        """The decision's reply, carrying the handoff when there is one."""
+        return convert.with_handoff(reply, self.handoff)

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from extproc_lab.bench import endtoend, inprocess, load, workload
+from extproc_lab.bench import endtoend, inprocess, load, streaming, workload
 from extproc_lab.bench.report import table
 from extproc.config.compile import load_policy, parse_policy
 
@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=300.0, help="fixed rate, requests/s, end to end")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each end-to-end run")
     parser.add_argument("--json", metavar="FILE", help="also write the results here as JSON")
+    parser.add_argument("--streaming-only", action="store_true",
+                        help="only the streaming scenario (concurrent SSE answers through the AI gateway route)")
+    parser.add_argument("--streams", type=int, default=64, help="streaming: concurrent SSE answers")
+    parser.add_argument("--stream-events", type=int, default=400, help="streaming: content events per answer")
+    parser.add_argument("--event-rate", type=float, default=200.0, help="streaming: events per second per answer")
+    parser.add_argument("--stream-rounds", type=int, default=1,
+                        help="streaming: every setup this many times in turn; figures are medians over rounds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,12 +58,15 @@ def run(args: argparse.Namespace) -> int:
     results: dict = {"plan": plan.__dict__, "machine": {"cpus": os.cpu_count(), "load_1m": os.getloadavg()[0]}}
     with tempfile.TemporaryDirectory(prefix="extproc-bench-") as tmp:
         policy_path = workload.write_policy(Path(tmp))
-        results["in_process"] = in_process(policy_path, plan)
-        if not args.in_process_only:
+        if not args.streaming_only:
+            results["in_process"] = in_process(policy_path, plan)
+        if not args.in_process_only and not args.streaming_only:
             if not load.wrk_available():
                 print("wrk not found (apt-get install wrk); end-to-end part skipped", file=sys.stderr)
             else:
                 results["end_to_end"] = end_to_end(policy_path, Path(tmp), plan)
+        if not args.in_process_only:
+            results["streaming"] = streaming.run(streaming_plan(args), Path(tmp))
     results["bars"] = bars(results)
     print_results(results)
     if args.json:
@@ -94,11 +104,21 @@ def end_to_end(policy_path: Path, workdir: Path, plan: Plan) -> dict:
     return out
 
 
+def streaming_plan(args: argparse.Namespace) -> streaming.Plan:
+    if args.quick:
+        return streaming.Plan(streams=8, events=100, rate=100.0)
+    return streaming.Plan(streams=args.streams, events=args.stream_events, rate=args.event_rate,
+                          rounds=args.stream_rounds)
+
+
 def bars(results: dict) -> dict:
     """Each bar of the issue against this run's figures (None: not measured in this run)."""
+    out = streaming.bars(results["streaming"]) if "streaming" in results else {}
+    if "in_process" not in results:
+        return out
     pipeline = results["in_process"]["bench policy (all layers)"]["total_up_to_4kb"]
-    out = {"in_process_p50_us <= 250": _check(pipeline["p50_us"], 250),
-           "in_process_p99_us <= 1000": _check(pipeline["p99_us"], 1000)}
+    out.update({"in_process_p50_us <= 250": _check(pipeline["p50_us"], 250),
+                "in_process_p99_us <= 1000": _check(pipeline["p99_us"], 1000)})
     e2e = results.get("end_to_end")
     if not e2e:
         return out
@@ -127,7 +147,18 @@ def _check(value: float, limit: float, at_least: bool = False) -> dict:
 
 
 def print_results(results: dict) -> None:
-    pipeline = results["in_process"]
+    if "in_process" in results:
+        _print_in_process(results["in_process"])
+    if "end_to_end" in results:
+        print(_e2e_table(results["end_to_end"]))
+    if "streaming" in results:
+        print("\n" + streaming.print_result(results["streaming"]))
+    print("\nbars:")
+    for name, check in results["bars"].items():
+        print(f"  {'ok  ' if check['met'] else 'MISS'} {name}: {check['value']}")
+
+
+def _print_in_process(pipeline: dict) -> None:
     rows = {}
     for name, measured in pipeline.items():
         rows[f"{name}: all requests"] = measured["total"]
@@ -138,11 +169,6 @@ def print_results(results: dict) -> None:
     print(table("in-process, CPU per request", {k: {**v, "n": v.get("n")} for k, v in rows.items()},
                 ("n", "p50_us", "p90_us", "p99_us", "mean_us")))
     print(f"outcomes: {policy['outcomes']}\n")
-    if "end_to_end" in results:
-        print(_e2e_table(results["end_to_end"]))
-    print("\nbars:")
-    for name, check in results["bars"].items():
-        print(f"  {'ok  ' if check['met'] else 'MISS'} {name}: {check['value']}")
 
 
 def _e2e_table(e2e: dict) -> str:

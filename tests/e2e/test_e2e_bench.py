@@ -2,9 +2,12 @@
 server. No timed asserts."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from extproc_lab.bench import endtoend, load, workload
+from extproc.cli import main
+from extproc_lab.bench import endtoend, load, streaming, workload
 
 
 @pytest.mark.skipif(not load.wrk_available(), reason="wrk not installed")
@@ -32,3 +35,16 @@ def test_cpu_meter_splits_a_run_between_envoy_the_server_and_the_machine(tmp_pat
     # The machine was busy at least as long as the two processes it measured (rounding aside).
     assert cpu["machine_cores_busy"] + 0.05 >= cpu["envoy_cores"] + sum(cpu["server_cores_per_process"])
     assert cpu["all_cpu_us_per_request"] >= cpu["envoy_cpu_us_per_request"] + cpu["server_cpu_us_per_request"] - 1
+
+
+def test_streaming_scenario_reads_every_event_of_every_answer_beside_envoy_alone(tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--streaming-only", "--streams", "3", "--stream-events", "20", "--event-rate", "100",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["streaming"]
+    assert list(result["setups"]) == [setup.name for setup in streaming.SETUPS]
+    for row in result["setups"].values():
+        assert row["statuses"] == {"200": 3} and row["completed"] == 3 and row["cut"] == row["failed"] == 0
+        assert row["events"] == row["latency"]["n"] == 3 * 20
+    assert set(result["added_over_envoy_alone"]) == {setup.name for setup in streaming.SETUPS[1:]}
+    assert set(streaming.bars(result)) == set(json.loads(out.read_text())["bars"])

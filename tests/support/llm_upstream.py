@@ -14,8 +14,17 @@ COMPLETION_TOKENS = 7
 
 
 class FakeLlm:
-    def __init__(self, prompt_tokens: int = 1000) -> None:
+    """``pieces``: content events of a streamed answer (the echo cut in as many). ``pause_at``: a
+    streamed answer stops after that many pieces, sets ``mid_stream`` and waits for ``resume``.
+    ``split``: each event is written in chunks of that many bytes (a proxy sees them apart);
+    ``crlf``: lines end with CRLF."""
+
+    def __init__(self, prompt_tokens: int = 1000, pieces: int = 2, pause_at: int | None = None,
+                 split: int | None = None, crlf: bool = False) -> None:
         self.prompt_tokens = prompt_tokens
+        self.pieces, self.pause_at, self.split = pieces, pause_at, split
+        self.line_end = b"\r\n" if crlf else b"\n"
+        self.mid_stream, self.resume = threading.Event(), threading.Event()
         self.received: list[dict] = []
         self.received_headers: list[dict[str, str]] = []  # lower-case names, one per request
         fake = self
@@ -47,15 +56,23 @@ class FakeLlm:
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
-                for piece in (echo[: len(echo) // 2], echo[len(echo) // 2:]):
+                for index, piece in enumerate(_cut(echo, fake.pieces)):
+                    if index == fake.pause_at:
+                        fake.mid_stream.set()
+                        fake.resume.wait(30)
                     self._chunk({"choices": [{"index": 0, "delta": {"content": piece}}]})
-                    time.sleep(0.05)
+                    time.sleep(0.05 if fake.pieces <= 2 else 0.005)
                 self._chunk({"choices": [], "usage": usage})
-                self._write(b"data: [DONE]\n\n")
+                self._write(b"data: [DONE]" + fake.line_end * 2)
                 self.wfile.write(b"0\r\n\r\n")
 
             def _chunk(self, event: dict) -> None:
-                self._write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                data = b"data: " + json.dumps(event).encode() + fake.line_end * 2
+                step = fake.split or len(data)
+                for at in range(0, len(data), step):
+                    self._write(data[at:at + step])
+                    if fake.split:
+                        time.sleep(0.002)
 
             def _write(self, data: bytes) -> None:
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -88,3 +105,9 @@ class FakeLlm:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _cut(text: str, pieces: int) -> list[str]:
+    """text in ``pieces`` consecutive parts (some empty when it is shorter)."""
+    step = -(-len(text) // pieces) if text else 0
+    return [text[i * step:(i + 1) * step] for i in range(pieces)]

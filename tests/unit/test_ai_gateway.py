@@ -12,7 +12,7 @@ from extproc.ai_gateway import sensitive
 from extproc.ai_gateway.budget import TokenBudgets
 from extproc.ai_gateway.calls import BadShape, endpoint, parse_call
 from extproc.ai_gateway.injection import DEFAULT_MODEL, load_injection_model
-from extproc.ai_gateway.usage import tokens_used
+from extproc.ai_gateway.usage import StreamUsage, tokens_used
 from extproc.config.compile import parse_policy
 from extproc.core.json_body import read
 from extproc.layers import ai_gateway
@@ -71,6 +71,22 @@ def test_budgets_reserve_correct_and_reset_per_window():
 ])
 def test_usage_from_json_and_event_streams(body, content_type, total):
     assert tokens_used(body, content_type) == total
+
+
+ANTHROPIC_STREAM = (b'event: message_start\r\ndata: {"type": "message_start", "message": {"usage": {"input_tokens": 30}}}\r\n\r\n'
+                    + b'data: {"type": "content_block_delta", "delta": {"text": "usage"}}\n\n'
+                    + b'event: ping\ndata: {"type": "ping"}\n\n' * 3
+                    + b'event: message_delta\ndata: {"type": "message_delta", "usage": {"output_tokens": 12}}\n\n')
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 7, 16, 64, len(ANTHROPIC_STREAM)])
+def test_stream_usage_is_the_same_however_the_stream_is_cut(step):
+    # Whole content events are skipped unread: a usage event cut anywhere must still be read.
+    usage = StreamUsage()
+    for at in range(0, len(ANTHROPIC_STREAM), step):
+        usage.feed(ANTHROPIC_STREAM[at:at + step], final=False)
+    usage.feed(b"", final=True)
+    assert usage.total == 42
 
 
 def test_injection_model_quality_is_measured_on_held_out_templates():

@@ -63,3 +63,62 @@ def test_wrk_output_is_parsed_with_units():
     assert parsed["requests_per_s"] == 1333.33
     assert parsed["requests"] == 4000 and parsed["non_2xx"] == 120
     assert parsed["latency"] == {"p50_us": 850.0, "p90_us": 15200.0, "p99_us": 1200000.0}
+
+
+# -- the streaming scenario's client (issue 22) ---------------------------------------------------
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written, self.closed = b"", False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def answer(events: int, *, done: bool = True) -> bytes:
+    from extproc_lab.bench.sse_upstream import HEAD, USAGE, chunk, content_event
+
+    body = b"".join(chunk(content_event(1)) for _ in range(events))
+    if done:
+        body += chunk(USAGE % (events, events)) + chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+    return HEAD + body
+
+
+def read(data: bytes, step: int):
+    import asyncio
+
+    from extproc_lab.bench.sse_client import StreamReader, Totals
+
+    loop = asyncio.new_event_loop()
+    try:
+        totals, done = Totals(), loop.create_future()
+        reader = StreamReader(b"POST / HTTP/1.1\r\n\r\n", totals, done)
+        transport = FakeTransport()
+        reader.connection_made(transport)
+        for at in range(0, len(data), step):
+            if not transport.closed:
+                reader.data_received(data[at:at + step])
+        reader.connection_lost(None)
+        return totals, transport
+    finally:
+        loop.close()
+
+
+def test_the_streaming_client_reads_every_event_however_the_bytes_are_cut():
+    data = answer(5)
+    for step in (1, 7, 64, len(data)):
+        totals, transport = read(data, step)
+        assert transport.written.startswith(b"POST / HTTP/1.1") and transport.closed
+        assert (totals.completed, totals.cut, totals.statuses) == (1, 0, {200: 1})
+        assert len(totals.latencies_us) == len(totals.lateness_us) == 5
+
+
+def test_an_answer_ended_before_done_counts_as_cut_and_a_504_as_a_504():
+    totals, _ = read(answer(3, done=False), 16)
+    assert (totals.completed, totals.cut, len(totals.latencies_us)) == (0, 1, 3)
+    totals, _ = read(b"HTTP/1.1 504 Gateway Timeout\r\ncontent-length: 0\r\n\r\n", 100)
+    assert (totals.completed, totals.cut, totals.statuses) == (0, 0, {504: 1})

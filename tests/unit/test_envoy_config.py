@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
+
 from extproc.local import envoy as eh
+from extproc.local.observed_routes import observe_watched_routes
+from extproc.wire.messages import HANDOFF_KEY, HANDOFF_NAMESPACE, REPORT_PATH
 
 ROUTE_NAMES = ["static", "upload", "api", "default"]
 
@@ -80,7 +84,95 @@ def test_render_keeps_extproc_settings():
 
 def test_extproc_filter_runs_after_the_buffer_filter_and_before_router():
     names = [f["name"] for f in eh.http_connection_manager(_render())["http_filters"]]
-    assert names == [eh.BUFFER_FILTER, eh.EXTPROC_FILTER, "envoy.filters.http.router"]
+    # Answers pass filters in reverse: the answer reader sees the upstream's answer first.
+    assert names == [eh.BUFFER_FILTER, eh.EXTPROC_FILTER, eh.READER_FILTER, "envoy.filters.http.router"]
+
+
+# -- answers read, never held (issue 22) -------------------------------------------------------
+
+
+def reader_script(config: dict) -> str:
+    (entry,) = [f for f in eh.http_connection_manager(config)["http_filters"] if f["name"] == eh.READER_FILTER]
+    assert entry["disabled"] is True  # only on the routes that name its script
+    return entry["typed_config"]["source_codes"][eh.READER_SCRIPT]["inline_string"]
+
+
+def test_the_answer_reader_speaks_the_sidecars_names():
+    config = eh.load_config()
+    script = reader_script(config)
+    # What the decision hands over is what the script reads back, and it reports where the sidecar listens.
+    handed = eh.extproc_filter(config)["metadata_options"]["receiving_namespaces"]["untyped"]
+    assert handed == [HANDOFF_NAMESPACE]
+    assert f'dynamicMetadata():get("{HANDOFF_NAMESPACE}")' in script and f'handed["{HANDOFF_KEY}"]' in script
+    assert f'[":path"] = "{REPORT_PATH}"' in script and f'httpCall("{eh.ANSWERS_CLUSTER}"' in script
+    assert '["asynchronous"] = true' in script  # fire and forget: the answer never waits for it
+    assert eh.cluster_address(config, eh.ANSWERS_CLUSTER) == eh.cluster_address(config, eh.EXTPROC_CLUSTER)
+
+
+def test_both_sidecar_clusters_follow_the_harness_to_the_sidecar(tmp_path):
+    config = _render()
+    assert _socket(eh.cluster_address(config, eh.ANSWERS_CLUSTER)) == ("127.0.0.1", 12002)
+    eh.use_extproc_unix_socket(config, tmp_path / "s.sock")
+    assert eh.cluster_address(config, eh.ANSWERS_CLUSTER) == {"pipe": {"path": str(tmp_path / "s.sock")}}
+    eh.use_extproc_mtls(config, tmp_path / "c.crt", tmp_path / "c.key", tmp_path / "ca.crt")
+    sockets = [eh.find_cluster(config, name)["transport_socket"] for name in eh.SIDECAR_CLUSTERS]
+    assert sockets[0] == sockets[1] and sockets[0]["typed_config"]["sni"] == eh.EXTPROC_SERVER_NAME
+
+
+def test_observing_a_route_enables_the_reader_and_tells_the_sidecar():
+    config = _render()
+    eh.observe_answers(config, "upload")
+    upload = eh.find_route(config, "upload")
+    assert eh.answers_observed(upload) and not eh.answers_observed(eh.find_route(config, "api"))
+    overrides = _per_route_extproc(upload)["overrides"]
+    assert overrides["processing_mode"]["request_body_mode"] == "BUFFERED"  # kept
+    assert overrides["grpc_initial_metadata"] == [{"key": "x-extproc-answers", "value": "observed"}]
+    with pytest.raises(ValueError):
+        eh.observe_answers(config, "static")  # no sidecar there
+
+
+WATCHING_POLICY = """
+version: 1
+routes:
+  - name: llm
+    match: {path_prefix: /v1/}
+    layers: {ai_gateway: {groups: {"*": {}}}}
+  - name: api
+    match: {path_prefix: /api/}
+    layers: {ai_gateway: {groups: {"*": {}}}}
+  - name: agents
+    match: {path_prefix: /agents/, case_sensitive: true}
+    layers:
+      ai_gateway: {groups: {"*": {}}}
+      mcp: {server: tools, groups: {"*": {servers: [tools], tools: {allow: ["*"]}}}, audit: null, scan_arguments: false}
+  - name: partner
+    match: {hosts: [llm.partner.example]}
+    layers: {ai_gateway: {groups: {"*": {}}}}
+  - name: plain
+    match: {path_prefix: /plain/}
+"""
+
+
+def test_policy_routes_that_only_watch_answers_get_observed_envoy_routes(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(WATCHING_POLICY)
+    config = _render()
+    observed = observe_watched_routes(config, policy)
+    assert observed.routes == ("llm", "api") and observed.left == ("partner",)  # agents: mcp rewrites answers
+    assert [route["name"] for route in eh.routes(config)] == ["static", "llm", *ROUTE_NAMES[1:]]
+    llm = eh.find_route(config, "llm")
+    assert llm["match"] == {"prefix": "/v1/", "case_sensitive": False}
+    assert llm["route"] == {"cluster": "app", "timeout": "0s"}  # an answer streams for minutes
+    assert eh.answers_observed(llm) and eh.answers_observed(eh.find_route(config, "api"))
+    assert not eh.answers_observed(eh.find_route(config, "default"))
+
+
+def test_a_policy_without_watching_layers_leaves_the_routes_alone(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nroutes: [{name: plain, match: {path_prefix: /plain/}}]\n")
+    config = _render()
+    assert observe_watched_routes(config, policy).routes == ()
+    assert config == _render()
 
 
 # -- slow clients (issue 18) ---------------------------------------------------------------------
