@@ -124,12 +124,18 @@ def _parser() -> argparse.ArgumentParser:
     reach.add_argument("--json", action="store_true", help="machine-readable output")
     reach.set_defaults(run=_reach)
 
-    learn = commands.add_parser("learn", help="propose an OpenAPI document from traffic, or diff traffic with one")
-    learn.add_argument("file", help="request records (JSONL), e.g. an audit export")
+    learn = commands.add_parser("learn", help="propose an OpenAPI document from traffic, widen one, or diff with one")
+    learn.add_argument("file", help="request records (JSONL), e.g. a capture (serve --capture)")
     learn.add_argument("--config", help="policy: requests its layers (except api_shield) deny are left out")
     learn.add_argument("--base-path", default="", help="API prefix to strip, e.g. /api/v1")
-    learn.add_argument("--diff", metavar="SPEC", help="report shadow endpoints/params and spec endpoints not seen")
-    learn.add_argument("--out", help="write the proposed document here (default: stdout)")
+    learn.add_argument("--strictness", choices=["loose", "balanced", "strict"], default="balanced",
+                       help="how much is read into the values seen: support before a shape, margins around it")
+    against = learn.add_mutually_exclusive_group()
+    against.add_argument("--diff", metavar="SPEC", help="report what the traffic would change in SPEC (JSON): "
+                         "shadow endpoints, undocumented parameters, widened schemas, endpoints not seen")
+    against.add_argument("--update", metavar="SPEC", help="widen SPEC where the traffic needs it; the changes "
+                         "go to stderr, the document to --out")
+    learn.add_argument("--out", help="write the document here (default: stdout)")
     learn.set_defaults(run=_learn)
 
     audit = commands.add_parser("audit", help="query MCP audit records (JSONL, rotated files included)")
@@ -420,7 +426,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _learn(args: argparse.Namespace) -> int:
     from extproc.commands import learn as learn_cli
 
-    return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out)
+    return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out, args.strictness, args.update)
 
 
 def _jwks(args: argparse.Namespace) -> int:
