@@ -7,6 +7,8 @@ import random
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from extproc import cli
 from extproc.api_shield.learn import Learner, propose
@@ -274,3 +276,42 @@ def test_diff_finds_shadow_endpoints_undocumented_params_and_unused_spec_endpoin
     # A request without the credential the spec asks for is reported, never learned away.
     assert {"operation": "GET /orders", "where": "security",
             "change": "requests without the credential: not learned"} in report["changes"]
+
+
+# -- hostile input against a learned document -----------------------------------------------------
+
+AWKWARD = [b"\xf1", b"\xff", b"\x00", b"\xc3", b"\xc0\xaf", b"%", b"%zz", b"&", b"=", b"+", b"\xed\xa0\x80", b"9" * 5000]
+FIELD_BYTES = st.lists(st.sampled_from(AWKWARD) | st.binary(max_size=40), max_size=6).map(b"".join)
+
+
+@pytest.fixture(scope="module")
+def learned_shop(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("learned-shop")
+    traffic = folder / "shop.jsonl"
+    traffic.write_text("".join(json.dumps(r) + "\n" for r in form_shop()))
+    out = folder / "learned.yaml"
+    assert cli.main(["learn", str(traffic), "--out", str(out), "--strictness", "strict"]) == 0
+    return shield(out)
+
+
+@settings(max_examples=80, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from([b"cantidad", b"id", b"B1", b"nombre", b"cp", b"otro\xf1"]), value=FIELD_BYTES,
+       method=st.sampled_from(["GET", "POST"]), page=st.sampled_from(["anadir.jsp", "registro.jsp"]))
+def test_arbitrary_bytes_in_learned_form_fields_get_a_decision_never_a_fault(learned_shop, name, value, method, page):
+    from urllib.parse import quote_from_bytes
+
+    from extproc.core.request import Request
+    from extproc.core.verdict import Outcome
+
+    pair = quote_from_bytes(name) + "=" + quote_from_bytes(value)
+    target = f"/tienda/publico/{page}"
+    if method == "GET":
+        request, body = Request("GET", f"{target}?{pair}"), b""
+    else:
+        request = Request("POST", target, headers=(("content-type", "application/x-www-form-urlencoded"),), has_body=True)
+        body = pair.encode() + b"&raw=" + value  # the raw bytes too, not percent-encoded
+    transaction = Transaction(learned_shop, request)
+    decision = transaction.on_headers() or transaction.on_body(body)
+    assert all(result.outcome is Outcome.OK for result in decision.results), decision.reasons
+    assert not decision.allowed  # a required field is always missing or wrong
