@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Iterator
 
 import yaml
 
@@ -27,19 +28,21 @@ def run(path: str, config: str | None, base_path: str, diff_spec: str | None, ou
     policy = _policy(config) if config else None
     if config and policy is None:
         return 2
+    base_path = base_path.rstrip("/")
+    level = STRICTNESS[strictness]
+    learner, requests, counts = Learner(base_path), [], [0, 0]  # learned from, skipped
     try:
-        requests, skipped = _requests(path, policy)
+        for request in _requests(path, policy, counts):
+            if diff_spec or update_spec:
+                requests.append(request)  # checked against the document, then partly learned
+            else:
+                learner.add(request)  # only its sample is kept
     except OSError as exc:
         print(f"{path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    base_path = base_path.rstrip("/")
-    level = STRICTNESS[strictness]
-    print(f"{len(requests)} requests learned from, {skipped} skipped (denied, attacks or unreadable)", file=sys.stderr)
+    print(f"{counts[0]} requests learned from, {counts[1]} skipped (denied, attacks or unreadable)", file=sys.stderr)
     if diff_spec or update_spec:
         return _against(diff_spec or update_spec or "", requests, level, base_path, out, diff_only=bool(diff_spec))
-    learner = Learner(base_path)
-    for request in requests:
-        learner.add(request)
     endpoints = learner.build()
     print(f"{len(endpoints)} operations (strictness {strictness})", file=sys.stderr)
     _write(yaml.safe_dump(propose(endpoints, base_path=base_path, strictness=level), sort_keys=False,
@@ -57,17 +60,17 @@ def _policy(config: str):
     return policy.only_layers(layers - {"api_shield"})
 
 
-def _requests(path: str, policy) -> tuple[list[Request], int]:
-    requests, skipped = [], 0
+def _requests(path: str, policy, counts: list[int]) -> Iterator[Request]:
+    """The records' requests, bodies attached, but for those left out (counted in counts[1])."""
     for _number, record in iter_records(path):
         if isinstance(record, Exception) or record.get("action") == "deny" or record.get("label") == "attack" \
                 or _denied(policy, record):
-            skipped += 1
+            counts[1] += 1
             continue
         request, body = request_from_record(record)
         request.attach_body(body)
-        requests.append(request)
-    return requests, skipped
+        counts[0] += 1
+        yield request
 
 
 def _denied(policy, record: dict) -> bool:

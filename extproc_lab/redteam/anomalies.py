@@ -10,7 +10,8 @@ one thing, the way attacks on that application would look:
   leftovers, configuration files, admin pages);
 - ``tampering``: values no form produces: a number or code turned to letters, a value hundreds of
   characters long, one field's value in another field, an empty value, a required parameter
-  dropped, a parameter the application never had.
+  dropped or its name changed (``errorMsgA=``), a parameter the application never had;
+- ``method``: a real request sent with a method the application never received for it.
 
 Everything is deterministic for a seed. Records carry ``label: attack``, ``family`` (the payload
 family or the tampering) and ``kind``.
@@ -121,6 +122,7 @@ TAMPERINGS: dict[str, Callable[[list[list[str]], int, random.Random], list[list[
     "swapped-field": lambda pairs, i, rng: _set(pairs, i, rng.choice([v for n, v in pairs if v != pairs[i][1]] or [None])),
     "empty": lambda pairs, i, rng: _set(pairs, i, "") if pairs[i][1] else None,
     "missing": lambda pairs, i, rng: pairs[:i] + pairs[i + 1:],
+    "renamed": lambda pairs, i, rng: pairs[:i] + [[pairs[i][0] + rng.choice("A1_x"), pairs[i][1]]] + pairs[i + 1:],
     "extra": lambda pairs, i, rng: pairs + [[encoded(rng.choice(EXTRA_NAMES)), "1"]],
 }
 
@@ -151,6 +153,24 @@ def tampering_anomalies(bases: list[dict], per_kind: int, seed: int) -> list[dic
     return out
 
 
+METHODS = ("PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND")
+
+
+def method_anomalies(records: list[dict], count: int, seed: int) -> list[dict]:
+    rng = random.Random(seed * 17)
+    seen = {(r["request"]["method"], r["request"]["path"]) for r in records}
+    out = []
+    for _ in range(count * 10):
+        if len(out) == count:
+            break
+        base = rng.choice(records)
+        method = rng.choice(METHODS)
+        if (method, base["request"]["path"]) not in seen:
+            out.append({"id": "", "label": "attack", "family": method, "kind": "method",
+                        "request": {**base["request"], "method": method}})
+    return out
+
+
 def generate(normal: list[dict], per_family: int, seed: int) -> list[dict]:
     """Every kind of anomaly from these normal records (numbered ids)."""
     bases = [r for r in normal if parameters(r)]
@@ -160,6 +180,7 @@ def generate(normal: list[dict], per_family: int, seed: int) -> list[dict]:
         made += payload_anomalies(bases, per_family, seed, append=True)
         made += tampering_anomalies(bases, per_family * 2, seed)
     made += static_anomalies(normal, per_family * 4, seed)
+    made += method_anomalies(normal, per_family * 2, seed)
     for number, record in enumerate(made, 1):
         record["id"] = f"anomaly-{record['kind']}-{number}"
     return made

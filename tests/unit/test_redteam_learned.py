@@ -42,13 +42,15 @@ def test_anomalies_change_one_thing_of_a_real_request_and_are_the_same_for_a_see
     made = anomalies.generate(normal, per_family=2, seed=4)
     assert made == anomalies.generate(normal, per_family=2, seed=4)
     kinds = Counter(r["kind"] for r in made)
-    assert set(kinds) == {"payload", "appended", "static", "tampering"}
+    assert set(kinds) == {"payload", "appended", "static", "tampering", "method"}
     paths = {r["request"]["path"] for r in normal}
     for record in made:
         assert record["label"] == "attack"
-        if record["kind"] != "static":
+        if record["kind"] == "method":
+            assert record["request"]["method"] in anomalies.METHODS
+        elif record["kind"] != "static":
             assert record["request"]["path"] in paths  # the application's own pages and parameters
-            assert record["parameter"] or record["family"] in ("missing", "extra")
+            assert record["parameter"] or record["family"] == "extra"
         else:
             assert record["request"]["path"] not in paths
 
