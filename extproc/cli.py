@@ -99,6 +99,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--audit-sample-allows", type=float,
                        default=float(os.environ.get("EXTPROC_AUDIT_SAMPLE_ALLOWS", "0")),
                        help="share of allowed requests audited, 0 to 1; every deny is (env EXTPROC_AUDIT_SAMPLE_ALLOWS)")
+    serve.add_argument("--capture", default=os.environ.get("EXTPROC_CAPTURE"), metavar="FILE",
+                       help="append a sample of whole requests, secrets and personal data redacted, with "
+                            "the decision, as request records (JSONL) for extproc learn and training "
+                            "(env EXTPROC_CAPTURE); off unless given")
+    serve.add_argument("--capture-sample", type=float,
+                       default=float(os.environ.get("EXTPROC_CAPTURE_SAMPLE", "0.01")),
+                       help="share of requests captured, above 0 and at most 1 (env EXTPROC_CAPTURE_SAMPLE; "
+                            "default 0.01)")
+    serve.add_argument("--capture-unredacted", action="store_true",
+                       help="keep credentials and personal data in the capture (a lab, never production)")
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="validate a policy file (exit 1 with its errors)")
@@ -247,6 +257,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0.0 <= args.audit_sample_allows <= 1.0:
         log.error("--audit-sample-allows must be between 0 and 1")
         return 2
+    if args.capture and not 0.0 < args.capture_sample <= 1.0:
+        log.error("--capture-sample must be above 0 and at most 1")
+        return 2
     problem = _listen_problem(args)
     if problem:
         log.error(problem)
@@ -322,10 +335,13 @@ def _observers(args: argparse.Namespace):
     from extproc.wire.server import Observers
 
     audit = None
-    if args.audit_log:
+    if args.audit_log or args.capture:
         from extproc.observability.audit import AuditWriter
+        from extproc.observability.capture import CaptureWriter
 
-        audit = AuditWriter(args.audit_log, args.audit_sample_allows)
+        capture = CaptureWriter(args.capture, args.capture_sample, redact=not args.capture_unredacted) \
+            if args.capture else None
+        audit = AuditWriter(args.audit_log or None, args.audit_sample_allows, capture=capture)
     return Observers(tracing=tracing.configure(force=args.trace), audit=audit)
 
 
@@ -391,6 +407,9 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
         command.append("--trace")
     if args.audit_log:  # workers append to one file: each writes whole lines with O_APPEND
         command += ["--audit-log", args.audit_log, "--audit-sample-allows", str(args.audit_sample_allows)]
+    if args.capture:  # the same: whole lines, one file
+        command += ["--capture", args.capture, "--capture-sample", str(args.capture_sample)]
+        command += ["--capture-unredacted"] if args.capture_unredacted else []
     return subprocess.Popen(command, env={**os.environ, "EXTPROC_WORKER_INDEX": str(index)})
 
 

@@ -58,7 +58,15 @@ def sample_of(request: Request, base_path: str = "") -> Sample | None:
         path = path[len(base_path):]
     segments = tuple(s for s in path.split("/") if s)
     query = tuple((library_text(a.name), library_text(a.value)) for a in request.query_args)
-    return Sample(request.method, segments, query, body_seen(request) if request.body else None)
+    if request.body:
+        body: BodySeen | None = body_seen(request)
+    else:  # a capture on a route whose layers read no body: one was sent, of a type, unseen
+        body = BodySeen(request.content_type) if _declares_body(request) else None
+    return Sample(request.method, segments, query, body)
+
+
+def _declares_body(request: Request) -> bool:
+    return request.header("content-length") not in ("", "0") or bool(request.header("transfer-encoding"))
 
 
 def body_seen(request: Request) -> BodySeen:

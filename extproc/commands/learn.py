@@ -6,8 +6,8 @@
 
 Requests the other layers deny are left out: with ``--config`` the policy's layers (except
 api_shield) run over every record first; records that carry ``"action": "deny"`` (from
-``extproc score``, an audit export or a capture) are skipped too, and so are records labelled as
-attacks.
+``extproc score`` or a capture) are skipped too, and so are records labelled as attacks, and
+captured requests another layer would have denied in observe mode.
 """
 from __future__ import annotations
 
@@ -63,14 +63,23 @@ def _policy(config: str):
 def _requests(path: str, policy, counts: list[int]) -> Iterator[Request]:
     """The records' requests, bodies attached, but for those left out (counted in counts[1])."""
     for _number, record in iter_records(path):
-        if isinstance(record, Exception) or record.get("action") == "deny" or record.get("label") == "attack" \
-                or _denied(policy, record):
+        if isinstance(record, Exception) or _left_out(record) or _denied(policy, record):
             counts[1] += 1
             continue
         request, body = request_from_record(record)
         request.attach_body(body)
         counts[0] += 1
         yield request
+
+
+def _left_out(record: dict) -> bool:
+    """Denied requests and attacks are not learned from. A capture's would-be denies of API Shield
+    itself (run in observe mode to learn what the document lacks) are; those of other layers are not."""
+    if record.get("action") == "deny":
+        return True
+    if isinstance(record.get("would_deny"), list):
+        return any(layer != "api_shield" for layer in record["would_deny"])
+    return record.get("label") == "attack"
 
 
 def _denied(policy, record: dict) -> bool:
