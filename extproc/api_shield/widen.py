@@ -168,9 +168,15 @@ def _widen_string(schema: dict, values: list[str], strictness: Strictness, judge
                                                          "exclusiveMaximum", "multipleOf")}
     out["type"] = "string"
     if "format" in out and not accepts({"format": out["format"]}, values):
-        out.pop("format")
-    if "maxLength" in out:
-        out["maxLength"] = max(out["maxLength"], length_bounds([len(v) for v in values], strictness)[1])
+        # an e-mail address with letters beyond ASCII is still one
+        wider = "idn-email" if out["format"] == "email" and accepts({"format": "idn-email"}, values) else None
+        if wider:
+            out["format"] = wider
+        else:
+            out.pop("format")
+    if "maxLength" in out:  # with the margin, however few the new values
+        lengths = [len(v) for v in values]
+        out["maxLength"] = max(out["maxLength"], length_bounds(lengths, replace(strictness, exact_length=False))[1])
     if "minLength" in out:
         out["minLength"] = min([out["minLength"], *map(len, values)])
     pattern = out.get("pattern")
@@ -206,7 +212,9 @@ def _widen_pattern(pattern: str | None, values: list[str], strictness: Strictnes
     if old is None:
         return None
     new = _runs_of(values, strictness)
-    if old and len(old) == len(new) and _same_kinds(old, new):
+    if not old:  # an enum or a number range becoming a pattern: the shape of all its values
+        merged = new
+    elif len(old) == len(new) and _same_kinds(old, new):
         merged = [Run(a.classes | b.classes, min(a.low, b.low), max(a.high, b.high)) for a, b in zip(old, new)]
     else:  # different structures: one class run holding both
         lows = [sum(r.low for r in part) for part in (old, new) if part]

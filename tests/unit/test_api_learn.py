@@ -262,6 +262,42 @@ def test_update_grows_a_learned_pattern_by_the_new_characters():
     assert widen_scalar(hand_written, ["baz"], BALANCED)["anyOf"][0] == hand_written  # kept, not rewritten
 
 
+@pytest.mark.parametrize("schema, values, widened", [
+    ({"type": "integer", "enum": [1, 2, 3]}, ["4"], {"type": "integer", "enum": [1, 2, 3, 4]}),
+    ({"type": "integer", "minimum": 0, "maximum": 999}, ["1500"], {"type": "integer", "minimum": 0, "maximum": 99999}),
+    ({"type": "integer", "minimum": 0, "maximum": 999}, ["12a"], {"type": "string", "pattern": "^[0-9A-Za-z]{1,9}$"}),
+    ({"type": "string", "enum": [f"v{n}" for n in range(64)]}, ["w1"],
+     {"type": "string", "pattern": "^[A-Za-z]{1}[0-9]{1,7}$"}),  # past the enum's limit: the shape of all
+    ({"type": "string", "pattern": "^[0-9]{8}[A-Za-z]{1}$"}, ["123456789L"],
+     {"type": "string", "pattern": "^[0-9]{8,9}[A-Za-z]{1}$"}),
+    ({"type": "string", "format": "email", "pattern": "^[a-z.@]{1,30}$"}, ["peña@x.es"],
+     {"type": "string", "format": "idn-email", "pattern": "^[A-Za-zªµºÀ-ÖØ-öø-ÿ.@]{1,30}$"}),
+])
+def test_widening_keeps_what_the_schema_says_and_admits_the_new_values(schema, values, widened):
+    from extproc.api_shield.widen import widen_scalar
+
+    assert widen_scalar(schema, values, BALANCED) == widened
+
+
+def test_a_json_body_widens_property_by_property():
+    from extproc.api_shield.widen import widen_json
+
+    schema = {"type": "object", "required": ["a", "b"], "properties": {
+        "a": {"type": "integer", "enum": [1, 2]}, "b": {"type": "string", "pattern": "^[a-z]{1,5}$"}}}
+    widened = widen_json(schema, [{"a": 3, "c": True}, {"a": 1, "b": "ABCDEFG"}], BALANCED)
+    assert widened == {"type": "object", "required": ["a"], "properties": {
+        "a": {"type": "integer", "enum": [1, 2, 3]}, "b": {"type": "string", "pattern": "^[A-Za-z]{1,7}$"},
+        "c": {"type": "boolean"}}}
+
+
+def test_a_new_operation_takes_the_parameter_name_the_document_gives_that_position():
+    from extproc.api_shield.update import align
+
+    known = ["/users/{user_id}", "/users/me", "/orders"]
+    assert align("/users/{user_slug}/photos", known) == "/users/{user_id}/photos"
+    assert align("/teams/{team_id}", known) == "/teams/{team_id}"
+
+
 def test_diff_finds_shadow_endpoints_undocumented_params_and_unused_spec_endpoints(tmp_path, capsys):
     anonymous = {"id": "anon", "request": {"method": "GET", "path": "/api/v1/orders", "query": "", "headers": []}}
     records = write(tmp_path, shop_traffic(800) + [anonymous])
