@@ -80,9 +80,9 @@ def child_labels(children: dict[str, Counter[tuple[Path, frozenset[str]]]], dept
     counts = {segment: sum(group.values()) for segment, group in children.items()}
     params = {segment: kind for segment in children if (kind := segment_kind(segment))}
     literals = [segment for segment in children if segment not in params]
-    rare = [s for s in literals if counts[s] < FREQUENT]
+    rare = {s for s in literals if counts[s] < FREQUENT}
     by_kind: dict[tuple[Shape, frozenset[str]], list[str]] = defaultdict(list)
-    for segment in rare:
+    for segment in sorted(rare):
         by_kind[(segment_shape(segment), _followed_by(children[segment], depth))].append(segment)
     open_shapes = {key[0] for key, group in by_kind.items() if len(group) >= MANY_RARE}
     frequent_shapes = Counter(segment_shape(s) for s in literals if s not in rare)
