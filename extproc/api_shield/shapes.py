@@ -23,6 +23,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 
 import jsonschema_rs
 
@@ -105,7 +106,8 @@ def _leading_zero(text: str) -> bool:
     return len(digits) > 1 and digits[0] == "0" and digits[1] != "."
 
 
-def _enum_or(values: list[str], strictness: Strictness, enum: bool, otherwise, cast) -> dict:
+def _enum_or(values: list[str], strictness: Strictness, enum: bool, otherwise: Callable[[], dict],
+             cast: type[int] | type[str]) -> dict:
     counts = Counter(values)
     if (enum and len(values) >= strictness.min_support and len(counts) <= strictness.enum_max
             and min(counts.values()) >= strictness.enum_min_count):
