@@ -99,6 +99,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--audit-sample-allows", type=float,
                        default=float(os.environ.get("EXTPROC_AUDIT_SAMPLE_ALLOWS", "0")),
                        help="share of allowed requests audited, 0 to 1; every deny is (env EXTPROC_AUDIT_SAMPLE_ALLOWS)")
+    serve.add_argument("--capture", default=os.environ.get("EXTPROC_CAPTURE"), metavar="FILE",
+                       help="append a sample of whole requests, secrets and personal data redacted, with "
+                            "the decision, as request records (JSONL) for extproc learn and training "
+                            "(env EXTPROC_CAPTURE); off unless given")
+    serve.add_argument("--capture-sample", type=float,
+                       default=float(os.environ.get("EXTPROC_CAPTURE_SAMPLE", "0.01")),
+                       help="share of requests captured, above 0 and at most 1 (env EXTPROC_CAPTURE_SAMPLE; "
+                            "default 0.01)")
+    serve.add_argument("--capture-unredacted", action="store_true",
+                       help="keep credentials and personal data in the capture (a lab, never production)")
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="validate a policy file (exit 1 with its errors)")
@@ -124,12 +134,18 @@ def _parser() -> argparse.ArgumentParser:
     reach.add_argument("--json", action="store_true", help="machine-readable output")
     reach.set_defaults(run=_reach)
 
-    learn = commands.add_parser("learn", help="propose an OpenAPI document from traffic, or diff traffic with one")
-    learn.add_argument("file", help="request records (JSONL), e.g. an audit export")
+    learn = commands.add_parser("learn", help="propose an OpenAPI document from traffic, widen one, or diff with one")
+    learn.add_argument("file", help="request records (JSONL), e.g. a capture (serve --capture)")
     learn.add_argument("--config", help="policy: requests its layers (except api_shield) deny are left out")
     learn.add_argument("--base-path", default="", help="API prefix to strip, e.g. /api/v1")
-    learn.add_argument("--diff", metavar="SPEC", help="report shadow endpoints/params and spec endpoints not seen")
-    learn.add_argument("--out", help="write the proposed document here (default: stdout)")
+    learn.add_argument("--strictness", choices=["loose", "balanced", "strict"], default="balanced",
+                       help="how much is read into the values seen: support before a shape, margins around it")
+    against = learn.add_mutually_exclusive_group()
+    against.add_argument("--diff", metavar="SPEC", help="report what the traffic would change in SPEC (JSON): "
+                         "shadow endpoints, undocumented parameters, widened schemas, endpoints not seen")
+    against.add_argument("--update", metavar="SPEC", help="widen SPEC where the traffic needs it; the changes "
+                         "go to stderr, the document to --out")
+    learn.add_argument("--out", help="write the document here (default: stdout)")
     learn.set_defaults(run=_learn)
 
     audit = commands.add_parser("audit", help="query MCP audit records (JSONL, rotated files included)")
@@ -241,6 +257,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0.0 <= args.audit_sample_allows <= 1.0:
         log.error("--audit-sample-allows must be between 0 and 1")
         return 2
+    if args.capture and not 0.0 < args.capture_sample <= 1.0:
+        log.error("--capture-sample must be above 0 and at most 1")
+        return 2
     problem = _listen_problem(args)
     if problem:
         log.error(problem)
@@ -316,10 +335,13 @@ def _observers(args: argparse.Namespace):
     from extproc.wire.server import Observers
 
     audit = None
-    if args.audit_log:
+    if args.audit_log or args.capture:
         from extproc.observability.audit import AuditWriter
+        from extproc.observability.capture import CaptureWriter
 
-        audit = AuditWriter(args.audit_log, args.audit_sample_allows)
+        capture = CaptureWriter(args.capture, args.capture_sample, redact=not args.capture_unredacted) \
+            if args.capture else None
+        audit = AuditWriter(args.audit_log or None, args.audit_sample_allows, capture=capture)
     return Observers(tracing=tracing.configure(force=args.trace), audit=audit)
 
 
@@ -385,6 +407,9 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
         command.append("--trace")
     if args.audit_log:  # workers append to one file: each writes whole lines with O_APPEND
         command += ["--audit-log", args.audit_log, "--audit-sample-allows", str(args.audit_sample_allows)]
+    if args.capture:  # the same: whole lines, one file
+        command += ["--capture", args.capture, "--capture-sample", str(args.capture_sample)]
+        command += ["--capture-unredacted"] if args.capture_unredacted else []
     return subprocess.Popen(command, env={**os.environ, "EXTPROC_WORKER_INDEX": str(index)})
 
 
@@ -420,7 +445,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _learn(args: argparse.Namespace) -> int:
     from extproc.commands import learn as learn_cli
 
-    return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out)
+    return learn_cli.run(args.file, args.config, args.base_path, args.diff, args.out, args.strictness, args.update)
 
 
 def _jwks(args: argparse.Namespace) -> int:

@@ -10,10 +10,12 @@ import jsonschema_rs
 from extproc.api_shield.router import Router
 from extproc.api_shield.spec import METHODS, Spec, SpecError, deref
 
+FORM_MEDIA = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
 @dataclass(frozen=True)
 class Param:
     name: str
-    location: str  # query | header | path | cookie
+    location: str  # query | header | path | cookie | form (a field of a form or multipart body)
     required: bool
     kind: str  # the schema's type, for coercing the string the client sent
     item_kind: str
@@ -27,6 +29,10 @@ class Body:
     media_type: str  # "application/json", "application/*", "*/*"
     validator: jsonschema_rs.Validator | None
     pointer: str
+    # A form or multipart body whose schema is an object with properties: its fields, checked like
+    # query parameters (coerced from strings by their type); None for any other body.
+    fields: tuple[Param, ...] | None = None
+    closed: bool = False  # additionalProperties: false - a field the schema does not name is invalid
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,8 @@ def _operation(spec: Spec, method: str, template: str, operation: dict, shared: 
             raise SpecError(f"{spec.source}: {where}: a parameter needs 'name' and 'in'")
         params[(param["in"], param["name"])] = _param(spec, param, where)
     body = deref(document, operation.get("requestBody")) or {}
-    bodies = tuple(
-        Body(media.lower(), _validator(spec, content.get("schema"), f"{pointer}/requestBody/content/{_escape(media)}"),
-             f"{pointer}/requestBody/content/{_escape(media)}/schema")
-        for media, content in (body.get("content") or {}).items() if isinstance(content, dict)
-    )
+    bodies = tuple(_body(spec, media.lower(), content, f"{pointer}/requestBody/content/{_escape(media)}")
+                   for media, content in (body.get("content") or {}).items() if isinstance(content, dict))
     requirements = operation.get("security", document.get("security", []))
     return Operation(
         method=method, template=template, pointer=pointer, params=tuple(params.values()),
@@ -93,11 +96,26 @@ def _operation(spec: Spec, method: str, template: str, operation: dict, shared: 
     )
 
 
+def _body(spec: Spec, media: str, content: dict, pointer: str) -> Body:
+    schema = deref(spec.document, content.get("schema"))
+    body = Body(media, _validator(spec, schema, pointer), f"{pointer}/schema")
+    if media not in FORM_MEDIA or not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return body
+    required = set(schema.get("required") or ())
+    encoding = content.get("encoding") or {}
+    fields = tuple(
+        _param(spec, {"name": name, "in": "form", "required": name in required, "schema": property_schema,
+                      **{k: v for k, v in (encoding.get(name) or {}).items() if k in ("style", "explode")}},
+               f"{pointer}/schema/properties/{_escape(name)}")
+        for name, property_schema in schema["properties"].items())
+    return Body(media, body.validator, body.pointer, fields, schema.get("additionalProperties") is False)
+
+
 def _param(spec: Spec, param: dict, pointer: str) -> Param:
     schema = deref(spec.document, param.get("schema")) or {}
     items = deref(spec.document, schema.get("items")) or {}
     location = param["in"]
-    style = param.get("style", "form" if location in ("query", "cookie") else "simple")
+    style = param.get("style", "form" if location in ("query", "cookie", "form") else "simple")
     return Param(
         name=param["name"] if location != "header" else param["name"].lower(),
         location=location,

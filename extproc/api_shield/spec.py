@@ -32,16 +32,20 @@ class Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
+    return parse_spec(read_document(path), str(path))
+
+
+def read_document(path: str | Path) -> object:
+    """The file's document as written (an OpenAPI 3.0 one not yet rewritten to JSON Schema)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: not JSON/YAML: {str(exc).splitlines()[0]}") from None
-    return parse_spec(document, str(path))
 
 
 def parse_spec(document: object, source: str) -> Spec:

@@ -1,4 +1,5 @@
-"""Decision audit records: one JSON line per deny and per sampled allow.
+"""Decision audit records: one JSON line per deny and per sampled allow; and, when asked, the
+capture of whole requests (capture.py), fed at the same point with the same decision.
 
 The request path only queues a small tuple; the JSON Lines writer's thread (extproc/observability/jsonl.py)
 builds the JSON and appends whole lines. ``close()`` drains the queue and is called when the
@@ -11,6 +12,7 @@ import random
 import time
 from typing import NamedTuple
 
+from extproc.observability.capture import CaptureWriter
 from extproc.observability.jsonl import JsonLinesWriter, dump_line, timestamp
 from extproc.observability.redact import redact_url
 from extproc.core.request import Request
@@ -34,35 +36,58 @@ class Entry(NamedTuple):
 
 
 class AuditWriter:
-    """Append records to ``path`` (``-`` for stdout). Every deny is written, allows at ``allow_rate``."""
+    """Append records to ``path`` (``-`` for stdout; None: no audit records, only the capture).
+    Every deny is written, allows at ``allow_rate``; the capture, when given, samples on its own."""
 
-    def __init__(self, path: str, allow_rate: float = 0.0, rng: random.Random | None = None) -> None:
+    def __init__(self, path: str | None, allow_rate: float = 0.0, rng: random.Random | None = None,
+                 capture: CaptureWriter | None = None) -> None:
         if not 0.0 <= allow_rate <= 1.0:
             raise ValueError("the audit allow sampling rate must be between 0 and 1")
         self.path = path
         self.allow_rate = allow_rate
+        self.capture = capture
         self._random = (rng or random.Random()).random
-        self._lines: JsonLinesWriter[Entry] = JsonLinesWriter(path, render, name="audit-writer")
+        self._lines: JsonLinesWriter[Entry] | None = (
+            JsonLinesWriter(path, render, name="audit-writer") if path is not None else None)
+        # What wants() chose for the decision it was last asked about: write() follows it.
+        self._chosen: tuple[Decision | None, bool, bool] = (None, False, False)
 
     @property
     def dropped(self) -> int:
         """Lines that could not be written (disk full, closed pipe); logged too."""
-        return self._lines.dropped
+        return (self._lines.dropped if self._lines else 0) + (self.capture.dropped if self.capture else 0)
 
     def wants(self, decision: Decision) -> bool:
-        """Decide before gathering anything: a deny always, an allow by sampling."""
+        """Decide before gathering anything: a deny always, an allow by sampling; the capture by its rate."""
+        audit = self._lines is not None and self._audits(decision)
+        capture = self.capture is not None and self.capture.wants()
+        self._chosen = (decision, audit, capture)
+        return audit or capture
+
+    def _audits(self, decision: Decision) -> bool:
         if not decision.allowed or decision.would_deny:
             return True
         return self.allow_rate > 0.0 and self._random() < self.allow_rate
 
     def write(self, decision: Decision, request: Request, trace_id: str | None, policy: str,
               latency_us: float) -> None:
-        self._lines.put(Entry(time.time(), decision, trace_id, request.source_ip, request.method,
-                              request.host, redact_url(request.url_path), policy, latency_us))
+        chosen, audit, capture = self._chosen
+        if chosen is not decision:  # called without wants(): the audit record is written, the capture samples
+            audit = self._lines is not None
+            capture = self.capture is not None and self.capture.wants()
+        self._chosen = (None, False, False)
+        if audit and self._lines is not None:
+            self._lines.put(Entry(time.time(), decision, trace_id, request.source_ip, request.method,
+                                  request.host, redact_url(request.url_path), policy, latency_us))
+        if capture and self.capture is not None:
+            self.capture.write(decision, request, policy)
 
     def close(self) -> None:
-        """Write everything queued so far, then stop the thread."""
-        self._lines.close()
+        """Write everything queued so far, then stop the threads."""
+        if self._lines is not None:
+            self._lines.close()
+        if self.capture is not None:
+            self.capture.close()
 
 
 def render(entry: Entry) -> bytes:

@@ -42,6 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     smuggle.add_argument("--json", help="write the JSON report here")
     smuggle.add_argument("--html", help="write the HTML report here")
 
+    learned = commands.add_parser("learned", help="learn an OpenAPI document from part of a traffic file; report "
+                                  "what it stops of the rest and of anomalies made from it")
+    learned.add_argument("records", help="the application's request records (JSONL); records labelled attack are "
+                         "held out, never learned from")
+    learned.add_argument("--holdout", type=float, default=0.2, help="share of normal requests held out (default 0.2)")
+    learned.add_argument("--strictness", choices=["loose", "balanced", "strict"], default="balanced")
+    learned.add_argument("--base-path", default="", help="API prefix, as for extproc learn")
+    learned.add_argument("--per-family", type=int, default=20, help="generated anomalies per payload family")
+    learned.add_argument("--seed", type=int, default=1)
+    learned.add_argument("--spec-out", help="keep the learned document here (default: a temporary directory)")
+    learned.add_argument("--json", help="write the JSON report here")
+
     reach = commands.add_parser("reach", help="lateral reach of test identities through Envoy vs the policy")
     reach.add_argument("--config", required=True, help="the policy Envoy's sidecar serves")
     reach.add_argument("--identities", required=True, help="JSONL: {name, token | service_token | claims, expect}")
@@ -75,7 +87,7 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    commands = {"replay": _replay, "mutate": _mutate, "smuggle": _smuggle, "reach": _reach}
+    commands = {"replay": _replay, "mutate": _mutate, "smuggle": _smuggle, "reach": _reach, "learned": _learned}
     try:
         return commands[args.redteam_command](args)
     except _Unusable as exc:
@@ -193,6 +205,32 @@ def _write_reports(args: argparse.Namespace, doc: dict) -> None:
         report.write_json(doc, args.json)
     if args.html:
         report.write_html(doc, args.html)
+
+
+def _learned(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from extproc.api_shield.shapes import STRICTNESS
+    from extproc.core.records import RecordError, read_records
+    from extproc_lab.redteam import learned
+
+    if not 0.0 < args.holdout < 1.0:
+        raise _Unusable("--holdout must be between 0 and 1")
+    try:
+        records = list(read_records(args.records))
+    except (OSError, RecordError) as exc:
+        raise _Unusable(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="extproc-learned-") as scratch:
+        summary = learned.evaluate(records, STRICTNESS[args.strictness], Path(scratch), args.holdout, args.seed,
+                                   args.per_family, args.base_path)
+        if args.spec_out:
+            shutil.copyfile(summary["spec"], args.spec_out)
+            summary["spec"] = args.spec_out
+    report.print_learned(summary)
+    if args.json:
+        report.write_json(report.document("learned", args.records, summary, []), args.json)
+    return 0
 
 
 # -- smuggling and reach ------------------------------------------------------------------------

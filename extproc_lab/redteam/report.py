@@ -96,6 +96,24 @@ def print_replay(summary: dict, target: str, out: IO[str] | None = None) -> None
               out)
 
 
+def print_learned(summary: dict, out: IO[str] | None = None) -> None:
+    """The report of ``redteam learned``: normal requests flagged, then each kind of anomaly stopped."""
+    out = out or sys.stdout  # looked up per call: tests capture it
+    normal = summary["normal"]
+    print(f"learned from {summary['learned_from']} requests ({summary['operations']} operations, strictness "
+          f"{summary['strictness']}), document {summary['spec']}", file=out)
+    print(f"held-out normal requests flagged: {normal['flagged_both']}/{normal['total']} ({_cell(normal['rate'])})"
+          f"   api_shield alone {normal['flagged_api_shield']}, attack alone {normal['flagged_attack']}", file=out)
+    for example in normal["examples"][:5]:
+        print(f"  flagged: {example}", file=out)
+    faults = {name: found for name, found in summary["layer_faults"].items() if found}
+    print(f"layer faults: {faults or 'none'}", file=out)
+    print(file=out)
+    table(["anomalies (kind/family)", "requests", "stopped", "api_shield alone", "attack alone"],
+          [[key, row["total"], row["rate"], row["api_shield_alone"], row["attack_alone"]]
+           for key, row in summary["anomalies"]["by_kind"].items()], out)
+
+
 def print_reach(summary: dict, target: str, out: IO[str] | None = None) -> None:
     out = out or sys.stdout  # looked up per call: tests capture it
     print(f"lateral reach against {target}: {summary['checked']} checks, {summary['failures']} failure(s), "
