@@ -15,8 +15,13 @@ from extproc.attack.decode import ENCODED, MIN_CHARS, decoded_forms
 from extproc.core.body import opens_like_json
 from extproc.core.request import TEXT_TYPES, Request
 
-# Values made only of these characters cannot carry an injection: skipped without scoring.
-SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@-]{0,128}\Z")
+# Values made only of these characters cannot carry an injection: skipped without scoring. So can
+# groups of digits (card, phone and account numbers): whatever context they land in, they stay numbers.
+SAFE_VALUE = re.compile(r"(?:[A-Za-z0-9_.@-]{0,128}|[0-9][0-9 ]{0,127})\Z")
+# Argument names of nested forms (PHP, Rails, qs: 'search[state]', 'items[0][sku]') are ordinary too,
+# unless a part is an operator ('user[$ne]': NoSQL) or reaches an object's prototype.
+SAFE_NESTED_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}(?:\[[A-Za-z0-9_.@-]{0,64}\]){1,8}\Z")
+PROTOTYPE_KEYS = re.compile(r"__proto__|constructor|prototype", re.IGNORECASE)
 Part = Literal["path", "query", "cookies", "headers", "body"]
 PARTS: tuple[Part, ...] = ("path", "query", "cookies", "headers", "body")
 LIMIT_NOTES = frozenset({"attack_values_truncated", "attack_scan_truncated"})
@@ -82,7 +87,8 @@ class Extracted:
             return
         if not decoding and len(text) >= MIN_CHARS and ENCODED.match(text):
             self.add_decoded(location, text, settings)  # before the safe-value shortcut: base64 is safe characters
-        if SAFE_VALUE.match(text):
+        if SAFE_VALUE.match(text) or (location.partition(":")[0].endswith("-name") and SAFE_NESTED_NAME.match(text)
+                                       and not PROTOTYPE_KEYS.search(text)):
             return
         # The same text in the same kind of place scores the same: score it once. JSON arrays
         # repeat values, and repeating a value must not push others past max_values.

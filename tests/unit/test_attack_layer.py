@@ -288,3 +288,17 @@ def test_a_json_document_declared_as_a_form_is_read_as_json(policy):
     body = json.dumps({"q": "-1 OR 0x1=1--", "page": 2})
     decision = decide(policy, request("POST", "/search", "application/x-www-form-urlencoded", body), body)
     assert not decision.allowed and decision.denied_by == "attack"
+
+
+def test_numbers_in_groups_and_nested_form_names_are_not_scored_operators_and_prototypes_are():
+    from extproc.attack.extract import ExtractSettings, extract
+
+    def scored(query: str) -> list[str]:
+        return extract(Request("GET", "/p?" + query), ExtractSettings()).texts[1:]  # [0] is the path
+
+    # A card number or phone number in groups, nested form names: nothing an injection can be made of.
+    assert scored("card=4111+1111+1111+1111&phone=555+123+4567") == []
+    assert scored("search%5Bstate%5D=1&items%5B0%5D%5Bsku%5D=a") == []
+    assert scored("user%5B%24ne%5D=1") == ["user[$ne]"]  # a NoSQL operator
+    assert scored("a%5B__proto__%5D%5Bx%5D=1") == ["a[__proto__][x]"]  # prototype pollution
+    assert scored("q=1+or+1") == ["1 or 1"]
