@@ -6,8 +6,8 @@ import pytest
 from extproc.core.durable import DURABLE
 
 # Kept across reloads by design (extproc/core/durable.py); one test's callers must not spend the next
-# test's allowance or lock its requests out.
-PER_TEST = ("service_token_lockout", "rate_limiters", "ai_budgets")
+# test's allowance, lock its requests out or make its clients look like bots by their history.
+PER_TEST = ("service_token_lockout", "rate_limiters", "ai_budgets", "bot_clients")
 
 
 @pytest.fixture(autouse=True)
