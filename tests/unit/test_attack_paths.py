@@ -39,25 +39,29 @@ def test_plain_paths_are_told_from_paths_with_metacharacters_or_decodings():
     assert not any(plain_path(framed(path)) for path in ("/x/<b>", "/a;b", "/q'", "/%2561", "/$(id)"))
 
 
-def test_the_shipped_model_calibrates_paths_and_still_stops_hostile_ones():
+def test_the_shipped_model_passes_real_paths_and_stops_hostile_ones():
     meta = json.loads(metadata_path(DEFAULT_MODEL).read_text())["calibration"]["locations"]["path"]
-    assert meta["logit_offset"] < 0 and meta["held_out_fp_after"] < meta["held_out_fp_before"]
+    # Measured on the paths of hosts the model never trained on (the held-out half of the real URLs).
+    assert meta["logit_offset"] <= 0 and meta["held_out_fp_after"] <= 0.001
     policy = policy_with()
     assert all(allowed(policy, path) for path in ORDINARY)
-    assert not any(allowed(policy, path) for path in HOSTILE)
+    assert not any(allowed(policy, path) for path in HOSTILE + TRAVERSAL)
 
 
-def test_without_the_path_calibration_ordinary_paths_are_judged_as_values(tmp_path):
-    """What the calibration is for: the same model without it flags paths of tools and languages."""
+TRAVERSAL = ("/etc/shadow", "/static/..%2f..%2f..%2fetc/shadow")  # plain characters, then not
+
+
+def test_the_paths_offset_applies_to_plain_paths_only(tmp_path):
+    """A path made of ordinary characters is judged at the paths' point; one with metacharacters or a
+    decoded payload never is, however lenient that point."""
     model = tmp_path / "attack.onnx"
     shutil.copy(DEFAULT_MODEL, model)
     meta = json.loads(metadata_path(DEFAULT_MODEL).read_text())
-    del meta["calibration"]["locations"]
+    meta["calibration"]["locations"]["path"]["logit_offset"] = -50.0
     metadata_path(model).write_text(json.dumps(meta))
-    assert not load_model(model).info.location_offsets
-    uncalibrated = policy_with(model)
-    assert not all(allowed(uncalibrated, path) for path in ORDINARY)
-    assert not any(allowed(uncalibrated, path) for path in HOSTILE)
+    lenient = policy_with(model)
+    assert allowed(lenient, TRAVERSAL[0])  # plain characters: the (absurd) offset applies
+    assert not any(allowed(lenient, path) for path in HOSTILE + TRAVERSAL[1:])
 
 
 @pytest.mark.parametrize("path", ORDINARY)
