@@ -97,8 +97,8 @@ typedef struct {
 } Block;
 
 /* A feature's bucket, counted once per block, if `valid`. Branch-free: whether a bucket repeats
- * is as good as random, and so is where a word ends. The state is in locals (see scan), which
- * the compiler keeps in registers. */
+ * is as good as random, and so is whether a token has a previous one or is long enough. The state
+ * is in locals (see scan), which the compiler keeps in registers. */
 #define ADD_FEATURE(value, valid)                                                          \
     do {                                                                                   \
         const uint32_t id_ = ((value) * BUCKET_MULTIPLIER) >> shift;                       \
@@ -201,7 +201,8 @@ static void scan(Windows *w, Block *blk, const unsigned char *data, Py_ssize_t n
             continue;
         const uint32_t b = lower[data[i]];
         length++;
-        ADD_FEATURE(gram ^ GRAM_SALT, (uint32_t)(kind == WORD) & (length >= MIN_GRAM_WORD));
+        if (kind == WORD && length >= MIN_GRAM_WORD)  /* predictable: true along a long word */
+            ADD_FEATURE(gram ^ GRAM_SALT, 1u);
         rolling = rolling * MULTIPLIER + b;
         gram = gram >> 8 | b << 24;
     }
@@ -263,11 +264,24 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     return (PyObject *)self;
 }
 
+/* The UTF-8 bytes of text: a str's own UTF-8 form (kept by the str once made, so a later
+ * text.encode() of it is a copy, not a second encoding), or a bytes-like object's buffer. */
+static int utf8_of(PyObject *text, Py_buffer *view)
+{
+    if (PyUnicode_Check(text)) {
+        Py_ssize_t size;
+        const char *data = PyUnicode_AsUTF8AndSize(text, &size);  /* raises on a lone surrogate */
+        return data ? PyBuffer_FillInfo(view, text, (void *)data, size, 1, PyBUF_SIMPLE) : -1;
+    }
+    return PyObject_GetBuffer(text, view, PyBUF_SIMPLE);
+}
+
 static PyObject *scanner_scan(Scanner *self, PyObject *args)
 {
+    PyObject *source;
     Py_buffer text;
     double bias, stop;
-    if (!PyArg_ParseTuple(args, "y*dd:scan", &text, &bias, &stop))
+    if (!PyArg_ParseTuple(args, "Odd:scan", &source, &bias, &stop) || utf8_of(source, &text) < 0)
         return NULL;
     Windows w = {.bias = bias, .stop = stop};
     Block blk = {.weights = self->weights.buf, .shift = 32 - self->bits};
@@ -284,6 +298,7 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
         blk.generation = self->generation;
         next_block(&blk);  /* a generation no earlier call used */
     }
+    /* The view holds a reference to an immutable str or bytes: safe to read without the GIL. */
     PyThreadState *released = release ? PyEval_SaveThread() : NULL;
     scan(&w, &blk, text.buf, text.len, self->block);
     if (released) {
@@ -298,8 +313,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
 
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)scanner_scan, METH_VARARGS,
-     "scan(text: bytes, bias, stop) -> (logit, windows): the highest window logit of the UTF-8 text, or the "
-     "first at or above stop (then not every window was read)."},
+     "scan(text: str | bytes, bias, stop) -> (logit, windows): the highest window logit of the text (UTF-8), "
+     "or the first at or above stop (then not every window was read)."},
     {NULL, NULL, 0, NULL},
 };
 

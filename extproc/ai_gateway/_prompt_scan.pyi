@@ -6,5 +6,6 @@ class Scanner:
     block: int  # tokens per block; a window is two neighbouring blocks
 
     def __init__(self, *, weights: np.ndarray, bits: int, block: int) -> None: ...
-    def scan(self, text: bytes, bias: float, stop: float, /) -> tuple[float, int]:
-        """(logit, windows read): the highest window logit of the UTF-8 text, or the first at or above stop."""
+    def scan(self, text: str | bytes, bias: float, stop: float, /) -> tuple[float, int]:
+        """(logit, windows read): the highest window logit of the text (UTF-8), or the first at or above stop.
+        A str is read in its own UTF-8 form (UnicodeEncodeError for a lone surrogate)."""
