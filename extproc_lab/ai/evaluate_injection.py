@@ -1,7 +1,7 @@
 """The prompt-injection model judged on sources it never saw: leave one source out, several seeds.
 
-For each real source and seed, the model is trained (extproc_lab.ai.train_injection.train, the
-shipped recipe) on every other source and flags the held-out source's texts at its own cut. The
+For each real source and seed, the model is trained (extproc_lab.ai.recipe.train, the shipped
+recipe) on every other source and flags the held-out source's texts at its own cut. The
 seed draws the benign texts held out of fitting to set the cut, and the windows of long benign
 texts learnt. Reported per source and length band: injections detected, benign texts flagged;
 means over the seeds with their range, and pooled over all held-out texts.
@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from extproc_lab.ai.corpus import BANDS
+from extproc_lab.ai.recipe import Dataset, Settings, train
 from extproc_lab.ai.windows import featurize, text_logits
 
 GENERATED = "generated"  # the templates: learnt from, not a real source to judge on
@@ -21,10 +22,8 @@ HOST_SOURCES = ("docs_python_peps", "docs_rust_rfcs")  # long documents an injec
 SHORT = 500  # injections up to this many characters are also judged inside a document
 
 
-def evaluate(data, settings, seeds: list[int]) -> dict:
+def evaluate(data: Dataset, settings: Settings, seeds: list[int]) -> dict:
     """{"sources": {source: {band: figures}}, "pooled": {band: figures}, "seeds": seeds}."""
-    from extproc_lab.ai.train_injection import train
-
     held_out_sources = sorted(set(data.sources.tolist()) - {GENERATED})
     flagged = np.zeros((len(seeds), len(data.prompts)), dtype=bool)
     placed = {source: inserted(data, source, settings) for source in held_out_sources}
@@ -55,7 +54,7 @@ def evaluate(data, settings, seeds: list[int]) -> dict:
     return report
 
 
-def inserted(data, source: str, settings):
+def inserted(data: Dataset, source: str, settings: Settings):
     """The source's injections of up to SHORT characters, each placed at a paragraph break near
     the middle of a long benign document (HOST_SOURCES in turn): (their features, the texts).
     The injection is never seen in training; the document may have been."""
