@@ -13,7 +13,8 @@ TRAINERS = {
     "attack": ("extproc_lab.attack.train", "train the attack model (models/attack.onnx)"),
     "attack-eval": ("extproc_lab.attack.evaluate", "evaluate the attack model with whole sources held out"),
     "bot": ("extproc_lab.bot.train", "train the bot model (models/bot.onnx)"),
-    "prompt-injection": ("extproc_lab.ai.train_injection", "train the prompt-injection model"),
+    "prompt-injection": ("extproc_lab.ai.train_injection",
+                         "train the prompt-injection model on ../shared/data/llm and judge it with each source held out"),
 }
 
 

@@ -1,8 +1,10 @@
 """Sensitive data in prompts: e-mail addresses, payment card numbers (Luhn-checked), API keys and
-cloud credentials, private keys. Found with RE2 (linear time); redaction replaces the match."""
+cloud credentials, private keys. Found with RE2 (linear time), all kinds in one pass; redaction
+replaces the match."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from extproc.rules.signatures import compile_regex
 
@@ -17,7 +19,6 @@ PATTERNS = {
     "private_key": r"-----BEGIN (?:RSA |EC |OPENSSH |DSA |ENCRYPTED )?PRIVATE KEY-----",
 }
 KINDS = tuple(PATTERNS)
-_COMPILED = {kind: compile_regex(pattern) for kind, pattern in PATTERNS.items()}
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,41 @@ class Finding:
     end: int
 
 
+@lru_cache(maxsize=64)
+def _searcher(kinds: frozenset[str]):
+    """One RE2 pattern for all the kinds, one named group each (in KINDS order): a text is read once
+    whatever the number of kinds (a pass per kind cost 8 passes, 23 ms for a 1 MB prompt)."""
+    return compile_regex("|".join(f"(?P<{kind}>{PATTERNS[kind]})" for kind in KINDS if kind in kinds))
+
+
 def find(text: str, kinds: frozenset[str]) -> list[Finding]:
+    """Findings, leftmost first and not overlapping, at character offsets in text.
+
+    Searched in the UTF-8 bytes: RE2 over a str converts it and every offset, which cost more than
+    the search. Every pattern is ASCII, so a finding's bytes are whole characters."""
+    if not kinds:
+        return []
+    data = text.encode("utf-8", "surrogatepass")
     findings = []
-    for kind in kinds:
-        for match in _COMPILED[kind].finditer(text):
-            if kind == "card" and not luhn_valid(match.group(0)):
-                continue
-            findings.append(Finding(kind, match.start(), match.end()))
-    return findings
+    for match in _searcher(kinds).finditer(data):
+        kind = match.lastgroup
+        if kind == "card" and not luhn_valid(match.group(0).decode("ascii")):
+            continue
+        findings.append(Finding(kind, match.start(), match.end()))
+    return _in_characters(findings, data) if findings and len(data) != len(text) else findings
+
+
+def _in_characters(findings: list[Finding], data: bytes) -> list[Finding]:
+    """Byte offsets to character offsets, decoding each stretch between offsets once (linear)."""
+    converted, byte_at, char_at = [], 0, 0
+    for finding in findings:
+        offsets = []
+        for offset in (finding.start, finding.end):
+            char_at += len(data[byte_at:offset].decode("utf-8", "surrogatepass"))
+            byte_at = offset
+            offsets.append(char_at)
+        converted.append(Finding(finding.kind, offsets[0], offsets[1]))
+    return converted
 
 
 def luhn_valid(number: str) -> bool:
@@ -50,9 +78,13 @@ def luhn_valid(number: str) -> bool:
 
 
 def redact(text: str, findings: list[Finding]) -> str:
-    for finding in sorted(findings, key=lambda f: f.start, reverse=True):
-        text = text[:finding.start] + f"[REDACTED:{finding.kind}]" + text[finding.end:]
-    return text
+    """text with each (non-overlapping) finding replaced, in one pass: cutting the text once per
+    finding copied it as often, quadratic in a prompt full of addresses."""
+    pieces, at = [], 0
+    for finding in sorted(findings, key=lambda f: f.start):
+        pieces += [text[at:finding.start], f"[REDACTED:{finding.kind}]"]
+        at = finding.end
+    return "".join(pieces) + text[at:]
 
 
 def redact_json(value: object, kinds: frozenset[str]) -> tuple[object, int]:

@@ -17,6 +17,7 @@ body is read here only where they all agree:
 from __future__ import annotations
 
 import codecs
+import json
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -111,5 +112,18 @@ def _names_written(body: bytes, distinct: int) -> int:
     that the parser folded into one (``"a"`` twice, or ``"a"`` and ``"\\u0061"``)."""
     if len(NAME_END.findall(body)) == distinct:  # an upper bound that is already exact
         return distinct
-    tokens = STRING_TOKEN.findall(body)
-    return len(tokens) - tokens.count(b"")
+    # The exact count: every member as the standard library's parser meets it (written once
+    # each, duplicates too). Its C scanner passes over string contents, which the token regex
+    # below matched escape by escape (4.6 ms against 1.1 for a 1 MB prompt quoting JSON).
+    written = 0
+
+    def count(pairs: list) -> None:
+        nonlocal written
+        written += len(pairs)
+
+    try:
+        json.loads(body, object_pairs_hook=count)
+        return written
+    except RecursionError:  # nested deeper than the parser recurses (orjson reads 1,024 levels)
+        tokens = STRING_TOKEN.findall(body)
+        return len(tokens) - tokens.count(b"")

@@ -201,8 +201,7 @@ class AiGatewayLayer:
 
     def _scan(self, call: LlmCall, scores: dict[str, int]) -> Verdict | None:
         if self.injection is not None:
-            texts = [text for role, text in call.texts if role in self.injection_roles and text]
-            worst = min((self.injection.score(text) for text in texts), default=99)
+            worst = self._injection_score(call)
             scores["injection"] = worst
             if worst <= self.settings.injection.threshold and self.settings.injection.action == "deny":
                 return _refuse(403, "prompt_injection", "Forbidden", score=worst)
@@ -214,6 +213,19 @@ class AiGatewayLayer:
             if verdict.action is Action.DENY:
                 return _refuse(403, "tool_arguments_attack", "Forbidden")
         return None
+
+    def _injection_score(self, call: LlmCall) -> int:
+        """The lowest score of the scanned roles' texts. When denying, the scan stops at the first
+        window at or below the threshold: the verdict is certain and the rest need not be read."""
+        assert self.injection is not None
+        deny, threshold = self.settings.injection.action == "deny", self.settings.injection.threshold
+        worst = 99
+        for role, text in call.texts:
+            if role in self.injection_roles and text:
+                worst = min(worst, self.injection.score(text, stop_at=threshold if deny else None))
+                if deny and worst <= threshold:
+                    break
+        return worst
 
     def _sensitive(self, document: object, scores: dict[str, int]) -> tuple[Verdict | None, bytes | None]:
         # The document the call was read from, whatever content-type the client claims: a

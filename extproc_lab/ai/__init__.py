@@ -1,1 +1,2 @@
-"""Training of the prompt-injection model from generated prompts."""
+"""The prompt-injection model: training on real prompts (../shared/data/llm) and evaluation with
+whole sources held out."""

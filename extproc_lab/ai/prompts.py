@@ -7,7 +7,8 @@ unrestricted persona, smuggle instructions through markup or encodings, or make 
 data. The benign side is deliberately close: questions about ignoring errors, prompts that talk
 about prompt injection, instructions to follow steps, role-play that sets no rules aside.
 
-Every record names its template, so evaluation can hold whole templates out.
+Every record names its template. The trainer learns from them as one more source, "generated",
+beside the real prompts of ../shared/data/llm; evaluation judges on the real sources only.
 """
 from __future__ import annotations
 
@@ -86,17 +87,3 @@ def _vary(text: str, rng: random.Random) -> str:
     if rng.random() < 0.2:
         text += rng.choice([" Thanks!", " :)", " Please be quick.", "\n\n-- sent from my phone"])
     return text
-
-
-def background(count: int, seed: int = 17) -> list[dict]:
-    """Ordinary text of every kind (faker's sentences, paragraphs, addresses, code-like snippets):
-    the benign mass that teaches the model injection words are the signal, not unfamiliar text."""
-    from faker import Faker
-
-    fake = Faker(["en_US", "de_DE", "fr_FR", "es_ES"])
-    fake.seed_instance(seed)
-    makers = [fake.sentence, fake.paragraph, fake.catch_phrase, fake.bs, fake.address, fake.text,
-              lambda: f"def {fake.word()}({fake.word()}):\n    return {fake.word()}.{fake.word()}()",
-              lambda: f"SELECT {fake.word()} FROM {fake.word()} WHERE id = {fake.random_int()}",
-              lambda: f"{fake.name()} <{fake.email()}> wrote: {fake.sentence()}"]
-    return [{"text": makers[n % len(makers)](), "label": 0, "template": "background"} for n in range(count)]

@@ -31,6 +31,9 @@ def test_bodies_every_parser_reads_alike_are_read(body, document):
     (b'{"model": 1, "MODEL": 2}', "duplicate_name"),
     ('{"stream": 1, "\u017ftream": 2}'.encode(), "duplicate_name"),  # Go folds the long s with s
     ('{"max_tokens": 1, "max_to\u212aens": 2}'.encode(), "duplicate_name"),  # and the Kelvin sign with k
+    # Counted by the standard library's parser, or past the depth it recurses to, by the token regex.
+    (b'{"a": "\\":", "b": [' + b'{"c": "\\":"}, ' * 2000 + b'{"d": 1, "d": 2}]}', "duplicate_name"),
+    (b'{"a":' * 1000 + b'{"b": "\\":", "b": 2}' + b'}' * 1000, "duplicate_name"),
 ])
 def test_bodies_servers_read_differently_are_unreadable(body, reason):
     assert read(body) == Unreadable(reason)
