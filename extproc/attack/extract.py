@@ -87,12 +87,13 @@ class Extracted:
             return
         if not decoding and len(text) >= MIN_CHARS and ENCODED.match(text):
             self.add_decoded(location, text, settings)  # before the safe-value shortcut: base64 is safe characters
-        if SAFE_VALUE.match(text) or (location.partition(":")[0].endswith("-name") and SAFE_NESTED_NAME.match(text)
-                                       and not PROTOTYPE_KEYS.search(text)):
+        place = location.partition(":")[0]
+        if SAFE_VALUE.match(text) or (place.endswith("-name") and SAFE_NESTED_NAME.match(text)
+                                      and not PROTOTYPE_KEYS.search(text)):
             return
         # The same text in the same kind of place scores the same: score it once. JSON arrays
         # repeat values, and repeating a value must not push others past max_values.
-        key = (location.partition(":")[0], text)
+        key = (place, text)
         if key in self.seen:
             return
         self.seen.add(key)

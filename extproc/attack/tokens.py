@@ -105,9 +105,9 @@ SINGLE = _single_classes()
 OPERATOR_CLASS = {op: BASE + FIRST_OPERATOR + i for i, op in enumerate(OPERATORS)}
 
 
-def token_classes(content: bytes, words: dict[bytes, int] | None = None) -> bytes:
+def token_classes(content: bytes) -> bytes:
     """One class byte per token of a normalised value's bytes (spaces make no token)."""
-    classes = lexicon().classes if words is None else words
+    classes = lexicon().classes
     out = bytearray()
     for match in TOKEN.finditer(content):
         kind = match.lastindex

@@ -137,7 +137,7 @@ def merge_folds(runs: list[dict]) -> list[dict]:
         by_seed.setdefault(run["config"]["seed"], []).append(run)
     merged = []
     for seed, parts in sorted(by_seed.items()):
-        configs = {json.dumps({k: v for k, v in p["config"].items()}, sort_keys=True) for p in parts}
+        configs = {json.dumps(p["config"], sort_keys=True) for p in parts}
         if len(configs) != 1:
             raise SystemExit(f"seed {seed}: the runs to merge were trained with different settings")
         names = [f["held_out"] for p in parts for f in p["folds"]]
