@@ -349,5 +349,7 @@ def test_arbitrary_bytes_in_learned_form_fields_get_a_decision_never_a_fault(lea
         body = pair.encode() + b"&raw=" + value  # the raw bytes too, not percent-encoded
     transaction = Transaction(learned_shop, request)
     decision = transaction.on_headers() or transaction.on_body(body)
-    assert all(result.outcome is Outcome.OK for result in decision.results), decision.reasons
+    # No layer failed or was skipped (a layer over its CPU budget is a timing figure, not a fault: a
+    # busy machine must not fail this test).
+    assert not any(result.outcome in (Outcome.ERROR, Outcome.SKIPPED) for result in decision.results), decision.reasons
     assert not decision.allowed  # a required field is always missing or wrong
