@@ -47,11 +47,11 @@ SETUPS = (endtoend.Setup("envoy alone", None), endtoend.Setup("envoy + extproc (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prompt-size", dest="size", type=int, default=1_000_000,
+    parser.add_argument("--prompt-size", dest="prompt_size", type=int, default=1_000_000,
                         help="large prompt: characters (the body is ~60 bytes more)")
-    parser.add_argument("--prompt-requests", dest="requests", type=int, default=20,
+    parser.add_argument("--prompt-requests", dest="prompt_requests", type=int, default=20,
                         help="large prompt: measured requests per setup and number of clients")
-    parser.add_argument("--prompt-clients", dest="concurrency", default="1,2,4",
+    parser.add_argument("--prompt-clients", dest="prompt_clients", default="1,2,4",
                         help="large prompt: comma-separated numbers of clients at once")
 
 
@@ -120,9 +120,9 @@ def _milliseconds(seconds: list[float]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    body = chat_body(prompt(args.size))
-    levels = [int(n) for n in args.concurrency.split(",")]
-    results: dict = {"prompt_chars": args.size, "body_bytes": len(body), "by_concurrency": {}}
+    body = chat_body(prompt(args.prompt_size))
+    levels = [int(n) for n in args.prompt_clients.split(",")]
+    results: dict = {"prompt_chars": args.prompt_size, "body_bytes": len(body), "by_concurrency": {}}
     with tempfile.TemporaryDirectory(prefix="extproc-bench-prompt-") as tmp, ExitStack() as running:
         policy = Path(tmp) / "policy.yaml"
         policy.write_text(POLICY)
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             envoy, _, _ = running.enter_context(endtoend.running(setup, policy, Path(tmp)))
             ports[setup.name] = envoy.listen_port
         for clients in levels:
-            results["by_concurrency"][clients] = measure(ports, body, args.requests, clients)
+            results["by_concurrency"][clients] = measure(ports, body, args.prompt_requests, clients)
             print(f"concurrency {clients}: done", file=sys.stderr)
     results["bar"] = bar(results)
     print(report(results))

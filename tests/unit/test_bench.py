@@ -122,3 +122,18 @@ def test_an_answer_ended_before_done_counts_as_cut_and_a_504_as_a_504():
     assert (totals.completed, totals.cut, len(totals.latencies_us)) == (0, 1, 3)
     totals, _ = read(b"HTTP/1.1 504 Gateway Timeout\r\ncontent-length: 0\r\n\r\n", 100)
     assert (totals.completed, totals.cut, totals.statuses) == (0, 0, {504: 1})
+
+
+def test_every_bench_option_has_its_own_destination():
+    # `--prompt-requests` once shared its destination with the in-process `--requests` (20,000),
+    # so `extproc bench --large-prompt-only` sent 20,000 1 MB prompts per setup instead of 20.
+    import argparse
+
+    from extproc_lab.bench import suite
+
+    parser = argparse.ArgumentParser()
+    suite.add_arguments(parser)
+    dests = [action.dest for action in parser._actions if action.option_strings]
+    assert len(dests) == len(set(dests)), sorted(d for d in dests if dests.count(d) > 1)
+    args = parser.parse_args(["--large-prompt-only"])
+    assert (args.prompt_requests, args.prompt_size, args.requests) == (20, 1_000_000, 20000)
