@@ -66,6 +66,10 @@ def running(setup: Setup, policy: Path, workdir: Path):
     metrics_port = free_port() if setup.workers == 1 else _free_port_run(setup.workers)
     if setup.server == "noop":
         server = NoopProcess(policy, workdir=workdir)
+    elif setup.server == "native-noop":
+        from extproc_lab.bench.transport_floor import NativeNoopProcess
+
+        server = NativeNoopProcess(policy, workdir=workdir)
     elif setup.server == "extproc":
         server = SidecarProcess(policy, workdir=workdir, extra_args=[
             "--log-level", "warning", "--workers", str(setup.workers),
