@@ -7,7 +7,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,16 +16,11 @@ from extproc.wire.listen import TlsFiles, parse_address
 from extproc.observability.metrics import Metrics
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.config.store import PolicyStore, watch
-from extproc.wire.messages import ANSWERS_OBSERVED
+from extproc.wire import convert
 from extproc.wire.answers import report_handler
-from extproc.wire.stream import ProtocolError, State, StreamProcessor
-from extproc.observability.tracing import trace_id_of
+from extproc.wire.plain import END_INTERNAL_ERROR, END_OK, END_PROTOCOL_ERROR
+from extproc.wire.session import Observers, Sidecar
 from extproc.core.answer_watch import AnswerWatch
-from extproc.core.verdict import Decision
-
-if TYPE_CHECKING:
-    from extproc.observability.audit import AuditWriter
-    from extproc.observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "envoy.service.ext_proc.v3.ExternalProcessor"
@@ -35,128 +30,34 @@ LIVENESS_SERVICE = "liveness"
 
 
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
+    """The grpc.aio transport: each message converted to plain values for the stream's Session,
+    each Reply to protobuf."""
+
     def __init__(self, store: PolicyStore, metrics: Metrics, observers: Observers | None = None) -> None:
-        self.store = store
-        self.metrics = metrics
-        self.tracing = observers.tracing if observers else None
-        self.audit = observers.audit if observers else None
+        self.sidecar = Sidecar(store, metrics, observers)
 
     async def Process(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
-        started = time.perf_counter_ns()
-        metadata = context.invocation_metadata() or ()
-        span = self.tracing.start(metadata) if self.tracing else None
-        # The policy is taken once: a reload mid-request does not change this request's rules.
-        stream = StreamProcessor(self.store.current, answers_observed=_answers_observed(metadata))
-        stream.on_decision = lambda decision: self._report(decision, stream, span, context, started)
-        # The decision was recorded before the answer came: a layer failing on it is counted here.
-        stream.on_response_fault = lambda layer: self.metrics.layer_faults.labels(layer, "response_error").inc()
+        session = self.sidecar.open(context.invocation_metadata() or ())
+        cancelled = False
         try:
             async for message in request_iterator:
-                reply = stream.handle(message)
+                reply, end = session.message(*convert.message_values(message))
                 if reply is not None:
-                    yield reply
-                if stream.done:
+                    yield convert.to_pb(reply)
+                if end == END_PROTOCOL_ERROR:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ext_proc protocol error")
+                if end == END_INTERNAL_ERROR:
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                if end == END_OK:
                     break  # ends the RPC: Envoy carries on without this stream
-        except ProtocolError as exc:
-            self._event(exc.kind)
-            log.warning("ext_proc protocol error: %s", exc, extra={"kind": exc.kind})
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ext_proc protocol error")
         except asyncio.CancelledError:  # Envoy reset the stream: client gone or message timeout
-            self._event("cancelled")
+            cancelled = True
             raise
-        except Exception:  # a bug of ours: an error status makes Envoy fail the request closed
-            self._event("internal_error")
-            log.exception("stream failed")
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
-            self._close(stream)
-            # on_decision refers to the stream: without this the stream, its request and
-            # decision would wait for the cyclic garbage collector instead of going at once.
-            stream.on_decision = stream.on_response_fault = _drop
-            if span is not None and self.tracing is not None:
-                self.tracing.abandon(span, "stream ended without a decision")
-
-    def _report(self, decision: Decision, stream: StreamProcessor, span, context, started: int) -> None:
-        self.metrics.record(decision)
-        request = stream.current_transaction.request
-        if span is not None and self.tracing is not None:
-            self.tracing.finish(span, decision, request, stream.policy.digest)
-        if self.audit is not None and self.audit.wants(decision):
-            trace_id = _trace_id(span, context)
-            latency_us = (time.perf_counter_ns() - started) / 1000
-            self.audit.write(decision, request, trace_id, stream.policy.digest[:12], latency_us)
-        if decision.allowed and not decision.would_deny:
-            return
-        log.info(
-            "request denied" if not decision.allowed else "request would be denied (observe)",
-            extra={
-                "request_id": decision.request_id,
-                "route": decision.route,
-                "status": decision.status,
-                "denied_by": decision.denied_by or None,
-                "would_deny": list(decision.would_deny),
-                "reasons": list(decision.reasons),
-            },
-        )
+            session.close(cancelled)
 
     def answer_read(self, watch: AnswerWatch | None) -> None:
-        """One report of Envoy's answer reader, read (None: it was not a report)."""
-        if watch is None:
-            self._event("answer_report_unreadable")
-            return
-        for layer in watch.faults:
-            self.metrics.layer_faults.labels(layer, "response_error").inc()
-        self._event("answer_read" if watch.watching else "answer_report_unwatched")
-
-    def _close(self, stream: StreamProcessor) -> None:
-        if stream.spurious:
-            self._event("spurious_message")
-        if stream.state is State.AWAIT_BODY:
-            # The stream ended while the decision waited for the body: the client went away, or
-            # Envoy is not honouring mode_override (allow_mode_override off). grpc.aio reports a
-            # cancel as a plain end of stream, so the two cannot be told apart here.
-            self._event("ended_awaiting_body")
-        if stream.held_for_watching:
-            self._event("answer_held_for_watching")
-
-    def _event(self, event: str) -> None:
-        self.metrics.stream_events.labels(event).inc()
-
-
-@dataclass(frozen=True)
-class Observers:
-    """Optional outputs besides logs and metrics; None means off, at no cost per request."""
-
-    tracing: Tracing | None = None
-    audit: AuditWriter | None = None
-
-    def close(self) -> None:
-        """Flush what is buffered: the last audit lines and spans must survive a SIGTERM."""
-        if self.audit is not None:
-            self.audit.close()
-        if self.tracing is not None:
-            self.tracing.shutdown()
-
-
-def _answers_observed(metadata) -> bool:
-    """Envoy's per-route gRPC metadata says the route has the answer reader."""
-    key, value = ANSWERS_OBSERVED
-    return any(name == key and given == value for name, given in metadata)
-
-
-def _drop(_value: object) -> None:
-    """Stands in for a stream's callbacks once it ended, so nothing refers back to the stream."""
-
-
-def _trace_id(span, context) -> str | None:
-    """The request's trace id: from our span, else straight from Envoy's traceparent."""
-    if span is not None:
-        trace_id = span.get_span_context().trace_id
-        return f"{trace_id:032x}" if trace_id else None
-    for key, value in context.invocation_metadata() or ():
-        if key == "traceparent" and isinstance(value, str):
-            return trace_id_of(value)
-    return None
+        self.sidecar.answer_read(watch)
 
 
 @dataclass(frozen=True)

@@ -591,7 +591,7 @@ def test_the_server_leaves_no_reference_cycle_per_stream(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    from extproc.wire import server as server_module
+    from extproc.wire import session as server_module
 
     streams = []
 
