@@ -242,8 +242,9 @@ def _new_pb(reply: Reply) -> pb.ProcessingResponse:
                 common.body_mutation.clear_body = True
     modes = (reply.request_body_mode, reply.response_header_mode, reply.response_body_mode)
     if any(modes):
-        override = response.mode_override
-        override.request_body_mode, override.response_header_mode, override.response_body_mode = modes
+        # proto3 enums are open: the fields take the ints as they are (the .pyi names the enum types)
+        response.mode_override.CopyFrom(processing_mode_pb2.ProcessingMode(
+            request_body_mode=modes[0], response_header_mode=modes[1], response_body_mode=modes[2]))  # type: ignore[arg-type]
     for namespace, key, value in reply.metadata:
         response.dynamic_metadata.update({namespace: {key: value}})
     return response

@@ -37,7 +37,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         self.sidecar = Sidecar(store, metrics, observers)
 
     async def Process(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
-        session = self.sidecar.open(context.invocation_metadata() or ())
+        session = self.sidecar.open(tuple(context.invocation_metadata() or ()))
         cancelled = False
         try:
             async for message in request_iterator:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from extproc.config.store import PolicyStore
 from extproc.core.answer_watch import AnswerWatch
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from extproc.observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
-Metadata = Sequence[tuple[str, str | bytes]]
+Metadata = Sequence[tuple[str, Any]]  # gRPC metadata: text values, bytes for -bin keys
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ class StreamProcessor:
         self.on_decision = on_decision
         self.on_response_fault = on_response_fault  # a layer raised on the answer (for metrics)
         self.state = State.EXPECT_HEADERS
-        self.body_mode = BodySendMode.NONE
+        self.body_mode: int = BodySendMode.NONE
         self.transaction: Transaction | None = None
         self.decision: Decision | None = None
         self.spurious = 0  # messages after a deny, counted, never answered
