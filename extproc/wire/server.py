@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import grpc
@@ -27,6 +27,7 @@ SERVICE_NAME = "envoy.service.ext_proc.v3.ExternalProcessor"
 # The health service name for liveness probes: SERVING while the process runs (until it drains),
 # whatever readiness says. "" and SERVICE_NAME are readiness: they also wait for the Envoy gate.
 LIVENESS_SERVICE = "liveness"
+TRANSPORTS = ("auto", "native", "python")
 
 
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
@@ -72,6 +73,9 @@ class ServeOptions:
     shutdown_delay: float = 0.0
     # Envoy admin URL: ready only while that Envoy runs our filter, fail closed (extproc/wire/envoy_gate.py)
     ready_when_envoy_filter: str | None = None
+    # auto: the native front when it was built at install (extproc/wire/native_front.py), else
+    # grpc.aio; native: the front or an error; python: grpc.aio.
+    transport: str = field(default_factory=lambda: os.environ.get("EXTPROC_TRANSPORT", "auto"))
 
 
 async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event | None = None,
@@ -87,64 +91,100 @@ async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, sto
 
 async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event,
                  observers: Observers) -> int:
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    processor = ExternalProcessor(store, metrics, observers)
-    pb_grpc.add_ExternalProcessorServicer_to_server(processor, server)
-    server.add_generic_rpc_handlers((report_handler(lambda: store.current, processor.answer_read),))
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_server = _health_only_server(health_servicer) if options.health_address else None
     try:
-        port = _add_port(server, options.address, options.tls)
-        if health_server is not None and options.health_address:
-            health_server.add_insecure_port(options.health_address)
+        transport = _transport(store, metrics, options, observers)
+        port = await transport.start()
     except RuntimeError as exc:  # grpc names no port: say both
         log.error("cannot listen on %s (health: %s): %s", options.address, options.health_address, exc)
         return 1
-    await server.start()
     _restrict_socket(options.address)
-    if health_server is not None:
-        await health_server.start()
-    await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
-    await _set_ready(health_servicer, not options.ready_when_envoy_filter)
-    gate = _start_envoy_gate(options.ready_when_envoy_filter, health_servicer)
+    await transport.set_health(LIVENESS_SERVICE, True)
+    await _set_ready(transport, not options.ready_when_envoy_filter)
+    gate = _start_envoy_gate(options.ready_when_envoy_filter, transport)
     _install_signal_handlers(stop)
     log.info(
         "serving",
         extra={"address": options.address, "port": port, "mtls": options.tls is not None,
                "health_address": options.health_address, "policy": store.current.digest[:12],
-               "routes": store.current.summary()},
+               "transport": transport.name, "routes": store.current.summary()},
     )
     watcher = None
     if store.path is not None:
         watcher = asyncio.create_task(watch(store, options.reload_interval, _count_reload(metrics, store)))
     await stop.wait()
     log.info("draining", extra={"grace_seconds": options.drain_seconds, "delay_seconds": options.shutdown_delay})
-    await health_servicer.enter_graceful_shutdown()  # health checks fail first, then we stop
+    await transport.enter_graceful_shutdown()  # health checks fail first, then we stop
     for task in (watcher, gate):
         if task is not None:
             task.cancel()
     if options.shutdown_delay > 0:
         await asyncio.sleep(options.shutdown_delay)
-    await server.stop(options.drain_seconds)
-    if health_server is not None:
-        await health_server.stop(0)
+    await transport.stop(options.drain_seconds)
     log.info("stopped")
     return 0
 
 
-def _start_envoy_gate(admin_url: str | None, health_servicer) -> asyncio.Task | None:
+def _transport(store: PolicyStore, metrics: Metrics, options: ServeOptions, observers: Observers):
+    """The transport asked for: the native front when built (auto) or asked, else grpc.aio."""
+    from extproc.wire import native_front
+
+    if options.transport not in TRANSPORTS:
+        raise RuntimeError(f"unknown transport {options.transport!r} (one of {', '.join(TRANSPORTS)})")
+    if options.transport == "python" or (options.transport == "auto" and not native_front.available()):
+        return AioTransport(store, metrics, options, observers)
+    if not native_front.available():
+        raise RuntimeError(f"--transport native: the native front is not built ({native_front.why_not()})")
+    return native_front.NativeTransport(store, metrics, options, observers)
+
+
+class AioTransport:
+    """The grpc.aio transport: the reference, and the fallback where the native front is not built."""
+
+    name = "python"
+
+    def __init__(self, store: PolicyStore, metrics: Metrics, options: ServeOptions, observers: Observers) -> None:
+        self.options = options
+        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+        processor = ExternalProcessor(store, metrics, observers)
+        pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)
+        self.server.add_generic_rpc_handlers((report_handler(lambda: store.current, processor.answer_read),))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.health_server = _health_only_server(self.health) if options.health_address else None
+
+    async def start(self) -> int:
+        port = _add_port(self.server, self.options.address, self.options.tls)
+        if self.health_server is not None and self.options.health_address:
+            self.health_server.add_insecure_port(self.options.health_address)
+        await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
+        return port
+
+    async def set_health(self, service: str, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set(service, status)
+
+    async def enter_graceful_shutdown(self) -> None:
+        await self.health.enter_graceful_shutdown()
+
+    async def stop(self, grace: float) -> None:
+        await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
+
+
+def _start_envoy_gate(admin_url: str | None, transport) -> asyncio.Task | None:
     if not admin_url:
         return None
     from extproc.wire import envoy_gate
 
-    return asyncio.create_task(envoy_gate.watch(admin_url, lambda ready: _set_ready(health_servicer, ready)))
+    return asyncio.create_task(envoy_gate.watch(admin_url, lambda ready: _set_ready(transport, ready)))
 
 
-async def _set_ready(health_servicer, ready: bool) -> None:
-    status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+async def _set_ready(transport, ready: bool) -> None:
     for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, status)
+        await transport.set_health(service, ready)
 
 
 def _add_port(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:

@@ -76,6 +76,7 @@ class Session:
         self.sidecar = sidecar
         self.metadata = metadata
         self.started = time.perf_counter_ns()
+        self.closed = False
         self.span = sidecar.tracing.start(metadata) if sidecar.tracing else None
         # The policy is taken once: a reload mid-request does not change this request's rules.
         stream = self.stream = StreamProcessor(sidecar.store.current, answers_observed=_answers_observed(metadata))
@@ -101,10 +102,14 @@ class Session:
         return reply, END_OK if self.stream.done else KEEP_READING
 
     def close(self, cancelled: bool = False) -> None:
-        """The stream is over; ``cancelled``: Envoy reset it (client gone, message timeout, deadline)."""
+        """The stream is over; ``cancelled``: Envoy reset it (client gone, message timeout, deadline).
+        A transport that learns of the reset only after closing calls again with cancelled=True."""
         sidecar, stream = self.sidecar, self.stream
         if cancelled:
             sidecar.event("cancelled")
+        if self.closed:
+            return
+        self.closed = True
         if stream.spurious:
             sidecar.event("spurious_message")
         if stream.state is State.AWAIT_BODY:
