@@ -1,4 +1,5 @@
-"""End to end through a real Envoy: Envoy alone, with a do-nothing ext_proc server, with the sidecar.
+"""End to end through a real Envoy: Envoy alone, with a do-nothing ext_proc server, with the sidecar
+(each transport).
 
 Every configuration runs the same Envoy bootstrap (deploy/envoy/envoy.yaml) changed only where a
 benchmark must: the routes answer themselves (direct_response after the bootstrap's buffer filter,
@@ -35,6 +36,7 @@ class Setup:
     name: str
     server: str | None  # None: Envoy alone; "noop": the do-nothing server; "extproc": the sidecar
     workers: int = 1
+    transport: str = "auto"  # the sidecar's --transport
 
 
 class NoopProcess(SidecarProcess):
@@ -72,7 +74,7 @@ def running(setup: Setup, policy: Path, workdir: Path):
         server = NativeNoopProcess(policy, workdir=workdir)
     elif setup.server == "extproc":
         server = SidecarProcess(policy, workdir=workdir, extra_args=[
-            "--log-level", "warning", "--workers", str(setup.workers),
+            "--log-level", "warning", "--workers", str(setup.workers), "--transport", setup.transport,
             "--metrics-address", f"127.0.0.1:{metrics_port}", "--drain-seconds", "1"])
     envoy = None
     try:
