@@ -17,7 +17,7 @@ from extproc.wire.session import Sidecar
 if TYPE_CHECKING:
     from extproc.config.store import PolicyStore
     from extproc.observability.metrics import Metrics
-    from extproc.wire.server import ServeOptions
+    from extproc.wire.listen import TlsFiles
     from extproc.wire.session import Observers
 
 
@@ -43,24 +43,24 @@ def why_not() -> str:
 class NativeTransport:
     name = "native"
 
-    def __init__(self, store: PolicyStore, metrics: Metrics, options: ServeOptions, observers: Observers) -> None:
+    def __init__(self, store: PolicyStore, metrics: Metrics, observers: Observers, *, address: str,
+                 tls: TlsFiles | None, health_address: str | None) -> None:
         assert _FRONT is not None, _WHY_NOT
-        self.options = options
+        self.address, self.tls, self.health_address = address, tls, health_address
         sidecar = Sidecar(store, metrics, observers)
         self.front = _FRONT.Front(sidecar.open, report_reader(lambda: store.current, sidecar.answer_read))
         # Health alone on its own port (kubelet probes from outside the pod): never ext_proc there.
-        self.health_front = _FRONT.Front(None, None) if options.health_address else None
+        self.health_front = _FRONT.Front(None, None) if health_address else None
 
     @property
     def fronts(self) -> list:
         return [front for front in (self.front, self.health_front) if front is not None]
 
     async def start(self) -> int:
-        tls = self.options.tls.read() if self.options.tls is not None else None
-        self.front.add_port(self.options.address, tls)
+        self.front.add_port(self.address, self.tls.read() if self.tls is not None else None)
         (port,) = self.front.start()
-        if self.health_front is not None and self.options.health_address:
-            self.health_front.add_port(self.options.health_address)
+        if self.health_front is not None and self.health_address:
+            self.health_front.add_port(self.health_address)
             try:
                 self.health_front.start()
             except RuntimeError:

@@ -134,7 +134,8 @@ def _transport(store: PolicyStore, metrics: Metrics, options: ServeOptions, obse
         return AioTransport(store, metrics, options, observers)
     if not native_front.available():
         raise RuntimeError(f"--transport native: the native front is not built ({native_front.why_not()})")
-    return native_front.NativeTransport(store, metrics, options, observers)
+    return native_front.NativeTransport(store, metrics, observers, address=options.address, tls=options.tls,
+                                        health_address=options.health_address)
 
 
 class AioTransport:

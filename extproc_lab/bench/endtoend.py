@@ -46,6 +46,14 @@ class NoopProcess(SidecarProcess):
         return [sys.executable, "-m", "extproc_lab.bench.noop", "--address", self.address]
 
 
+class NativeNoopProcess(NoopProcess):
+    """The do-nothing C++ server (extproc/wire/native/noop_server.cc), built by hand; its path in
+    EXTPROC_NATIVE_NOOP (python -m extproc_lab.bench.transport_floor sets it)."""
+
+    def command(self) -> list[str]:
+        return [os.environ["EXTPROC_NATIVE_NOOP"], self.address]
+
+
 def envoy_config(extproc_port: int, with_extproc: bool) -> dict:
     config = render_envoy_config(listen_port=free_port(), admin_port=free_port(), extproc_port=extproc_port,
                                  upstream_port=free_port())
@@ -69,8 +77,6 @@ def running(setup: Setup, policy: Path, workdir: Path):
     if setup.server == "noop":
         server = NoopProcess(policy, workdir=workdir)
     elif setup.server == "native-noop":
-        from extproc_lab.bench.transport_floor import NativeNoopProcess
-
         server = NativeNoopProcess(policy, workdir=workdir)
     elif setup.server == "extproc":
         server = SidecarProcess(policy, workdir=workdir, extra_args=[

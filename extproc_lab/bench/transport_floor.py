@@ -18,11 +18,6 @@ from pathlib import Path
 from extproc_lab.bench import endtoend, load, workload
 
 
-class NativeNoopProcess(endtoend.NoopProcess):
-    def command(self) -> list[str]:
-        return [os.environ["EXTPROC_NATIVE_NOOP"], self.address]
-
-
 def measure(setup: endtoend.Setup, policy: Path, workdir: Path, payloads: list[bytes], seconds: float) -> dict:
     with endtoend.running(setup, policy, workdir) as (envoy, pids, _ports):
         endtoend.fixed_rate(envoy, payloads, 300.0, 1.0)
