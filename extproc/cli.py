@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
                             "at ADMIN_URL (e.g. http://127.0.0.1:15000) runs the ext_proc filter, "
                             "fail closed, on every inbound listener; polled every few seconds (env "
                             "EXTPROC_READY_WHEN_ENVOY_FILTER)")
+    serve.add_argument("--transport", choices=("auto", "native", "python"),
+                       default=os.environ.get("EXTPROC_TRANSPORT", "auto"),
+                       help="auto: the native front when it was built at install, else grpc.aio; "
+                            "native: the front or exit 1; python: grpc.aio (default: auto, or EXTPROC_TRANSPORT)")
     serve.add_argument("--reload-interval", type=float, default=1.0, help="seconds between policy file checks")
     serve.add_argument("--drain-seconds", type=float, default=10.0, help="grace period for in-flight streams")
     serve.add_argument("--shutdown-delay", type=float, default=0.0,
@@ -325,7 +329,7 @@ def _serve_one(args: argparse.Namespace, worker_index: int) -> int:
     options = ServeOptions(
         address=args.address, reload_interval=args.reload_interval, drain_seconds=args.drain_seconds,
         shutdown_delay=args.shutdown_delay, tls=tls, health_address=args.health_address,
-        ready_when_envoy_filter=args.ready_when_envoy_filter,
+        ready_when_envoy_filter=args.ready_when_envoy_filter, transport=args.transport,
     )
     return asyncio.run(serve(store, metrics, options, observers=_observers(args)))
 
@@ -389,7 +393,7 @@ def _spawn_worker(args: argparse.Namespace, index: int) -> subprocess.Popen:
         "--config", args.config, "--address", args.address,
         "--reload-interval", str(args.reload_interval), "--drain-seconds", str(args.drain_seconds),
         "--shutdown-delay", str(args.shutdown_delay),
-        "--log-level", args.log_level,
+        "--log-level", args.log_level, "--transport", args.transport,
     ]
     if args.metrics_address:
         command += ["--metrics-address", args.metrics_address]

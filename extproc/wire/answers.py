@@ -57,15 +57,27 @@ def read_report(policy: Policy, report: AnswerReport) -> AnswerWatch:
     return watch
 
 
-def report_handler(current_policy: Callable[[], Policy], on_read: Callable[[AnswerWatch | None], None]):
-    """The gRPC method the answer reader calls; on_read gets each report's reading (None: not a report)."""
+def report_reader(current_policy: Callable[[], Policy],
+                  on_read: Callable[[AnswerWatch | None], None]) -> Callable[[bytes], None]:
+    """What each report's bytes go to, in either transport; on_read gets each report's reading
+    (None: not a report)."""
 
-    async def report(payload: bytes, _context) -> bytes:
+    def read(payload: bytes) -> None:
         parsed = parse_report(payload)
         try:
             on_read(read_report(current_policy(), parsed) if parsed is not None else None)
         except Exception:  # noqa: BLE001 - a bug of ours loses one reading, never more
             log.exception("answer report failed")
+
+    return read
+
+
+def report_handler(current_policy: Callable[[], Policy], on_read: Callable[[AnswerWatch | None], None]):
+    """The gRPC method the answer reader calls, for the grpc.aio transport."""
+    read = report_reader(current_policy, on_read)
+
+    async def report(payload: bytes, _context) -> bytes:
+        read(payload)
         return b""
 
     # No (de)serializer: the handler gets the message's bytes as they come and returns bytes.

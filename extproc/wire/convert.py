@@ -1,15 +1,19 @@
 """Protobuf <-> decision core: Envoy's messages to a Request, a Decision to Envoy's replies.
 
-The only module besides the transport that knows the wire types.
+Replies are built as plain values (extproc/wire/plain.py ``Reply``), which both transports send:
+the grpc.aio transport through ``to_pb`` here, the native front by its own serializer. The only
+module besides the transports that knows the wire types.
 """
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
 
 import orjson
 from google.protobuf import struct_pb2
+
+from extproc.wire import plain
+from extproc.wire.plain import Reply
 
 from extproc.wire.messages import ATTRIBUTES_KEY, HANDOFF_KEY, HANDOFF_NAMESPACE
 from extproc.wire.pb import core_pb2, http_status_pb2, processing_mode_pb2
@@ -45,16 +49,42 @@ def header_pairs(http: pb.HttpHeaders) -> tuple[tuple[str, str], ...]:
                  for h in http.headers.headers)
 
 
+def message_values(message: pb.ProcessingRequest) -> tuple:
+    """The plain values StreamProcessor.on_message takes, read from a protobuf message (what the
+    native front reads in C++): kind, headers, body, end_of_stream, observability, body mode
+    (None: no protocol_config), attributes (request_headers only, else None)."""
+    kind = message.WhichOneof("request")
+    body_mode = message.protocol_config.request_body_mode if message.HasField("protocol_config") else None
+    if kind == "request_headers":
+        http = message.request_headers
+        return (kind, header_pairs(http), b"", http.end_of_stream, message.observability_mode, body_mode,
+                _attributes(message))
+    if kind == "response_headers":
+        http = message.response_headers
+        return kind, header_pairs(http), b"", http.end_of_stream, message.observability_mode, body_mode, None
+    if kind in ("request_body", "response_body"):
+        body = getattr(message, kind)
+        return kind, (), body.body, body.end_of_stream, message.observability_mode, body_mode, None
+    return kind, (), b"", False, message.observability_mode, body_mode, None
+
+
 def request_from_headers(message: pb.ProcessingRequest) -> Request:
     """Build a Request from a request_headers message and its attributes."""
+    return request_from_values(header_pairs(message.request_headers), _attributes(message),
+                               message.request_headers.end_of_stream)
+
+
+def request_from_values(pairs: tuple[tuple[str, str], ...], attributes: dict[str, object] | None,
+                        end_of_stream: bool) -> Request:
+    """Build a Request from the request headers (pseudo-headers included) and the attributes."""
     pseudo: dict[str, str] = {}
     headers: list[tuple[str, str]] = []
-    for key, value in header_pairs(message.request_headers):
+    for key, value in pairs:
         if key.startswith(":"):
             pseudo.setdefault(key, value)
         else:
             headers.append((key, value))
-    attributes = _attributes(message)
+    attributes = attributes or {}
     regular = tuple(headers)
     return Request(
         method=pseudo.get(":method", "").upper(),
@@ -69,94 +99,63 @@ def request_from_headers(message: pb.ProcessingRequest) -> Request:
         protocol=str(attributes.get("request.protocol", "")),
         mtls=attributes.get("connection.mtls") is True,
         peer={key: str(attributes[attr]) for attr, key in PEER_ATTRIBUTES.items() if attributes.get(attr)},
-        has_body=not message.request_headers.end_of_stream,
+        has_body=not end_of_stream,
     )
 
 
+# -- replies, as plain values (extproc/wire/plain.py) ----------------------------------------
+
+
 def headers_reply(decision: Decision | None, *, ask_for_body: bool = False,
-                  watch_response: bool = False, drop_length: bool = False) -> pb.ProcessingResponse:
+                  watch_response: bool = False, drop_length: bool = False) -> Reply:
     """Reply to request_headers: a deny, or continue with mutations (and maybe ask for the body,
     and for the response headers when a layer of the route looks at responses)."""
     if decision is not None and not decision.allowed:
         return deny_reply(decision)
-    key = _reply_key(decision, ask_for_body, watch_response, drop_length)
-    response = _REPLIES.get(key) if key is not None else None
-    if response is None:
-        response = _new_headers_reply(decision, ask_for_body, watch_response, drop_length)
-        if key is not None:
-            if len(_REPLIES) >= CACHED_REPLIES:
-                _REPLIES.clear()
-            _REPLIES[key] = response
-    return response
-
-
-def _reply_key(decision: Decision | None, *flags: bool) -> tuple | None:
-    """Allowed requests mostly get the same reply (scores of 99, the same class and tags), so
-    whole replies are kept: a cached one costs nothing, a new one with a dozen headers ~20 us.
-    Replies are never changed once built (the server only serialises them). None: not cached,
-    for values that vary per request (identities, assertions) or that the client chose."""
-    if decision is None:
-        return flags
-    # remove_headers lists owned headers the client sent itself, named by the client: never a key.
-    if decision.remove_headers or any(len(value) > CACHED_VALUE_CHARS for _name, value in decision.set_headers):
-        return None
-    return decision.set_headers, flags
-
-
-def _new_headers_reply(decision: Decision | None, ask_for_body: bool, watch_response: bool,
-                       drop_length: bool) -> pb.ProcessingResponse:
-    response = pb.ProcessingResponse(request_headers=pb.HeadersResponse(response=_common(decision)))
-    if ask_for_body:
-        # PARTIAL, not BUFFERED: after a mode_override, Envoy 1.40 can stall a body larger than
-        # its buffer instead of answering 413; PARTIAL sends what fits and we note the cut.
-        response.mode_override.request_body_mode = BodySendMode.BUFFERED_PARTIAL
-    if watch_response:
-        response.mode_override.response_header_mode = HeaderSendMode.SEND
+    set_headers, remove = _mutation(decision)
     if drop_length:  # the body may be rewritten; Envoy refuses a new body that breaks content-length
-        response.request_headers.response.header_mutation.remove_headers.append("content-length")
-    return response
+        remove = (*remove, "content-length")
+    # PARTIAL, not BUFFERED: after a mode_override, Envoy 1.40 can stall a body larger than
+    # its buffer instead of answering 413; PARTIAL sends what fits and we note the cut.
+    return Reply(plain.REQUEST_HEADERS, set_headers, remove,
+                 request_body_mode=BodySendMode.BUFFERED_PARTIAL if ask_for_body else 0,
+                 response_header_mode=HeaderSendMode.SEND if watch_response else 0)
 
 
-def response_headers_reply(mode: str | None) -> pb.ProcessingResponse:
+def response_headers_reply(mode: str | None) -> Reply:
     """Continue; with a mode_override for the response body when a layer wants it (mode_override
     is only read on header replies, so this is the last chance to ask). Envoy 1.40 answers 500
     when a rewritten body no longer fits the upstream's content-length, and a content-length set
     in the body reply comes too late, so the length goes now and Envoy frames the body itself."""
-    response = pb.ProcessingResponse(response_headers=pb.HeadersResponse())
     if mode == "buffered":
-        response.mode_override.response_body_mode = BodySendMode.BUFFERED
-        response.response_headers.response.header_mutation.remove_headers.append("content-length")
-    elif mode == "streamed":  # watched chunk by chunk: the client still gets each one at once
-        response.mode_override.response_body_mode = BodySendMode.STREAMED
-    return response
+        return Reply(plain.RESPONSE_HEADERS, remove_headers=("content-length",),
+                     response_body_mode=BodySendMode.BUFFERED)
+    if mode == "streamed":  # watched chunk by chunk: the client still gets each one at once
+        return Reply(plain.RESPONSE_HEADERS, response_body_mode=BodySendMode.STREAMED)
+    return _CONTINUE["response_headers"]
 
 
-def response_body_reply(body: bytes | None) -> pb.ProcessingResponse:
+def response_body_reply(body: bytes | None) -> Reply:
     """Continue, or replace the body (or the chunk, when streamed): b"" clears it, e.g. a chunk
     held back until the rest of an event arrives, or one after the answer was withheld."""
-    if body is None:
-        return pb.ProcessingResponse(response_body=pb.BodyResponse())
-    mutation = pb.BodyMutation(body=body) if body else pb.BodyMutation(clear_body=True)
-    common = pb.CommonResponse(body_mutation=mutation)
-    return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
+    return _CONTINUE["response_body"] if body is None else Reply(plain.RESPONSE_BODY, body=body)
 
 
-def body_reply(decision: Decision | None) -> pb.ProcessingResponse:
+def body_reply(decision: Decision | None) -> Reply:
     if decision is not None and not decision.allowed:
         return deny_reply(decision)
-    common = _common(decision)
-    if decision is not None and decision.body is not None:
-        common.body_mutation.body = decision.body  # content-length was dropped with the headers
-    return pb.ProcessingResponse(request_body=pb.BodyResponse(response=common))
+    set_headers, remove = _mutation(decision)
+    # a new body: content-length was dropped with the headers
+    return Reply(plain.REQUEST_BODY, set_headers, remove, body=decision.body if decision is not None else None)
 
 
-def trailers_reply(decision: Decision | None) -> pb.ProcessingResponse:
+def trailers_reply(decision: Decision | None) -> Reply:
     if decision is not None and not decision.allowed:
         return deny_reply(decision)
-    return pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
+    return _CONTINUE["request_trailers"]
 
 
-def deny_reply(decision: Decision) -> pb.ProcessingResponse:
+def deny_reply(decision: Decision) -> Reply:
     """A short JSON body with the request id: nothing about layers, scores or rules (or the
     denying layer's own body, e.g. a JSON-RPC error, which follows the same rule)."""
     reply = decision.reply
@@ -167,58 +166,88 @@ def deny_reply(decision: Decision) -> pb.ProcessingResponse:
         content_type = "application/json"
     else:
         body, content_type, extra = reply.body, reply.content_type, reply.headers
-    headers = pb.HeaderMutation(
-        set_headers=[
-            _set("content-type", content_type),
-            _set("cache-control", "no-store"),
-            _set("x-request-id", decision.request_id),
-            *(_set(name, value) for name, value in extra),
-        ]
-    )
-    return pb.ProcessingResponse(
-        immediate_response=pb.ImmediateResponse(
-            # protoc's .pyi names only the enum's members; proto3 enums are open and take any int
-            status=http_status_pb2.HttpStatus(code=decision.status),  # type: ignore[arg-type]
-            headers=headers,
-            body=body,
-            details=f"extproc_denied_by_{decision.denied_by or 'policy'}",
-        )
-    )
+    headers = (("content-type", content_type), ("cache-control", "no-store"), ("x-request-id", decision.request_id),
+               *extra)
+    return Reply(plain.IMMEDIATE, headers, body=body, status=decision.status,
+                 details=f"extproc_denied_by_{decision.denied_by or 'policy'}")
 
 
-def with_handoff(reply: pb.ProcessingResponse, handoff: dict | None) -> pb.ProcessingResponse:
+def with_handoff(reply: Reply, handoff: dict | None) -> Reply:
     """The reply carrying what Envoy's answer reader passes back with the answer, as dynamic
-    metadata Envoy keeps for the request (the filter's receiving namespace). A copy: header
-    replies are shared (cached)."""
-    if handoff is None or reply.HasField("immediate_response"):
+    metadata Envoy keeps for the request (the filter's receiving namespace)."""
+    if handoff is None or reply.phase == plain.IMMEDIATE:
         return reply
-    carrying = pb.ProcessingResponse()
-    carrying.CopyFrom(reply)
-    carrying.dynamic_metadata.update({HANDOFF_NAMESPACE: {HANDOFF_KEY: orjson.dumps(handoff).decode()}})
-    return carrying
+    return reply._replace(metadata=((HANDOFF_NAMESPACE, HANDOFF_KEY, orjson.dumps(handoff).decode()),))
 
 
-def continue_reply(kind: str) -> pb.ProcessingResponse:
+def continue_reply(kind: str) -> Reply:
     """Plain CONTINUE for the phase named by the request oneof (e.g. 'response_headers')."""
-    return _CONTINUE_REPLIES[kind]()
+    return _CONTINUE[kind]
 
 
-_CONTINUE_REPLIES: dict[str, Callable[[], pb.ProcessingResponse]] = {
-    "request_headers": lambda: pb.ProcessingResponse(request_headers=pb.HeadersResponse()),
-    "response_headers": lambda: pb.ProcessingResponse(response_headers=pb.HeadersResponse()),
-    "request_body": lambda: pb.ProcessingResponse(request_body=pb.BodyResponse()),
-    "response_body": lambda: pb.ProcessingResponse(response_body=pb.BodyResponse()),
-    "request_trailers": lambda: pb.ProcessingResponse(request_trailers=pb.TrailersResponse()),
-    "response_trailers": lambda: pb.ProcessingResponse(response_trailers=pb.TrailersResponse()),
-}
+_CONTINUE = {name: Reply(phase) for phase, name in enumerate(plain.PHASES[:plain.IMMEDIATE])}
 
 
-def _common(decision: Decision | None) -> pb.CommonResponse:
-    if decision is None or not (decision.set_headers or decision.remove_headers):
-        return pb.CommonResponse()
-    mutation = pb.HeaderMutation(remove_headers=decision.remove_headers)
-    mutation.set_headers.extend([_set(name, value) for name, value in decision.set_headers])
-    return pb.CommonResponse(header_mutation=mutation)
+def _mutation(decision: Decision | None) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    if decision is None:
+        return (), ()
+    return decision.set_headers, tuple(decision.remove_headers)
+
+
+# -- Reply -> protobuf (the grpc.aio transport) -------------------------------------------
+
+
+def to_pb(reply: Reply) -> pb.ProcessingResponse:
+    """The ProcessingResponse of a Reply. Allowed requests mostly get the same reply (scores of
+    99, the same class and tags), so whole messages are kept: a cached one costs nothing, a new
+    one with a dozen headers ~20 us. Messages are never changed once built (the server only
+    serialises them). Not cached: values that vary per request (identities, assertions, request
+    ids in deny bodies, handoffs) or that the client chose."""
+    cacheable = reply.body is None and not reply.metadata and reply.phase != plain.IMMEDIATE and all(
+        len(value) <= CACHED_VALUE_CHARS for _name, value in reply.set_headers) and all(
+        len(name) <= CACHED_VALUE_CHARS for name in reply.remove_headers)
+    if not cacheable:
+        return _new_pb(reply)
+    response = _REPLIES.get(reply)
+    if response is None:
+        response = _new_pb(reply)
+        if len(_REPLIES) >= CACHED_REPLIES:
+            _REPLIES.clear()
+        _REPLIES[reply] = response
+    return response
+
+
+def _new_pb(reply: Reply) -> pb.ProcessingResponse:
+    if reply.phase == plain.IMMEDIATE:
+        return pb.ProcessingResponse(immediate_response=pb.ImmediateResponse(
+            # protoc's .pyi names only the enum's members; proto3 enums are open and take any int
+            status=http_status_pb2.HttpStatus(code=reply.status),  # type: ignore[arg-type]
+            headers=pb.HeaderMutation(set_headers=[_set(name, value) for name, value in reply.set_headers]),
+            body=reply.body or b"", details=reply.details))
+    name = plain.PHASES[reply.phase]
+    response = pb.ProcessingResponse()
+    phase = getattr(response, name)
+    phase.SetInParent()
+    if reply.phase in (plain.REQUEST_TRAILERS, plain.RESPONSE_TRAILERS):
+        pass  # trailers replies carry nothing of ours
+    elif reply.set_headers or reply.remove_headers or reply.body is not None:
+        common = phase.response
+        if reply.set_headers or reply.remove_headers:
+            common.header_mutation.remove_headers.extend(reply.remove_headers)
+            common.header_mutation.set_headers.extend([_set(n, v) for n, v in reply.set_headers])
+        if reply.body is not None:
+            if reply.body:
+                common.body_mutation.body = reply.body
+            else:
+                common.body_mutation.clear_body = True
+    modes = (reply.request_body_mode, reply.response_header_mode, reply.response_body_mode)
+    if any(modes):
+        # proto3 enums are open: the fields take the ints as they are (the .pyi names the enum types)
+        response.mode_override.CopyFrom(processing_mode_pb2.ProcessingMode(
+            request_body_mode=modes[0], response_header_mode=modes[1], response_body_mode=modes[2]))  # type: ignore[arg-type]
+    for namespace, key, value in reply.metadata:
+        response.dynamic_metadata.update({namespace: {key: value}})
+    return response
 
 
 def _set(name: str, value: str) -> core_pb2.HeaderValueOption:
@@ -241,7 +270,7 @@ def _set(name: str, value: str) -> core_pb2.HeaderValueOption:
 
 CACHED_OPTIONS, CACHED_VALUE_CHARS, CACHED_REPLIES = 4096, 24, 1024
 _OPTIONS: dict[tuple[str, str], core_pb2.HeaderValueOption] = {}
-_REPLIES: dict[tuple, pb.ProcessingResponse] = {}
+_REPLIES: dict[Reply, pb.ProcessingResponse] = {}
 
 
 def _attributes(message: pb.ProcessingRequest) -> dict[str, object]:

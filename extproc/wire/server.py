@@ -6,8 +6,8 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass, field
+from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,147 +16,49 @@ from extproc.wire.listen import TlsFiles, parse_address
 from extproc.observability.metrics import Metrics
 from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.config.store import PolicyStore, watch
-from extproc.wire.messages import ANSWERS_OBSERVED
+from extproc.wire import convert
 from extproc.wire.answers import report_handler
-from extproc.wire.stream import ProtocolError, State, StreamProcessor
-from extproc.observability.tracing import trace_id_of
+from extproc.wire.plain import END_INTERNAL_ERROR, END_OK, END_PROTOCOL_ERROR
+from extproc.wire.session import Observers, Sidecar
 from extproc.core.answer_watch import AnswerWatch
-from extproc.core.verdict import Decision
-
-if TYPE_CHECKING:
-    from extproc.observability.audit import AuditWriter
-    from extproc.observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "envoy.service.ext_proc.v3.ExternalProcessor"
 # The health service name for liveness probes: SERVING while the process runs (until it drains),
 # whatever readiness says. "" and SERVICE_NAME are readiness: they also wait for the Envoy gate.
 LIVENESS_SERVICE = "liveness"
+TRANSPORTS = ("auto", "native", "python")
 
 
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
+    """The grpc.aio transport: each message converted to plain values for the stream's Session,
+    each Reply to protobuf."""
+
     def __init__(self, store: PolicyStore, metrics: Metrics, observers: Observers | None = None) -> None:
-        self.store = store
-        self.metrics = metrics
-        self.tracing = observers.tracing if observers else None
-        self.audit = observers.audit if observers else None
+        self.sidecar = Sidecar(store, metrics, observers)
 
     async def Process(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC name)
-        started = time.perf_counter_ns()
-        metadata = context.invocation_metadata() or ()
-        span = self.tracing.start(metadata) if self.tracing else None
-        # The policy is taken once: a reload mid-request does not change this request's rules.
-        stream = StreamProcessor(self.store.current, answers_observed=_answers_observed(metadata))
-        stream.on_decision = lambda decision: self._report(decision, stream, span, context, started)
-        # The decision was recorded before the answer came: a layer failing on it is counted here.
-        stream.on_response_fault = lambda layer: self.metrics.layer_faults.labels(layer, "response_error").inc()
+        session = self.sidecar.open(tuple(context.invocation_metadata() or ()))
+        cancelled = False
         try:
             async for message in request_iterator:
-                reply = stream.handle(message)
+                reply, end = session.message(*convert.message_values(message))
                 if reply is not None:
-                    yield reply
-                if stream.done:
+                    yield convert.to_pb(reply)
+                if end == END_PROTOCOL_ERROR:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ext_proc protocol error")
+                if end == END_INTERNAL_ERROR:
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                if end == END_OK:
                     break  # ends the RPC: Envoy carries on without this stream
-        except ProtocolError as exc:
-            self._event(exc.kind)
-            log.warning("ext_proc protocol error: %s", exc, extra={"kind": exc.kind})
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ext_proc protocol error")
         except asyncio.CancelledError:  # Envoy reset the stream: client gone or message timeout
-            self._event("cancelled")
+            cancelled = True
             raise
-        except Exception:  # a bug of ours: an error status makes Envoy fail the request closed
-            self._event("internal_error")
-            log.exception("stream failed")
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
-            self._close(stream)
-            # on_decision refers to the stream: without this the stream, its request and
-            # decision would wait for the cyclic garbage collector instead of going at once.
-            stream.on_decision = stream.on_response_fault = _drop
-            if span is not None and self.tracing is not None:
-                self.tracing.abandon(span, "stream ended without a decision")
-
-    def _report(self, decision: Decision, stream: StreamProcessor, span, context, started: int) -> None:
-        self.metrics.record(decision)
-        request = stream.current_transaction.request
-        if span is not None and self.tracing is not None:
-            self.tracing.finish(span, decision, request, stream.policy.digest)
-        if self.audit is not None and self.audit.wants(decision):
-            trace_id = _trace_id(span, context)
-            latency_us = (time.perf_counter_ns() - started) / 1000
-            self.audit.write(decision, request, trace_id, stream.policy.digest[:12], latency_us)
-        if decision.allowed and not decision.would_deny:
-            return
-        log.info(
-            "request denied" if not decision.allowed else "request would be denied (observe)",
-            extra={
-                "request_id": decision.request_id,
-                "route": decision.route,
-                "status": decision.status,
-                "denied_by": decision.denied_by or None,
-                "would_deny": list(decision.would_deny),
-                "reasons": list(decision.reasons),
-            },
-        )
+            session.close(cancelled)
 
     def answer_read(self, watch: AnswerWatch | None) -> None:
-        """One report of Envoy's answer reader, read (None: it was not a report)."""
-        if watch is None:
-            self._event("answer_report_unreadable")
-            return
-        for layer in watch.faults:
-            self.metrics.layer_faults.labels(layer, "response_error").inc()
-        self._event("answer_read" if watch.watching else "answer_report_unwatched")
-
-    def _close(self, stream: StreamProcessor) -> None:
-        if stream.spurious:
-            self._event("spurious_message")
-        if stream.state is State.AWAIT_BODY:
-            # The stream ended while the decision waited for the body: the client went away, or
-            # Envoy is not honouring mode_override (allow_mode_override off). grpc.aio reports a
-            # cancel as a plain end of stream, so the two cannot be told apart here.
-            self._event("ended_awaiting_body")
-        if stream.held_for_watching:
-            self._event("answer_held_for_watching")
-
-    def _event(self, event: str) -> None:
-        self.metrics.stream_events.labels(event).inc()
-
-
-@dataclass(frozen=True)
-class Observers:
-    """Optional outputs besides logs and metrics; None means off, at no cost per request."""
-
-    tracing: Tracing | None = None
-    audit: AuditWriter | None = None
-
-    def close(self) -> None:
-        """Flush what is buffered: the last audit lines and spans must survive a SIGTERM."""
-        if self.audit is not None:
-            self.audit.close()
-        if self.tracing is not None:
-            self.tracing.shutdown()
-
-
-def _answers_observed(metadata) -> bool:
-    """Envoy's per-route gRPC metadata says the route has the answer reader."""
-    key, value = ANSWERS_OBSERVED
-    return any(name == key and given == value for name, given in metadata)
-
-
-def _drop(_value: object) -> None:
-    """Stands in for a stream's callbacks once it ended, so nothing refers back to the stream."""
-
-
-def _trace_id(span, context) -> str | None:
-    """The request's trace id: from our span, else straight from Envoy's traceparent."""
-    if span is not None:
-        trace_id = span.get_span_context().trace_id
-        return f"{trace_id:032x}" if trace_id else None
-    for key, value in context.invocation_metadata() or ():
-        if key == "traceparent" and isinstance(value, str):
-            return trace_id_of(value)
-    return None
+        self.sidecar.answer_read(watch)
 
 
 @dataclass(frozen=True)
@@ -171,6 +73,9 @@ class ServeOptions:
     shutdown_delay: float = 0.0
     # Envoy admin URL: ready only while that Envoy runs our filter, fail closed (extproc/wire/envoy_gate.py)
     ready_when_envoy_filter: str | None = None
+    # auto: the native front when it was built at install (extproc/wire/native_front.py), else
+    # grpc.aio; native: the front or an error; python: grpc.aio.
+    transport: str = field(default_factory=lambda: os.environ.get("EXTPROC_TRANSPORT", "auto"))
 
 
 async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event | None = None,
@@ -186,64 +91,101 @@ async def serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, sto
 
 async def _serve(store: PolicyStore, metrics: Metrics, options: ServeOptions, stop: asyncio.Event,
                  observers: Observers) -> int:
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    processor = ExternalProcessor(store, metrics, observers)
-    pb_grpc.add_ExternalProcessorServicer_to_server(processor, server)
-    server.add_generic_rpc_handlers((report_handler(lambda: store.current, processor.answer_read),))
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_server = _health_only_server(health_servicer) if options.health_address else None
     try:
-        port = _add_port(server, options.address, options.tls)
-        if health_server is not None and options.health_address:
-            health_server.add_insecure_port(options.health_address)
+        transport = _transport(store, metrics, options, observers)
+        port = await transport.start()
     except RuntimeError as exc:  # grpc names no port: say both
         log.error("cannot listen on %s (health: %s): %s", options.address, options.health_address, exc)
         return 1
-    await server.start()
     _restrict_socket(options.address)
-    if health_server is not None:
-        await health_server.start()
-    await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
-    await _set_ready(health_servicer, not options.ready_when_envoy_filter)
-    gate = _start_envoy_gate(options.ready_when_envoy_filter, health_servicer)
+    await transport.set_health(LIVENESS_SERVICE, True)
+    await _set_ready(transport, not options.ready_when_envoy_filter)
+    gate = _start_envoy_gate(options.ready_when_envoy_filter, transport)
     _install_signal_handlers(stop)
     log.info(
         "serving",
         extra={"address": options.address, "port": port, "mtls": options.tls is not None,
                "health_address": options.health_address, "policy": store.current.digest[:12],
-               "routes": store.current.summary()},
+               "transport": transport.name, "routes": store.current.summary()},
     )
     watcher = None
     if store.path is not None:
         watcher = asyncio.create_task(watch(store, options.reload_interval, _count_reload(metrics, store)))
     await stop.wait()
     log.info("draining", extra={"grace_seconds": options.drain_seconds, "delay_seconds": options.shutdown_delay})
-    await health_servicer.enter_graceful_shutdown()  # health checks fail first, then we stop
+    await transport.enter_graceful_shutdown()  # health checks fail first, then we stop
     for task in (watcher, gate):
         if task is not None:
             task.cancel()
     if options.shutdown_delay > 0:
         await asyncio.sleep(options.shutdown_delay)
-    await server.stop(options.drain_seconds)
-    if health_server is not None:
-        await health_server.stop(0)
+    await transport.stop(options.drain_seconds)
     log.info("stopped")
     return 0
 
 
-def _start_envoy_gate(admin_url: str | None, health_servicer) -> asyncio.Task | None:
+def _transport(store: PolicyStore, metrics: Metrics, options: ServeOptions, observers: Observers):
+    """The transport asked for: the native front when built (auto) or asked, else grpc.aio."""
+    from extproc.wire import native_front
+
+    if options.transport not in TRANSPORTS:
+        raise RuntimeError(f"unknown transport {options.transport!r} (one of {', '.join(TRANSPORTS)})")
+    if options.transport == "python" or (options.transport == "auto" and not native_front.available()):
+        return AioTransport(store, metrics, options, observers)
+    if not native_front.available():
+        raise RuntimeError(f"--transport native: the native front is not built ({native_front.why_not()})")
+    return native_front.NativeTransport(store, metrics, observers, address=options.address, tls=options.tls,
+                                        health_address=options.health_address)
+
+
+class AioTransport:
+    """The grpc.aio transport: the reference, and the fallback where the native front is not built."""
+
+    name = "python"
+
+    def __init__(self, store: PolicyStore, metrics: Metrics, options: ServeOptions, observers: Observers) -> None:
+        self.options = options
+        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+        processor = ExternalProcessor(store, metrics, observers)
+        pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)
+        self.server.add_generic_rpc_handlers((report_handler(lambda: store.current, processor.answer_read),))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.health_server = _health_only_server(self.health) if options.health_address else None
+
+    async def start(self) -> int:
+        port = _add_port(self.server, self.options.address, self.options.tls)
+        if self.health_server is not None and self.options.health_address:
+            self.health_server.add_insecure_port(self.options.health_address)
+        await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
+        return port
+
+    async def set_health(self, service: str, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set(service, status)
+
+    async def enter_graceful_shutdown(self) -> None:
+        await self.health.enter_graceful_shutdown()
+
+    async def stop(self, grace: float) -> None:
+        await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
+
+
+def _start_envoy_gate(admin_url: str | None, transport) -> asyncio.Task | None:
     if not admin_url:
         return None
     from extproc.wire import envoy_gate
 
-    return asyncio.create_task(envoy_gate.watch(admin_url, lambda ready: _set_ready(health_servicer, ready)))
+    return asyncio.create_task(envoy_gate.watch(admin_url, lambda ready: _set_ready(transport, ready)))
 
 
-async def _set_ready(health_servicer, ready: bool) -> None:
-    status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+async def _set_ready(transport, ready: bool) -> None:
     for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, status)
+        await transport.set_health(service, ready)
 
 
 def _add_port(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:

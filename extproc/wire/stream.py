@@ -1,6 +1,8 @@
 """One ext_proc stream (= one HTTP request): the state machine that answers each message once.
 
-Pure of asyncio and gRPC so the message-order cases are testable directly. A ``ProtocolError``
+Pure of asyncio and gRPC so the message-order cases are testable directly. Messages come in and
+replies go out as plain values (``on_message``, extproc/wire/plain.py), the same for the grpc.aio
+transport and the native front; ``handle`` is the protobuf form of it. A ``ProtocolError``
 means Envoy sent something out of order; the transport turns it into a gRPC error, which Envoy
 handles by its ``failure_mode_allow`` (500 when it is false).
 """
@@ -10,6 +12,7 @@ import enum
 from typing import Callable
 
 from extproc.wire import convert
+from extproc.wire.plain import Pairs, Reply
 from extproc.wire.pb import external_processor_pb2 as pb
 from extproc.core.transaction import Transaction
 from extproc.core.policy import Policy
@@ -49,7 +52,7 @@ class StreamProcessor:
         self.on_decision = on_decision
         self.on_response_fault = on_response_fault  # a layer raised on the answer (for metrics)
         self.state = State.EXPECT_HEADERS
-        self.body_mode = BodySendMode.NONE
+        self.body_mode: int = BodySendMode.NONE
         self.transaction: Transaction | None = None
         self.decision: Decision | None = None
         self.spurious = 0  # messages after a deny, counted, never answered
@@ -58,18 +61,24 @@ class StreamProcessor:
         self._received = 0
 
     def handle(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse | None:
-        """The reply to one message, or None when none must be sent."""
-        if message.HasField("protocol_config"):
-            self.body_mode = message.protocol_config.request_body_mode
-        kind = message.WhichOneof("request")
+        """The reply to one protobuf message, or None when none must be sent (grpc.aio, tests)."""
+        reply = self.on_message(*convert.message_values(message))
+        return None if reply is None else convert.to_pb(reply)
+
+    def on_message(self, kind: str | None, headers: Pairs, body: bytes, end_of_stream: bool, observability: bool,
+                   body_mode: int | None, attributes: dict | None) -> Reply | None:
+        """The reply to one message given as plain values (both transports come through here),
+        or None when none must be sent. ``kind`` names the request oneof (None: none was set)."""
+        if body_mode is not None:
+            self.body_mode = body_mode
         if kind is None:
             raise ProtocolError("empty_message", "processing request without a phase")
         if self.state is State.DENIED:
             self.spurious += 1
             return None
-        reply = self._dispatch(kind, message)
+        reply = self._dispatch(kind, headers, body, end_of_stream, attributes)
         # In observability mode Envoy does not wait for answers and must not get any.
-        return None if message.observability_mode else reply
+        return None if observability else reply
 
     @property
     def done(self) -> bool:
@@ -79,38 +88,38 @@ class StreamProcessor:
 
     # -- phases ---------------------------------------------------------------------------
 
-    def _dispatch(self, kind: str, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
+    def _dispatch(self, kind: str, headers: Pairs, body: bytes, end_of_stream: bool,
+                  attributes: dict | None) -> Reply:
         if kind == "request_headers":
-            return self._on_request_headers(message)
+            return self._on_request_headers(headers, end_of_stream, attributes)
         if self.state is State.EXPECT_HEADERS:
             raise ProtocolError("out_of_order", f"{kind} before request_headers")
         if kind == "request_body":
-            return self._on_request_body(message.request_body)
+            return self._on_request_body(body, end_of_stream)
         if kind == "request_trailers":
             return self._on_request_trailers()
         if kind == "response_headers" and self.state is State.ALLOWED:
-            headers = convert.header_pairs(message.response_headers)
             status = dict(headers).get(":status", "")
             mode = self.current_transaction.on_response_headers(status, headers)
             # Only watching layers read it, yet this stream holds each chunk: no answer reader here.
             self.held_for_watching = mode == "streamed"
-            self._answer_wanted = mode is not None and not message.response_headers.end_of_stream
+            self._answer_wanted = mode is not None and not end_of_stream
             return convert.response_headers_reply(mode)
         if kind == "response_body" and self.state is State.ALLOWED and self.current_transaction.response_layers:
-            body = message.response_body
-            self._answer_wanted = not body.end_of_stream
+            self._answer_wanted = not end_of_stream
             transaction = self.current_transaction
             faults_before = len(transaction.response_faults)
-            reply = convert.response_body_reply(transaction.on_response_body(body.body, body.end_of_stream))
+            reply = convert.response_body_reply(transaction.on_response_body(body, end_of_stream))
             for layer in transaction.response_faults[faults_before:]:
                 self.on_response_fault(layer)
             return reply
         return convert.continue_reply(kind)
 
-    def _on_request_headers(self, message: pb.ProcessingRequest) -> pb.ProcessingResponse:
+    def _on_request_headers(self, headers: Pairs, end_of_stream: bool, attributes: dict | None) -> Reply:
         if self.state is not State.EXPECT_HEADERS:
             raise ProtocolError("out_of_order", "request_headers twice on one stream")
-        transaction = self.transaction = Transaction(self.policy, convert.request_from_headers(message))
+        request = convert.request_from_values(headers, attributes, end_of_stream)
+        transaction = self.transaction = Transaction(self.policy, request)
         transaction.answers_observed = self.answers_observed
         decision = transaction.on_headers()
         watch = transaction.asks_for_response
@@ -125,18 +134,18 @@ class StreamProcessor:
         return convert.headers_reply(interim, ask_for_body=ask, watch_response=watch,
                                      drop_length=transaction.rewrites_request_body)
 
-    def _on_request_body(self, body: pb.HttpBody) -> pb.ProcessingResponse:
+    def _on_request_body(self, body: bytes, end_of_stream: bool) -> Reply:
         if self.state is not State.AWAIT_BODY:
             return convert.body_reply(None)  # decided on headers; Envoy sends the body anyway
-        self._collect(body.body)
-        if body.end_of_stream or self.body_mode in ONE_MESSAGE_MODES:
+        self._collect(body)
+        if end_of_stream or self.body_mode in ONE_MESSAGE_MODES:
             # BUFFERED_PARTIAL without end_of_stream: Envoy's buffer filled and the rest streams
             # past, or trailers follow; content-length, when sent, tells which.
-            cut = self.body_mode == BodySendMode.BUFFERED_PARTIAL and not body.end_of_stream and not self._complete()
+            cut = self.body_mode == BodySendMode.BUFFERED_PARTIAL and not end_of_stream and not self._complete()
             return self._handing_off(convert.body_reply(self._decide_on_body(complete=not cut)))
         return convert.body_reply(None)  # a streamed chunk: pass it, keep collecting
 
-    def _on_request_trailers(self) -> pb.ProcessingResponse:
+    def _on_request_trailers(self) -> Reply:
         if self.state is not State.AWAIT_BODY:
             return convert.trailers_reply(None)
         return self._handing_off(convert.trailers_reply(self._decide_on_body()))  # the body ended with trailers
@@ -186,6 +195,6 @@ class StreamProcessor:
             return None
         return {"route": transaction.route.name, "request_id": transaction.request.request_id, "layers": layers}
 
-    def _handing_off(self, reply: pb.ProcessingResponse) -> pb.ProcessingResponse:
+    def _handing_off(self, reply: Reply) -> Reply:
         """The decision's reply, carrying the handoff when there is one."""
         return convert.with_handoff(reply, self.handoff)

@@ -1,4 +1,5 @@
-"""End to end through a real Envoy: Envoy alone, with a do-nothing ext_proc server, with the sidecar.
+"""End to end through a real Envoy: Envoy alone, with a do-nothing ext_proc server, with the sidecar
+(each transport).
 
 Every configuration runs the same Envoy bootstrap (deploy/envoy/envoy.yaml) changed only where a
 benchmark must: the routes answer themselves (direct_response after the bootstrap's buffer filter,
@@ -35,6 +36,7 @@ class Setup:
     name: str
     server: str | None  # None: Envoy alone; "noop": the do-nothing server; "extproc": the sidecar
     workers: int = 1
+    transport: str = "auto"  # the sidecar's --transport
 
 
 class NoopProcess(SidecarProcess):
@@ -42,6 +44,14 @@ class NoopProcess(SidecarProcess):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "extproc_lab.bench.noop", "--address", self.address]
+
+
+class NativeNoopProcess(NoopProcess):
+    """The do-nothing C++ server (extproc/wire/native/noop_server.cc), built by hand; its path in
+    EXTPROC_NATIVE_NOOP (python -m extproc_lab.bench.transport_floor sets it)."""
+
+    def command(self) -> list[str]:
+        return [os.environ["EXTPROC_NATIVE_NOOP"], self.address]
 
 
 def envoy_config(extproc_port: int, with_extproc: bool) -> dict:
@@ -66,9 +76,11 @@ def running(setup: Setup, policy: Path, workdir: Path):
     metrics_port = free_port() if setup.workers == 1 else _free_port_run(setup.workers)
     if setup.server == "noop":
         server = NoopProcess(policy, workdir=workdir)
+    elif setup.server == "native-noop":
+        server = NativeNoopProcess(policy, workdir=workdir)
     elif setup.server == "extproc":
         server = SidecarProcess(policy, workdir=workdir, extra_args=[
-            "--log-level", "warning", "--workers", str(setup.workers),
+            "--log-level", "warning", "--workers", str(setup.workers), "--transport", setup.transport,
             "--metrics-address", f"127.0.0.1:{metrics_port}", "--drain-seconds", "1"])
     envoy = None
     try:

@@ -14,9 +14,11 @@ from extproc_lab.bench import endtoend, inprocess, large_prompt, load, streaming
 from extproc_lab.bench.report import table
 from extproc.config.compile import load_policy, parse_policy
 
+NATIVE, PYTHON = "envoy + extproc native, 1 worker", "envoy + extproc grpc.aio, 1 worker"
 SETUPS = (endtoend.Setup("envoy alone", None), endtoend.Setup("envoy + do-nothing server", "noop"),
-          endtoend.Setup("envoy + extproc, 1 worker", "extproc"),
-          endtoend.Setup("envoy + extproc, 2 workers", "extproc", workers=2))
+          endtoend.Setup(NATIVE, "extproc", transport="native"),
+          endtoend.Setup(PYTHON, "extproc", transport="python"),
+          endtoend.Setup("envoy + extproc native, 2 workers", "extproc", workers=2, transport="native"))
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,12 @@ def in_process(policy_path: Path, plan: Plan) -> dict:
 def end_to_end(policy_path: Path, workdir: Path, plan: Plan) -> dict:
     payloads = [workload.http_request(sample) for sample in workload.mix(2000, seed=8)]
     out = {}
+    from extproc.wire import native_front
+
     for setup in SETUPS:
+        if setup.transport == "native" and not native_front.available():
+            print(f"{setup.name}: skipped, {native_front.why_not()}", file=sys.stderr)
+            continue
         with endtoend.running(setup, policy_path, workdir) as (envoy, pids, metrics_ports):
             row = {"workers": setup.workers if setup.server else 0}
             if pids and setup.server == "extproc":
@@ -128,17 +135,20 @@ def bars(results: dict) -> dict:
     if not e2e:
         return out
     alone, noop = e2e["envoy alone"], e2e["envoy + do-nothing server"]
-    one, two = e2e["envoy + extproc, 1 worker"], e2e["envoy + extproc, 2 workers"]
+    one = e2e.get(NATIVE) or e2e[PYTHON]  # the transport `extproc serve` picks here
     added = {q: round(one["fixed_rate"]["latency"][q] - alone["fixed_rate"]["latency"][q], 1) for q in ("p50_us", "p99_us")}
     rate = lambda row: row["saturation"]["requests_per_s"]  # noqa: E731
-    rss = max(m["peak_rss_mb"] for row in (one, two) for m in row.get("memory_after_flood", []) + row.get("memory_loaded", []))
+    server_cpu = lambda row: row["saturation"]["cpu"]["server_cpu_us_per_request"]  # noqa: E731
+    rss = max(m["peak_rss_mb"] for row in e2e.values() if row["workers"] and row is not noop
+              for m in row.get("memory_after_flood", []) + row.get("memory_loaded", []))
     out.update({
-        "added_p50_us_at_fixed_rate <= 1000": _check(added["p50_us"], 1000),
-        "added_p99_us_at_fixed_rate <= 3000": _check(added["p99_us"], 3000),
-        "saturation_vs_do_nothing >= 0.6": _check(round(rate(one) / max(1.0, rate(noop)), 3), 0.6, at_least=True),
-        "two_workers_vs_one >= 1.6": _check(round(rate(two) / max(1.0, rate(one)), 3), 1.6, at_least=True),
-        # What this machine allows at most: its cores over the CPU one request took, Envoy and the
-        # load generator included, in the 1-worker run. Below 1.6, the bar is out of reach here.
+        "transport_measured (not a bar)": {"value": "native" if NATIVE in e2e else "grpc.aio", "met": NATIVE in e2e},
+        "server_cpu_us_per_request_vs_do_nothing <= 1": _check(round(server_cpu(one) / max(1.0, server_cpu(noop)), 3), 1),
+        "saturation_vs_do_nothing >= 1": _check(round(rate(one) / max(1.0, rate(noop)), 3), 1, at_least=True),
+        "added_p50_us_at_fixed_rate <= 500": _check(added["p50_us"], 500),
+        "added_p99_us_at_fixed_rate <= 1500": _check(added["p99_us"], 1500),
+        # What a second worker could add on this machine: its cores over the CPU one request took,
+        # Envoy and the load generator included, in the 1-worker run (workers scale by processes).
         "two_workers_ceiling_on_this_machine (not a bar)": {
             "value": round(os.cpu_count() * 1e6 / max(1.0, one["saturation"]["cpu"]["all_cpu_us_per_request"])
                            / max(1.0, rate(one)), 2), "met": True},
@@ -177,18 +187,19 @@ def _print_in_process(pipeline: dict) -> None:
 
 
 def _e2e_table(e2e: dict) -> str:
-    lines = [f"{'end to end':<28} {'fixed p50 us':>12} {'fixed p99 us':>12} {'max req/s':>10} "
-             f"{'srv CPU us/req':>14} {'peak RSS MB':>12} per-worker decisions"]
+    lines = [f"{'end to end':<36} {'fixed p50 us':>12} {'fixed p99 us':>12} {'max req/s':>10} "
+             f"{'srv CPU us/req':>14} {'envoy CPU us/req':>16} {'peak RSS MB':>12} per-worker decisions"]
     for name, row in e2e.items():
         latency, saturation = row["fixed_rate"]["latency"], row["saturation"]
         memory = row.get("memory_after_flood") or row.get("memory_loaded") or []
         peak = max((m["peak_rss_mb"] for m in memory), default="-")
-        lines.append(f"{name:<28} {latency['p50_us']:>12} {latency['p99_us']:>12} {saturation['requests_per_s']:>10.0f} "
-                     f"{saturation['cpu'].get('server_cpu_us_per_request', '-'):>14} {peak:>12} "
+        lines.append(f"{name:<36} {latency['p50_us']:>12} {latency['p99_us']:>12} {saturation['requests_per_s']:>10.0f} "
+                     f"{saturation['cpu'].get('server_cpu_us_per_request', '-'):>14} "
+                     f"{saturation['cpu'].get('envoy_cpu_us_per_request', '-'):>16} {peak:>12} "
                      f"{row.get('decisions_per_worker', '')}")
-    lines.append(f"\n{'cores busy at saturation':<28} {'machine':>8} {'envoy':>6} {'wrk':>6}  server processes")
+    lines.append(f"\n{'cores busy at saturation':<36} {'machine':>8} {'envoy':>6} {'wrk':>6}  server processes")
     for name, row in e2e.items():
         cpu = row["saturation"]["cpu"]
-        lines.append(f"{name:<28} {cpu['machine_cores_busy']:>8} {cpu['envoy_cores']:>6} {cpu['load_generator_cores']:>6}  "
+        lines.append(f"{name:<36} {cpu['machine_cores_busy']:>8} {cpu['envoy_cores']:>6} {cpu['load_generator_cores']:>6}  "
                      f"{cpu['server_cores_per_process']}")
     return "\n".join(lines)

@@ -1,10 +1,11 @@
-"""Answers read, never held (issue 22), through the real grpc.aio server: a stream ends once Envoy
+"""Answers read, never held (issue 22), through the real server (each transport): a stream ends once Envoy
 need send nothing more, a route with Envoy's answer reader gets the watching layers' state handed
 over instead of its answer held, and the reader's report (one call per answer) charges its usage."""
 from __future__ import annotations
 
 import grpc
 import orjson
+import pytest
 
 from extproc.ai_gateway.budget import TokenBudgets
 from extproc.core.durable import DURABLE
@@ -13,6 +14,7 @@ from extproc.config.compile import parse_policy
 from extproc.wire import messages
 from extproc.wire.pb import processing_mode_pb2
 from tests.component.test_server import TIMEOUT, headers_msg, policy_store, run, running
+from tests.support.transports import TRANSPORTS, using
 
 SEND = processing_mode_pb2.ProcessingMode.HeaderSendMode.SEND
 OBSERVED = (messages.ANSWERS_OBSERVED,)
@@ -26,6 +28,14 @@ routes:
 """
 CHAT = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there."}],
                      "stream": True, "max_tokens": 100})
+
+
+@pytest.fixture(autouse=True, params=TRANSPORTS)
+def transport(request):
+    with using(request.param):
+        yield request.param
+
+
 USAGE = b'data: {"choices": [], "usage": {"total_tokens": 777}}\n\ndata: [DONE]\n\n'
 SSE = (("content-type", "text/event-stream"),)
 

@@ -1,4 +1,5 @@
-"""The real grpc.aio server in-process: health, bidi exchanges, errors, cancels, reload, stop.
+"""The real server in-process, through both transports (grpc.aio and the native front, each
+test once per transport): health, bidi exchanges, errors, cancels, reload, stop.
 
 pytest-asyncio is not a dependency: each test runs its body with ``asyncio.run``. Every server
 is started by ``running()``, which always sets the stop event and waits for ``serve()``.
@@ -29,6 +30,7 @@ from extproc.wire.pb import external_processor_pb2_grpc as pb_grpc
 from extproc.config.store import PolicyStore
 from extproc.wire.server import SERVICE_NAME, ServeOptions, serve
 from tests.support import REPO
+from tests.support.transports import TRANSPORTS, using
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -61,6 +63,13 @@ POLICY_B = POLICY_TEMPLATE.format(x="b") + "# policy B\n"  # a different size as
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, params=TRANSPORTS)
+def transport(request):
+    """Every test here once per transport; the servers they start read EXTPROC_TRANSPORT."""
+    with using(request.param):
+        yield request.param
 
 
 def run(coro):
@@ -591,7 +600,7 @@ def test_the_server_leaves_no_reference_cycle_per_stream(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    from extproc.wire import server as server_module
+    from extproc.wire import session as server_module
 
     streams = []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import e2e_support
+from tests.support.transports import TRANSPORTS, using
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -25,3 +26,11 @@ def idp():
     server = JwksServer(jwks(key))
     yield key, server
     server.close()
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def transport(request):
+    """The sidecar's transport for a module's stacks: modules of fault paths use it (``pytestmark``)
+    and run once per transport; the others serve with the default, the native front when built."""
+    with using(request.param):
+        yield request.param

@@ -14,6 +14,10 @@ from extproc_lab.keys import secret_hash
 from tests.support.e2e_support import request, started_stack, wait_for
 from tests.support.llm_upstream import COMPLETION_TOKENS, FakeLlm
 
+# Fault paths: every test here once through each transport (tests/e2e/conftest.py); the stack
+# fixtures take `transport` too, so each transport gets stacks of its own.
+pytestmark = pytest.mark.usefixtures("transport")
+
 PROMPT_TOKENS = 1000
 PIECES, PAUSE_AT = 40, 20
 ENFORCING, REPORTS = "http.ingress.ext_proc.", "cluster.extproc_answers."
@@ -49,7 +53,7 @@ def llm():
 
 
 @pytest.fixture
-def stack(llm, tmp_path):
+def stack(transport, llm, tmp_path):
     audit = tmp_path / "ai-audit.jsonl"
     with started_stack("answers observed", POLICY.replace("AUDIT", str(audit)), tmp_path,
                        upstream_port=llm.port, sidecar_args=["--drain-seconds", "1"]) as s:

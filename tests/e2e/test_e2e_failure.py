@@ -20,13 +20,17 @@ from tests.support.e2e_support import (
     wait_for,
 )
 
+# Fault paths: every test here once through each transport (tests/e2e/conftest.py); the stack
+# fixtures take `transport` too, so each transport gets stacks of its own.
+pytestmark = pytest.mark.usefixtures("transport")
+
 POLICY = BLOCKING_POLICY
 
 STREAMS_STARTED = "http.ingress.ext_proc.streams_started"
 
 
 @pytest.fixture(scope="module")
-def down_stack(tmp_path_factory):
+def down_stack(transport, tmp_path_factory):
     with started_stack("failure stack", POLICY, tmp_path_factory.mktemp("failure"),
                        sidecar_args=["--drain-seconds", "1"]) as s:
         yield s
@@ -124,7 +128,7 @@ defaults:
 
 
 @pytest.fixture(scope="module")
-def slow_stack(tmp_path_factory):
+def slow_stack(transport, tmp_path_factory):
     with started_stack("slow stack", SLOW_POLICY, tmp_path_factory.mktemp("slow"),
                        message_timeout=MESSAGE_TIMEOUT, sidecar_args=["--drain-seconds", "1"]) as s:
         yield s

@@ -36,6 +36,10 @@ from tests.support.e2e_support import (
     write_policy,
 )
 
+# Fault paths: every test here once through each transport (tests/e2e/conftest.py); the stack
+# fixtures take `transport` too, so each transport gets stacks of its own.
+pytestmark = pytest.mark.usefixtures("transport")
+
 POLICY = BLOCKING_POLICY
 
 DRAIN_SECONDS = 5.0
@@ -52,7 +56,7 @@ def _stack(tmp_path, label: str, sidecar_args: list[str], **stack_options):
 
 
 @pytest.fixture
-def drain_stack(tmp_path):
+def drain_stack(transport, tmp_path):
     # Without the buffer filter, so that a request whose body is still on its way keeps its stream
     # open at the sidecar: the in-flight request below is held there as long as the test needs.
     s = _stack(tmp_path, "drain", ["--drain-seconds", str(DRAIN_SECONDS)],
@@ -128,7 +132,7 @@ def _direct_check(address: str, path: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def workers_stack(tmp_path_factory):
+def workers_stack(transport, tmp_path_factory):
     metrics_port = free_port_pair()  # worker i serves /metrics on metrics_port + i
     stack = _stack(tmp_path_factory.mktemp("workers"), "workers",
                    ["--workers", "2", "--drain-seconds", "2", "--metrics-address", f"127.0.0.1:{metrics_port}"])

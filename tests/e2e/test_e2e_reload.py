@@ -17,6 +17,10 @@ from tests.support.e2e_support import (
     write_policy,
 )
 
+# Fault paths: every test here once through each transport (tests/e2e/conftest.py); the stack
+# fixtures take `transport` too, so each transport gets stacks of its own.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 def policy(version: str, denied: list[str]) -> str:
     """A valid policy: denies the given paths, tags /tagged with the version, allows the rest."""
@@ -58,7 +62,7 @@ defaults:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(transport, tmp_path_factory):
     with started_stack("reload stack", POLICY_A, tmp_path_factory.mktemp("reload"),
                        sidecar_args=["--reload-interval", "0.1", "--drain-seconds", "1"]) as s:
         yield s

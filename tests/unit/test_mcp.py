@@ -54,9 +54,9 @@ def rpc(method, params=None, message_id=1):
 
 
 def error_of(decision) -> dict:
-    from extproc.wire.convert import deny_reply
+    from extproc.wire.convert import deny_reply, to_pb
 
-    return json.loads(deny_reply(decision).immediate_response.body)
+    return json.loads(to_pb(deny_reply(decision)).immediate_response.body)
 
 
 def test_allowed_tool_call_passes_and_a_denied_one_gets_a_json_rpc_error(policy):

@@ -11,7 +11,7 @@ import pytest
 
 from extproc.access.identity import Identity
 from extproc.config.compile import parse_policy
-from extproc.wire.convert import deny_reply
+from extproc.wire.convert import deny_reply, to_pb
 from extproc.core.transaction import Transaction
 from extproc.core.request import Request
 
@@ -47,7 +47,7 @@ def rpc(method: str, params: dict, message_id: int = 1) -> bytes:
 
 
 def error_code(decision) -> int:
-    reply = json.loads(deny_reply(decision).immediate_response.body)
+    reply = json.loads(to_pb(deny_reply(decision)).immediate_response.body)
     return (reply[0] if isinstance(reply, list) else reply)["error"]["code"]
 
 

@@ -524,8 +524,8 @@ def test_an_empty_replacement_clears_the_response_chunk():
     # clear the chunk: a reply without a mutation would pass it on as it is.
     from extproc.wire import convert
 
-    assert convert.response_body_reply(b"").response_body.response.body_mutation.clear_body
-    assert convert.response_body_reply(None).response_body == pb.BodyResponse()
+    assert convert.to_pb(convert.response_body_reply(b"")).response_body.response.body_mutation.clear_body
+    assert convert.to_pb(convert.response_body_reply(None)).response_body == pb.BodyResponse()
 
 
 def test_cached_header_replies_carry_each_decisions_own_headers():
@@ -534,7 +534,7 @@ def test_cached_header_replies_carry_each_decisions_own_headers():
 
     def reply(*headers, **flags):
         decision = Decision("rid", "r", True, set_headers=tuple(headers))
-        return convert.headers_reply(decision, **flags)
+        return convert.to_pb(convert.headers_reply(decision, **flags))
 
     def header_set(response):
         mutation = response.request_headers.response.header_mutation
@@ -592,6 +592,6 @@ def test_header_names_a_client_chose_never_key_the_reply_cache():
     for n in range(50):  # a client sending its own x-extproc-<long random> headers, stripped each time
         decision = Decision("rid", "r", True, set_headers=(("x-bot-score", "99"),),
                             remove_headers=(f"x-extproc-{n}-" + "a" * 10_000,))
-        reply = convert.headers_reply(decision)
+        reply = convert.to_pb(convert.headers_reply(decision))
         assert list(reply.request_headers.response.header_mutation.remove_headers) == list(decision.remove_headers)
     assert len(convert._REPLIES) <= before + 1
