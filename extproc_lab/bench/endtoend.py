@@ -47,7 +47,7 @@ class NoopProcess(SidecarProcess):
 
 
 class NativeNoopProcess(NoopProcess):
-    """The do-nothing C++ server (extproc/wire/native/noop_server.cc), built by hand; its path in
+    """The do-nothing C++ server (extproc_lab/bench/noop_server.cc), built by hand; its path in
     EXTPROC_NATIVE_NOOP (python -m extproc_lab.bench.transport_floor sets it)."""
 
     def command(self) -> list[str]:

@@ -1,5 +1,5 @@
 """The transport's floor, before choosing one: Envoy alone, with the do-nothing grpc.aio server,
-and with a do-nothing C++ server on the system gRPC library (extproc/wire/native/noop_server.cc).
+and with a do-nothing C++ server on the system gRPC library (extproc_lab/bench/noop_server.cc).
 
     python -m extproc_lab.bench.transport_floor --binary /path/to/noop_server [--seconds 10] [--rounds 3]
 

@@ -3,6 +3,12 @@
 // same role as extproc_lab/bench/noop.py, with gRPC's async API driven by one thread.
 //
 //   noop_server ADDRESS
+//
+// Built by hand (Debian: libgrpc++-dev, protobuf-compiler-grpc), from the repository's root:
+//   mkdir -p /tmp/noop && protoc -Iproto --cpp_out=/tmp/noop --grpc_out=/tmp/noop \
+//     --plugin=protoc-gen-grpc=$(which grpc_cpp_plugin) extproc/wire/pb/{external_processor,core,http_status,processing_mode}.proto
+//   g++ -std=c++17 -O2 -I/tmp/noop extproc_lab/bench/noop_server.cc /tmp/noop/extproc/wire/pb/*.cc \
+//     $(pkg-config --cflags --libs grpc++ protobuf) -o /tmp/noop/noop_server
 #include <csignal>
 #include <iostream>
 #include <memory>
