@@ -189,7 +189,7 @@ class BotLayer:
         cleared = challenge.cleared(first, client, now)
         if cleared:
             score = max(score, challenge.settings.cleared_score)
-        bot_class, score, why = self.classify(facts, score)
+        bot_class, score, why = self.classify(facts, score, cleared)
         action = self._action(bot_class)
         banded = bot_class == HUMAN and score <= challenge.settings.score_at_or_below
         if action == CHALLENGE or banded:
@@ -198,8 +198,10 @@ class BotLayer:
             action = challenge.settings.fallback if action == CHALLENGE else action
         return self._verdict(bot_class, score, why, action)
 
-    def classify(self, facts: Facts, score: int) -> tuple[ClassName, int, tuple[str, ...]]:
-        """(class, score, reasons): claims and hard evidence settle it before the model's score."""
+    def classify(self, facts: Facts, score: int, cleared: bool = False) -> tuple[ClassName, int, tuple[str, ...]]:
+        """(class, score, reasons): claims and hard evidence settle it before the model's score.
+        A clearance settles what spoofing evidence claims: the page's script saw the same user agent
+        and client hints as the headers, from inside a browser engine."""
         claim = facts.claim
         if claim is not None:
             crawler = f"bot:crawler={claim.operator}:{claim.status}"
@@ -213,7 +215,7 @@ class BotLayer:
         proof = evidence.found(facts.vector, evidence.AUTOMATION)
         if proof:
             return AUTOMATION, 1, (f"bot:evidence={proof}",)
-        proof = evidence.found(facts.vector, evidence.SPOOFING)
+        proof = None if cleared else evidence.found(facts.vector, evidence.SPOOFING)
         if proof:
             return SPOOFED_CLASS, 1, (f"bot:evidence={proof}",)
         if score > self.settings.threshold:
