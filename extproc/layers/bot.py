@@ -184,7 +184,7 @@ class BotLayer:
         now = time.time()
         if request.method == "POST" and PROBE_HEADER in first:
             return self._probe_verdict(challenge.answer(first, client, request.request_id, request.scheme == "https", now))
-        facts = self.featurizer.facts(request)
+        facts = self.featurizer.facts(request, first)
         score = self.model.score(self.model.probability(facts.vector))
         cleared = challenge.cleared(first, client, now)
         if cleared:
