@@ -17,7 +17,7 @@ import orjson
 from pydantic import Field, SecretStr, model_validator
 
 from extproc.bot import probe
-from extproc.bot.clearance import KeyError_, KeyRing, Signer, UsedNonces, binding, parse_keys, proof_holds
+from extproc.bot.clearance import KeyRingError, KeyRing, Signer, UsedNonces, binding, parse_keys, proof_holds
 from extproc.core.durable import DURABLE
 from extproc.core.strict import StrictModel
 from extproc.core.verdict import Reply
@@ -54,7 +54,7 @@ class ChallengeSettings(StrictModel):
             raise ValueError("challenge: old keys go in key_file, after the signing key")
         try:
             self.key_ring()
-        except KeyError_ as exc:
+        except KeyRingError as exc:
             raise ValueError(str(exc)) from None
         return self
 
@@ -83,19 +83,19 @@ class Challenge:
                                 size=len)
         self.cookie_prefix = settings.cookie + "="
 
-    def clearance_of(self, first: dict[str, str]) -> str | None:
-        """The clearance cookie's value in the first cookie header, if any."""
-        header = first.get("cookie")
-        if header is None or self.cookie_prefix not in header:
-            return None
-        for part in header.split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == self.settings.cookie:
-                return value
+    def clearance_of(self, headers: tuple[tuple[str, str], ...]) -> str | None:
+        """The clearance cookie's value, if any (HTTP/2 clients may split cookies over headers)."""
+        for header_name, header in headers:
+            if header_name != "cookie" or self.cookie_prefix not in header:
+                continue
+            for part in header.split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == self.settings.cookie:
+                    return value
         return None
 
-    def cleared(self, first: dict[str, str], client: str, now: float) -> bool:
-        value = self.clearance_of(first)
+    def cleared(self, headers: tuple[tuple[str, str], ...], first: dict[str, str], client: str, now: float) -> bool:
+        value = self.clearance_of(headers)
         return value is not None and self.signer.cleared(value, binding(client, first.get("user-agent", "")), now)
 
     def page(self, first: dict[str, str], client: str, request_id: str) -> Reply:
@@ -118,11 +118,13 @@ class Challenge:
             return self._failed(("stale",), request_id)  # forged, expired, or another client's
         if not proof_holds(nonce.token, report.counter, nonce.difficulty):
             return self._failed(("proof-of-work",), request_id)
+        # Used up before the signals are judged: a failed report cannot be retried with other
+        # signals on the same solved work.
+        if not self.used.first_use(nonce, now):
+            return self._failed(("replayed",), request_id)
         why = probe.failures(report.signals, first)
         if why:
             return self._failed(why, request_id)
-        if not self.used.first_use(nonce, now):
-            return self._failed(("replayed",), request_id)
         return ProbeOutcome(True, (), Reply(b'{"ok":true}\n', headers=(("set-cookie", self._cookie(bound_to, secure, now)),)))
 
     def _cookie(self, bound_to: str, secure: bool, now: float) -> str:

@@ -28,7 +28,7 @@ MAC_BYTES = 16
 KEY_FILE_CHECK_S = 10.0  # how often a mounted key file is checked for a rotation
 
 
-class KeyError_(ValueError):
+class KeyRingError(ValueError):
     """A key ring that cannot be used (too short, empty, unreadable)."""
 
 
@@ -39,10 +39,10 @@ def key_id(key: bytes) -> str:
 def parse_keys(keys: list[str], where: str) -> tuple[bytes, ...]:
     """Keys as bytes, each at least MIN_KEY_CHARS long: the first signs, all verify."""
     if not keys:
-        raise KeyError_(f"{where}: no key")
+        raise KeyRingError(f"{where}: no key")
     short = [i for i, key in enumerate(keys) if len(key) < MIN_KEY_CHARS]
     if short:
-        raise KeyError_(f"{where}: key(s) at position {short} shorter than {MIN_KEY_CHARS} characters")
+        raise KeyRingError(f"{where}: key(s) at position {short} shorter than {MIN_KEY_CHARS} characters")
     return tuple(key.encode() for key in keys)
 
 
@@ -51,7 +51,7 @@ def read_key_file(path: Path) -> tuple[bytes, ...]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise KeyError_(f"key file {path}: {exc}") from None
+        raise KeyRingError(f"key file {path}: {exc}") from None
     lines = [line.strip() for line in text.splitlines()]
     return parse_keys([line for line in lines if line and not line.startswith("#")], f"key file {path}")
 
@@ -86,7 +86,7 @@ class KeyRing:
         self._stamp = stamp
         try:
             self._use(read_key_file(self.path))
-        except KeyError_ as exc:  # keep the keys we have; say why the new ones are ignored
+        except KeyRingError as exc:  # keep the keys we have; say why the new ones are ignored
             log.error("challenge keys not rotated: %s", exc)
 
 

@@ -186,7 +186,7 @@ class BotLayer:
             return self._probe_verdict(challenge.answer(first, client, request.request_id, request.scheme == "https", now))
         facts = self.featurizer.facts(request, first)
         score = self.model.score(self.model.probability(facts.vector))
-        cleared = challenge.cleared(first, client, now)
+        cleared = challenge.cleared(request.headers, first, client, now)
         if cleared:
             score = max(score, challenge.settings.cleared_score)
         bot_class, score, why = self.classify(facts, score, cleared)

@@ -111,7 +111,7 @@ def main() -> int:
     rows["bot layer, a valid clearance on every request"] = cleared_times
     now, parts, challenge = time.time(), cleared_layer.featurizer.key_parts, cleared_layer.challenge
     rows["clearance check alone (cookie, key, HMAC)"] = time_calls(
-        [p[1] for p in pairs], lambda r: challenge.cleared(first := dict(reversed(r.headers)), client_key(r, parts, first), now))
+        [p[1] for p in pairs], lambda r: challenge.cleared(r.headers, first := dict(reversed(r.headers)), client_key(r, parts, first), now))
 
     flood = parse_policy("version: 1\ndefaults: {layers: {bot: {action: log, max_clients: 1000}}}\n")
     flood_layer = flood.default.slots[0].layer

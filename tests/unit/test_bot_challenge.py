@@ -336,3 +336,21 @@ def test_the_key_never_shows_in_the_settings():
     settings = ChallengeSettings(key=KEY)
     assert KEY not in repr(settings) and KEY not in str(settings.model_dump())
     assert isinstance(Challenge(settings).signer, Signer)
+
+
+def test_a_failed_report_uses_up_its_nonce_so_the_work_cannot_be_retried_with_other_signals():
+    decision, _ = run(chrome_navigation())
+    _, conf = challenge_page(decision)
+    assert run(probe_request(conf, {**CLEAN, "wd": True}))[0].status == 403
+    retried, result = run(probe_request(conf))
+    assert retried.status == 403 and "bot:challenge=failed:replayed" in result.verdict.reasons
+
+
+def test_a_clearance_in_a_second_cookie_header_counts():
+    decision, _ = run(chrome_navigation())
+    _, conf = challenge_page(decision)
+    answer, _ = run(probe_request(conf))
+    (cookie,) = [v for n, v in answer.reply.headers if n == "set-cookie"]
+    split = replace(chrome_navigation(), headers=chrome_navigation().headers + (
+        ("cookie", "theme=dark"), ("cookie", cookie.split(";")[0])))  # HTTP/2 cookie crumbs
+    assert run(split)[0].allowed
