@@ -354,3 +354,24 @@ def test_a_clearance_in_a_second_cookie_header_counts():
     split = replace(chrome_navigation(), headers=chrome_navigation().headers + (
         ("cookie", "theme=dark"), ("cookie", cookie.split(";")[0])))  # HTTP/2 cookie crumbs
     assert run(split)[0].allowed
+
+
+def test_metrics_and_traces_carry_issued_passed_failed_and_would_be_challenges():
+    from extproc.observability.metrics import Metrics
+    from extproc.observability.tracing import _span_attributes
+
+    metrics = Metrics()
+    page, _ = run(chrome_navigation())
+    _, conf = challenge_page(page)
+    observed, _ = run(chrome_navigation("/watch/page"))
+    passed, _ = run(probe_request(conf))
+    failed, _ = run(probe_request(conf))  # the same nonce again
+    for decision in (page, observed, passed, failed):
+        metrics.record(decision)
+    count = metrics.registry.get_sample_value
+    assert count("extproc_bot_challenges_total", {"route": "default", "event": "issued", "mode": "enforce"}) == 1
+    assert count("extproc_bot_challenges_total", {"route": "watching", "event": "issued", "mode": "observe"}) == 1
+    assert count("extproc_bot_challenges_total", {"route": "default", "event": "passed", "mode": "enforce"}) == 1
+    assert count("extproc_bot_challenges_total", {"route": "default", "event": "failed", "mode": "enforce"}) == 1
+    spans = [_span_attributes(d, chrome_navigation(), "digest") for d in (page, passed, failed)]
+    assert [span["extproc.bot.challenge"] for span in spans] == ["issued", "passed", "failed"]
