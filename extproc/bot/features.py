@@ -60,10 +60,12 @@ class Featurizer:
         self.key_parts = key_parts
         self.profiles = signals.Profiles(len(FEATURE_NAMES))
 
-    def facts(self, request: Request) -> Facts:
+    def facts(self, request: Request, first: dict[str, str] | None = None) -> Facts:
         # One dict of first values instead of Request.header_map: no tuple per header, no
-        # cached_property (which takes a lock per first access on Python 3.11).
-        first = dict(reversed(request.headers))
+        # cached_property (which takes a lock per first access on Python 3.11). A caller that
+        # built it already passes it.
+        if first is None:
+            first = dict(reversed(request.headers))
         path = request.path.partition("?")[0]
         agent = parse_agent(first.get("user-agent", ""))
         claim = self.catalogue.claim(agent.text, request.source_ip) if agent.text else None

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import ClassVar, Final, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from extproc.bot import evidence
 from extproc.bot.behaviour import ClientTracker
+from extproc.bot.challenge import PROBE_HEADER, Challenge, ChallengeSettings, ProbeOutcome
 from extproc.bot.crawlers import (
     AI,
     SPOOFED,
@@ -28,13 +29,14 @@ from extproc.bot.crawlers import (
     RangesError,
     load_catalogue,
 )
-from extproc.bot.features import DEFAULT_CLIENT_KEY, FEATURE_NAMES, Facts, Featurizer
+from extproc.bot.features import DEFAULT_CLIENT_KEY, FEATURE_NAMES, Facts, Featurizer, client_key
 from extproc.bot.model import DEFAULT_THRESHOLD, ModelError, load_model
+from extproc.bot.navigation import is_navigation
 from extproc.core.durable import DURABLE
 from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSettings, LayerSpec, RouteContext
 from extproc.core.modelfiles import validated_model_path
 from extproc.core.request import Request
-from extproc.core.verdict import Action, Verdict
+from extproc.core.verdict import Action, Reply, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,10 @@ VERIFIED_CRAWLER: Final = "verified-crawler"
 AI_CRAWLER: Final = "ai-crawler"
 SPOOFED_CLASS: Final = "spoofed"
 ClassName = Literal["human", "automation", "verified-crawler", "ai-crawler", "spoofed"]
-ActionName = Literal["allow", "tag", "log", "deny"]
+ActionName = Literal["allow", "tag", "log", "deny", "challenge"]
 KEY_PART = r"^(ip|ja3|ja4|user-agent|header:[a-z0-9-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$"
-ACTIONS = {"deny": Action.DENY, "log": Action.LOG, "tag": Action.ALLOW, "allow": Action.ALLOW}
+ACTIONS = {"deny": Action.DENY, "log": Action.LOG, "tag": Action.ALLOW, "allow": Action.ALLOW, "challenge": Action.DENY}
+CHALLENGE: Final = "challenge"
 SCORE_TEXT = tuple(str(score) for score in range(100))  # header values, formatted once
 
 
@@ -63,6 +66,7 @@ class BotSettings(LayerSettings):
     ranges_refresh_s: float = Field(default=60.0, gt=0)  # how often the ranges file is checked for changes
     forward_scores: bool = True  # x-bot-score and x-bot-class upstream
     model: str | None = None  # default: models/bot.onnx
+    challenge: ChallengeSettings | None = None  # the keys and terms of the `challenge` action
 
     @field_validator("client_key")
     @classmethod
@@ -71,6 +75,14 @@ class BotSettings(LayerSettings):
         if bad:
             raise ValueError(f"unknown client key part(s) {bad}: use ip, ja3, ja4, user-agent, header:NAME, cookie:NAME")
         return parts
+
+    @model_validator(mode="after")
+    def _challenge_configured(self) -> "BotSettings":
+        if self.classes.get(VERIFIED_CRAWLER) == CHALLENGE:
+            raise ValueError("verified crawlers cannot run a challenge page: give them another action")
+        if self.challenge is None and CHALLENGE in (self.action, *self.classes.values()):
+            raise ValueError("the challenge action needs a `challenge` section with its key")
+        return self
 
     @field_validator("model")
     @classmethod
@@ -145,6 +157,7 @@ class BotLayer:
         key = tuple(settings.client_key)
         self.featurizer = Featurizer(self.catalogue.current, shared_tracker(settings.max_clients,
                                                                              settings.client_ttl_s, key), key)
+        self.challenge = Challenge(settings.challenge) if settings.challenge is not None else None
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -156,13 +169,39 @@ class BotLayer:
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
         self.featurizer.catalogue = self.catalogue.get()
+        if self.challenge is not None:
+            return self._evaluate_with_challenge(request, self.challenge)
         facts = self.featurizer.facts(request)
         score = self.model.score(self.model.probability(facts.vector))
         bot_class, score, why = self.classify(facts, score)
         return self._verdict(bot_class, score, why)
 
-    def classify(self, facts: Facts, score: int) -> tuple[ClassName, int, tuple[str, ...]]:
-        """(class, score, reasons): claims and hard evidence settle it before the model's score."""
+    def _evaluate_with_challenge(self, request: Request, challenge: Challenge) -> Verdict:
+        """As evaluate(), with the clearance read first and navigations challenged where the
+        class's action, or the score band, says so; the page's report is answered here."""
+        first = dict(reversed(request.headers))
+        client = client_key(request, self.featurizer.key_parts, first)
+        now = time.time()
+        if request.method == "POST" and PROBE_HEADER in first:
+            return self._probe_verdict(challenge.answer(first, client, request.request_id, request.scheme == "https", now))
+        facts = self.featurizer.facts(request, first)
+        score = self.model.score(self.model.probability(facts.vector))
+        cleared = challenge.cleared(request.headers, first, client, now)
+        if cleared:
+            score = max(score, challenge.settings.cleared_score)
+        bot_class, score, why = self.classify(facts, score, cleared)
+        action = self._action(bot_class)
+        banded = bot_class == HUMAN and score <= challenge.settings.score_at_or_below
+        if action == CHALLENGE or banded:
+            if not cleared and is_navigation(request.method, first):
+                return self._challenge_verdict(bot_class, score, why, challenge.page(first, client, request.request_id))
+            action = challenge.settings.fallback if action == CHALLENGE else action
+        return self._verdict(bot_class, score, why, action)
+
+    def classify(self, facts: Facts, score: int, cleared: bool = False) -> tuple[ClassName, int, tuple[str, ...]]:
+        """(class, score, reasons): claims and hard evidence settle it before the model's score.
+        A clearance settles what spoofing evidence claims: the page's script saw the same user agent
+        and client hints as the headers, from inside a browser engine."""
         claim = facts.claim
         if claim is not None:
             crawler = f"bot:crawler={claim.operator}:{claim.status}"
@@ -176,16 +215,20 @@ class BotLayer:
         proof = evidence.found(facts.vector, evidence.AUTOMATION)
         if proof:
             return AUTOMATION, 1, (f"bot:evidence={proof}",)
-        proof = evidence.found(facts.vector, evidence.SPOOFING)
+        proof = None if cleared else evidence.found(facts.vector, evidence.SPOOFING)
         if proof:
             return SPOOFED_CLASS, 1, (f"bot:evidence={proof}",)
         if score > self.settings.threshold:
             return HUMAN, score, ()
         return (SPOOFED_CLASS if facts.agent.kind == "browser" else AUTOMATION), score, ()
 
-    def _verdict(self, bot_class: ClassName, score: int, why: tuple[str, ...]) -> Verdict:
+    def _action(self, bot_class: ClassName) -> ActionName:
         automated = bot_class != HUMAN
-        action = self.settings.classes.get(bot_class) or (self.settings.action if automated else "allow")
+        return self.settings.classes.get(bot_class) or (self.settings.action if automated else "allow")
+
+    def _verdict(self, bot_class: ClassName, score: int, why: tuple[str, ...],
+                 action: ActionName | None = None) -> Verdict:
+        action = action or self._action(bot_class)
         headers = ((SCORE_HEADER, SCORE_TEXT[score]), (CLASS_HEADER, bot_class))
         forward = self.settings.forward_scores or action == "tag"
         reasons = (f"bot:class={bot_class}", f"bot:score={score}", *why) if action != "allow" else ()
@@ -199,6 +242,23 @@ class BotLayer:
             upstream_headers=headers if forward else (),
         )
 
+    def _challenge_verdict(self, bot_class: ClassName, score: int, why: tuple[str, ...], page: Reply) -> Verdict:
+        """The interstitial instead of the page (in observe mode: a would-be challenge, recorded)."""
+        reasons = (f"bot:class={bot_class}", f"bot:score={score}", *why, "bot:challenge=issued")
+        return Verdict(self.name, Action.DENY, 403, reasons=reasons, scores={"bot": score}, labels=(bot_class,),
+                       reply=page)
+
+    def _probe_verdict(self, outcome: ProbeOutcome) -> Verdict:
+        """The sidecar's own answer to the page's report: a clearance, or a 403. A failed report is
+        the browser's automation showing: class automation, with what showed it."""
+        if outcome.passed:
+            return Verdict(self.name, Action.DENY, 200, reasons=(f"bot:class={HUMAN}", "bot:challenge=passed"),
+                           labels=(HUMAN,), reply=outcome.reply)
+        reasons = (f"bot:class={AUTOMATION}", "bot:score=1", *(f"bot:challenge=failed:{w}" for w in outcome.why))
+        return Verdict(self.name, Action.DENY, 403, reasons=reasons, scores={"bot": 1}, labels=(AUTOMATION,),
+                       reply=outcome.reply)
+
 
 SPEC = LayerSpec(name=BotLayer.name, settings=BotSettings, build=BotLayer,
                  upstream_headers=frozenset({SCORE_HEADER, CLASS_HEADER}))
+

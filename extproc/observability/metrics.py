@@ -35,6 +35,9 @@ class Metrics:
         # Per rule: a shadow rule's would-be hits are the evidence to promote it with.
         self.rule_hits = Counter("extproc_rule_hits", "Rule matches by rule id and mode (enforce, shadow)",
                                  ["rule", "mode"], registry=r)
+        # The bot challenge: pages shown (or, observed, that would have been), reports passed and failed.
+        self.bot_challenges = Counter("extproc_bot_challenges", "Bot challenges by route, event (issued, passed, "
+                                      "failed) and mode", ["route", "event", "mode"], registry=r)
         self._children: dict = {}
         self.policy_info = Gauge(
             "extproc_policy_loaded_timestamp_seconds", "When the serving policy was loaded", ["digest"], registry=r
@@ -62,12 +65,27 @@ class Metrics:
                 self.layer_faults.labels(layer, result.outcome.value).inc()
             if layer in ("rules", "late_rules"):
                 self._count_rules(result.verdict.reasons)
+            elif layer == "bot" and result.verdict.reasons:
+                self._count_challenge(decision.route, result)
+
+    def _count_challenge(self, route: str, result) -> None:
+        event = challenge_event(result.verdict.reasons)
+        if event:
+            self.bot_challenges.labels(route, event, result.mode.value).inc()
 
     def _count_rules(self, reasons: tuple[str, ...]) -> None:
         for reason in reasons:
             kind, _, rule = reason.partition(":")
             if kind in ("rule", "rule-shadow"):
                 self.rule_hits.labels(rule, "shadow" if kind == "rule-shadow" else "enforce").inc()
+
+
+def challenge_event(reasons: tuple[str, ...]) -> str | None:
+    """issued, passed or failed, from a bot verdict's reasons ("bot:challenge=failed:webdriver")."""
+    for reason in reasons:
+        if reason.startswith("bot:challenge="):
+            return reason[14:].partition(":")[0]
+    return None
 
 
 class Tallies:

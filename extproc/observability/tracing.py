@@ -17,6 +17,7 @@ from typing import Iterable
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from extproc.observability.metrics import challenge_event
 from extproc.observability.redact import redact_url
 from extproc.core.request import Request
 from extproc.core.text import library_value
@@ -117,6 +118,10 @@ def _span_attributes(decision: Decision, request: Request, policy_digest: str) -
     rule_ids = [reason.split(":", 1)[1] for reason in decision.reasons if reason.startswith("rule:")]
     if rule_ids:
         attributes["extproc.rule_ids"] = rule_ids
+    challenge = next((event for r in decision.results if r.verdict.layer == "bot"
+                      for event in [challenge_event(r.verdict.reasons)] if event), None)
+    if challenge:
+        attributes["extproc.bot.challenge"] = challenge
     for result in decision.results:
         for name, score in result.verdict.scores.items():
             attributes[f"extproc.commands.score.{result.verdict.layer}.{name}"] = score
