@@ -76,6 +76,18 @@ def test_client_hints_no_genuine_chrome_sends_are_spoofing(sec_ch_ua, why):
     assert f"bot:evidence={why}" in verdict.reasons
 
 
+def test_chromium_without_a_vendor_brand_is_a_browser_not_a_spoof():
+    # Debian's Chromium 156 as it navigates (captured): two brands, no "Google Chrome". It was
+    # classed spoofed with score 1 while no Chromium of that version sends that list was believed.
+    linux_ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
+    decision, verdict = run(chrome_navigation(sec_ch_ua='"Not:A-Brand";v="8", "Chromium";v="156"',
+                                              user_agent=linux_ua, platform='"Linux"'))
+    assert bot_class(verdict) == "human" and decision.allowed, verdict.reasons
+    _, altered = run(chrome_navigation(sec_ch_ua='"Chromium";v="156", "Not:A-Brand";v="8"',
+                                       user_agent=linux_ua, platform='"Linux"', ip="198.51.100.30"))
+    assert bot_class(altered) == "spoofed" and "bot:evidence=client_hints_not_genuine" in altered.reasons
+
+
 def test_headless_chrome_is_automation_with_its_evidence():
     ua = CHROME_UA.replace("Chrome/", "HeadlessChrome/")
     _, verdict = run(chrome_navigation(user_agent=ua, sec_ch_ua=CHROME_CH.replace("Google Chrome", "HeadlessChrome")))

@@ -54,6 +54,10 @@ def test_genuine_chromium_client_hints_pass_and_altered_ones_fail():
     assert clienthints.grease_consistent(clienthints.brands(reordered)) == 0.0
     assert clienthints.grease_consistent(clienthints.brands(other_grease)) == 0.0
     assert clienthints.grease_consistent(clienthints.brands('"Chromium";v="135"')) == 0.0
+    # Chromium without a vendor brand (Debian's 156, as it sends it): two brands, its own order.
+    assert clienthints.grease_consistent(clienthints.brands('"Not:A-Brand";v="8", "Chromium";v="156"')) == 1.0
+    assert clienthints.grease_consistent(clienthints.brands('"Chromium";v="156", "Not:A-Brand";v="8"')) == 0.0
+    assert clienthints.grease_consistent(clienthints.brands('"Not:A-Brand";v="99", "Chromium";v="156"')) == 0.0
     assert clienthints.grease_consistent(clienthints.brands('"Chromium";v="98", "A";v="1", "B";v="2"')) == 0.5
 
 
