@@ -32,6 +32,9 @@ from extproc.core.request import Request, StateKey
 from extproc.core.strict import StrictModel
 from extproc.observability.tracing import trace_id_of
 from extproc.core.verdict import Action, Reply, Verdict
+from extproc.state.limits import Bucket, SharedLimits
+from extproc.state.settings import StateSettings
+from extproc.state.shared import layer_state
 
 ALWAYS = frozenset({"initialize", "server/discover", "ping", "logging/setLevel", "completion/complete",
                     "resources/templates/list", *LISTS})  # allowed to anyone who may reach the server; lists are filtered
@@ -61,6 +64,7 @@ class McpSettings(LayerSettings):
     rate_limit: RateLimit | None = RateLimit()  # per identity and tool
     audit: AuditSpec | None = AuditSpec()
     deny_status: int = Field(default=200, ge=200, le=499)
+    state: StateSettings = StateSettings()  # where the rate limits are counted (docs/state.md)
 
 
 @dataclass
@@ -92,6 +96,8 @@ class McpLayer:
         # Kept across reloads: a reload must not hand every caller a fresh allowance.
         self.limiter = DURABLE.get("rate_limiters", ("mcp", route.route, limit.requests, limit.per_s),
                                    lambda: RateLimiter(limit.requests, limit.per_s), size=len) if limit else None
+        self.limit_name = f"{route.route}\x1f{limit.requests}\x1f{limit.per_s}" if limit else ""
+        self.limits = SharedLimits(layer_state(settings.state, self.name))
         self.audit = audit_writer(settings.audit.path, settings.audit.max_bytes, settings.audit.backups) \
             if settings.audit else None
         self.scanner = None
@@ -159,9 +165,12 @@ class McpLayer:
         if value is not None and jsonrpc.depth(value, self.settings.max_argument_depth) > self.settings.max_argument_depth:
             return "arguments_too_deep", INVALID_PARAMS, 0.0
         if self.limiter is not None and message.method == "tools/call":
-            wait = self.limiter.take(f"{caller.name}\x1f{self.server}\x1f{message.target}")
-            if wait > 0:
-                return "rate_limited", RATE_LIMITED, wait
+            key = f"{caller.name}\x1f{self.server}\x1f{message.target}"
+            outcome = self.limits.take([Bucket(self.limit_name, self.limiter, key)])
+            if outcome.wait > 0:
+                return "rate_limited", RATE_LIMITED, outcome.wait
+            if outcome.fallback == "closed":  # the store failed: the policy refuses what it cannot count
+                return "state_unavailable", INTERNAL_ERROR, 0.0
         if self.scanner is not None and raw:
             probe = Request("POST", "/", headers=(("content-type", "application/json"),), has_body=True)
             probe.attach_body(raw)
