@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from extproc.bot import behaviour
 from extproc.bot.behaviour import ClientState, ClientTracker, Observation
@@ -18,10 +19,12 @@ class SharedTracker:
     on_error is open or local (behaviour is evidence for a score, not a count to enforce, so both
     mean: judge on what this worker saw). closed: StoreUnavailable, which the layer refuses."""
 
-    def __init__(self, state: LayerState, local: ClientTracker) -> None:
+    def __init__(self, state: LayerState, local: ClientTracker, clock: Callable[[], float] = time.time) -> None:
         self.state = state
         self.local = local
         self.ttl_s = local.ttl_s
+        # Wall time, not the request's monotonic clock: replicas on other hosts add to one summary.
+        self.clock = clock
 
     def __len__(self) -> int:
         return len(self.local)
@@ -47,7 +50,7 @@ class SharedTracker:
 
     def _arguments(self, seen: Observation) -> list:
         ttl_ms = int(self.ttl_s * 1000)
-        return [repr(time.time()), repr(self.ttl_s), ttl_ms,
+        return [repr(self.clock()), repr(self.ttl_s), ttl_ms,
                 int(seen.path.rpartition(".")[2].lower() in behaviour.ASSET_EXTENSIONS), int(seen.is_page),
                 int(bool(seen.cookie)), int(seen.has_referer), int(seen.path.startswith(behaviour.CRAWL_CONTROL)),
                 key_part(seen.path), key_part(seen.cookie) if seen.cookie else "", key_part(seen.user_agent),

@@ -1,7 +1,9 @@
 """The store's atomic operations, as Lua run inside Redis (EVALSHA): each reads, decides and writes
 in one step, so two workers acting at the same moment cannot both spend the last token.
 
-Numbers go back as strings: Redis turns a Lua number into an integer and would drop the fraction.
+Numbers are kept and go back as strings of 17 significant digits (a double exactly): Redis turns a
+Lua number into an integer, and Lua's tostring keeps 14 digits, which loses the fraction of a
+second from a Unix time.
 Times are the callers' wall clocks (hosts run NTP); a clock behind the one that wrote last never
 moves a window or a bucket backwards.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 # of each bucket. Stops at the first bucket that has no token: returns {index, wait seconds},
 # {0, "0"} when every bucket gave one. Same arithmetic as extproc/mcp/ratelimit.py.
 TAKE_TOKENS = """
+local function num(x) return string.format('%.17g', x) end
 local ttl, now = ARGV[1], tonumber(ARGV[2])
 for i, key in ipairs(KEYS) do
   local capacity, rate = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
@@ -19,11 +22,11 @@ for i, key in ipairs(KEYS) do
   local t = math.max(now, at)
   tokens = math.min(capacity, tokens + (t - at) * rate)
   if tokens < 1 then
-    redis.call('HSET', key, 't', tostring(tokens), 'at', tostring(t))
+    redis.call('HSET', key, 't', num(tokens), 'at', num(t))
     redis.call('PEXPIRE', key, ttl)
-    return {i, tostring((1 - tokens) / rate)}
+    return {i, num((1 - tokens) / rate)}
   end
-  redis.call('HSET', key, 't', tostring(tokens - 1), 'at', tostring(t))
+  redis.call('HSET', key, 't', num(tokens - 1), 'at', num(t))
   redis.call('PEXPIRE', key, ttl)
 end
 return {0, '0'}
@@ -65,6 +68,7 @@ SUMMARY_FIELDS = ("first", "last", "count", "gap_sum", "gap_square_sum", "gap_mi
                   "page_squares", "page_min", "page_log_sum", "page_log_squares", "page_log_max",
                   "idle_log_sum", "idle_log_squares", "idle_log_max", "idle")
 OBSERVE_CLIENT = """
+local function num(x) return string.format('%.17g', x) end
 local names = {'first', 'last', 'count', 'gap_sum', 'gap_square_sum', 'gap_min', 'bursts', 'assets', 'pages',
   'with_cookie', 'referers', 'crawl_control', 'first_is_page', 'page_last', 'page_sum', 'page_squares',
   'page_min', 'page_log_sum', 'page_log_squares', 'page_log_max', 'idle_log_sum', 'idle_log_squares',
@@ -121,8 +125,8 @@ local cookies = capped_add(KEYS[3], ARGV[10])
 local agents = capped_add(KEYS[4], ARGV[11])
 local flat, out = {}, {}
 for i, name in ipairs(names) do
-  flat[2 * i - 1], flat[2 * i] = name, tostring(s[name])
-  out[i] = tostring(s[name])
+  flat[2 * i - 1], flat[2 * i] = name, num(s[name])
+  out[i] = num(s[name])
 end
 redis.call('HSET', KEYS[1], unpack(flat))
 redis.call('PEXPIRE', KEYS[1], ttl_ms)
