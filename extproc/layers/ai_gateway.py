@@ -142,12 +142,14 @@ class AiGatewayLayer:
         limits = [self.settings.groups[g] for g in (*groups, EVERYONE) if g in self.settings.groups]
         scores: dict[str, int] = {}
         notes: list[str] = []  # the store failed and on_error let the call on: said in the trace and audit
-        refusal = self._policy(call, who, groups, limits, notes) or self._scan(call, scores)
+        refusal = self._policy(call, limits) or self._admit(call, who, groups, limits, notes)
         body = None
-        if refusal is None and self.settings.sensitive_data.action != "off":
-            refusal, body = self._sensitive(document, scores)
         if refusal is None:
-            refusal = self._budget(call, who, limits, notes)
+            refusal = self._scan(call, scores)
+            if refusal is None and self.settings.sensitive_data.action != "off":
+                refusal, body = self._sensitive(document, scores)
+            if refusal is not None:  # refused after its tokens were reserved: they go back
+                self.limits.correct(who, call.estimated_tokens(), 0)
         self._audit(request, call, who, groups, scores, refusal, started)
         if refusal is not None:
             return refusal
@@ -188,7 +190,7 @@ class AiGatewayLayer:
 
     # -- checks ---------------------------------------------------------------------------
 
-    def _policy(self, call: LlmCall, who: str, groups, limits: list[GroupLimits], notes: list[str]) -> Verdict | None:
+    def _policy(self, call: LlmCall, limits: list[GroupLimits]) -> Verdict | None:
         if not limits:
             return _refuse(403, "no_group", "Forbidden")
         if call.too_deep:  # its texts and tool arguments were not read, so they cannot be scanned
@@ -200,12 +202,7 @@ class AiGatewayLayer:
         caps = [limit.max_prompt_chars for limit in limits if limit.max_prompt_chars is not None]
         if len(caps) == len(limits) and call.prompt_chars > max(caps):  # every group caps it
             return _refuse(413, "prompt_too_large", "Prompt too large")
-        buckets = [Bucket(*self.request_limiters[group], f"{who}\x1f{group}") for group in (*groups, EVERYONE)
-                   if group in self.request_limiters]
-        outcome = self.limits.take(buckets)
-        if outcome.wait > 0:
-            return _refuse(429, "requests_per_minute", "Too many requests", outcome.wait)
-        return self._store_failed(outcome, notes)
+        return None
 
     def _scan(self, call: LlmCall, scores: dict[str, int]) -> Verdict | None:
         if self.injection is not None:
@@ -248,13 +245,19 @@ class AiGatewayLayer:
             return _refuse(403, "sensitive_data", "Forbidden"), None
         return None, (orjson.dumps(redacted) if action == "redact" else None)
 
-    def _budget(self, call: LlmCall, who: str, limits: list[GroupLimits], notes: list[str]) -> Verdict | None:
+    def _admit(self, call: LlmCall, who: str, groups, limits: list[GroupLimits], notes: list[str]) -> Verdict | None:
+        """The caller's request rates, then its token budget, in one step (one round trip to a
+        shared store): a call refused by a rate reserves no tokens."""
+        buckets = [Bucket(*self.request_limiters[group], f"{who}\x1f{group}") for group in (*groups, EVERYONE)
+                   if group in self.request_limiters]
         windows = {}
         for window, field_name in (("minute", "tokens_per_minute"), ("day", "tokens_per_day")):
             values = [getattr(limit, field_name) for limit in limits]
             if None not in values:
                 windows[window] = max(values)  # the most generous of the caller's groups
-        outcome = self.limits.reserve(who, call.estimated_tokens(), windows)
+        outcome = self.limits.admit(buckets, who, call.estimated_tokens(), windows)
+        if outcome.wait > 0 and outcome.limit == "rate":
+            return _refuse(429, "requests_per_minute", "Too many requests", outcome.wait)
         if outcome.wait > 0:
             return _refuse(429, "token_budget", "Token budget exceeded", outcome.wait)
         return self._store_failed(outcome, notes)

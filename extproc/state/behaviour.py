@@ -37,7 +37,7 @@ class SharedTracker:
         if self.state.store is None:
             return self.local.observe(key, now, seen)
         client = self.state.key("client", key_part(key))
-        keys = (client, f"{client}:paths", f"{client}:cookies", f"{client}:agents")
+        keys = (client, f"{client}:seen")
         try:
             fields = self.state.run("OBSERVE_CLIENT", keys, self._arguments(seen))
         except StoreUnavailable:
@@ -73,7 +73,7 @@ def summary_state(fields: list) -> ClientState:
     state.page_logs = [values["page_log_sum"], values["page_log_squares"], values["page_log_max"]]
     state.idle_logs = [values["idle_log_sum"], values["idle_log_squares"], values["idle_log_max"]]
     # Only the sets' sizes are read by features(): stand-ins of the right size.
-    paths, cookies, agents = (int(v) for v in fields[len(SUMMARY_FIELDS):])
+    paths, cookies, agents = (int(values[name]) for name in ("paths", "cookie_values", "user_agents"))
     state.paths, state.cookie_values, state.user_agents = set(range(paths)), set(range(cookies)), set(range(agents))
     state.source = "store"
     return state

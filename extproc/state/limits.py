@@ -46,6 +46,42 @@ class SharedLimits:
             return self._fallback(lambda: _take_locally(buckets))
         return Outcome(float(wait))
 
+    # -- both, for one call: one round trip ---------------------------------------------------
+
+    def admit(self, buckets: list[Bucket], who: str, tokens: int, limits: dict[str, int]) -> Outcome:
+        """A token from each bucket, then ``tokens`` reserved in each budget window: the rate
+        first (a call refused by it reserves nothing), as two checks would, in one round trip."""
+        if self.state.store is None:
+            return self._admit_locally(buckets, who, tokens, limits, time.time())
+        now = time.time()
+        names = list(limits)
+        keys = [self.state.key("rate", key_part(b.name), key_part(b.key)) for b in buckets]
+        keys += [self._window_key(who, name, now) for name in names]
+        longest = max((b.limiter.capacity / b.limiter.refill_per_s for b in buckets), default=0.0)
+        args: list = [_ttl_ms(longest), now, len(buckets)]
+        for bucket in buckets:
+            args += [bucket.limiter.capacity, bucket.limiter.refill_per_s]
+        args.append(tokens)
+        for name in names:
+            args += [limits[name], _window_ttl_ms(name, now)]
+        try:
+            refused, index, wait = self.state.run("ADMIT_CALL", keys, args)
+        except StoreUnavailable:
+            return self._fallback(lambda: self._admit_locally(buckets, who, tokens, limits, now))
+        if refused == 1:
+            return Outcome(float(wait), limit="rate")
+        if refused == 2:
+            return Outcome(_until_reset(names[int(index) - 1], now), limit="budget")
+        return PASSED
+
+    def _admit_locally(self, buckets: list[Bucket], who: str, tokens: int, limits: dict[str, int],
+                       now: float) -> Outcome:
+        rate = _take_locally(buckets)
+        if rate.wait > 0:
+            return Outcome(rate.wait, limit="rate")
+        wait = self.budgets.reserve(who, tokens, limits, now)
+        return Outcome(wait, limit="budget") if wait else PASSED
+
     # -- token budgets ----------------------------------------------------------------------
 
     def reserve(self, who: str, tokens: int, limits: dict[str, int]) -> Outcome:
@@ -65,8 +101,7 @@ class SharedLimits:
             return self._fallback(lambda: Outcome(self.budgets.reserve(who, tokens, limits, now)))
         if not full:
             return PASSED
-        length = WINDOWS[names[full - 1]]
-        return Outcome(max(1.0, now // length * length + length - now))
+        return Outcome(_until_reset(names[full - 1], now))
 
     def correct(self, who: str, estimated: int, actual: int) -> Outcome:
         """The reservation made to the usage the answer reported (windows of now, as in memory)."""
@@ -89,8 +124,14 @@ class SharedLimits:
     def _fallback(self, local) -> Outcome:
         on_error = self.state.on_error
         if on_error == "local":
-            return Outcome(local().wait, "local")
+            decided = local()
+            return Outcome(decided.wait, "local", decided.limit)
         return Outcome(0.0, on_error)
+
+
+def _until_reset(window: str, now: float) -> float:
+    length = WINDOWS[window]
+    return max(1.0, now // length * length + length - now)
 
 
 def _take_locally(buckets: list[Bucket]) -> Outcome:

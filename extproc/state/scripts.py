@@ -47,6 +47,40 @@ end
 return 0
 """
 
+# A call admitted in one round trip: TAKE_TOKENS on the first ARGV[3] keys (ARGV: ttl_ms, now,
+# bucket count, then capacity and refill of each bucket), then RESERVE_TOKENS on the rest (ARGV
+# after the buckets: tokens, then limit and lifetime of each window). Returns {0, 0, '0'}
+# admitted, {1, bucket, wait} refused by a rate, {2, window, '0'} refused by a budget.
+ADMIT_CALL = """
+local function num(x) return string.format('%.17g', x) end
+local ttl, now, buckets = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, buckets do
+  local key, capacity, rate = KEYS[i], tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
+  local held = redis.call('HMGET', key, 't', 'at')
+  local tokens, at = tonumber(held[1]) or capacity, tonumber(held[2]) or now
+  local t = math.max(now, at)
+  tokens = math.min(capacity, tokens + (t - at) * rate)
+  local refused = tokens < 1
+  if not refused then tokens = tokens - 1 end
+  redis.call('HSET', key, 't', num(tokens), 'at', num(t))
+  redis.call('PEXPIRE', key, ttl)
+  if refused then return {1, i, num((1 - tokens) / rate)} end
+end
+local base = 4 + 2 * buckets
+local tokens = tonumber(ARGV[base])
+for i = buckets + 1, #KEYS do
+  local w = i - buckets
+  if (tonumber(redis.call('GET', KEYS[i])) or 0) + tokens > tonumber(ARGV[base - 1 + 2 * w]) then
+    return {2, w, '0'}
+  end
+end
+for i = buckets + 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], tokens)
+  redis.call('PEXPIRE', KEYS[i], ARGV[base + 2 * (i - buckets)])
+end
+return {0, 0, '0'}
+"""
+
 # The reservation corrected to what the call used: used - estimated + actual, never below 0, in
 # each window of now (KEYS[i], lifetime ARGV[2 + i] ms). ARGV[1] = actual - estimated.
 CORRECT_TOKENS = """
@@ -59,29 +93,33 @@ return 0
 """
 
 # One request of a client added to its behaviour summary, the arithmetic of
-# extproc/bot/behaviour.py ClientState.add. KEYS: summary hash, path, cookie and user-agent sets.
-# ARGV: now, ttl_s, ttl_ms, is_asset, is_page, has_cookie, has_referer, crawl_control, path hash,
-# cookie hash ('' for none), user-agent hash, set cap, burst gap, idle gap.
-# Returns the summary's fields in SUMMARY_FIELDS order, then the three sets' sizes.
+# extproc/bot/behaviour.py ClientState.add. KEYS[1]: the summary (its numbers packed with
+# cmsgpack: exact doubles, one GET and one SET); KEYS[2]: the client's distinct path, cookie and
+# user-agent hashes, one set, members prefixed p/c/u, each kind capped. ARGV: now, ttl_s, ttl_ms,
+# is_asset, is_page, has_cookie, has_referer, crawl_control, path hash, cookie hash ('' for none),
+# user-agent hash, cap, burst gap, idle gap. Returns SUMMARY_FIELDS in order, as strings.
 SUMMARY_FIELDS = ("first", "last", "count", "gap_sum", "gap_square_sum", "gap_min", "bursts", "assets", "pages",
                   "with_cookie", "referers", "crawl_control", "first_is_page", "page_last", "page_sum",
                   "page_squares", "page_min", "page_log_sum", "page_log_squares", "page_log_max",
-                  "idle_log_sum", "idle_log_squares", "idle_log_max", "idle")
+                  "idle_log_sum", "idle_log_squares", "idle_log_max", "idle", "paths", "cookie_values",
+                  "user_agents")
 OBSERVE_CLIENT = """
-local function num(x) return string.format('%.17g', x) end
 local names = {'first', 'last', 'count', 'gap_sum', 'gap_square_sum', 'gap_min', 'bursts', 'assets', 'pages',
   'with_cookie', 'referers', 'crawl_control', 'first_is_page', 'page_last', 'page_sum', 'page_squares',
   'page_min', 'page_log_sum', 'page_log_squares', 'page_log_max', 'idle_log_sum', 'idle_log_squares',
-  'idle_log_max', 'idle'}
+  'idle_log_max', 'idle', 'paths', 'cookie_values', 'user_agents'}
 local now, ttl_s, ttl_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local held = redis.call('HMGET', KEYS[1], unpack(names))
+local packed = redis.call('GET', KEYS[1])
 local s = {}
-for i, name in ipairs(names) do s[name] = tonumber(held[i]) end
-if s.first == nil or now - s.last > ttl_s then
+if packed then
+  local values = cmsgpack.unpack(packed)
+  for i, name in ipairs(names) do s[name] = values[i] end
+end
+if not packed or now - s.last > ttl_s then
   for _, name in ipairs(names) do s[name] = 0 end
   s.first, s.last, s.gap_min, s.page_min, s.page_last = now, now, -1, -1, -1
   s.first_is_page = tonumber(ARGV[5])
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  redis.call('DEL', KEYS[2])
 end
 local function add_log(prefix, gap)
   local logged = math.log(1 + gap)
@@ -115,21 +153,28 @@ s.with_cookie = s.with_cookie + tonumber(ARGV[6])
 s.referers = s.referers + tonumber(ARGV[7])
 if ARGV[8] == '1' then s.crawl_control = 1 end
 local cap = tonumber(ARGV[12])
-local function capped_add(key, member)
-  if member ~= '' and redis.call('SCARD', key) < cap then redis.call('SADD', key, member) end
-  redis.call('PEXPIRE', key, ttl_ms)
-  return redis.call('SCARD', key)
+local kinds = {{'paths', 'p' .. ARGV[9]}, {'cookie_values', 'c' .. ARGV[10]}, {'user_agents', 'u' .. ARGV[11]}}
+local offered = {}
+for i, kind in ipairs(kinds) do
+  if s[kind[1]] < cap and kind[2] ~= 'c' then offered[#offered + 1] = kind end
 end
-local paths = capped_add(KEYS[2], ARGV[9])
-local cookies = capped_add(KEYS[3], ARGV[10])
-local agents = capped_add(KEYS[4], ARGV[11])
-local flat, out = {}, {}
+if #offered > 0 then
+  local members = {}
+  for i, kind in ipairs(offered) do members[i] = kind[2] end
+  local known = redis.call('SMISMEMBER', KEYS[2], unpack(members))
+  for i, kind in ipairs(offered) do
+    if known[i] == 0 then
+      redis.call('SADD', KEYS[2], kind[2])
+      s[kind[1]] = s[kind[1]] + 1
+    end
+  end
+  redis.call('PEXPIRE', KEYS[2], ttl_ms)
+end
+local values, out = {}, {}
 for i, name in ipairs(names) do
-  flat[2 * i - 1], flat[2 * i] = name, num(s[name])
-  out[i] = num(s[name])
+  values[i] = s[name]
+  out[i] = string.format('%.17g', s[name])
 end
-redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('PEXPIRE', KEYS[1], ttl_ms)
-out[#names + 1], out[#names + 2], out[#names + 3] = paths, cookies, agents
+redis.call('SET', KEYS[1], cmsgpack.pack(values), 'PX', ttl_ms)
 return out
 """

@@ -19,6 +19,7 @@ class Outcome:
 
     wait: float = 0.0
     fallback: Fallback = ""
+    limit: str = ""  # which limit refused: "rate" or "budget" (admit)
 
     @property
     def refused(self) -> bool:

@@ -46,7 +46,8 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, socket_timeout=half, socket_connect_timeout=half,
                                            retry=Retry(NoBackoff(), 0), health_check_interval=0)
         self.scripts = {name: self.client.register_script(getattr(scripts, name))
-                        for name in ("TAKE_TOKENS", "RESERVE_TOKENS", "CORRECT_TOKENS", "OBSERVE_CLIENT")}
+                        for name in ("TAKE_TOKENS", "RESERVE_TOKENS", "ADMIT_CALL", "CORRECT_TOKENS",
+                                     "OBSERVE_CLIENT")}
         self._down_until = 0.0
         self._probe: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -67,8 +68,7 @@ class RedisStore:
             self.failed(exc)
             OPERATIONS[(layer, script, "error")] += 1
             raise StoreUnavailable(f"{self.where}: {exc}") from None
-        except redis.ResponseError as exc:  # a script error: a bug of ours, or the store refused (OOM, READONLY)
-            self.failed(exc)
+        except redis.ResponseError as exc:  # the store answered, refusing (OOM, READONLY, a key of another shape)
             OPERATIONS[(layer, script, "error")] += 1
             raise StoreUnavailable(f"{self.where}: {exc}") from None
         OPERATIONS[(layer, script, "ok")] += 1

@@ -180,3 +180,19 @@ def test_a_broken_state_section_is_a_config_error_that_says_what_is_wrong(state,
     with pytest.raises(ConfigError) as raised:
         parse_policy(policy, "p.yaml")
     assert message in str(raised.value), str(raised.value)
+
+
+def test_admitting_a_call_takes_the_rate_then_reserves_the_budget_as_one_worker_would(fresh):
+    shared = workers(fresh.url)
+    alone = SharedLimits(layer_state(StateSettings(), "ai_gateway"))  # memory: one worker
+    limits = {"minute": 250}
+    got, expected = [], []
+    for index, tokens in enumerate([100, 100, 100, 10, 10, 10]):
+        bucket = [Bucket("r", RateLimiter(5, 60.0), "frank")]
+        got.append(shared[index % 2].admit(bucket, "frank", tokens, limits))
+        expected.append(alone.admit([Bucket("r", alone_limiter, "frank")], "frank", tokens, limits))
+    assert [(o.refused, o.limit) for o in got] == [(o.refused, o.limit) for o in expected] == [
+        (False, ""), (False, ""), (True, "budget"), (False, ""), (False, ""), (True, "rate")]
+
+
+alone_limiter = RateLimiter(5, 60.0)
