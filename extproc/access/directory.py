@@ -162,7 +162,7 @@ def _share_revocations(block: AccessBlock, sources: dict, problems: list[str]) -
     except ValueError as exc:
         problems.append(f"access.{exc}")
         return None
-    bus = event_bus(url, block.state.key_prefix, block.state.timeout_ms)
+    bus = event_bus(url, block.state.key_prefix, block.state.timeout_ms, block.state.tls_ca_file)
     for source in sources.values():
         source.share_revocations(bus)
     return bus

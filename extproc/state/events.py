@@ -33,12 +33,13 @@ Handler = Callable[[str, str, str], None]  # (idp, kid, thumbprint of the key th
 
 
 class EventBus:
-    def __init__(self, url: str, prefix: str, timeout_ms: float) -> None:
+    def __init__(self, url: str, prefix: str, timeout_ms: float, tls_ca_file: str | None = None) -> None:
         self.where = redact_url(url)
         self.channel, self.revoked = f"{prefix}:events", f"{prefix}:revoked_keys"
         seconds = timeout_ms / 1000
+        tls = {"ssl_ca_certs": tls_ca_file} if tls_ca_file else {}
         self.client = redis.Redis.from_url(url, socket_timeout=seconds, socket_connect_timeout=seconds,
-                                           retry=Retry(NoBackoff(), 0), decode_responses=True)
+                                           retry=Retry(NoBackoff(), 0), decode_responses=True, **tls)
         self._handlers: list[weakref.WeakMethod] = []
         self.heard_at = 0.0  # monotonic time of the last resync or message: the feed is live
         self._lock = threading.Lock()
@@ -125,10 +126,10 @@ class EventBus:
         return True
 
 
-def event_bus(url: str, prefix: str, timeout_ms: float) -> EventBus:
+def event_bus(url: str, prefix: str, timeout_ms: float, tls_ca_file: str | None = None) -> EventBus:
     """One bus (one listener thread) per worker and store."""
-    key = (hashlib.sha256(url.encode()).hexdigest(), prefix)
-    return DURABLE.get("state_event_buses", key, lambda: EventBus(url, prefix, max(timeout_ms, 1000.0)))
+    key = (hashlib.sha256(url.encode()).hexdigest(), prefix, tls_ca_file)
+    return DURABLE.get("state_event_buses", key, lambda: EventBus(url, prefix, max(timeout_ms, 1000.0), tls_ca_file))
 
 
 def thumbprint(jwk: dict) -> str:

@@ -19,6 +19,8 @@ class StateSettings(StrictModel):
     # environment variable filled from a Kubernetes Secret, so no password sits in the policy.
     url: str | None = None
     url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # rediss:// only: the CA that signed the store's certificate (a mounted Secret); default: the system's.
+    tls_ca_file: str | None = None
     # The longest one round trip to the store may take, connecting included; past it the store
     # counts as failed and on_error decides. The event loop is never held longer than this.
     timeout_ms: float = Field(default=10.0, gt=0, le=1_000)
@@ -40,6 +42,8 @@ class StateSettings(StrictModel):
                 raise ValueError("backend: redis needs exactly one of 'url' or 'url_env'")
             if self.url is not None:
                 check_url(self.url)
+        if self.tls_ca_file is not None and self.url is not None and not self.url.startswith("rediss://"):
+            raise ValueError("tls_ca_file is for a rediss:// (TLS) url")
         return self
 
     def resolved_url(self) -> str:

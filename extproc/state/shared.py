@@ -51,7 +51,7 @@ def layer_state(settings: StateSettings, layer: str) -> LayerState:
     """ValueError (a config error) when the store's URL cannot be had."""
     store = None
     if settings.backend == "redis":
-        store = redis_store(settings.resolved_url(), settings.timeout_ms, settings.retry_s)
+        store = redis_store(settings.resolved_url(), settings.timeout_ms, settings.retry_s, settings.tls_ca_file)
         if not store.connected:
             log.warning("state store %s for %s unreachable at start: on_error %s applies until it answers",
                         store.where, layer, settings.on_error)

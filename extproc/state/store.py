@@ -38,13 +38,14 @@ class StoreUnavailable(Exception):
 
 
 class RedisStore:
-    def __init__(self, url: str, timeout_ms: float, retry_s: float) -> None:
+    def __init__(self, url: str, timeout_ms: float, retry_s: float, tls_ca_file: str | None = None) -> None:
         self.where = redact_url(url)
         self.retry_s = retry_s
         half = timeout_ms / 2000
         # No retries in the client: a retry would double the wait the policy bounded.
+        tls = {"ssl_ca_certs": tls_ca_file} if tls_ca_file else {}
         self.client = redis.Redis.from_url(url, socket_timeout=half, socket_connect_timeout=half,
-                                           retry=Retry(NoBackoff(), 0), health_check_interval=0)
+                                           retry=Retry(NoBackoff(), 0), health_check_interval=0, **tls)
         self.scripts = {name: self.client.register_script(getattr(scripts, name))
                         for name in ("TAKE_TOKENS", "RESERVE_TOKENS", "ADMIT_CALL", "CORRECT_TOKENS",
                                      "OBSERVE_CLIENT")}
@@ -102,10 +103,10 @@ class RedisStore:
             return False
 
 
-def redis_store(url: str, timeout_ms: float, retry_s: float) -> RedisStore:
+def redis_store(url: str, timeout_ms: float, retry_s: float, tls_ca_file: str | None = None) -> RedisStore:
     """One store per worker, URL and timeouts, kept across policy reloads (its connection too)."""
-    key = (hashlib.sha256(url.encode()).hexdigest(), timeout_ms, retry_s)  # the URL may hold a password
-    return DURABLE.get("state_stores", key, lambda: RedisStore(url, timeout_ms, retry_s))
+    key = (hashlib.sha256(url.encode()).hexdigest(), timeout_ms, retry_s, tls_ca_file)  # the URL may hold a password
+    return DURABLE.get("state_stores", key, lambda: RedisStore(url, timeout_ms, retry_s, tls_ca_file))
 
 
 def key_part(text: str) -> str:
