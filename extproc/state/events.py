@@ -54,7 +54,7 @@ class EventBus:
     def subscribe(self, handler: Handler) -> None:
         """``handler`` is a bound method, held weakly: its object goes when no policy uses it."""
         with self._lock:
-            self._handlers.append(weakref.WeakMethod(handler))  # type: ignore[arg-type]
+            self._handlers.append(weakref.WeakMethod(handler))
 
     def publish_revoked_key(self, idp: str, kid: str, thumbprint: str, keep_s: float) -> bool:
         """From a JWKS refresh thread: the key is revoked in every worker. False: the store failed."""
@@ -108,7 +108,7 @@ class EventBus:
         self.heard_at = time.monotonic()
         OPERATIONS[("access", "resync", "ok")] += 1
 
-    def _apply(self, text: str, now: float | None = None) -> bool:
+    def _apply(self, text: str | bytes, now: float | None = None) -> bool:
         """Hand a revocation to the handlers; False when it is expired or not one."""
         try:
             event = json.loads(text)

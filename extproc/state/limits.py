@@ -114,7 +114,11 @@ class SharedLimits:
             self.state.run("CORRECT_TOKENS", keys, [actual - estimated, *(_window_ttl_ms(n, now) for n in WINDOWS)])
         except StoreUnavailable:
             # The answer has gone already: nothing to refuse; local keeps this worker's count right.
-            return self._fallback(lambda: (self.budgets.correct(who, estimated, actual, now), PASSED)[1])
+            return self._fallback(lambda: self._correct_locally(who, estimated, actual, now))
+        return PASSED
+
+    def _correct_locally(self, who: str, estimated: int, actual: int, now: float) -> Outcome:
+        self.budgets.correct(who, estimated, actual, now)
         return PASSED
 
     def _window_key(self, who: str, window: str, now: float) -> str:
