@@ -43,8 +43,10 @@ class EventBus:
         self._handlers: list[weakref.WeakMethod] = []
         self.heard_at = 0.0  # monotonic time of the last resync or message: the feed is live
         self._lock = threading.Lock()
-        self._listener = threading.Thread(target=self._listen, name="state-events", daemon=True)
-        self._listener.start()
+        # The thread holds the bus weakly: once no policy uses it (a reload named another store),
+        # the bus is collected and its listener ends.
+        threading.Thread(target=_listen_while_used, args=(weakref.ref(self),), name="state-events",
+                         daemon=True).start()
 
     @property
     def live(self) -> bool:
@@ -74,31 +76,28 @@ class EventBus:
 
     # -- the listener thread ----------------------------------------------------------------
 
-    def _listen(self) -> None:
-        while True:
-            try:
-                self._follow()
-            except (redis.RedisError, OSError) as exc:
-                OPERATIONS[("access", "events", "error")] += 1
-                log.warning("state events from %s interrupted: %s", self.where, exc)
-            time.sleep(min(1.0, RESYNC_S))
-
-    def _follow(self) -> None:
+    def subscribed(self):
+        """A pub/sub connection on the events channel, and the store read whole after it."""
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.channel)
             self._resync()  # after subscribing: nothing published in between is missed
-            resynced = time.monotonic()
-            while True:
-                message = pubsub.get_message(timeout=min(0.5, RESYNC_S))
-                if message is not None and message.get("type") == "message":
-                    self._apply(message["data"])
-                    self.heard_at = time.monotonic()
-                if time.monotonic() - resynced >= RESYNC_S:
-                    self._resync()
-                    resynced = time.monotonic()
-        finally:
+        except BaseException:
             pubsub.close()
+            raise
+        return pubsub
+
+    def interrupted(self, exc: BaseException, first: bool) -> None:
+        OPERATIONS[("access", "events", "error")] += 1
+        if first:  # once per outage, not every second of it
+            log.warning("state events from %s interrupted: %s", self.where, exc)
+
+    def heard(self, text: str | bytes) -> None:
+        self._apply(text)
+        self.heard_at = time.monotonic()
+
+    def resync(self) -> None:
+        self._resync()
 
     def _resync(self) -> None:
         now = time.time()
@@ -126,10 +125,48 @@ class EventBus:
         return True
 
 
+def _listen_while_used(ref: weakref.ReferenceType[EventBus]) -> None:
+    failing = False
+    while (bus := ref()) is not None:
+        try:
+            pubsub = bus.subscribed()
+            del bus
+            failing = False
+            _follow(ref, pubsub)
+            return  # the bus is no longer used
+        except (redis.RedisError, OSError) as exc:
+            bus = ref()
+            if bus is not None:
+                bus.interrupted(exc, first=not failing)
+            failing = True
+        del bus
+        time.sleep(1.0)
+
+
+def _follow(ref: weakref.ReferenceType[EventBus], pubsub) -> None:
+    """Messages as they come, and the whole store every RESYNC_S, while the bus is used."""
+    try:
+        resynced = time.monotonic()
+        while True:
+            message = pubsub.get_message(timeout=min(0.5, RESYNC_S))
+            bus = ref()
+            if bus is None:
+                return
+            if message is not None and message.get("type") == "message":
+                bus.heard(message["data"])
+            if time.monotonic() - resynced >= RESYNC_S:
+                bus.resync()
+                resynced = time.monotonic()
+            del bus
+    finally:
+        pubsub.close()
+
+
 def event_bus(url: str, prefix: str, timeout_ms: float, tls_ca_file: str | None = None) -> EventBus:
     """One bus (one listener thread) per worker and store."""
     key = (hashlib.sha256(url.encode()).hexdigest(), prefix, tls_ca_file)
-    return DURABLE.get("state_event_buses", key, lambda: EventBus(url, prefix, max(timeout_ms, 1000.0), tls_ca_file))
+    return DURABLE.get("state_event_buses", key, lambda: EventBus(url, prefix, max(timeout_ms, 1000.0), tls_ca_file),
+                       weak=True)
 
 
 def thumbprint(jwk: dict) -> str:

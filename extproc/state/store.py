@@ -14,6 +14,7 @@ import hashlib
 import logging
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -82,16 +83,17 @@ class RedisStore:
                 log.warning("state store %s failed: %s; retrying in %.1fs", self.where, exc, self.retry_s)
             self._down_until = float("inf")
             if self._probe is None or not self._probe.is_alive():
-                self._probe = threading.Thread(target=self._reconnect, name="state-store-probe", daemon=True)
+                # Held weakly: a store no policy uses any more is not probed for ever.
+                self._probe = threading.Thread(target=_reconnect, args=(weakref.ref(self), self.retry_s),
+                                               name="state-store-probe", daemon=True)
                 self._probe.start()
 
-    def _reconnect(self) -> None:
-        while True:
-            time.sleep(self.retry_s)
-            if self._try_ping():
-                log.info("state store %s reachable again", self.where)
-                self._down_until = 0.0
-                return
+    def reconnected(self) -> bool:
+        if not self._try_ping():
+            return False
+        log.info("state store %s reachable again", self.where)
+        self._down_until = 0.0
+        return True
 
     def _try_ping(self) -> bool:
         try:
@@ -103,10 +105,19 @@ class RedisStore:
             return False
 
 
+def _reconnect(ref: weakref.ReferenceType[RedisStore], retry_s: float) -> None:
+    while True:
+        time.sleep(retry_s)
+        store = ref()
+        if store is None or store.reconnected():
+            return
+        del store
+
+
 def redis_store(url: str, timeout_ms: float, retry_s: float, tls_ca_file: str | None = None) -> RedisStore:
     """One store per worker, URL and timeouts, kept across policy reloads (its connection too)."""
     key = (hashlib.sha256(url.encode()).hexdigest(), timeout_ms, retry_s, tls_ca_file)  # the URL may hold a password
-    return DURABLE.get("state_stores", key, lambda: RedisStore(url, timeout_ms, retry_s, tls_ca_file))
+    return DURABLE.get("state_stores", key, lambda: RedisStore(url, timeout_ms, retry_s, tls_ca_file), weak=True)
 
 
 def key_part(text: str) -> str:
