@@ -81,6 +81,7 @@ class Exchange:
 
 
 EXCHANGE: StateKey[Exchange] = StateKey("mcp")
+STORE_FALLBACK: StateKey[str] = StateKey("mcp_state")  # the store failed and on_error (open, local) let calls on
 
 
 class McpLayer:
@@ -124,7 +125,7 @@ class McpLayer:
             body = orjson.dumps(jsonrpc.error(None, parsed.code, parsed.message, request.request_id))
             return Verdict(self.name, Action.DENY, 400, reasons=("mcp:malformed",), reply=Reply(body))
         messages, batch = parsed
-        judged = [self._judge(message, caller, grants) for message in messages]
+        judged = [self._judge(message, caller, grants, request) for message in messages]
         if not batch and _headers_disagree(request, messages[0]):
             judged = [("header_body_mismatch", FORBIDDEN, 0.0)]
         for message, (reason, _code, _wait) in zip(messages, judged):
@@ -136,10 +137,13 @@ class McpLayer:
             # Labels reach the decision audit and the trace (as the layer's span event), so a trace
             # shows who called which tool as the MCP audit file does.
             called = (f"{m.method} {redact_url(m.target)}".strip() for m in messages if m.method)
-            return Verdict(self.name, labels=(f"identity:{caller.name[:128]}", *dict.fromkeys(called)))
+            fallback = request.kept(STORE_FALLBACK)
+            return Verdict(self.name, labels=(f"identity:{caller.name[:128]}", *dict.fromkeys(called)),
+                           reasons=(f"mcp:state_unavailable={fallback}",) if fallback else ())
         return self._refuse(request, messages, judged, batch)
 
-    def _judge(self, message: Message, caller: Caller, grants: tuple[CompiledGrant, ...]) -> tuple[str, int, float]:
+    def _judge(self, message: Message, caller: Caller, grants: tuple[CompiledGrant, ...],
+               request: Request) -> tuple[str, int, float]:
         """('' when allowed, else the reason), the JSON-RPC error code, seconds to wait (rate limit)."""
         if self.server is None:
             return "server_not_registered", FORBIDDEN, 0.0
@@ -154,9 +158,9 @@ class McpLayer:
         kind = TARGETS[message.method][0]
         if not self.permissions.permits(grants, self.server, kind, message.target):
             return f"{kind}_not_allowed", FORBIDDEN, 0.0
-        return self._check_arguments(message, caller)
+        return self._check_arguments(message, caller, request)
 
-    def _check_arguments(self, message: Message, caller: Caller) -> tuple[str, int, float]:
+    def _check_arguments(self, message: Message, caller: Caller, request: Request) -> tuple[str, int, float]:
         raw, value = message.arguments()
         if raw is None:  # nested beyond what can be serialised, let alone inspected
             return "arguments_too_deep", INVALID_PARAMS, 0.0
@@ -171,6 +175,8 @@ class McpLayer:
                 return "rate_limited", RATE_LIMITED, outcome.wait
             if outcome.fallback == "closed":  # the store failed: the policy refuses what it cannot count
                 return "state_unavailable", INTERNAL_ERROR, 0.0
+            if outcome.fallback:
+                request.keep(STORE_FALLBACK, outcome.fallback)
         if self.scanner is not None and raw:
             probe = Request("POST", "/", headers=(("content-type", "application/json"),), has_body=True)
             probe.attach_body(raw)

@@ -80,7 +80,8 @@ def test_mcp_closed_answers_a_json_rpc_error_and_open_lets_the_call_on(nowhere):
     error = json.loads(deny_reply(closed).immediate_response.body)
     assert error["id"] == 7 and error["error"]["code"] == -32603
     assert "state" not in error["error"]["message"]  # why stays in the audit record
-    assert mcp_call(nowhere, "open").allowed
+    opened = mcp_call(nowhere, "open")
+    assert opened.allowed and "mcp:state_unavailable=open" in opened.reasons
 
 
 def test_ai_gateway_tokens_of_a_call_refused_after_admission_go_back():
