@@ -3,8 +3,9 @@ a breaker: after a failure the request path does not touch the store again until
 probe has reached it, so a store that is down costs each worker one timeout per ``retry_s``,
 never one per request, and never a hang.
 
-Layers run on the event loop's thread (extproc/wire/server.py calls them synchronously), so the
-round trip is a blocking call bounded by ``timeout_ms``: connect and read each get half of it.
+Layers run synchronously on the thread that serves the stream (grpc.aio's event loop, or the
+native front's thread; extproc/wire/session.py), so the round trip is a blocking call bounded by
+``timeout_ms``: connect and read each get half of it.
 One script per decision (EVALSHA) is one round trip; on loopback that is about 0.1 ms, less than
 an asyncio hand-off to a thread and back would cost (docs/state.md has the figures).
 """
