@@ -73,11 +73,11 @@ def mcp_call(url: str, on_error: str):
 
 
 def test_mcp_closed_answers_a_json_rpc_error_and_open_lets_the_call_on(nowhere):
-    from extproc.wire.convert import deny_reply
+    from extproc.wire.convert import deny_reply, to_pb
 
     closed = mcp_call(nowhere, "closed")
     assert not closed.allowed and closed.denied_by == "mcp"
-    error = json.loads(deny_reply(closed).immediate_response.body)
+    error = json.loads(to_pb(deny_reply(closed)).immediate_response.body)
     assert error["id"] == 7 and error["error"]["code"] == -32603
     assert "state" not in error["error"]["message"]  # why stays in the audit record
     opened = mcp_call(nowhere, "open")
