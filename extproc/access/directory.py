@@ -13,6 +13,7 @@ from extproc.access.apps import CompiledApp, compile_app
 from extproc.access.assertion import AssertionKeyError, Signer
 from extproc.access.identity import CredentialError, Identity, TokenRule
 from extproc.access.jwks import key_source
+from extproc.state.events import EventBus, event_bus
 from extproc.access.service_tokens import SecretHash, lockout, parse_hash, source_key
 from extproc.access.settings import AccessBlock, App, IdentityProvider, Rule, ServiceToken, ServiceTokenLockout
 from extproc.access.tokens import Issuer, TokenVerifier
@@ -38,6 +39,13 @@ class Directory:
     signer: Signer | None
     idp_summary: tuple[str, ...] = ()  # what each IdP may assert, for check-config and the startup log
     files: tuple[str, ...] = ()  # read at compile (assertion key, secret hashes): a change recompiles
+    events: EventBus | None = None  # revocations shared with every worker (state: backend redis)
+    state_on_error: str = "local"
+
+    @property
+    def revocations_unheard(self) -> bool:
+        """The store's revocations cannot be heard now, and the policy says to refuse then."""
+        return self.events is not None and self.state_on_error == "closed" and not self.events.live
 
     def identify(self, request: Request, app: CompiledApp, now: float | None = None, record: bool = True) -> Identity:
         """Every credential of the request, verified and merged; CredentialError when one fails or none is given.
@@ -116,6 +124,9 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
             problems.append(f"access.idps.{name}.jwks.file: {source.settings.file}: {source.last_error}")
     if len(problems) > start:
         return None
+    events = _share_revocations(block, sources, problems)
+    if len(problems) > start:
+        return None
     issuers = {name: Issuer(name, idp, sources[name]) for name, idp in block.idps.items()}
     hashes = {name: h for name, h in secret_hashes.items() if h is not None}  # each: a None was a problem
     client_id_header, secret_header = block.service_token_headers
@@ -138,7 +149,23 @@ def compile_directory(block: AccessBlock, route_names: set[str], problems: list[
         idp_summary=tuple(_idp_line(name, idp) for name, idp in block.idps.items()),
         files=tuple(([block.assertion.key_file] if block.assertion else [])
                     + [t.secret_hash_file for t in block.service_tokens.values() if t.secret_hash_file]),
+        events=events,
+        state_on_error=block.state.on_error,
     )
+
+
+def _share_revocations(block: AccessBlock, sources: dict, problems: list[str]) -> EventBus | None:
+    if block.state.backend != "redis":
+        return None
+    try:
+        url = block.state.resolved_url()
+    except ValueError as exc:
+        problems.append(f"access.{exc}")
+        return None
+    bus = event_bus(url, block.state.key_prefix, block.state.timeout_ms, block.state.tls_ca_file)
+    for source in sources.values():
+        source.share_revocations(bus)
+    return bus
 
 
 def _secret_hash(name: str, token: ServiceToken, problems: list[str]) -> SecretHash | None:

@@ -21,6 +21,7 @@ import jwt
 
 from extproc.access.settings import Jwks
 from extproc.core.durable import DURABLE
+from extproc.state.events import EventBus, thumbprint
 
 log = logging.getLogger(__name__)
 MAX_JWKS_BYTES = 1 << 20
@@ -40,6 +41,10 @@ class KeySource:
         self._last_fetch = 0.0
         self._kick = threading.Event()
         self._lock = threading.Lock()
+        # Keys revoked by another worker (extproc/state/events.py): (kid, thumbprint) -> until
+        # (monotonic), kept out of this worker's fetches until its own JWKS has caught up.
+        self._revoked: dict[tuple[str | None, str], float] = {}
+        self.bus: EventBus | None = None
         self.refresh()
         # The thread holds the source weakly: once no policy names it (a reload changed the IdP's
         # settings), the source is collected and its thread ends instead of fetching forever.
@@ -65,12 +70,52 @@ class KeySource:
                 self.last_error = str(exc)
                 log.error("JWKS of %s not refreshed: %s", self.name, exc)
                 return False
+            keys = self._without_revoked(keys)
+            gone = _gone(self.keys, keys)
             fingerprint = json.dumps({str(kid): key._jwk_data for kid, key in keys.items()}, sort_keys=True)  # noqa: SLF001
             self.keys, self.last_error = keys, ""
             if fingerprint != self._fingerprint:
                 self._fingerprint = fingerprint
                 self.generation += 1  # after the keys: a reader that sees the new generation sees the new keys
-            return True
+        if self.bus is not None:
+            for kid, print_ in gone:  # every other worker drops them now, not at its own next fetch
+                self.bus.publish_revoked_key(self.name, str(kid), print_, self._keep_s)
+        return True
+
+    # -- revocation shared with every worker (extproc/state/events.py) -------------------------
+
+    def share_revocations(self, bus: EventBus) -> None:
+        if self.bus is None:
+            self.bus = bus
+            bus.subscribe(self.revoke)
+
+    @property
+    def _keep_s(self) -> float:
+        """How long a revocation is kept: until every worker has fetched the JWKS itself."""
+        return self.settings.refresh_s + 60
+
+    def revoke(self, idp: str, kid: str, print_: str) -> None:
+        """Another worker saw this key leave the JWKS: drop it here too (tokens it signed fail on
+        their next request: the generation changes), and fetch the keys that replace it."""
+        if idp != self.name:
+            return
+        with self._lock:
+            self._revoked[(kid, print_)] = time.monotonic() + self._keep_s
+            kept = self._without_revoked(self.keys)
+            if len(kept) == len(self.keys):
+                return
+            self.keys = kept
+            self.generation += 1
+        log.warning("JWKS key %s of %s revoked by another worker", kid, self.name)
+        self._kick.set()
+
+    def _without_revoked(self, keys: dict[str | None, jwt.PyJWK]) -> dict[str | None, jwt.PyJWK]:
+        now = time.monotonic()
+        self._revoked = {entry: until for entry, until in self._revoked.items() if until > now}
+        if not self._revoked:
+            return keys
+        return {kid: key for kid, key in keys.items()
+                if (str(kid), thumbprint(key._jwk_data)) not in self._revoked}  # noqa: SLF001
 
     def _read(self) -> bytes:
         file, url = self.settings.file, self.settings.url
@@ -111,6 +156,12 @@ class KeySource:
     def _file_due(self) -> bool:
         return (time.monotonic() - self._last_fetch >= self.settings.refresh_s
                 or self._stamp() != self._file_stamp)
+
+
+def _gone(before: dict[str | None, jwt.PyJWK], after: dict[str | None, jwt.PyJWK]) -> list[tuple[str | None, str]]:
+    """(kid, thumbprint) of each key of ``before`` that ``after`` no longer has."""
+    now = {(kid, thumbprint(key._jwk_data)) for kid, key in after.items()}  # noqa: SLF001
+    return [(kid, p) for kid, key in before.items() if (kid, p := thumbprint(key._jwk_data)) not in now]  # noqa: SLF001
 
 
 def _refresh_while_used(ref: weakref.ReferenceType[KeySource]) -> None:

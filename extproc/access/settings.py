@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from extproc.access.service_tokens import parse_hash
 from extproc.config.matchers import validate_cidrs
 from extproc.core.strict import StrictModel
+from extproc.state.settings import StateSettings
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SigningAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
@@ -198,3 +199,7 @@ class AccessBlock(StrictModel):
     posture: Posture | None = None
     assertion: Assertion | None = None
     apps: list[App] = []
+    # Revocations every worker and replica hears (docs/state.md): with backend redis, a key that
+    # leaves an IdP's JWKS stops working everywhere once one worker has seen it go. on_error
+    # closed: while the worker cannot hear the store, the access layer refuses (error_status).
+    state: StateSettings = StateSettings()

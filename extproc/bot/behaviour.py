@@ -46,7 +46,7 @@ class Observation(NamedTuple):
 class ClientState:
     __slots__ = ("first", "last", "count", "gap_sum", "gap_square_sum", "gap_min", "bursts", "assets", "pages",
                  "paths", "with_cookie", "cookie_values", "user_agents", "crawl_control", "referers",
-                 "first_is_page", "pages_gap", "page_logs", "idle_logs", "idle")
+                 "first_is_page", "pages_gap", "page_logs", "idle_logs", "idle", "source")
 
     def __init__(self, now: float, first: Observation) -> None:
         self.first = self.last = now
@@ -66,6 +66,9 @@ class ClientState:
         self.page_logs = [0.0, 0.0, 0.0]
         self.idle_logs = [0.0, 0.0, 0.0]
         self.idle = 0
+        # memory: this worker's own; store: the summary every worker shares (extproc/state);
+        # local: this worker's own because the store failed and on_error said so.
+        self.source = "memory"
 
     def add(self, now: float, seen: Observation) -> None:
         if self.count:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from extproc.bot.behaviour import ClientTracker, Observation
 from extproc.bot.crawlers import Catalogue, Claim
 from extproc.bot.useragent import Agent, parse_agent
 from extproc.core.request import Request
+
+if TYPE_CHECKING:
+    from extproc.state.behaviour import SharedTracker
 
 FEATURE_NAMES = signals.FEATURES + behaviour.FEATURES
 BEHAVIOUR_AT = len(signals.FEATURES)
@@ -29,6 +33,7 @@ class Facts:
     vector: np.ndarray  # float32 [1, len(FEATURE_NAMES)]
     client_requests: int
     client_pages: int
+    client_source: str = "memory"  # where the behaviour came from (ClientState.source)
 
 
 def client_key(request: Request, parts: tuple[str, ...], first: dict[str, str]) -> str:
@@ -54,7 +59,7 @@ def observation(path: str, first: dict[str, str]) -> Observation:
 
 
 class Featurizer:
-    def __init__(self, catalogue: Catalogue, tracker: ClientTracker, key_parts: tuple[str, ...] = DEFAULT_CLIENT_KEY):
+    def __init__(self, catalogue: Catalogue, tracker: ClientTracker | SharedTracker, key_parts: tuple[str, ...] = DEFAULT_CLIENT_KEY):
         self.catalogue = catalogue
         self.tracker = tracker
         self.key_parts = key_parts
@@ -73,4 +78,4 @@ class Featurizer:
         client = self.tracker.observe(client_key(request, self.key_parts, first), when, observation(path, first))
         vector = self.profiles.vector(request, first, path, agent, claim)
         vector[0, BEHAVIOUR_AT:] = client.features()
-        return Facts(agent, claim, vector, client.count, client.pages)
+        return Facts(agent, claim, vector, client.count, client.pages, client.source)

@@ -47,6 +47,8 @@ class AccessLayer:
         app, directory = self.app, self.directory
         if app is None or directory is None:  # an app comes from the directory: both or neither
             return self._deny(403, "no_app", ())  # require access protection: fail closed
+        if directory.revocations_unheard:  # state on_error closed: what another worker revoked is unknown
+            return self._deny(self.settings.error_status, "state_unavailable=closed", ())
         try:
             identity = directory.identify(request, app)
         except CredentialError as exc:

@@ -39,6 +39,9 @@ from extproc.mcp.ratelimit import RateLimiter
 from extproc.core.request import Request, StateKey
 from extproc.core.strict import StrictModel
 from extproc.core.verdict import Action, Reply, Verdict
+from extproc.state.limits import Bucket, SharedLimits
+from extproc.state.settings import StateSettings
+from extproc.state.shared import Outcome, layer_state
 
 EVERYONE = "*"
 
@@ -77,6 +80,7 @@ class AiSettings(LayerSettings):
     # model, size, rate and budget checks apply (4 characters a token), the scans do not.
     token_prompts: Literal["deny", "allow"] = "deny"
     audit_path: str | None = None  # JSON Lines, one record per call; - for stdout
+    state: StateSettings = StateSettings()  # where budgets and request rates are counted (docs/state.md)
 
 
 @dataclass
@@ -114,7 +118,9 @@ class AiGatewayLayer:
         self.injection_roles = frozenset(role.casefold() for role in settings.injection.roles)
         # Kept across reloads: a reload must not refill everyone's budget or rate allowance.
         self.budgets = shared_budgets()
-        self.request_limiters = {group: _limiter(route.route, group, limits.requests_per_minute)
+        self.limits = SharedLimits(layer_state(settings.state, self.name), self.budgets)
+        self.request_limiters = {group: (f"{route.route}\x1f{group}\x1f{limits.requests_per_minute}",
+                                         _limiter(route.route, group, limits.requests_per_minute))
                                  for group, limits in settings.groups.items() if limits.requests_per_minute}
         self.audit = audit_writer(settings.audit_path, 50 << 20, 5) if settings.audit_path else None
         self.scanner = None
@@ -135,12 +141,15 @@ class AiGatewayLayer:
         call, document = read
         limits = [self.settings.groups[g] for g in (*groups, EVERYONE) if g in self.settings.groups]
         scores: dict[str, int] = {}
-        refusal = self._policy(call, who, groups, limits) or self._scan(call, scores)
+        notes: list[str] = []  # the store failed and on_error let the call on: said in the trace and audit
+        refusal = self._policy(call, limits) or self._admit(call, who, groups, limits, notes)
         body = None
-        if refusal is None and self.settings.sensitive_data.action != "off":
-            refusal, body = self._sensitive(document, scores)
         if refusal is None:
-            refusal = self._budget(call, who, limits)
+            refusal = self._scan(call, scores)
+            if refusal is None and self.settings.sensitive_data.action != "off":
+                refusal, body = self._sensitive(document, scores)
+            if refusal is not None:  # refused after its tokens were reserved: they go back
+                self.limits.correct(who, call.estimated_tokens(), 0)
         self._audit(request, call, who, groups, scores, refusal, started)
         if refusal is not None:
             return refusal
@@ -150,7 +159,7 @@ class AiGatewayLayer:
         # content-encoding no longer describes it, so it goes too.
         return Verdict(self.name, scores=scores, labels=(call.api, call.model[:64]), rewrite_body=body,
                        remove_headers=("content-encoding",) if body is not None else (),
-                       reasons=(f"ai:model={call.model[:64]}",))
+                       reasons=(f"ai:model={call.model[:64]}", *dict.fromkeys(notes)))
 
     def _read(self, request: Request, who: str, groups, started: float) -> tuple[LlmCall, object] | Verdict:
         """(the call, the JSON document) as the upstream reads them, or the verdict on a request
@@ -181,7 +190,7 @@ class AiGatewayLayer:
 
     # -- checks ---------------------------------------------------------------------------
 
-    def _policy(self, call: LlmCall, who: str, groups, limits: list[GroupLimits]) -> Verdict | None:
+    def _policy(self, call: LlmCall, limits: list[GroupLimits]) -> Verdict | None:
         if not limits:
             return _refuse(403, "no_group", "Forbidden")
         if call.too_deep:  # its texts and tool arguments were not read, so they cannot be scanned
@@ -193,10 +202,6 @@ class AiGatewayLayer:
         caps = [limit.max_prompt_chars for limit in limits if limit.max_prompt_chars is not None]
         if len(caps) == len(limits) and call.prompt_chars > max(caps):  # every group caps it
             return _refuse(413, "prompt_too_large", "Prompt too large")
-        for group in (*groups, EVERYONE):
-            limiter = self.request_limiters.get(group)
-            if limiter is not None and (wait := limiter.take(f"{who}\x1f{group}")) > 0:
-                return _refuse(429, "requests_per_minute", "Too many requests", wait)
         return None
 
     def _scan(self, call: LlmCall, scores: dict[str, int]) -> Verdict | None:
@@ -240,14 +245,31 @@ class AiGatewayLayer:
             return _refuse(403, "sensitive_data", "Forbidden"), None
         return None, (orjson.dumps(redacted) if action == "redact" else None)
 
-    def _budget(self, call: LlmCall, who: str, limits: list[GroupLimits]) -> Verdict | None:
+    def _admit(self, call: LlmCall, who: str, groups, limits: list[GroupLimits], notes: list[str]) -> Verdict | None:
+        """The caller's request rates, then its token budget, in one step (one round trip to a
+        shared store): a call refused by a rate reserves no tokens."""
+        buckets = [Bucket(*self.request_limiters[group], f"{who}\x1f{group}") for group in (*groups, EVERYONE)
+                   if group in self.request_limiters]
         windows = {}
         for window, field_name in (("minute", "tokens_per_minute"), ("day", "tokens_per_day")):
             values = [getattr(limit, field_name) for limit in limits]
             if None not in values:
                 windows[window] = max(values)  # the most generous of the caller's groups
-        wait = self.budgets.reserve(who, call.estimated_tokens(), windows)
-        return _refuse(429, "token_budget", "Token budget exceeded", wait) if wait else None
+        outcome = self.limits.admit(buckets, who, call.estimated_tokens(), windows)
+        if outcome.wait > 0 and outcome.limit == "rate":
+            return _refuse(429, "requests_per_minute", "Too many requests", outcome.wait)
+        if outcome.wait > 0:
+            return _refuse(429, "token_budget", "Token budget exceeded", outcome.wait)
+        return self._store_failed(outcome, notes)
+
+    def _store_failed(self, outcome: Outcome, notes: list[str]) -> Verdict | None:
+        """The state store failed: closed refuses the call (the layer's error_status); open and
+        local let it on, noted in the verdict's reasons."""
+        if outcome.fallback == "closed":
+            return _refuse(self.settings.error_status, "state_unavailable", "Service unavailable")
+        if outcome.fallback:
+            notes.append(f"ai:state_unavailable={outcome.fallback}")
+        return None
 
     # -- response: count what the call really used ------------------------------------------------
 
@@ -293,7 +315,7 @@ class AiGatewayLayer:
             used = tokens_used(b"".join(flight.parts), content_type)
         # No usage in the answer: the estimate reserved before the call stays charged.
         charged = used if used is not None else flight.estimated
-        self.budgets.correct(flight.who, flight.estimated, charged)
+        self.limits.correct(flight.who, flight.estimated, charged)
         if self.audit is not None:
             self.audit.write({"request_id": request.request_id, "kind": "llm_usage", "identity": flight.who,
                               "model": flight.model, "api": flight.api, "estimated_tokens": flight.estimated,

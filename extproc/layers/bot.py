@@ -37,6 +37,9 @@ from extproc.layers.base import JUDGES_ONLY, Capabilities, Context, LayerSetting
 from extproc.core.modelfiles import validated_model_path
 from extproc.core.request import Request
 from extproc.core.verdict import Action, Reply, Verdict
+from extproc.state.behaviour import SharedTracker
+from extproc.state.settings import StateSettings
+from extproc.state.shared import StoreUnavailable, layer_state
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class BotSettings(LayerSettings):
     forward_scores: bool = True  # x-bot-score and x-bot-class upstream
     model: str | None = None  # default: models/bot.onnx
     challenge: ChallengeSettings | None = None  # the keys and terms of the `challenge` action
+    state: StateSettings = StateSettings()  # where client behaviour is summarised (docs/state.md)
 
     @field_validator("client_key")
     @classmethod
@@ -155,8 +159,9 @@ class BotLayer:
         self.model = load_model(settings.model)
         self.catalogue = RefreshingCatalogue(settings.crawler_ranges, settings.ranges_refresh_s)
         key = tuple(settings.client_key)
-        self.featurizer = Featurizer(self.catalogue.current, shared_tracker(settings.max_clients,
-                                                                             settings.client_ttl_s, key), key)
+        tracker = SharedTracker(layer_state(settings.state, self.name),
+                                shared_tracker(settings.max_clients, settings.client_ttl_s, key))
+        self.featurizer = Featurizer(self.catalogue.current, tracker, key)
         self.challenge = Challenge(settings.challenge) if settings.challenge is not None else None
         self._warm_up()
 
@@ -169,12 +174,15 @@ class BotLayer:
 
     def evaluate(self, request: Request, context: Context) -> Verdict:
         self.featurizer.catalogue = self.catalogue.get()
-        if self.challenge is not None:
-            return self._evaluate_with_challenge(request, self.challenge)
-        facts = self.featurizer.facts(request)
+        try:
+            if self.challenge is not None:
+                return self._evaluate_with_challenge(request, self.challenge)
+            facts = self.featurizer.facts(request)
+        except StoreUnavailable:  # state on_error closed: no score without the shared behaviour
+            return Verdict(self.name, Action.DENY, self.settings.error_status, reasons=("bot:state_unavailable=closed",))
         score = self.model.score(self.model.probability(facts.vector))
         bot_class, score, why = self.classify(facts, score)
-        return self._verdict(bot_class, score, why)
+        return self._verdict(bot_class, score, _noted(facts, why))
 
     def _evaluate_with_challenge(self, request: Request, challenge: Challenge) -> Verdict:
         """As evaluate(), with the clearance read first and navigations challenged where the
@@ -190,6 +198,7 @@ class BotLayer:
         if cleared:
             score = max(score, challenge.settings.cleared_score)
         bot_class, score, why = self.classify(facts, score, cleared)
+        why = _noted(facts, why)
         action = self._action(bot_class)
         banded = bot_class == HUMAN and score <= challenge.settings.score_at_or_below
         if action == CHALLENGE or banded:
@@ -257,6 +266,11 @@ class BotLayer:
         reasons = (f"bot:class={AUTOMATION}", "bot:score=1", *(f"bot:challenge=failed:{w}" for w in outcome.why))
         return Verdict(self.name, Action.DENY, 403, reasons=reasons, scores={"bot": 1}, labels=(AUTOMATION,),
                        reply=outcome.reply)
+
+
+def _noted(facts: Facts, why: tuple[str, ...]) -> tuple[str, ...]:
+    """The reasons, saying so when the store failed and this worker's own behaviour was read."""
+    return (*why, "bot:state_unavailable=local") if facts.client_source == "local" else why
 
 
 SPEC = LayerSpec(name=BotLayer.name, settings=BotSettings, build=BotLayer,

@@ -32,6 +32,9 @@ from extproc.core.request import Request, StateKey
 from extproc.core.strict import StrictModel
 from extproc.observability.tracing import trace_id_of
 from extproc.core.verdict import Action, Reply, Verdict
+from extproc.state.limits import Bucket, SharedLimits
+from extproc.state.settings import StateSettings
+from extproc.state.shared import layer_state
 
 ALWAYS = frozenset({"initialize", "server/discover", "ping", "logging/setLevel", "completion/complete",
                     "resources/templates/list", *LISTS})  # allowed to anyone who may reach the server; lists are filtered
@@ -61,6 +64,7 @@ class McpSettings(LayerSettings):
     rate_limit: RateLimit | None = RateLimit()  # per identity and tool
     audit: AuditSpec | None = AuditSpec()
     deny_status: int = Field(default=200, ge=200, le=499)
+    state: StateSettings = StateSettings()  # where the rate limits are counted (docs/state.md)
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Exchange:
 
 
 EXCHANGE: StateKey[Exchange] = StateKey("mcp")
+STORE_FALLBACK: StateKey[str] = StateKey("mcp_state")  # the store failed and on_error (open, local) let calls on
 
 
 class McpLayer:
@@ -92,6 +97,8 @@ class McpLayer:
         # Kept across reloads: a reload must not hand every caller a fresh allowance.
         self.limiter = DURABLE.get("rate_limiters", ("mcp", route.route, limit.requests, limit.per_s),
                                    lambda: RateLimiter(limit.requests, limit.per_s), size=len) if limit else None
+        self.limit_name = f"{route.route}\x1f{limit.requests}\x1f{limit.per_s}" if limit else ""
+        self.limits = SharedLimits(layer_state(settings.state, self.name))
         self.audit = audit_writer(settings.audit.path, settings.audit.max_bytes, settings.audit.backups) \
             if settings.audit else None
         self.scanner = None
@@ -118,7 +125,7 @@ class McpLayer:
             body = orjson.dumps(jsonrpc.error(None, parsed.code, parsed.message, request.request_id))
             return Verdict(self.name, Action.DENY, 400, reasons=("mcp:malformed",), reply=Reply(body))
         messages, batch = parsed
-        judged = [self._judge(message, caller, grants) for message in messages]
+        judged = [self._judge(message, caller, grants, request) for message in messages]
         if not batch and _headers_disagree(request, messages[0]):
             judged = [("header_body_mismatch", FORBIDDEN, 0.0)]
         for message, (reason, _code, _wait) in zip(messages, judged):
@@ -130,10 +137,13 @@ class McpLayer:
             # Labels reach the decision audit and the trace (as the layer's span event), so a trace
             # shows who called which tool as the MCP audit file does.
             called = (f"{m.method} {redact_url(m.target)}".strip() for m in messages if m.method)
-            return Verdict(self.name, labels=(f"identity:{caller.name[:128]}", *dict.fromkeys(called)))
+            fallback = request.kept(STORE_FALLBACK)
+            return Verdict(self.name, labels=(f"identity:{caller.name[:128]}", *dict.fromkeys(called)),
+                           reasons=(f"mcp:state_unavailable={fallback}",) if fallback else ())
         return self._refuse(request, messages, judged, batch)
 
-    def _judge(self, message: Message, caller: Caller, grants: tuple[CompiledGrant, ...]) -> tuple[str, int, float]:
+    def _judge(self, message: Message, caller: Caller, grants: tuple[CompiledGrant, ...],
+               request: Request) -> tuple[str, int, float]:
         """('' when allowed, else the reason), the JSON-RPC error code, seconds to wait (rate limit)."""
         if self.server is None:
             return "server_not_registered", FORBIDDEN, 0.0
@@ -148,9 +158,9 @@ class McpLayer:
         kind = TARGETS[message.method][0]
         if not self.permissions.permits(grants, self.server, kind, message.target):
             return f"{kind}_not_allowed", FORBIDDEN, 0.0
-        return self._check_arguments(message, caller)
+        return self._check_arguments(message, caller, request)
 
-    def _check_arguments(self, message: Message, caller: Caller) -> tuple[str, int, float]:
+    def _check_arguments(self, message: Message, caller: Caller, request: Request) -> tuple[str, int, float]:
         raw, value = message.arguments()
         if raw is None:  # nested beyond what can be serialised, let alone inspected
             return "arguments_too_deep", INVALID_PARAMS, 0.0
@@ -159,9 +169,14 @@ class McpLayer:
         if value is not None and jsonrpc.depth(value, self.settings.max_argument_depth) > self.settings.max_argument_depth:
             return "arguments_too_deep", INVALID_PARAMS, 0.0
         if self.limiter is not None and message.method == "tools/call":
-            wait = self.limiter.take(f"{caller.name}\x1f{self.server}\x1f{message.target}")
-            if wait > 0:
-                return "rate_limited", RATE_LIMITED, wait
+            key = f"{caller.name}\x1f{self.server}\x1f{message.target}"
+            outcome = self.limits.take([Bucket(self.limit_name, self.limiter, key)])
+            if outcome.wait > 0:
+                return "rate_limited", RATE_LIMITED, outcome.wait
+            if outcome.fallback == "closed":  # the store failed: the policy refuses what it cannot count
+                return "state_unavailable", INTERNAL_ERROR, 0.0
+            if outcome.fallback:
+                request.keep(STORE_FALLBACK, outcome.fallback)
         if self.scanner is not None and raw:
             probe = Request("POST", "/", headers=(("content-type", "application/json"),), has_body=True)
             probe.attach_body(raw)

@@ -53,6 +53,7 @@ class Metrics:
         inference times, read at scrape time."""
         self.registry.register(StateSizes(store))
         self.registry.register(ModelInference())
+        self.registry.register(StateStoreOperations())
 
     def record(self, decision: Decision) -> None:
         tallies = self.tallies
@@ -150,6 +151,24 @@ class ModelInference:
         family = HistogramMetricFamily("extproc_model_inference_seconds", "Model inference time", labels=["model"])
         for model, clock in sorted(inference.items()):
             family.add_metric([model], cumulative_buckets(INFERENCE_BUCKETS, clock.buckets), sum_value=clock.total)
+        yield family
+
+
+class StateStoreOperations:
+    """``extproc_state_store_operations{layer, operation, outcome}``: round trips to the shared
+    state store (extproc/state): ok, error (failed or timed out: on_error decided) and skipped
+    (the store was known to be down: on_error decided without asking it)."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from extproc.state.store import OPERATIONS
+
+        family = CounterMetricFamily("extproc_state_store_operations", "Shared state store round trips by outcome",
+                                     labels=["layer", "operation", "outcome"])
+        for labels, count in sorted(OPERATIONS.copy().items()):
+            family.add_metric(list(labels), count)
         yield family
 
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from extproc_lab.bench import endtoend, inprocess, large_prompt, load, streaming, workload
+from extproc_lab.bench import endtoend, inprocess, large_prompt, load, state, streaming, workload
 from extproc_lab.bench.report import table
 from extproc.config.compile import load_policy, parse_policy
 
@@ -55,11 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--large-prompt-only", action="store_true",
                         help="only the large-prompt scenario (1 MB chat completions through the AI gateway route)")
     large_prompt.add_arguments(parser)
+    state.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.large_prompt_only:
         return large_prompt.run(args)
+    if args.state_only:
+        return state.run(args)
     started = time.perf_counter()
     plan = Plan.of(args)
     results: dict = {"plan": plan.__dict__, "machine": {"cpus": os.cpu_count(), "load_1m": os.getloadavg()[0]}}

@@ -23,7 +23,8 @@ from extproc.wire.listen import parse_address
 from tests.support import REPO
 
 K8S = REPO / "deploy" / "k8s"
-KUSTOMIZATIONS = {"base": K8S / "base", "istio": K8S / "overlays" / "istio", "jaeger": K8S / "overlays" / "jaeger"}
+KUSTOMIZATIONS = {"base": K8S / "base", "istio": K8S / "overlays" / "istio", "jaeger": K8S / "overlays" / "jaeger",
+                  "shared-state": K8S / "overlays" / "shared-state"}
 KUBERNETES_VERSION = "1.32.0"  # the oldest release the manifests target (grpc probes are GA since 1.27)
 
 
@@ -130,6 +131,28 @@ def test_every_container_is_locked_down_with_requests_and_limits(rendered):
             assert set(c["resources"]) == {"requests", "limits"}, c["name"]
 
 
+def test_shared_state_redis_takes_tls_and_a_password_from_secrets_and_only_the_sidecars():
+    objects = render("shared-state")
+    redis = find(objects, "Deployment", "extproc-redis")
+    store = container(redis, "redis")
+    assert flag(store["args"], "--port") == "0" and flag(store["args"], "--tls-port") == "6379"  # TLS only
+    assert flag(store["args"], "--requirepass") == "$(REDIS_PASSWORD)"
+    password = next(e for e in store["env"] if e["name"] == "REDIS_PASSWORD")["valueFrom"]["secretKeyRef"]
+    sidecar = container(find(objects, "Deployment", "extproc-app"), "extproc")
+    url = next(e for e in sidecar["env"] if e["name"] == "EXTPROC_REDIS_URL")["valueFrom"]["secretKeyRef"]
+    assert password["name"] == url["name"] == "extproc-redis"
+    assert named_port(store, "redis") == find(objects, "Service", "extproc-redis")["spec"]["ports"][0]["port"]
+    (ingress,) = next(p for p in policies_for(objects, redis) if p.get("ingress"))["ingress"]
+    assert ingress["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "extproc-app"}}}]
+    assert egress_allowed(objects, redis) == set()
+    # A policy naming the Secret's variable and the CA's mount compiles (the URL is read at start).
+    ca_mount = next(m["mountPath"] for m in sidecar["volumeMounts"] if m["name"] == "redis-ca")
+    state = {"backend": "redis", "url_env": "EXTPROC_REDIS_URL", "tls_ca_file": f"{ca_mount}/ca.crt"}
+    from extproc.state.settings import StateSettings
+
+    assert StateSettings(**state).tls_ca_file == f"{ca_mount}/ca.crt"
+
+
 def test_selectors_of_service_pdb_and_networkpolicy_match_the_pods(rendered):
     _, objects = rendered
     labels = find(objects, "Deployment", "extproc-app")["spec"]["template"]["metadata"]["labels"]
@@ -227,6 +250,7 @@ EXPECTED_EGRESS = {
     "base": DNS,
     "jaeger": DNS | {("TCP", 4317, "", (("app.kubernetes.io/name", "jaeger"),))},
     "istio": DNS | {("TCP", 15012, "istio-system", (("app", "istiod"),))},
+    "shared-state": DNS | {("TCP", 6379, "", (("app.kubernetes.io/name", "extproc-redis"),))},
 }
 
 
