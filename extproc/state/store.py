@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis  # the client's C parser (a dependency); its packer too, here
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -51,6 +52,7 @@ class RedisStore:
         self.scripts = {name: self.client.register_script(getattr(scripts, name))
                         for name in ("TAKE_TOKENS", "RESERVE_TOKENS", "ADMIT_CALL", "CORRECT_TOKENS",
                                      "OBSERVE_CLIENT")}
+        self._serving = threading.local()  # each serving thread's own connection (see _evalsha)
         self._down_until = 0.0
         self._probe: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -66,7 +68,7 @@ class RedisStore:
             OPERATIONS[(layer, script, "skipped")] += 1
             raise StoreUnavailable(f"{self.where} unavailable (waiting to retry)")
         try:
-            result = self.scripts[script](keys=list(keys), args=list(args))
+            result = self._evalsha(self.scripts[script], keys, args)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             self.failed(exc)
             OPERATIONS[(layer, script, "error")] += 1
@@ -76,6 +78,24 @@ class RedisStore:
             raise StoreUnavailable(f"{self.where}: {exc}") from None
         OPERATIONS[(layer, script, "ok")] += 1
         return result
+
+    def _evalsha(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """The script on this thread's own connection, packed by hiredis (C) and read directly: the
+        client's command path (pool, retry wrapper, script object, its Python encoder) cost about
+        55 us of the 160 us one call took on loopback here, more than the script itself."""
+        connection = getattr(self._serving, "connection", None)
+        if connection is None:
+            connection = self._serving.connection = self.client.connection_pool.make_connection()
+        try:
+            try:
+                connection.send_packed_command([hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))])
+                return connection.read_response()
+            except redis.exceptions.NoScriptError:  # a restarted or flushed store: EVAL caches it again
+                connection.send_packed_command([hiredis.pack_command(("EVAL", script.script, len(keys), *keys, *args))])
+                return connection.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            connection.disconnect()  # a reply may still be on its way: never read it as the next one's
+            raise
 
     def failed(self, exc: BaseException) -> None:
         """Stop asking the store; a background probe lets the requests back in once it answers."""

@@ -196,3 +196,17 @@ def test_admitting_a_call_takes_the_rate_then_reserves_the_budget_as_one_worker_
 
 
 alone_limiter = RateLimiter(5, 60.0)
+
+
+def test_a_store_that_lost_its_scripts_gets_them_again_without_a_failed_request(fresh):
+    # Calls go straight to EVALSHA on the serving thread's connection; a restarted or flushed
+    # store answers NOSCRIPT, and the call must load the script and decide, not fail open/closed.
+    shared = workers(fresh.url, count=1)[0]
+    alone = RateLimiter(3, 60.0)
+    limiter = RateLimiter(3, 60.0)
+    take = lambda: shared.take([Bucket("route\x1fgroup\x1f3", limiter, "carol")]).wait > 0  # noqa: E731
+    first = [take(), take()]
+    fresh.client().script_flush()
+    after = [take(), take()]
+    assert first + after == [alone.take("carol", now=0.0) > 0 for _ in range(4)] == [False, False, False, True]
+    assert len(limiter) == 0  # every decision came from the store
