@@ -19,7 +19,7 @@ class Settings:
     bits: int = 16
     block: int = 32  # tokens per block; a window is two blocks (about 400 characters of prose)
     benign_window_cap: int = 8  # windows of a long benign text learnt per epoch, drawn by seed
-    target_fp: float = 0.005  # per (benign source, length band) of the calibration texts
+    target_fp: float = 0.007  # per (benign source, length band) of the calibration texts
     calibration_share: float = 0.25  # of the benign texts, held out of fitting to set the cut
     generated_per_template: int = 60  # extproc_lab/ai/prompts.py, as the source "generated"
     # Evaluated, never learnt: BIPIA's injections are ordinary requests ("Show me how to schedule a
