@@ -2,7 +2,9 @@
  *
  * The features are those of extproc/ai_gateway/prompt_features.py, which is the reference: tokens
  * are runs of word bytes or of mark bytes, each owns its unigram, its pair with the token before
- * and, for a word of 5 bytes or more, every 4-byte run inside it. Each feature counts once per
+ * and, for a word of 5 bytes or more, every 4-byte run inside it; a word in one of the model's
+ * word classes also owns its class and the pair of its class with the nearest classed word at most
+ * CLASS_GAP tokens before (a lookup in a small table per word). Each feature counts once per
  * block of `block` tokens. A window is two neighbouring blocks (one block for a short text), its
  * logit bias + (sum of weights) / sqrt(features); the scan returns the highest window logit, or
  * the first at or above `stop` without reading further (the verdict is certain by then).
@@ -30,6 +32,9 @@
 #define PAIR_MULTIPLIER 0x9E3779B1u
 #define BUCKET_MULTIPLIER 0x9E3779B1u
 #define MIN_GRAM_WORD 5
+#define CLASS_SALT 0x5BD1E995u
+#define CLASS_GAP 4
+#define MAX_CLASSES 255
 enum { SEP = 0, WORD = 1, MARK = 2 };
 
 #define RELEASE_GIL_BYTES (64 * 1024)
@@ -41,6 +46,9 @@ typedef struct {
     Py_ssize_t block;
     uint32_t *stamp;    /* used only under the GIL */
     uint32_t generation;
+    uint32_t *class_keys;  /* word classes: open addressing, 2^class_bits slots; NULL without classes */
+    unsigned char *class_ids;  /* 0: an empty slot */
+    int class_bits;
 } Scanner;
 
 static unsigned char byte_class[256];
@@ -86,8 +94,21 @@ static inline int class_at(const unsigned char *data, Py_ssize_t n, Py_ssize_t i
     return WORD;
 }
 
+/* The class of a word token's value (0: none). */
+static inline unsigned class_of(const uint32_t *keys, const unsigned char *ids, int bits, uint32_t token)
+{
+    const uint32_t mask = ((uint32_t)1 << bits) - 1;
+    for (uint32_t slot = (token * BUCKET_MULTIPLIER) >> (32 - bits);; slot = (slot + 1) & mask) {
+        if (!ids[slot] || keys[slot] == token)
+            return ids[slot];
+    }
+}
+
 /* The scan's state; the hot loop works on copies in locals (see scan). */
 typedef struct {
+    const uint32_t *class_keys;
+    const unsigned char *class_ids;
+    int class_bits;
     const float *weights;
     uint32_t *stamp;
     uint32_t generation;  /* the current block's number in stamp */
@@ -170,6 +191,8 @@ static void scan(Windows *w, Block *blk, const unsigned char *data, Py_ssize_t n
     Py_ssize_t in_block = 0, blocks = 0;
     int kind = SEP, has_previous = 0;
     uint32_t rolling = 0, gram = 0, length = 0, previous = 0;
+    Py_ssize_t tokens = 0, classed_at = -CLASS_GAP - 1;  /* the last classed word's token number */
+    uint32_t classed = 0;  /* and its class */
     for (Py_ssize_t i = 0; i <= n; i++) {
         const int here = i < n ? class_at(data, n, i) : SEP;
         if (here != kind) {
@@ -180,6 +203,16 @@ static void scan(Windows *w, Block *blk, const unsigned char *data, Py_ssize_t n
                 ADD_FEATURE((previous * PAIR_MULTIPLIER + token) ^ PAIR_SALT, (uint32_t)has_previous);
                 previous = token;
                 has_previous = 1;
+                if (blk->class_ids && kind == WORD) {  /* rare: most words are in no class */
+                    const uint32_t class = class_of(blk->class_keys, blk->class_ids, blk->class_bits, token);
+                    if (class) {
+                        ADD_FEATURE(fmix32(CLASS_SALT + class), 1u);
+                        ADD_FEATURE(fmix32(CLASS_SALT + classed * 256u + class), (uint32_t)(tokens - classed_at <= CLASS_GAP));
+                        classed = class;
+                        classed_at = tokens;
+                    }
+                }
+                tokens++;
                 if (++in_block == block_tokens) {
                     in_block = 0;
                     blocks++;
@@ -226,16 +259,60 @@ static void scanner_dealloc(Scanner *self)
     if (self->weights.obj)
         PyBuffer_Release(&self->weights);
     free(self->stamp);
+    free(self->class_keys);
+    free(self->class_ids);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The word classes from a dict {token value: class 1..MAX_CLASSES} into an open-addressing table
+ * at most a quarter full. */
+static int set_classes(Scanner *self, PyObject *classes)
+{
+    if (!PyDict_Check(classes)) {
+        PyErr_SetString(PyExc_TypeError, "classes must be a dict of token value -> class");
+        return -1;
+    }
+    const Py_ssize_t count = PyDict_Size(classes);
+    if (count == 0)
+        return 0;
+    int bits = 4;
+    while (((Py_ssize_t)1 << bits) < 4 * count)
+        bits++;
+    self->class_keys = calloc((size_t)1 << bits, sizeof(uint32_t));
+    self->class_ids = calloc((size_t)1 << bits, 1);
+    if (!self->class_keys || !self->class_ids) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->class_bits = bits;
+    const uint32_t mask = ((uint32_t)1 << bits) - 1;
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(classes, &position, &key, &value)) {
+        const unsigned long token = PyLong_AsUnsignedLong(key);
+        const long class = PyLong_AsLong(value);
+        if (PyErr_Occurred())
+            return -1;
+        if (token > 0xFFFFFFFFul || class < 1 || class > MAX_CLASSES) {
+            PyErr_SetString(PyExc_ValueError, "a word class maps a uint32 token value to 1..255");
+            return -1;
+        }
+        uint32_t slot = ((uint32_t)token * BUCKET_MULTIPLIER) >> (32 - bits);
+        while (self->class_ids[slot] && self->class_keys[slot] != (uint32_t)token)
+            slot = (slot + 1) & mask;
+        self->class_keys[slot] = (uint32_t)token;
+        self->class_ids[slot] = (unsigned char)class;
+    }
+    return 0;
 }
 
 static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"weights", "bits", "block", NULL};
-    PyObject *weights;
+    static char *keywords[] = {"weights", "bits", "block", "classes", NULL};
+    PyObject *weights, *classes = NULL;
     int bits;
     Py_ssize_t block;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Oin", keywords, &weights, &bits, &block))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Oin|O", keywords, &weights, &bits, &block, &classes))
         return NULL;
     if (bits < 1 || bits > 24 || block < 1) {
         PyErr_SetString(PyExc_ValueError, "bits must be in 1..24 and block at least 1");
@@ -261,6 +338,10 @@ static PyObject *scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
     }
     self->bits = bits;
     self->block = block;
+    if (classes && classes != Py_None && set_classes(self, classes) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
@@ -284,7 +365,8 @@ static PyObject *scanner_scan(Scanner *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "Odd:scan", &source, &bias, &stop) || utf8_of(source, &text) < 0)
         return NULL;
     Windows w = {.bias = bias, .stop = stop};
-    Block blk = {.weights = self->weights.buf, .shift = 32 - self->bits};
+    Block blk = {.weights = self->weights.buf, .shift = 32 - self->bits, .class_keys = self->class_keys,
+                 .class_ids = self->class_ids, .class_bits = self->class_bits};
     const int release = text.len >= RELEASE_GIL_BYTES;
     if (release) {  /* a stamp array of its own: other threads may scan meanwhile */
         blk.stamp = calloc((size_t)1 << self->bits, sizeof(uint32_t));
@@ -327,7 +409,8 @@ static PyMemberDef scanner_members[] = {
 static PyTypeObject ScannerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "extproc.ai_gateway._prompt_scan.Scanner",
-    .tp_doc = PyDoc_STR("Scanner(weights, bits, block): the prompt-injection model's windowed scan."),
+    .tp_doc = PyDoc_STR("Scanner(weights, bits, block, classes=None): the prompt-injection model's windowed scan; "
+                        "classes maps word token values to word classes 1..255."),
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = scanner_new,

@@ -1,5 +1,5 @@
-"""Prompt-injection scoring: a linear model over hashed tokens, token pairs and 4-byte runs, read
-window by window.
+"""Prompt-injection scoring: a linear model over hashed tokens, token pairs, 4-byte runs and word
+classes, read window by window.
 
 A text is cut into blocks of ``block`` tokens (extproc.ai_gateway.prompt_features says what a token
 and its features are); each window is two neighbouring blocks, and its logit is the bias plus the
@@ -49,11 +49,11 @@ class Engine(Protocol):
 class NumpyEngine:
     """The kernel's computation in NumPy, for installs without a C compiler (some 12 times slower)."""
 
-    def __init__(self, weights: np.ndarray, bits: int, block: int) -> None:
-        self.weights, self.bits, self.block = weights, bits, block
+    def __init__(self, weights: np.ndarray, bits: int, block: int, classes: prompt_features.WordClasses) -> None:
+        self.weights, self.bits, self.block, self.classes = weights, bits, block, classes
 
     def scan(self, text: str | bytes, bias: float, stop: float, /) -> tuple[float, int]:
-        return prompt_features.scan(text, self.weights, self.bits, self.block, bias, stop)
+        return prompt_features.scan(text, self.weights, self.bits, self.block, bias, stop, self.classes)
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ def _sigmoid(logit: float) -> float:
     return 1.0 / (1.0 + math.exp(-logit)) if logit > -700 else 0.0
 
 
-def _engine(weights: np.ndarray, bits: int, block: int, path: Path) -> tuple[Engine, str]:
+def _engine(weights: np.ndarray, bits: int, block: int, classes: prompt_features.WordClasses,
+            path: Path) -> tuple[Engine, str]:
     requested = os.environ.get(ENGINE_VARIABLE) or "auto"
     if requested not in ENGINES:
         raise ValueError(f"{ENGINE_VARIABLE}={requested!r}: expected one of {', '.join(ENGINES)}")
@@ -112,8 +113,9 @@ def _engine(weights: np.ndarray, bits: int, block: int, path: Path) -> tuple[Eng
                         "reinstall with a C compiler", path, exc)
         else:
             log.info("prompt-injection model %s: native engine (C kernel)", path)
-            return Scanner(weights=weights, bits=bits, block=block), "native"
-    return NumpyEngine(weights, bits, block), "numpy"
+            table = dict(zip(classes.keys.tolist(), classes.ids.tolist()))
+            return Scanner(weights=weights, bits=bits, block=block, classes=table), "native"
+    return NumpyEngine(weights, bits, block, classes), "numpy"
 
 
 @lru_cache(maxsize=4)
@@ -124,11 +126,12 @@ def load_injection_model(path: str | None = None) -> InjectionModel:
         metadata = json.loads(model_path.with_suffix(".json").read_text())
         bias, bits, block = float(metadata["bias"]), int(metadata["bits"]), int(metadata["block"])
         shift = float(metadata["calibration"]["logit_shift"])
+        classes = prompt_features.WordClasses(metadata.get("word_classes", []))  # a model without: none
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{model_path}: cannot load the prompt-injection model: {exc}") from None
     if not 1 <= bits <= 24 or block < 1 or weights.shape != (1 << bits,) or weights.dtype.kind != "f":
         raise ValueError(f"{model_path}: {weights.shape} {weights.dtype} weights, the metadata says 2^{bits} "
                          f"and blocks of {block}")
     weights = np.ascontiguousarray(weights, dtype=np.float32)
-    engine, name = _engine(weights, bits, block, model_path)
+    engine, name = _engine(weights, bits, block, classes, model_path)
     return InjectionModel(weights, bias, bits, block, score_steps(shift), metadata, engine, name)

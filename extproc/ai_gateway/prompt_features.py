@@ -9,6 +9,12 @@ itself, the pair it forms with the token before, and, for word tokens longer tha
 4-byte run inside it. Each feature hashes (murmur3's finaliser over a rolling hash, salted per
 kind) into one of 2^bits buckets.
 
+Word classes (optional, given by the model as lists of words): a word token in a class (say "ignore",
+"disregard", "vergiss" as one class; "previous", "vorherigen" as another) also owns the class
+itself and the pair of its class with that of the nearest classed word at most CLASS_GAP tokens
+before it. These generalise across words, languages and the filler between them ("ignore all the
+previous instructions" and "vergiss alle vorherigen Anweisungen" share their class pairs).
+
 Owning features per token is what makes windows cheap: a window's sum is the sum over its tokens.
 """
 from __future__ import annotations
@@ -21,6 +27,9 @@ UNIGRAM_SALT, PAIR_SALT, GRAM_SALT = 0x3C6EF372, 0x1B873593, 0x7F4A7C15
 PAIR_MULTIPLIER = 0x9E3779B1
 BUCKET_MULTIPLIER = 0x9E3779B1  # a feature's bucket: the top bits of its value times this (mod 2^32)
 MIN_GRAM_WORD = 5  # 4-grams are taken inside word tokens at least this long
+CLASS_SALT = 0x5BD1E995  # a class feature: fmix32(CLASS_SALT + previous class * 256 + class)
+CLASS_GAP = 4  # a class pair joins classed words at most this many tokens apart
+MAX_CLASSES = 255
 SEP, WORD, MARK = 0, 1, 2
 MASK32 = np.uint64(0xFFFFFFFF)
 
@@ -60,7 +69,42 @@ def byte_classes(data: np.ndarray) -> np.ndarray:
     return classes
 
 
-def token_features(text: bytes | str, bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+class WordClasses:
+    """Words by class (1..MAX_CLASSES), as the token values the scan computes: keys sorted, ids alike."""
+
+    def __init__(self, classes: list[list[str]]) -> None:
+        if len(classes) > MAX_CLASSES:
+            raise ValueError(f"at most {MAX_CLASSES} word classes")
+        values: dict[int, int] = {}
+        for number, words in enumerate(classes, start=1):
+            for word in words:
+                data = word.lower().encode()
+                if not data or (byte_classes(np.frombuffer(data, dtype=np.uint8)) != WORD).any():
+                    raise ValueError(f"word class {number}: {word!r} is not one word token")
+                values.setdefault(int(token_value(data)), number)  # a word in two classes: the first
+        order = sorted(values)
+        self.keys = np.array(order, dtype=np.uint32)
+        self.ids = np.array([values[key] for key in order], dtype=np.uint8)
+
+    def of(self, tokens: np.ndarray) -> np.ndarray:
+        """The class of each token value (0: none)."""
+        if not len(self.keys):
+            return np.zeros(len(tokens), dtype=np.uint8)
+        at = np.minimum(np.searchsorted(self.keys, tokens), len(self.keys) - 1)
+        return np.where(self.keys[at] == tokens, self.ids[at], 0).astype(np.uint8)
+
+
+NO_CLASSES = WordClasses([])
+
+
+def token_value(word: bytes) -> np.uint32:
+    """A word token's value, as _token_values computes it (word is lower-case already)."""
+    data = np.frombuffer(word, dtype=np.uint8)
+    return _token_values(data, np.array([0]), np.array([len(data)]), np.array([WORD], dtype=np.uint8))[0]
+
+
+def token_features(text: bytes | str, bits: int,
+                   word_classes: WordClasses = NO_CLASSES) -> tuple[np.ndarray, np.ndarray, int]:
     """(bucket ids, the token owning each, number of tokens) of one text."""
     if isinstance(text, str):
         text = text.encode("utf-8", "surrogatepass")
@@ -86,6 +130,9 @@ def token_features(text: bytes | str, bits: int) -> tuple[np.ndarray, np.ndarray
     grams, gram_owner = _grams(data, starts, ends, kinds)
     ids.append(bucket(grams ^ np.uint32(GRAM_SALT), shift))
     owners.append(gram_owner)
+    class_ids, class_owner = _class_features(word_classes.of(tokens) * (kinds == WORD))
+    ids.append(bucket(class_ids, shift))
+    owners.append(class_owner)
     return np.concatenate(ids).astype(np.int64), np.concatenate(owners).astype(np.int64), count
 
 
@@ -103,6 +150,17 @@ def _token_values(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, kinds:
     return fmix32((mixed & MASK32).astype(np.uint32))
 
 
+def _class_features(token_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each classed token's class, and its pair with the nearest classed token at most CLASS_GAP
+    tokens before (values before bucketing), with the token owning each."""
+    at = np.flatnonzero(token_class)
+    current = token_class[at].astype(np.uint32)
+    paired = np.flatnonzero(np.diff(at) <= CLASS_GAP) + 1  # positions in `at` with a close predecessor
+    previous = current[paired - 1]
+    values = np.concatenate((current, previous * np.uint32(256) + current[paired])) + np.uint32(CLASS_SALT)
+    return fmix32(values.astype(np.uint32)), np.concatenate((at, at[paired]))
+
+
 def _grams(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every 4-byte run inside word tokens of MIN_GRAM_WORD bytes or more (little-endian uint32)."""
     lengths = ends - starts
@@ -116,10 +174,11 @@ def _grams(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, kinds: np.nda
     return grams, np.repeat(long_words, per_word)
 
 
-def scan(text: bytes | str, weights: np.ndarray, bits: int, block: int, bias: float, stop: float) -> tuple[float, int]:
+def scan(text: bytes | str, weights: np.ndarray, bits: int, block: int, bias: float, stop: float,
+         classes: WordClasses = NO_CLASSES) -> tuple[float, int]:
     """(logit, windows): the highest window logit of the text, or the first at or above stop and
     the windows up to it. What the C kernel returns, computed from token_features."""
-    ids, owner, count = token_features(text, bits)
+    ids, owner, count = token_features(text, bits, classes)
     logits = window_logits(ids, owner, count, weights, bias, block)
     crossing = np.flatnonzero(logits >= stop)
     if len(crossing):

@@ -11,7 +11,7 @@ import numpy as np
 
 from extproc_lab.ai.corpus import BANDS
 
-MIN_GROUP = 50  # smaller groups cannot place a 0.5% cut; they are still reported
+MIN_GROUP = 50  # smaller groups cannot place a cut of a fraction of a percent; they are still reported
 
 
 def band_index(lengths: np.ndarray) -> np.ndarray:

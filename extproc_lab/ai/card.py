@@ -12,10 +12,11 @@ def model_card(meta: dict) -> str:
     settings = training["settings"]
     lines = [
         "# Prompt-injection scorer", "",
-        "Scores user and tool messages 1-99 (low = injection): logistic regression over hashed tokens, token pairs "
-        f"and 4-byte runs inside words (2^{meta['bits']} weights), read in windows of two blocks of "
+        "Scores user and tool messages 1-99 (low = injection): logistic regression over hashed tokens, token pairs, "
+        f"4-byte runs inside words and word classes (2^{meta['bits']} weights), read in windows of two blocks of "
         f"{meta['block']} tokens, each feature counted once per block. A text scores as its most injection-like "
         "window, so a long document is judged by its worst passage, not by its length.", "",
+        *_classes(meta.get("word_classes", [])),
         f"Trained with NumPy by `python -m extproc_lab.ai.train_injection ../shared/data/llm` on "
         f"{training['data']['texts']:,} texts (data SHA-256 `{training['data']['sha256'][:16]}...`, seed "
         f"{training['seed']}): the real prompts of `../shared/data/llm` and the generated look-alikes of "
@@ -30,6 +31,16 @@ def model_card(meta: dict) -> str:
     if metrics:
         lines += _held_out(metrics)
     return "\n".join(lines)
+
+
+def _classes(classes: list[list[str]]) -> list[str]:
+    if not classes:
+        return []
+    return [f"Word classes ({len(classes)}, from `extproc_lab/ai/word_classes.py`; {sum(map(len, classes))} words in "
+            "English, German, French, Spanish and Italian): a word in a class also counts as its class, and as the "
+            "pair of its class with the nearest classed word up to 4 tokens before, so what is learnt of \"ignore the "
+            "previous instructions\" carries to \"vergiss die bisherigen Anweisungen\". Only ASCII letters are "
+            "lower-cased: a capitalised non-ASCII first letter (\"Über\") misses its class.", ""]
 
 
 def _sources(sources: dict, settings: dict) -> str:

@@ -68,7 +68,7 @@ def inserted(data: Dataset, source: str, settings: Settings):
         at = host.find("\n\n", len(host) // 2)
         at = at if at >= 0 else len(host) // 2
         texts.append(f"{host[:at]}\n\n{injection}\n\n{host[at:]}")
-    return featurize(texts, settings.bits), texts
+    return featurize(texts, settings.bits, settings.classes()), texts
 
 
 def _rate(flagged: np.ndarray) -> dict:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from extproc_lab.ai import calibrate, corpus, prompts
+from extproc.ai_gateway.prompt_features import NO_CLASSES, WordClasses
+from extproc_lab.ai import calibrate, corpus, prompts, word_classes
 from extproc_lab.ai.fit import Recipe, fit
 from extproc_lab.ai.windows import Featurized, featurize, text_logits, windows
 
@@ -18,14 +19,21 @@ class Settings:
     bits: int = 16
     block: int = 32  # tokens per block; a window is two blocks (about 400 characters of prose)
     benign_window_cap: int = 8  # windows of a long benign text learnt per epoch, drawn by seed
-    target_fp: float = 0.005  # per (benign source, length band) of the calibration texts
+    target_fp: float = 0.007  # per (benign source, length band) of the calibration texts
     calibration_share: float = 0.25  # of the benign texts, held out of fitting to set the cut
     generated_per_template: int = 60  # extproc_lab/ai/prompts.py, as the source "generated"
     # Evaluated, never learnt: BIPIA's injections are ordinary requests ("Show me how to schedule a
     # task") that are injections only because a document carries them; learnt as injections, they
     # teach that asking for something is an injection.
     not_learnt: tuple[tuple[str, int], ...] = (("bipia", 1),)
+    word_classes: bool = True  # extproc_lab/ai/word_classes.py
     fit: Recipe = field(default_factory=Recipe)
+
+    def class_lists(self) -> list[list[str]]:
+        return word_classes.lists() if self.word_classes else []
+
+    def classes(self) -> WordClasses:
+        return WordClasses(self.class_lists()) if self.word_classes else NO_CLASSES
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class Dataset:
             for record in prompts.records(settings.generated_per_template)]
         return cls(texts, np.array([p.label for p in texts]), np.array([p.source for p in texts]),
                    calibrate.band_index(np.array([len(p.text) for p in texts])),
-                   featurize([p.text for p in texts], settings.bits))
+                   featurize([p.text for p in texts], settings.bits, settings.classes()))
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ def metadata(trained: Trained, settings: Settings, data: Dataset, directory: Pat
     probability = float(1 / (1 + np.exp(-trained.cut)))
     return {
         "bits": settings.bits, "block": settings.block, "bias": trained.bias,
-        "features": "tokens (runs of word or mark bytes), token pairs, 4-byte runs in words of 5+ bytes; "
-                    "multiplicative hashing; each once per block",
+        "features": "tokens (runs of word or mark bytes), token pairs, 4-byte runs in words of 5+ bytes, "
+                    "word classes and pairs of them; multiplicative hashing; each once per block",
+        "word_classes": settings.class_lists(),
         "calibration": {"threshold_probability": round(probability, 6), "threshold_logit": round(trained.cut, 6),
                         "default_threshold_score": DEFAULT_THRESHOLD,
                         "logit_shift": logit_shift_for(probability, DEFAULT_THRESHOLD),

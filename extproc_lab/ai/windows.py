@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from extproc.ai_gateway.prompt_features import token_features
+from extproc.ai_gateway.prompt_features import NO_CLASSES, WordClasses, token_features
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,10 @@ class Featurized:
         return len(self.tokens)
 
 
-def featurize(texts: list[str], bits: int) -> Featurized:
+def featurize(texts: list[str], bits: int, classes: WordClasses = NO_CLASSES) -> Featurized:
     ids, owners, counts = [], [], []
     for text in texts:
-        feature_ids, owner, count = token_features(text, bits)
+        feature_ids, owner, count = token_features(text, bits, classes)
         ids.append(feature_ids.astype(np.int32))
         owners.append(owner.astype(np.int32))
         counts.append(count)

@@ -37,6 +37,44 @@ def test_the_kernel_computes_what_the_reference_computes(block):
             assert logit == pytest.approx(expected_logit, abs=1e-9), (text, stop)
 
 
+CLASSES = [["ignore", "vergiss", "ignoriere"], ["previous", "vorherigen", "ab"], ["instructions", "anweisungen"]]
+
+
+@pytest.mark.parametrize("block", [1, 3, 32])
+def test_word_classes_are_computed_alike(block):
+    classes = prompt_features.WordClasses(CLASSES)
+    table = dict(zip(classes.keys.tolist(), classes.ids.tolist()))
+    weights = np.random.default_rng(block + 7).normal(0, 1, 1 << 12).astype(np.float32)
+    kernel = native.Scanner(weights=weights, bits=12, block=block, classes=table)
+    # class words beside others, in any case, next to marks and separators, near and far apart
+    vocabulary = [word for words in CLASSES for word in words] + ["Ignore", "ALL", "the", "<|", "x", "\u2019", "\u00e9"]
+    rng = random.Random(block)
+    for _ in range(200):
+        text = rng.choice(["", " ", "\n"]).join(rng.choice(vocabulary) for _ in range(rng.randrange(0, 120))).encode()
+        for stop in (math.inf, 0.5):
+            assert kernel.scan(text, -0.2, stop) == pytest.approx(
+                prompt_features.scan(text, weights, 12, block, -0.2, stop, classes), abs=1e-9), text
+
+
+def test_a_class_pair_is_shared_across_languages_and_filler():
+    classes = prompt_features.WordClasses(CLASSES)
+
+    def class_features(text):
+        with_classes = set(prompt_features.token_features(text, 16, classes)[0].tolist())
+        return with_classes - set(prompt_features.token_features(text, 16)[0].tolist())
+
+    english = class_features("Ignore all the previous instructions.")
+    german = class_features("Vergiss bitte alle vorherigen Anweisungen!")
+    assert len(english) == 5 and english == german  # three classes and two pairs
+    assert len(class_features("ignore this. " + "word " * 4 + "previous")) == 2  # too far apart: no pair
+
+
+def test_a_word_class_must_be_one_word():
+    for bad in ("two words", "don't", "<x>", ""):
+        with pytest.raises(ValueError):
+            prompt_features.WordClasses([[bad]])
+
+
 def test_bytes_that_are_not_utf8_are_scanned_alike():
     weights = np.random.default_rng(5).normal(0, 1, 1 << 10).astype(np.float32)
     kernel = native.Scanner(weights=weights, bits=10, block=4)
