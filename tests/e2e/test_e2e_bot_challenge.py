@@ -16,7 +16,7 @@ from contextlib import ExitStack
 import pytest
 from extproc.local.envoy import free_port
 from tests.support.browsers import plain_chromium, require_plain_browser, require_selenium, selenium_chromium, xvfb
-from tests.support.e2e_support import LOOPBACK, Response, marker, metric_value, scrape, started_stack, upstream_saw, wait_for
+from tests.support.e2e_support import LOOPBACK, Response, get, marker, metric_value, scrape, started_stack, upstream_saw, wait_for
 
 KEY = "e2e-challenge-signing-key-0123456789abcdef"
 COOKIE = "__extproc_clearance"
@@ -64,16 +64,7 @@ def bot_result(record: dict) -> dict:
 
 def send(port: int, path: str, headers, source: str = LOOPBACK) -> Response:
     """One GET from ``source`` (any loopback address: another client to the sidecar)."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30, source_address=(source, 0))
-    try:
-        conn.putrequest("GET", path, skip_accept_encoding=True)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.endheaders()
-        answer = conn.getresponse()
-        return Response(answer.status, answer.reason, answer.getheaders(), answer.read())
-    finally:
-        conn.close()
+    return get(port, path, headers=headers, timeout=30, source=source)
 
 
 def is_interstitial(response: Response) -> bool:

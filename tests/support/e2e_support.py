@@ -152,9 +152,10 @@ class Response:
 
 def request(port: int, method: str, path: str, *, headers: Iterable[tuple[str, str | bytes]] = (),
             body: bytes | None = None, chunked: bool = False, chunk_size: int = 16384,
-            timeout: float = 15.0) -> Response:
-    """One request on a fresh connection. ``headers`` may repeat a name; values may be bytes."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+            timeout: float = 15.0, source: str = LOOPBACK) -> Response:
+    """One request on a fresh connection from ``source`` (another loopback address is another client
+    to the sidecar). ``headers`` may repeat a name; values may be bytes."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout, source_address=(source, 0))
     start = time.monotonic()
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
