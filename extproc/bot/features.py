@@ -65,17 +65,18 @@ class Featurizer:
         self.key_parts = key_parts
         self.profiles = signals.Profiles(len(FEATURE_NAMES))
 
-    def facts(self, request: Request, first: dict[str, str] | None = None) -> Facts:
+    def facts(self, request: Request, first: dict[str, str] | None = None, key: str | None = None) -> Facts:
         # One dict of first values instead of Request.header_map: no tuple per header, no
         # cached_property (which takes a lock per first access on Python 3.11). A caller that
-        # built it already passes it.
+        # built it, or the client key, already passes them.
         if first is None:
             first = dict(reversed(request.headers))
         path = request.path.partition("?")[0]
         agent = parse_agent(first.get("user-agent", ""))
         claim = self.catalogue.claim(agent.text, request.source_ip) if agent.text else None
         when = request.received_at if request.received_at is not None else time.monotonic()
-        client = self.tracker.observe(client_key(request, self.key_parts, first), when, observation(path, first))
+        key = key if key is not None else client_key(request, self.key_parts, first)
+        client = self.tracker.observe(key, when, observation(path, first))
         vector = self.profiles.vector(request, first, path, agent, claim)
         vector[0, BEHAVIOUR_AT:] = client.features()
         return Facts(agent, claim, vector, client.count, client.pages, client.source)

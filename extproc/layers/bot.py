@@ -192,7 +192,7 @@ class BotLayer:
         now = time.time()
         if request.method == "POST" and PROBE_HEADER in first:
             return self._probe_verdict(challenge.answer(first, client, request.request_id, request.scheme == "https", now))
-        facts = self.featurizer.facts(request, first)
+        facts = self.featurizer.facts(request, first, client)
         score = self.model.score(self.model.probability(facts.vector))
         cleared = challenge.cleared(request.headers, first, client, now)
         if cleared:
